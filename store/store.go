@@ -1,0 +1,467 @@
+// Package store is deptool's forward-only, content-addressed history: a bare
+// Git repository. Every deploy attempt is a commit on refs/heads/main whose
+// tree is the whole config tree; refs/remotes/<host> names the host commit
+// that host last accepted. Nothing here talks to the network.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// ID names an object in the store: a Git object id.
+type ID = plumbing.Hash
+
+// ZeroID is the id of nothing: a host that has never been deployed.
+var ZeroID = plumbing.ZeroHash
+
+// Modes of tree entries. Only these three occur in a config tree.
+const (
+	ModeFile       = filemode.Regular
+	ModeExecutable = filemode.Executable
+	ModeDir        = filemode.Dir
+)
+
+// MainRef is the cluster-wide history of deploy attempts.
+const MainRef = plumbing.ReferenceName("refs/heads/main")
+
+// ErrNoStore is returned by Open when there is no store at the path.
+var ErrNoStore = errors.New("no deptool store")
+
+// Entry is one name in a tree.
+type Entry struct {
+	Name string
+	Mode filemode.FileMode
+	ID   ID
+}
+
+// IsDir reports whether the entry is a directory (a subtree).
+func (e Entry) IsDir() bool { return e.Mode == ModeDir }
+
+// Store is an open store. Its methods are safe for concurrent use.
+type Store struct {
+	path    string // "" for an in-memory store
+	repo    *git.Repository
+	objects storage.Storer
+
+	// objMu guards the object storage: go-git's storages are not safe for
+	// concurrent use, not even for reads, and snapshots hash in parallel.
+	objMu sync.Mutex
+
+	cacheMu sync.Mutex
+	cache   *statCache
+
+	now      func() time.Time             // the clock, replaced in tests
+	readFile func(string) ([]byte, error) // replaced in tests to count reads
+}
+
+// Init creates a store at path, or opens the one already there.
+func Init(path string) (*Store, error) {
+	repo, err := git.PlainInit(path, true)
+	if errors.Is(err, git.ErrRepositoryAlreadyExists) {
+		return Open(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create store %s: %w", path, err)
+	}
+	// A fresh bare repository's HEAD names master; ours is main.
+	head := plumbing.NewSymbolicReference(plumbing.HEAD, MainRef)
+	if err := repo.Storer.SetReference(head); err != nil {
+		return nil, fmt.Errorf("create store %s: %w", path, err)
+	}
+	return newStore(path, repo, repo.Storer), nil
+}
+
+// Open opens the store at path.
+func Open(path string) (*Store, error) {
+	repo, err := git.PlainOpen(path)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		return nil, fmt.Errorf("%w at %s: run 'deptool init' first, or set DEPTOOL_STORE", ErrNoStore, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return newStore(path, repo, repo.Storer), nil
+}
+
+// OpenMemory returns an empty store that lives only in memory, for tests.
+func OpenMemory() *Store {
+	st := memory.NewStorage()
+	repo, err := git.Init(st, nil)
+	if err != nil {
+		panic(err) // cannot fail on an empty memory storage
+	}
+	return newStore("", repo, st)
+}
+
+func newStore(path string, repo *git.Repository, objects storage.Storer) *Store {
+	return &Store{path: path, repo: repo, objects: objects, now: time.Now, readFile: os.ReadFile}
+}
+
+// Path is the store's directory, or "" for an in-memory store.
+func (s *Store) Path() string { return s.path }
+
+// Repository exposes the underlying Git repository to the packages that move
+// objects between stores (deploy's transfer code).
+func (s *Store) Repository() *git.Repository { return s.repo }
+
+// WriteBlob stores data and returns its id.
+func (s *Store) WriteBlob(data []byte) (ID, error) {
+	obj := &plumbing.MemoryObject{}
+	obj.SetType(plumbing.BlobObject)
+	if _, err := obj.Write(data); err != nil {
+		return ZeroID, err
+	}
+	return s.put(obj)
+}
+
+// WriteTree stores a tree made of entries, which it sorts the way Git does.
+func (s *Store) WriteTree(entries []Entry) (ID, error) {
+	obj, err := encodeTree(entries)
+	if err != nil {
+		return ZeroID, err
+	}
+	return s.put(obj)
+}
+
+func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
+	id := obj.Hash()
+	if s.Has(id) {
+		return id, nil
+	}
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	if _, err := s.objects.SetEncodedObject(obj); err != nil {
+		return ZeroID, fmt.Errorf("store: write %s %s: %w", obj.Type(), id, err)
+	}
+	return id, nil
+}
+
+func encodeTree(entries []Entry) (*plumbing.MemoryObject, error) {
+	sorted := make([]object.TreeEntry, len(entries))
+	for i, e := range entries {
+		sorted[i] = object.TreeEntry{Name: e.Name, Mode: e.Mode, Hash: e.ID}
+	}
+	sortTreeEntries(sorted)
+	obj := &plumbing.MemoryObject{}
+	t := object.Tree{Entries: sorted}
+	if err := t.Encode(obj); err != nil {
+		return nil, fmt.Errorf("store: encode tree: %w", err)
+	}
+	return obj, nil
+}
+
+// sortTreeEntries orders entries as Git does: a directory sorts as if its
+// name ended in a slash. Any other order yields a tree Git calls corrupt.
+func sortTreeEntries(entries []object.TreeEntry) {
+	key := func(e object.TreeEntry) string {
+		if e.Mode == filemode.Dir {
+			return e.Name + "/"
+		}
+		return e.Name
+	}
+	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+}
+
+// ReadBlob returns the contents of a blob.
+func (s *Store) ReadBlob(id ID) ([]byte, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	obj, err := s.objects.EncodedObject(plumbing.BlobObject, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: read blob %s: %w", id, err)
+	}
+	r, err := obj.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("store: read blob %s: %w", id, err)
+	}
+	defer r.Close()
+	data := make([]byte, obj.Size())
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("store: read blob %s: %w", id, err)
+	}
+	return data, nil
+}
+
+// ReadTree returns the entries of a tree in Git order.
+func (s *Store) ReadTree(id ID) ([]Entry, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	t, err := object.GetTree(s.objects, id)
+	if err != nil {
+		return nil, fmt.Errorf("store: read tree %s: %w", id, err)
+	}
+	out := make([]Entry, len(t.Entries))
+	for i, e := range t.Entries {
+		out[i] = Entry{Name: e.Name, Mode: e.Mode, ID: e.Hash}
+	}
+	return out, nil
+}
+
+// Has reports whether the store holds the object.
+func (s *Store) Has(id ID) bool {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	return s.objects.HasEncodedObject(id) == nil
+}
+
+// EmptyTree is the id of the tree with no entries.
+var EmptyTree = func() ID {
+	obj, _ := encodeTree(nil)
+	return obj.Hash()
+}()
+
+// Operator names the person deploying, as user@hostname.
+func Operator() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return name + "@" + host
+}
+
+// CommitInfo describes one commit.
+type CommitInfo struct {
+	ID       ID
+	Tree     ID
+	Parents  []ID
+	Operator string // user@hostname of whoever made it
+	Time     time.Time
+	Message  string
+}
+
+// Commit records tree as a new commit on refs/heads/main, with the current
+// main as its parent. History only grows: a revert is a new commit whose tree
+// equals an old one.
+func (s *Store) Commit(tree ID, message, operator string, when time.Time) (ID, error) {
+	parent, ok, err := s.Main()
+	if err != nil {
+		return ZeroID, err
+	}
+	var parents []ID
+	if ok {
+		parents = []ID{parent}
+	}
+	id, err := s.writeCommit(tree, parents, message, operator, when)
+	if err != nil {
+		return ZeroID, err
+	}
+	if err := s.setRef(MainRef, id, parent); err != nil {
+		return ZeroID, err
+	}
+	return id, nil
+}
+
+// CommitHost records a host commit: the tree of one host's subtree, made for
+// deploy commit deploy. Its parent is the host's last accepted commit, so a
+// host's own history is a chain that holds only that host's objects. It
+// moves no ref: the deploy moves refs/remotes/<host> once the host accepts.
+func (s *Store) CommitHost(host string, tree, deploy ID, operator string, when time.Time) (ID, error) {
+	parent, ok, err := s.HostRef(host)
+	if err != nil {
+		return ZeroID, err
+	}
+	var parents []ID
+	if ok {
+		parents = []ID{parent}
+	}
+	msg := fmt.Sprintf("deploy %s to %s\n\nDeptool-Deploy: %s\n", deploy.String()[:12], host, deploy)
+	return s.writeCommit(tree, parents, msg, operator, when)
+}
+
+// DeployOf returns the deploy commit a host commit was made for.
+func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
+	info, err := s.CommitInfo(hostCommit)
+	if err != nil {
+		return ZeroID, false, err
+	}
+	for _, line := range strings.Split(info.Message, "\n") {
+		if v, ok := strings.CutPrefix(line, "Deptool-Deploy: "); ok {
+			return plumbing.NewHash(strings.TrimSpace(v)), true, nil
+		}
+	}
+	return ZeroID, false, nil
+}
+
+func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, when time.Time) (ID, error) {
+	name, _, _ := strings.Cut(operator, "@")
+	sig := object.Signature{Name: name, Email: operator, When: when}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree, ParentHashes: parents}
+	obj := &plumbing.MemoryObject{}
+	if err := c.Encode(obj); err != nil {
+		return ZeroID, fmt.Errorf("store: encode commit: %w", err)
+	}
+	return s.put(obj)
+}
+
+// CommitInfo reads a commit.
+func (s *Store) CommitInfo(id ID) (CommitInfo, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	c, err := object.GetCommit(s.objects, id)
+	if err != nil {
+		return CommitInfo{}, fmt.Errorf("store: read commit %s: %w", id, err)
+	}
+	return CommitInfo{
+		ID: c.Hash, Tree: c.TreeHash, Parents: c.ParentHashes,
+		Operator: c.Author.Email, Time: c.Author.When, Message: c.Message,
+	}, nil
+}
+
+// Main returns the newest deploy commit; ok is false in a store that has none.
+func (s *Store) Main() (id ID, ok bool, err error) { return s.ref(MainRef) }
+
+// HostRefName is the ref tracking what host last accepted.
+func HostRefName(host string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/remotes/" + host)
+}
+
+// HostRef returns the host commit the host last accepted; ok is false for a
+// host never deployed from this store.
+func (s *Store) HostRef(host string) (id ID, ok bool, err error) { return s.ref(HostRefName(host)) }
+
+// SetHostRef records that host accepted host commit id.
+func (s *Store) SetHostRef(host string, id ID) error {
+	old, _, err := s.HostRef(host)
+	if err != nil {
+		return err
+	}
+	return s.setRef(HostRefName(host), id, old)
+}
+
+// HostRefs returns every host's ref, by host name.
+func (s *Store) HostRefs() (map[string]ID, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	iter, err := s.objects.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("store: list refs: %w", err)
+	}
+	out := map[string]ID{}
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if host, ok := strings.CutPrefix(r.Name().String(), "refs/remotes/"); ok && r.Type() == plumbing.HashReference {
+			out[host] = r.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list refs: %w", err)
+	}
+	return out, nil
+}
+
+// HostTree returns the tree a host last accepted: its apps by name. A host
+// never deployed has no apps.
+func (s *Store) HostTree(host string) (ID, error) {
+	id, ok, err := s.HostRef(host)
+	if err != nil || !ok {
+		return EmptyTree, err
+	}
+	info, err := s.CommitInfo(id)
+	if err != nil {
+		return ZeroID, fmt.Errorf("host %s: %w", host, err)
+	}
+	return info.Tree, nil
+}
+
+func (s *Store) ref(name plumbing.ReferenceName) (ID, bool, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	r, err := s.objects.Reference(name)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return ZeroID, false, nil
+	}
+	if err != nil {
+		return ZeroID, false, fmt.Errorf("store: read %s: %w", name, err)
+	}
+	return r.Hash(), true, nil
+}
+
+// setRef moves name from old to id, refusing if someone else moved it in
+// between: two deploys from one store must not silently lose a commit.
+func (s *Store) setRef(name plumbing.ReferenceName, id, old ID) error {
+	next := plumbing.NewHashReference(name, id)
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	var err error
+	if old.IsZero() {
+		err = s.objects.SetReference(next)
+	} else {
+		err = s.objects.CheckAndSetReference(next, plumbing.NewHashReference(name, old))
+	}
+	if err != nil {
+		return fmt.Errorf("store: move %s to %s: %w", name, id, err)
+	}
+	return nil
+}
+
+// DefaultCluster returns the cluster directory recorded by init, resolved
+// against the directory that holds the store.
+func (s *Store) DefaultCluster() (string, bool, error) {
+	cfg, err := s.repo.Config()
+	if err != nil {
+		return "", false, fmt.Errorf("store: read config: %w", err)
+	}
+	dir := cfg.Raw.Section("deptool").Option("cluster")
+	if dir == "" {
+		return "", false, nil
+	}
+	if !filepath.IsAbs(dir) && s.path != "" {
+		dir = filepath.Join(filepath.Dir(filepath.Clean(s.path)), dir)
+	}
+	return dir, true, nil
+}
+
+// SetDefaultCluster records dir as the cluster used when none is named. It
+// is stored relative to the store's parent so a moved checkout still works.
+func (s *Store) SetDefaultCluster(dir string) error {
+	if s.path != "" {
+		if rel, err := relativeTo(filepath.Dir(filepath.Clean(s.path)), dir); err == nil {
+			dir = rel
+		}
+	}
+	cfg, err := s.repo.Config()
+	if err != nil {
+		return fmt.Errorf("store: read config: %w", err)
+	}
+	cfg.Raw.Section("deptool").SetOption("cluster", dir)
+	if err := s.repo.SetConfig(cfg); err != nil {
+		return fmt.Errorf("store: write config: %w", err)
+	}
+	return nil
+}
+
+func relativeTo(base, dir string) (string, error) {
+	absBase, err := filepath.Abs(base)
+	if err != nil {
+		return "", err
+	}
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Rel(absBase, absDir)
+}
+
+// Objects exposes the object storage for packs in and out.
+func (s *Store) Objects() storer.EncodedObjectStorer { return s.objects }
