@@ -1,0 +1,435 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// DefaultBootTimeout is how long one host may take from nothing to running.
+const DefaultBootTimeout = 60 * time.Second
+
+// Options configure Up.
+type Options struct {
+	// StateDir records the lab; it is created if missing.
+	StateDir string
+	// BootTimeout per host; DefaultBootTimeout if zero.
+	BootTimeout time.Duration
+	// Progress, if set, receives one line per host as it comes up.
+	Progress io.Writer
+
+	// owner marks a lab booted by Start, so an orphan can be swept.
+	owner *proc
+}
+
+// Lab is a set of running hosts recorded in a state directory.
+type Lab struct {
+	dir    string
+	signer ssh.Signer
+
+	mu sync.Mutex
+	st *labState
+	// exited holds, for each nspawn this process started, a channel closed
+	// when it has exited (and was reaped).
+	exited map[string]chan struct{}
+}
+
+var (
+	errNotRoot  = errors.New("lab: must run as root: it mounts overlays and creates network namespaces and cgroups (try sudo)")
+	errNoNspawn = errors.New("lab: systemd-nspawn not found: run 'just lab-deps' (installs systemd-container, openssh-server, iproute2)")
+	nameRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+)
+
+// Preflight checks that this machine can run a lab at all.
+func Preflight() error {
+	if os.Geteuid() != 0 {
+		return errNotRoot
+	}
+	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
+		return errNoNspawn
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return errors.New("lab: 'ip' not found: run 'just lab-deps' (installs iproute2)")
+	}
+	// The hosts boot the machine's own root, so they have sshd only if the
+	// machine has it installed.
+	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+		return errors.New("lab: /usr/sbin/sshd not found: run 'just lab-deps' (installs openssh-server; the hosts boot this machine's root)")
+	}
+	if _, err := cgroupRoots(); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	return nil
+}
+
+func checkNames(names []string) error {
+	if len(names) == 0 {
+		return errors.New("lab: no host names given")
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if !nameRE.MatchString(n) {
+			return fmt.Errorf("lab: invalid host name %q: use lower-case letters, digits and '-', at most 32 characters, starting and ending with a letter or digit", n)
+		}
+		if seen[n] {
+			return fmt.Errorf("lab: host name %q given twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// Up boots the named hosts into the lab recorded in opts.StateDir and
+// returns once every host runs with no failed unit. An existing, running lab
+// in that directory gains the new hosts. If any host fails, every host this
+// call started is torn down again.
+func Up(ctx context.Context, opts Options, names ...string) (*Lab, error) {
+	if err := Preflight(); err != nil {
+		return nil, err
+	}
+	if err := checkNames(names); err != nil {
+		return nil, err
+	}
+	if opts.StateDir == "" {
+		return nil, errors.New("lab: no state directory given")
+	}
+	if opts.BootTimeout <= 0 {
+		opts.BootTimeout = DefaultBootTimeout
+	}
+	created, err := makeDir(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	lock, err := flock(filepath.Join(opts.StateDir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("lab: lock %s: %w", opts.StateDir, err)
+	}
+	defer lock.Close()
+	l, err := loadForUp(opts, created, names)
+	if err != nil {
+		return nil, err
+	}
+	raiseInotifyLimits()
+	if err := l.up(ctx, opts, names); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// makeDir creates the state directory, reporting whether it was new.
+func makeDir(dir string) (bool, error) {
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lab: state directory: %w", err)
+	}
+	return true, nil
+}
+
+// loadForUp opens the lab in the state directory, or starts a new one. A
+// lab whose hosts no longer run (a crashed run, a reboot) is refused: its
+// leftovers must be removed first.
+func loadForUp(opts Options, created bool, names []string) (*Lab, error) {
+	st, err := readState(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if st == nil {
+		st = &labState{Version: stateVersion, ID: newID(), BootID: bootID(), CreatedDir: created, Owner: opts.owner}
+		st.Work = filepath.Join("/dev/shm", "deptool-lab-"+st.ID)
+	} else if why := st.stale(); why != "" {
+		return nil, fmt.Errorf("lab: stale state directory %s: %s: run 'deptool-lab down --state %s' to clean it up, then 'up' again", opts.StateDir, why, opts.StateDir)
+	}
+	for _, n := range names {
+		if st.host(n) != nil {
+			return nil, fmt.Errorf("lab: host name %s is already in use in %s: pick another name, or run 'deptool-lab down --state %s' first", n, opts.StateDir, opts.StateDir)
+		}
+	}
+	signer, _, err := clientKey(opts.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: client key: %w", err)
+	}
+	return &Lab{dir: opts.StateDir, signer: signer, st: st, exited: map[string]chan struct{}{}}, nil
+}
+
+func newID() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (l *Lab) up(ctx context.Context, opts Options, names []string) error {
+	roots, err := cgroupRoots()
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	clientPub := ssh.MarshalAuthorizedKey(l.signer.PublicKey())
+	var hosts []*hostState
+	for _, n := range names {
+		hosts = append(hosts, &hostState{Name: n, Machine: "lab-" + l.st.ID + "-" + n})
+	}
+	if err := l.record(func() { l.st.Hosts = append(l.st.Hosts, hosts...) }); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := os.MkdirAll(l.st.Work, 0o700); err != nil {
+		return l.abort(hosts, fmt.Errorf("lab: %w", err))
+	}
+	// One by one, so hosts get indexes in the order they were named.
+	for _, h := range hosts {
+		if err := l.allocate(h); err != nil {
+			return l.abort(hosts, err)
+		}
+	}
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() {
+			start := time.Now()
+			hctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
+			defer cancel()
+			if err := l.boot(hctx, h, roots, clientPub); err != nil {
+				errs[i] = l.bootError(h, err, opts.BootTimeout)
+				return
+			}
+			if opts.Progress != nil {
+				fmt.Fprintf(opts.Progress, "lab: %s running at %s (%.1fs)\n", h.Name, l.Addr(h.Name), time.Since(start).Seconds())
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return l.abort(hosts, err)
+	}
+	if err := writeSSHFiles(l.dir, l.st); err != nil {
+		return l.abort(hosts, fmt.Errorf("lab: ssh_config: %w", err))
+	}
+	return nil
+}
+
+func (l *Lab) bootError(h *hostState, err error, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("lab: host %s: did not boot within %v: %w", h.Name, timeout, err)
+	}
+	return fmt.Errorf("lab: host %s: boot: %w", h.Name, err)
+}
+
+// abort tears down the hosts of a failed up, so a half-started lab is
+// never left running; if nothing else is left, the whole lab goes.
+func (l *Lab) abort(hosts []*hostState, cause error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*stopTimeout)
+	defer cancel()
+	if err := l.teardown(ctx, hosts); err != nil {
+		return fmt.Errorf("%w\nlab: cleaning up after the failure also failed: %v\nrun 'deptool-lab down --state %s'", cause, err, l.dir)
+	}
+	if len(l.st.Hosts) == 0 {
+		if err := l.removeFiles(); err != nil {
+			return fmt.Errorf("%w\nlab: %v", cause, err)
+		}
+	} else if err := writeSSHFiles(l.dir, l.st); err != nil {
+		return fmt.Errorf("%w\nlab: %v", cause, err)
+	}
+	return cause
+}
+
+// record applies a change to the state and saves it before the caller goes
+// on to create what it describes.
+func (l *Lab) record(change func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	change()
+	return writeState(l.dir, l.st)
+}
+
+// Open loads a running lab from its state directory, for exec and tests.
+func Open(dir string) (*Lab, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	if st == nil {
+		return nil, fmt.Errorf("lab: no lab in %s: start one with 'deptool-lab up --state %s NAME...'", dir, dir)
+	}
+	signer, _, err := clientKey(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lab: client key: %w", err)
+	}
+	return &Lab{dir: dir, signer: signer, st: st, exited: map[string]chan struct{}{}}, nil
+}
+
+// Down removes everything the lab in dir made. A missing directory or an
+// already removed lab is fine.
+func Down(ctx context.Context, dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	lock, err := flock(filepath.Join(dir, lockFile))
+	if err != nil {
+		return fmt.Errorf("lab: lock %s: %w", dir, err)
+	}
+	defer lock.Close()
+	st, err := readState(dir)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if st == nil {
+		return nil
+	}
+	// Teardown needs no key: a lab whose key file is gone still goes.
+	l := &Lab{dir: dir, st: st, exited: map[string]chan struct{}{}}
+	return l.down(ctx)
+}
+
+// Down stops every host of the lab and removes all it made.
+func (l *Lab) Down(ctx context.Context) error {
+	lock, err := flock(filepath.Join(l.dir, lockFile))
+	if err != nil {
+		return fmt.Errorf("lab: lock %s: %w", l.dir, err)
+	}
+	defer lock.Close()
+	return l.down(ctx)
+}
+
+func (l *Lab) down(ctx context.Context) error {
+	if err := l.teardown(ctx, slices.Clone(l.st.Hosts)); err != nil {
+		return fmt.Errorf("%w\nlab: the rest is still recorded in %s: run 'deptool-lab down --state %s' again once the cause is fixed", err, l.dir, l.dir)
+	}
+	return l.removeFiles()
+}
+
+// removeFiles deletes what up wrote into the state directory, and the
+// directory itself if up created it.
+func (l *Lab) removeFiles() error {
+	if l.st.Work != "" {
+		os.Remove(l.st.Work)
+	}
+	for _, f := range []string{sshConfigFile, knownHostsFile, clientKeyFile, clientKeyFile + ".pub", stateFile} {
+		if err := os.Remove(filepath.Join(l.dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("lab: %w", err)
+		}
+	}
+	if l.st.CreatedDir {
+		os.Remove(filepath.Join(l.dir, lockFile))
+		os.Remove(l.dir) // only if empty: never delete what the user put there
+	}
+	return nil
+}
+
+// Names returns the lab's hosts in the order they were started.
+func (l *Lab) Names() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var names []string
+	for _, h := range l.st.Hosts {
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// Addr returns the host's IPv4 address, or "" for an unknown host.
+func (l *Lab) Addr(name string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.st.host(name)
+	if h == nil || h.Index == 0 {
+		return ""
+	}
+	_, a := addrs(h.Index)
+	return a.String()
+}
+
+// StateDir returns the directory the lab is recorded in.
+func (l *Lab) StateDir() string { return l.dir }
+
+// SSHConfig returns the path of the lab's ssh_config, usable as
+// `ssh -F PATH NAME` and as DEPTOOL_SSH_CONFIG.
+func (l *Lab) SSHConfig() string {
+	p, err := filepath.Abs(filepath.Join(l.dir, sshConfigFile))
+	if err != nil {
+		return filepath.Join(l.dir, sshConfigFile)
+	}
+	return p
+}
+
+// Exec runs argv on the named host and returns its stdout. A command that
+// exits non-zero returns an *ExitError carrying its stderr.
+func (l *Lab) Exec(name string, argv ...string) (string, error) {
+	c, err := l.connect(context.Background(), name)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return output(context.Background(), c, name, shellQuote(argv))
+}
+
+// Run runs argv on the named host with the given streams and returns its
+// exit status.
+func (l *Lab) Run(ctx context.Context, name string, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	c, err := l.connect(ctx, name)
+	if err != nil {
+		return -1, err
+	}
+	defer c.Close()
+	code, err := runOn(ctx, c, shellQuote(argv), stdin, stdout, stderr)
+	if err != nil {
+		return code, fmt.Errorf("lab: host %s: %w", name, err)
+	}
+	return code, nil
+}
+
+func (l *Lab) connect(ctx context.Context, name string) (*ssh.Client, error) {
+	if len(name) == 0 {
+		return nil, errors.New("lab: no host name given")
+	}
+	l.mu.Lock()
+	h := l.st.host(name)
+	l.mu.Unlock()
+	if h == nil || !h.Ready {
+		return nil, fmt.Errorf("lab: no host %s in %s (hosts: %s)", name, l.dir, strings.Join(l.Names(), ", "))
+	}
+	if !h.Init.alive() {
+		return nil, fmt.Errorf("lab: host %s is no longer running: run 'deptool-lab down --state %s' and 'up' again", name, l.dir)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := dial(dctx, h, l.signer)
+	if err != nil {
+		return nil, fmt.Errorf("lab: host %s: ssh: %w", name, err)
+	}
+	return c, nil
+}
+
+// raiseInotifyLimits lifts the per-user inotify limits that all hosts
+// share (they all run as the machine's root): with the default 128
+// instances, units start failing with "Too many open files" past about a
+// dozen hosts. Limits already higher are left alone.
+func raiseInotifyLimits() {
+	for f, want := range map[string]int{
+		"/proc/sys/fs/inotify/max_user_instances": 8192,
+		"/proc/sys/fs/inotify/max_user_watches":   1048576,
+	} {
+		b, err := os.ReadFile(f)
+		var have int
+		if err == nil {
+			fmt.Sscan(string(b), &have)
+		}
+		if have < want {
+			os.WriteFile(f, []byte(fmt.Sprint(want)), 0)
+		}
+	}
+}
