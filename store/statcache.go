@@ -48,11 +48,10 @@ func (a fileStat) sameFile(b fileStat) bool {
 }
 
 type statCache struct {
-	root     string
-	files    map[string]fileStat
-	trees    []ID
-	treeSet  map[ID]struct{}
-	modified bool
+	root    string
+	files   map[string]fileStat
+	trees   []ID
+	treeSet map[ID]struct{}
 }
 
 func newStatCache() *statCache {
