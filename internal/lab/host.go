@@ -17,7 +17,7 @@ import (
 // boot brings host h from nothing to a running system with no failed units.
 // Each resource is recorded before it is created, so teardown finds it even
 // if this process dies half-way.
-func (l *Lab) boot(ctx context.Context, h *hostState, cgroupRoots []string, clientPub []byte) error {
+func (l *Lab) boot(ctx context.Context, h *hostState, cgroupRoots []string, clientPub []byte, prepare func(string) error) error {
 	if err := setupNetwork(ctx, h); err != nil {
 		return err
 	}
@@ -39,6 +39,11 @@ func (l *Lab) boot(ctx context.Context, h *hostState, cgroupRoots []string, clie
 	}
 	if err := prepareRoot(h, hostKey, clientPub); err != nil {
 		return err
+	}
+	if prepare != nil {
+		if err := prepare(h.root()); err != nil {
+			return err
+		}
 	}
 	if err := l.makeCgroups(h, cgroupRoots); err != nil {
 		return err
@@ -191,7 +196,7 @@ func (l *Lab) waitReady(ctx context.Context, h *hostState) error {
 			lastErr = err
 		}
 		if err := pause(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("not running (%v; last: %v); nspawn log:\n%s", err, lastErr, tail(h.log(), 20))
+			return fmt.Errorf("not running (%w; last: %v); nspawn log:\n%s", err, lastErr, tail(h.log(), 20))
 		}
 	}
 }

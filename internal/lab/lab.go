@@ -34,6 +34,9 @@ type Options struct {
 
 	// owner marks a lab booted by Start, so an orphan can be swept.
 	owner *proc
+	// prepare, if set, runs on each host's root before boot (tests use it
+	// to plant faults).
+	prepare func(root string) error
 }
 
 // Lab is a set of running hosts recorded in a state directory.
@@ -52,11 +55,12 @@ var (
 	errNotRoot  = errors.New("lab: must run as root: it mounts overlays and creates network namespaces and cgroups (try sudo)")
 	errNoNspawn = errors.New("lab: systemd-nspawn not found: run 'just lab-deps' (installs systemd-container, openssh-server, iproute2)")
 	nameRE      = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+	geteuid     = os.Geteuid
 )
 
 // Preflight checks that this machine can run a lab at all.
 func Preflight() error {
-	if os.Geteuid() != 0 {
+	if geteuid() != 0 {
 		return errNotRoot
 	}
 	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
@@ -203,7 +207,7 @@ func (l *Lab) up(ctx context.Context, opts Options, names []string) error {
 			start := time.Now()
 			hctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
 			defer cancel()
-			if err := l.boot(hctx, h, roots, clientPub); err != nil {
+			if err := l.boot(hctx, h, roots, clientPub, opts.prepare); err != nil {
 				errs[i] = l.bootError(h, err, opts.BootTimeout)
 				return
 			}

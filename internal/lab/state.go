@@ -145,3 +145,11 @@ func (st *labState) stale() string {
 	}
 	return ""
 }
+
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
