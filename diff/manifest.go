@@ -1,0 +1,303 @@
+package diff
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// ManifestName is the optional file at an app's root that says which units
+// to enable and which symlinks to create.
+const ManifestName = "manifest.json"
+
+// Manifest is an app's manifest.json, in Deptool's format:
+//
+//	{"systemd": {"units_enabled": ["a.service"]}, "symlinks": {"/etc/a.conf": "a.conf"}}
+//
+// Every section is optional. Health checks ("checks") will join it later.
+type Manifest struct {
+	Systemd SystemdManifest `json:"systemd"`
+	// Symlinks maps an absolute path on the host to a file in the app. The
+	// link points through the app's current checkout, so it always follows
+	// the active version.
+	Symlinks map[string]string `json:"symlinks"`
+}
+
+// SystemdManifest is the "systemd" section of a manifest.
+type SystemdManifest struct {
+	// UnitsEnabled lists units from the app's systemd/ directory to enable
+	// and keep running. Every other unit there is linked but left alone.
+	UnitsEnabled []string `json:"units_enabled"`
+}
+
+// ParseManifest reads a manifest strictly: unknown or repeated keys, values
+// of the wrong type, null and anything after the closing brace are errors.
+// name is how the file is shown in error messages.
+func ParseManifest(name string, data []byte) (Manifest, error) {
+	m, err := parseManifest(data)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return m, nil
+}
+
+func parseManifest(data []byte) (Manifest, error) {
+	// The shape walk first: it knows where in the file a problem is, which
+	// encoding/json's errors do not say for unknown or repeated keys.
+	if err := checkManifestShape(data); err != nil {
+		return Manifest{}, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, describeJSONError(data, err)
+	}
+	return m, nil
+}
+
+type shapeKind int
+
+const (
+	shapeObject shapeKind = iota // fixed keys
+	shapeMap                     // any keys, values of one shape
+	shapeList
+	shapeString
+)
+
+type shape struct {
+	kind   shapeKind
+	fields map[string]*shape // shapeObject
+	elem   *shape            // shapeMap, shapeList
+}
+
+var stringShape = &shape{kind: shapeString}
+
+// manifestShape mirrors Manifest. A new section (such as "checks") is a new
+// entry here and a new field there.
+var manifestShape = &shape{kind: shapeObject, fields: map[string]*shape{
+	"systemd": {kind: shapeObject, fields: map[string]*shape{
+		"units_enabled": {kind: shapeList, elem: stringShape},
+	}},
+	"symlinks": {kind: shapeMap, elem: stringShape},
+}}
+
+func (s *shape) describe() string {
+	switch s.kind {
+	case shapeObject:
+		return "an object"
+	case shapeMap:
+		return "an object of strings"
+	case shapeList:
+		return "a list of strings"
+	}
+	return "a string"
+}
+
+func checkManifestShape(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	w := walker{dec: dec, data: data}
+	if err := w.value(manifestShape, ""); err != nil {
+		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(data)) == 0 {
+			return errors.New("the file is empty; write {} or delete it")
+		}
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("unexpected data after the closing brace on line %d; a manifest holds one JSON object", w.line())
+	}
+	return nil
+}
+
+type walker struct {
+	dec  *json.Decoder
+	data []byte
+}
+
+func (w *walker) line() int {
+	off := min(int(w.dec.InputOffset()), len(w.data))
+	return 1 + bytes.Count(w.data[:off], []byte("\n"))
+}
+
+func (w *walker) token() (json.Token, error) {
+	tok, err := w.dec.Token()
+	if err != nil {
+		return nil, describeJSONError(w.data, err)
+	}
+	return tok, nil
+}
+
+// value checks the next value against s; key is where it sits, for messages.
+func (w *walker) value(s *shape, key string) error {
+	tok, err := w.token()
+	if err != nil {
+		return err
+	}
+	want := json.Delim('{')
+	switch s.kind {
+	case shapeList:
+		want = json.Delim('[')
+	case shapeString:
+		if _, ok := tok.(string); ok {
+			return nil
+		}
+		return w.wrongType(s, key, tok)
+	}
+	if tok != want {
+		return w.wrongType(s, key, tok)
+	}
+	if s.kind == shapeList {
+		return w.list(s, key)
+	}
+	return w.object(s, key)
+}
+
+func (w *walker) wrongType(s *shape, key string, tok json.Token) error {
+	if key == "" {
+		return fmt.Errorf("the manifest must be a JSON object, not %s", tokenKind(tok))
+	}
+	return fmt.Errorf("%s on line %d must be %s, not %s", quoteKey(key), w.line(), s.describe(), tokenKind(tok))
+}
+
+func (w *walker) list(s *shape, key string) error {
+	for i := 0; w.dec.More(); i++ {
+		if err := w.value(s.elem, fmt.Sprintf("%s[%d]", key, i)); err != nil {
+			return err
+		}
+	}
+	_, err := w.token() // ']'
+	return err
+}
+
+func (w *walker) object(s *shape, key string) error {
+	seen := map[string]bool{}
+	for w.dec.More() {
+		tok, err := w.token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string) // object keys are always strings
+		if seen[name] {
+			return fmt.Errorf("%s appears twice (line %d); keep one", quoteKey(childKey(s, key, name)), w.line())
+		}
+		seen[name] = true
+		child := s.elem
+		if s.kind == shapeObject {
+			child = s.fields[name]
+			if child == nil {
+				return w.unknownKey(s, key, name)
+			}
+		}
+		if err := w.value(child, childKey(s, key, name)); err != nil {
+			return err
+		}
+	}
+	_, err := w.token() // '}'
+	return err
+}
+
+func (w *walker) unknownKey(s *shape, key, name string) error {
+	msg := fmt.Sprintf("unknown key %q", name)
+	if key != "" {
+		msg += fmt.Sprintf(" in %q", key)
+	}
+	msg += fmt.Sprintf(" on line %d", w.line())
+	known := make([]string, 0, len(s.fields))
+	for k := range s.fields {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	if guess := closest(name, known); guess != "" {
+		return fmt.Errorf("%s (did you mean %q?)", msg, guess)
+	}
+	return fmt.Errorf("%s; known keys: %s", msg, strings.Join(known, ", "))
+}
+
+func childKey(s *shape, key, name string) string {
+	if s.kind == shapeMap {
+		return fmt.Sprintf("%s[%q]", key, name)
+	}
+	if key == "" {
+		return name
+	}
+	return key + "." + name
+}
+
+func quoteKey(key string) string { return "key " + key }
+
+func tokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '{' {
+			return "an object"
+		}
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "true/false"
+	case nil:
+		return "null"
+	}
+	return "a number"
+}
+
+// describeJSONError turns encoding/json's errors into sentences that say
+// where the problem is.
+func describeJSONError(data []byte, err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Errorf("invalid JSON on line %d: %s", lineAt(data, syn.Offset), syn.Error())
+	case errors.As(err, &typ):
+		return fmt.Errorf("key %s on line %d has the wrong type: %s", typ.Field, lineAt(data, typ.Offset), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("the JSON ends too early; is a closing brace or quote missing?")
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Errorf("unknown key %s", name)
+	}
+	return err
+}
+
+func lineAt(data []byte, off int64) int {
+	off = min(max(off, 0), int64(len(data)))
+	return 1 + bytes.Count(data[:off], []byte("\n"))
+}
+
+// closest returns the known key nearest to name, if it is near enough to be
+// a typo.
+func closest(name string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,354 @@
+package diff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/deptool/deptool/store"
+)
+
+// Plan is what a deploy will do, per host, computed offline from the store.
+// It is deterministic and serialises to JSON with ids as hex strings and
+// operations as words.
+type Plan struct {
+	// Hosts lists the hosts that differ from what they last accepted, by
+	// name. Up-to-date hosts are left out.
+	Hosts []HostPlan `json:"hosts"`
+	// Untracked lists hosts the store has deployed that are no longer in
+	// the config tree. Deploys leave them alone. Only set without a limit.
+	Untracked []string `json:"untracked,omitempty"`
+}
+
+// Empty reports whether there is nothing to deploy.
+func (p *Plan) Empty() bool { return len(p.Hosts) == 0 }
+
+// HostPlan is one host's part of a plan. The agent applies it in phases
+// across all of the host's apps, and each list below is in that order:
+//
+//  1. check out every app's files (Files)
+//  2. remove, then create symlinks (Symlinks)
+//  3. link sysusers files (Sysusers), then run systemd-sysusers
+//  4. stop, then disable units (Units)
+//  5. unlink, then link units, drop-ins and quadlets; daemon-reload
+//  6. enable, then restart units (Units)
+type HostPlan struct {
+	Host string `json:"host"`
+	// New is true for a host never deployed from this store.
+	New bool `json:"new"`
+	// Base is the host commit the host last accepted (zero when New). The
+	// deploy checks the host is still there, so a stale plan is refused.
+	Base ObjectID `json:"base,omitzero"`
+	// From and To are the host's tree before and after.
+	From ObjectID  `json:"from"`
+	To   ObjectID  `json:"to"`
+	Apps []AppPlan `json:"apps"`
+	// Sysusers asks for systemd-sysusers, after a sysusers file was added
+	// or changed.
+	Sysusers bool `json:"sysusers"`
+	// DaemonReload asks systemd to reload, after a unit file, drop-in or
+	// quadlet was added, changed or removed.
+	DaemonReload bool `json:"daemon_reload"`
+	// Rollback says a failure on this host rolls it back to Base.
+	Rollback bool `json:"rollback"`
+}
+
+// Action is what happens to an app or a file.
+type Action string
+
+// Actions, rendered as the words for apps and as + ~ - for files.
+const (
+	Add    Action = "add"
+	Update Action = "update"
+	Remove Action = "remove"
+)
+
+// AppPlan is one app's part of a host plan.
+type AppPlan struct {
+	App    string   `json:"app"`
+	Action Action   `json:"action"`
+	From   ObjectID `json:"from,omitzero"` // zero when added
+	To     ObjectID `json:"to,omitzero"`   // zero when removed
+	// Files are the changed files, by path relative to the app.
+	Files    []FileChange  `json:"files,omitempty"`
+	Symlinks []SymlinkStep `json:"symlinks,omitempty"`
+	Sysusers []LinkStep    `json:"sysusers,omitempty"`
+	Quadlets []LinkStep    `json:"quadlets,omitempty"`
+	Units    []UnitStep    `json:"units,omitempty"`
+}
+
+// FileChange is one file added, changed (contents or mode) or removed.
+type FileChange struct {
+	Op      Action   `json:"op"`
+	Path    string   `json:"path"`
+	Old     ObjectID `json:"old,omitzero"`
+	New     ObjectID `json:"new,omitzero"`
+	OldMode Mode     `json:"old_mode,omitzero"`
+	NewMode Mode     `json:"new_mode,omitzero"`
+}
+
+// LinkOp creates or removes a link on the host.
+type LinkOp string
+
+// Link operations.
+const (
+	Link   LinkOp = "link"
+	Unlink LinkOp = "unlink"
+)
+
+// SymlinkStep creates or removes a symlink from the manifest. Target is
+// relative to the app; the link points through <app>/current/.
+type SymlinkStep struct {
+	Op     LinkOp `json:"op"`
+	Path   string `json:"path"`
+	Target string `json:"target,omitempty"`
+}
+
+// LinkStep links or unlinks a file from sysusers/ (into /etc/sysusers.d) or
+// quadlets/ (into /etc/containers/systemd), by its path in that directory.
+type LinkStep struct {
+	Op   LinkOp `json:"op"`
+	Name string `json:"name"`
+}
+
+// UnitOp is something done to a unit.
+type UnitOp string
+
+// Unit operations, in the order the agent runs them.
+const (
+	Stop       UnitOp = "stop"
+	Disable    UnitOp = "disable"
+	UnlinkUnit UnitOp = "unlink"
+	LinkUnit   UnitOp = "link"
+	Enable     UnitOp = "enable"
+	Restart    UnitOp = "restart"
+)
+
+var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart}
+
+// UnitStep is one unit operation. Link and unlink name files under
+// systemd/, so they include drop-ins ("a.service.d/b.conf").
+type UnitStep struct {
+	Op   UnitOp `json:"op"`
+	Unit string `json:"unit"`
+}
+
+// PlanOptions narrows a plan.
+type PlanOptions struct {
+	// Limit restricts the plan to these hosts; empty means every host.
+	Limit []string
+	// NoRollback plans without automatic rollback.
+	NoRollback bool
+}
+
+// MakePlan compares the config tree desired with what every host last
+// accepted. Hosts and apps whose trees are unchanged are skipped by id,
+// without reading them.
+func MakePlan(s *store.Store, desired store.ID, opts PlanOptions) (*Plan, error) {
+	return makePlan(s, desired, opts)
+}
+
+func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
+	hosts, err := hostEntries(src, desired)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectHosts(hosts, opts.Limit)
+	if err != nil {
+		return nil, err
+	}
+	pl := &planner{src: src, loader: newLoader(src)}
+	plan := &Plan{Hosts: []HostPlan{}}
+	for _, h := range selected {
+		hp, err := pl.host(h, !opts.NoRollback)
+		if err != nil {
+			return nil, err
+		}
+		if hp != nil {
+			plan.Hosts = append(plan.Hosts, *hp)
+		}
+	}
+	if len(opts.Limit) == 0 {
+		if plan.Untracked, err = untracked(src, hosts); err != nil {
+			return nil, err
+		}
+	}
+	return plan, nil
+}
+
+// hostEntries lists the host directories of a config tree, by name.
+func hostEntries(src source, tree store.ID) ([]store.Entry, error) {
+	entries, err := readTree(src, tree)
+	if err != nil {
+		return nil, err
+	}
+	hosts := make([]store.Entry, 0, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() {
+			return nil, fmt.Errorf("config tree %s: %s is a file, not a host directory", tree, e.Name)
+		}
+		hosts = append(hosts, e)
+	}
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Name < hosts[j].Name })
+	return hosts, nil
+}
+
+func selectHosts(hosts []store.Entry, limit []string) ([]store.Entry, error) {
+	if len(limit) == 0 {
+		return hosts, nil
+	}
+	want := map[string]bool{}
+	for _, name := range limit {
+		want[name] = true
+	}
+	var out []store.Entry
+	for _, h := range hosts {
+		if want[h.Name] {
+			out = append(out, h)
+			delete(want, h.Name)
+		}
+	}
+	if len(want) > 0 {
+		return nil, unknownHostsError(sortedSet(want), hosts)
+	}
+	return out, nil
+}
+
+func unknownHostsError(unknown []string, hosts []store.Entry) error {
+	names := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		names = append(names, h.Name)
+	}
+	const show = 20
+	known := strings.Join(names[:min(len(names), show)], ", ")
+	if len(names) > show {
+		known += fmt.Sprintf(" and %d more", len(names)-show)
+	}
+	if len(names) == 0 {
+		known = "none"
+	}
+	what := "host"
+	if len(unknown) > 1 {
+		what = "hosts"
+	}
+	return fmt.Errorf("unknown %s %s: not in the config tree (hosts: %s)", what, strings.Join(unknown, ", "), known)
+}
+
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func untracked(src source, hosts []store.Entry) ([]string, error) {
+	refs, err := src.HostRefs()
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hosts {
+		delete(refs, h.Name)
+	}
+	out := make([]string, 0, len(refs))
+	for name := range refs {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+type planner struct {
+	src    source
+	loader *loader
+}
+
+// deployed returns the host commit a host last accepted and its tree.
+func deployed(src source, host string) (base store.ID, tree store.ID, ok bool, err error) {
+	base, ok, err = src.HostRef(host)
+	if err != nil || !ok {
+		return store.ZeroID, store.EmptyTree, false, err
+	}
+	info, err := src.CommitInfo(base)
+	if err != nil {
+		return store.ZeroID, store.ZeroID, false, fmt.Errorf("host %s: %w", host, err)
+	}
+	return base, info.Tree, true, nil
+}
+
+// host plans one host, or returns nil when it is up to date.
+func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
+	base, from, ok, err := deployed(pl.src, h.Name)
+	if err != nil {
+		return nil, err
+	}
+	if from == h.ID {
+		return nil, nil
+	}
+	oldApps, err := appEntries(pl.src, h.Name, from)
+	if err != nil {
+		return nil, err
+	}
+	newApps, err := appEntries(pl.src, h.Name, h.ID)
+	if err != nil {
+		return nil, err
+	}
+	hp := &HostPlan{Host: h.Name, New: !ok, Base: ObjectID(base), From: ObjectID(from), To: ObjectID(h.ID), Rollback: rollback}
+	for _, name := range unionNames(oldApps, newApps) {
+		o, n := oldApps[name], newApps[name]
+		if o == n {
+			continue // the same tree: nothing in it changed
+		}
+		ap, err := pl.app(h.Name, name, o, n)
+		if err != nil {
+			return nil, err
+		}
+		hp.Apps = append(hp.Apps, *ap)
+		hp.note(ap)
+	}
+	return hp, nil
+}
+
+// appEntries maps a host tree's app names to their tree ids.
+func appEntries(src source, host string, tree store.ID) (map[string]store.ID, error) {
+	entries, err := readTree(src, tree)
+	if err != nil {
+		return nil, err
+	}
+	apps := make(map[string]store.ID, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() {
+			return nil, fmt.Errorf("%s/%s is a file, not an app directory", host, e.Name)
+		}
+		apps[e.Name] = e.ID
+	}
+	return apps, nil
+}
+
+func unionNames(a, b map[string]store.ID) []string {
+	names := make([]string, 0, len(b))
+	for k := range b {
+		names = append(names, k)
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// note records what an app's changes require of the whole host.
+func (hp *HostPlan) note(ap *AppPlan) {
+	for _, f := range ap.Files {
+		dir, rest, _ := strings.Cut(f.Path, "/")
+		switch {
+		case dir == "systemd" || dir == "quadlets":
+			hp.DaemonReload = true
+		case dir == "sysusers" && f.Op != Remove && isConfName(rest) && !strings.Contains(rest, "/"):
+			hp.Sysusers = true
+		}
+	}
+}

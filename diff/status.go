@@ -1,0 +1,151 @@
+package diff
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/deptool/deptool/store"
+)
+
+// HostStatus is where one host stands: what it last accepted and which of
+// its apps differ from the config tree.
+type HostStatus struct {
+	Host string `json:"host"`
+	// New is true for a host never deployed from this store.
+	New bool `json:"new"`
+	// Untracked is true for a host deployed before but no longer in the
+	// config tree; deploys leave it alone.
+	Untracked bool `json:"untracked,omitempty"`
+	// Deployed, Operator and Commit describe the last deploy the host
+	// accepted: when, by whom, and the deploy commit on main.
+	Deployed time.Time `json:"deployed,omitzero"`
+	Operator string    `json:"operator,omitempty"`
+	Commit   ObjectID  `json:"commit,omitzero"`
+	// Undeployed names the apps whose tree differs from the host's: added,
+	// changed or removed since.
+	Undeployed []string `json:"undeployed,omitempty"`
+}
+
+// Status reports every host of the config tree desired (or those in limit),
+// then, without a limit, the hosts deployed before but gone from the tree.
+// It reads only the store; unchanged hosts cost one ref and one commit.
+func Status(s *store.Store, desired store.ID, limit []string) ([]HostStatus, error) {
+	return status(s, desired, limit)
+}
+
+func status(src source, desired store.ID, limit []string) ([]HostStatus, error) {
+	hosts, err := hostEntries(src, desired)
+	if err != nil {
+		return nil, err
+	}
+	selected, err := selectHosts(hosts, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]HostStatus, 0, len(selected))
+	for _, h := range selected {
+		st, err := hostStatus(src, h.Name, h.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	if len(limit) > 0 {
+		return out, nil
+	}
+	gone, err := untracked(src, hosts)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range gone {
+		st, err := hostStatus(src, name, store.ZeroID)
+		if err != nil {
+			return nil, err
+		}
+		st.Untracked, st.Undeployed = true, nil
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func hostStatus(src source, host string, tree store.ID) (HostStatus, error) {
+	st := HostStatus{Host: host}
+	base, from, ok, err := deployed(src, host)
+	if err != nil {
+		return st, err
+	}
+	st.New = !ok
+	if ok {
+		if err := describeDeploy(src, base, &st); err != nil {
+			return st, fmt.Errorf("host %s: %w", host, err)
+		}
+	}
+	if from == tree || tree.IsZero() {
+		return st, nil
+	}
+	oldApps, err := appEntries(src, host, from)
+	if err != nil {
+		return st, err
+	}
+	newApps, err := appEntries(src, host, tree)
+	if err != nil {
+		return st, err
+	}
+	for _, name := range unionNames(oldApps, newApps) {
+		if oldApps[name] != newApps[name] {
+			st.Undeployed = append(st.Undeployed, name)
+		}
+	}
+	return st, nil
+}
+
+// describeDeploy fills in when and by whom the host commit base was made,
+// and the deploy commit it was made for.
+func describeDeploy(src source, base store.ID, st *HostStatus) error {
+	info, err := src.CommitInfo(base)
+	if err != nil {
+		return err
+	}
+	deploy, ok, err := src.DeployOf(base)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		deploy = base // a host commit made by hand: name it instead
+	}
+	st.Deployed, st.Operator, st.Commit = info.Time, info.Operator, ObjectID(deploy)
+	return nil
+}
+
+// RenderStatus writes one line per host: when it was last deployed and from
+// which commit (or that it is new), and which apps have undeployed changes.
+func RenderStatus(w io.Writer, hosts []HostStatus, color bool) error {
+	width := 0
+	for _, h := range hosts {
+		width = max(width, len(h.Host))
+	}
+	var b strings.Builder
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%-*s  %s\n", width, h.Host, statusLine(h, color))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func statusLine(h HostStatus, color bool) string {
+	what := "new host"
+	if !h.New {
+		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
+	}
+	switch {
+	case h.Untracked:
+		return what + "; no longer in the config tree, left alone"
+	case len(h.Undeployed) > 0:
+		return what + "; " + paint("undeployed changes: "+strings.Join(h.Undeployed, ", "), yellow, color)
+	case h.New:
+		return what + "; no apps yet"
+	}
+	return what + "; up to date"
+}
