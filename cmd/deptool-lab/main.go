@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,8 +32,26 @@ func main() {
 	case errors.As(err, &ee):
 		os.Exit(ee.code)
 	default:
-		fmt.Fprintln(os.Stderr, "deptool-lab:", err)
+		fmt.Fprintln(os.Stderr, message(err))
 		os.Exit(1)
+	}
+}
+
+// message prefixes errors that do not already say where they come from.
+func message(err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, "lab: ") {
+		return msg
+	}
+	return "deptool-lab: " + err.Error()
+}
+
+// usage rejects a command line that does not fit the command's use line.
+func usage(ok func(args []string) bool) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if !ok(args) {
+			return fmt.Errorf("usage: deptool-lab %s (see --help)", cmd.Use)
+		}
+		return nil
 	}
 }
 
@@ -50,6 +69,9 @@ Needs root and the packages 'just lab-deps' installs.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUp(), newDown(), newExec())
+	for _, c := range root.Commands() {
+		c.DisableFlagsInUseLine = true
+	}
 	return root
 }
 
@@ -66,7 +88,7 @@ come up tears down every host this command started.`,
 		Example: `  deptool-lab up --state .lab web1 web2 db1
   ssh -F .lab/ssh_config web1 systemctl status
   DEPTOOL_SSH_CONFIG=.lab/ssh_config deptool ping`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usage(func(a []string) bool { return len(a) > 0 }),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			start := time.Now()
 			_, err := lab.Up(cmd.Context(), lab.Options{StateDir: state, BootTimeout: timeout, Progress: cmd.ErrOrStderr()}, names...)
@@ -91,7 +113,7 @@ func newDown() *cobra.Command {
 mounts, network namespaces, veths, cgroups and the files in DIR. Safe to run
 twice, on a lab left by a crashed run, or on a directory that does not exist.`,
 		Example: `  deptool-lab down --state .lab`,
-		Args:    cobra.NoArgs,
+		Args:    usage(func(a []string) bool { return len(a) == 0 }),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Teardown must finish even if the user presses ^C again.
 			ctx := context.WithoutCancel(cmd.Context())
@@ -112,18 +134,20 @@ exact argv given (each is quoted for the remote shell); for a pipeline, run
 'sh -c'. Exits with the command's exit status, or 255 if it could not run.`,
 		Example: `  deptool-lab exec --state .lab web1 -- systemctl is-system-running
   deptool-lab exec --state .lab db1 -- sh -c 'journalctl -b | tail'`,
-		Args: cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if dash := cmd.ArgsLenAtDash(); dash != 1 {
-				return errors.New("usage: deptool-lab exec --state DIR NAME -- CMD...")
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 2 || cmd.ArgsLenAtDash() != 1 {
+				return execFailed(cmd, fmt.Errorf("usage: deptool-lab %s (see --help)", cmd.Use))
 			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lab.Open(state)
 			if err != nil {
-				return execFailed(err)
+				return execFailed(cmd, err)
 			}
-			code, err := l.Run(cmd.Context(), args[0], args[1:], os.Stdin, os.Stdout, os.Stderr)
+			code, err := l.Run(cmd.Context(), args[0], args[1:], cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			if err != nil {
-				return execFailed(err)
+				return execFailed(cmd, err)
 			}
 			if code != 0 {
 				return exitErr{code}
@@ -137,8 +161,8 @@ exact argv given (each is quoted for the remote shell); for a pipeline, run
 
 // execFailed reports a command that never ran with 255, as ssh does, so it
 // is not mistaken for the remote command's own status.
-func execFailed(err error) error {
-	fmt.Fprintln(os.Stderr, "deptool-lab:", err)
+func execFailed(cmd *cobra.Command, err error) error {
+	fmt.Fprintln(cmd.ErrOrStderr(), message(err))
 	return exitErr{255}
 }
 

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deptool/deptool/internal/lab"
+)
+
+// deptoolLab runs the CLI in-process and returns its stdout and error.
+func deptoolLab(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out, errb bytes.Buffer
+	root.SetArgs(args)
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetIn(strings.NewReader(""))
+	err := root.Execute()
+	t.Logf("deptool-lab %s: stderr:\n%s", strings.Join(args, " "), errb.String())
+	return out.String(), err
+}
+
+func TestHelpHasExamples(t *testing.T) {
+	for _, c := range []string{"up", "down", "exec"} {
+		out, err := deptoolLab(t, c, "--help")
+		if err != nil || !strings.Contains(out, "Examples:\n  deptool-lab "+c+" --state") {
+			t.Errorf("%s --help: %v\n%s", c, err, out)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"up", "--state", t.TempDir()},
+		{"up", "web1"},
+		{"down"},
+		{"down", "--state", t.TempDir(), "web1"},
+		{"exec", "--state", t.TempDir(), "web1", "true"},
+	} {
+		if _, err := deptoolLab(t, args...); err == nil {
+			t.Errorf("deptool-lab %v: no error", args)
+		}
+	}
+}
+
+func TestDownOfAMissingDirIsFine(t *testing.T) {
+	if _, err := deptoolLab(t, "down", "--state", filepath.Join(t.TempDir(), "none")); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestUpExecDown(t *testing.T) {
+	if err := lab.Preflight(); err != nil {
+		if os.Getenv(lab.RequireEnv) == "1" {
+			t.Fatalf("lab required but cannot start: %v", err)
+		}
+		t.Skipf("%v (set %s=1 to make this a failure)", err, lab.RequireEnv)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	if _, err := deptoolLab(t, "up", "--state", dir, "web1"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deptoolLab(t, "down", "--state", dir) })
+	cfg, err := os.ReadFile(filepath.Join(dir, "ssh_config"))
+	if err != nil || !strings.Contains(string(cfg), "Host web1\n") || !strings.Contains(string(cfg), "StrictHostKeyChecking yes") {
+		t.Fatalf("ssh_config: %v\n%s", err, cfg)
+	}
+	out, err := deptoolLab(t, "exec", "--state", dir, "web1", "--", "cat", "/etc/hostname")
+	if err != nil || out != "web1\n" {
+		t.Errorf("exec cat /etc/hostname = %q, %v", out, err)
+	}
+	_, err = deptoolLab(t, "exec", "--state", dir, "web1", "--", "sh", "-c", "exit 7")
+	var ee exitErr
+	if !errors.As(err, &ee) || ee.code != 7 {
+		t.Errorf("exec exit 7: err = %v", err)
+	}
+	_, err = deptoolLab(t, "exec", "--state", dir, "nope", "--", "true")
+	if !errors.As(err, &ee) || ee.code != 255 {
+		t.Errorf("exec on an unknown host: err = %v, want exit status 255", err)
+	}
+	for range 2 {
+		if _, err := deptoolLab(t, "down", "--state", dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after down", dir)
+	}
+}
