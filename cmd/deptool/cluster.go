@@ -1,0 +1,139 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+func storePath() string {
+	if p := os.Getenv("DEPTOOL_STORE"); p != "" {
+		return p
+	}
+	return ".deptool"
+}
+
+// cluster is what every command but init works on: the store and the config
+// tree it deploys, hashed and validated.
+type cluster struct {
+	store *store.Store
+	dir   string
+	snap  *store.Snapshot
+}
+
+// Name is the cluster's name: its directory's base name.
+func (c *cluster) Name() string { return filepath.Base(filepath.Clean(c.dir)) }
+
+// openCluster opens the store, finds the cluster directory (the argument, or
+// the one used last) and hashes and validates the tree in it. Nothing is
+// committed: a tree that fails validation leaves no trace.
+func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
+	s, err := store.Open(storePath())
+	if err != nil {
+		return nil, err
+	}
+	dir, err := clusterDir(s, args)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(snap.Ignored) > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Ignoring %s: only directories <host>/<app>/ are deployed.\n", strings.Join(snap.Ignored, ", "))
+	}
+	if err := diff.Validate(s, snap, dir); err != nil {
+		return nil, err
+	}
+	if len(args) == 1 {
+		if err := s.SetDefaultCluster(dir); err != nil {
+			return nil, err
+		}
+	}
+	return &cluster{store: s, dir: dir, snap: snap}, nil
+}
+
+func clusterDir(s *store.Store, args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	dir, ok, err := s.DefaultCluster()
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", errors.New("no cluster directory given and none recorded: pass <dir>, or run 'deptool init <dir>'")
+	}
+	return dir, nil
+}
+
+// isTerminal reports whether w is a terminal, for colour, pager and prompts.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func useColor(w io.Writer) bool {
+	return isTerminal(w) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
+// withPager runs render with its output going through $PAGER (default
+// "less -R") when stdout is a terminal, and straight to stdout otherwise.
+func withPager(cmd *cobra.Command, render func(w io.Writer, color bool) error) error {
+	out := cmd.OutOrStdout()
+	pager, set := os.LookupEnv("PAGER")
+	if !set {
+		pager = "less -R"
+	}
+	if !isTerminal(out) || pager == "" || pager == "cat" {
+		return render(out, useColor(out))
+	}
+	p := exec.Command("sh", "-c", pager)
+	p.Stdout, p.Stderr = out, cmd.ErrOrStderr()
+	in, err := p.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return fmt.Errorf("start pager %q: %w (set PAGER=cat to do without)", pager, err)
+	}
+	renderErr := render(in, useColor(out))
+	in.Close()
+	waitErr := p.Wait()
+	if renderErr != nil {
+		return renderErr
+	}
+	if waitErr != nil {
+		return fmt.Errorf("pager %q: %w", pager, waitErr)
+	}
+	return nil
+}
+
+// outputFormat validates --output.
+func outputFormat(v string) (json bool, err error) {
+	switch v {
+	case "text":
+		return false, nil
+	case "json":
+		return true, nil
+	}
+	return false, fmt.Errorf("--output %q: want text or json", v)
+}
+
+func addLimitFlag(cmd *cobra.Command, limit *[]string) {
+	cmd.Flags().StringSliceVar(limit, "limit", nil, "only these hosts (repeat the flag or separate with commas)")
+}
+
+func addOutputFlag(cmd *cobra.Command, output *string) {
+	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/deptool/deptool/diff"
+	"github.com/spf13/cobra"
+)
+
+func newDiffCmd() *cobra.Command {
+	var (
+		stat   bool
+		limit  []string
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "diff [--stat] [--limit HOSTS]... [<dir>]",
+		Short: "Show what deploy would change, as a unified diff",
+		Long: `Show the full unified diff between the config tree and what each host last
+received successfully, as recorded in the store. Offline: no host is
+contacted. On a terminal the diff goes through $PAGER (default "less -R").
+
+Hosts that were rolled back keep showing their changes here until a deploy
+brings them forward.`,
+		Example: `  deptool diff
+  deptool diff --stat --limit web1,web2
+  deptool diff --output json | jq '.hosts[].host'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := outputFormat(output)
+			if err != nil {
+				return err
+			}
+			c, err := openCluster(cmd, args)
+			if err != nil {
+				return err
+			}
+			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), plan)
+			}
+			return withPager(cmd, func(w io.Writer, color bool) error {
+				if stat {
+					return diff.RenderStat(w, c.store, plan, color)
+				}
+				return diff.RenderDiff(w, c.store, plan, color)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&stat, "stat", false, "show changed files and line counts instead of the diff")
+	addLimitFlag(cmd, &limit)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
