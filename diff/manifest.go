@@ -99,12 +99,12 @@ func (s *shape) describe() string {
 }
 
 func checkManifestShape(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errors.New("the file is empty; write {} or delete it")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	w := walker{dec: dec, data: data}
 	if err := w.value(manifestShape, ""); err != nil {
-		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(data)) == 0 {
-			return errors.New("the file is empty; write {} or delete it")
-		}
 		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -256,7 +256,7 @@ func describeJSONError(data []byte, err error) error {
 		return fmt.Errorf("invalid JSON on line %d: %s", lineAt(data, syn.Offset), syn.Error())
 	case errors.As(err, &typ):
 		return fmt.Errorf("key %s on line %d has the wrong type: %s", typ.Field, lineAt(data, typ.Offset), typ.Value)
-	case errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return errors.New("the JSON ends too early; is a closing brace or quote missing?")
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {

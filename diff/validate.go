@@ -268,8 +268,8 @@ func nestedLinks(h *Host, owner map[string]string) []problem {
 	var probs []problem
 	for _, a := range h.Apps {
 		for _, link := range sortedKeys(a.Manifest.Symlinks) {
-			if !path.IsAbs(link) {
-				continue // checkLinkPath reports it
+			if checkLinkPath(link) != "" {
+				continue // reported already
 			}
 			for dir := path.Dir(link); dir != "/" && dir != "."; dir = path.Dir(dir) {
 				if app, ok := owner["link:"+dir]; ok {

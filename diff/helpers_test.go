@@ -1,0 +1,216 @@
+package diff
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deptool/deptool/store"
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// file is a file in a test tree.
+type file struct {
+	data string
+	exec bool
+}
+
+// node is a directory being built.
+type node struct {
+	files map[string]file
+	dirs  map[string]*node
+}
+
+func newNode() *node { return &node{files: map[string]file{}, dirs: map[string]*node{}} }
+
+func (n *node) dir(name string) *node {
+	if d, ok := n.dirs[name]; ok {
+		return d
+	}
+	d := newNode()
+	n.dirs[name] = d
+	return d
+}
+
+func (n *node) write(s *store.Store) (store.ID, error) {
+	var entries []store.Entry
+	for name, f := range n.files {
+		id, err := s.WriteBlob([]byte(f.data))
+		if err != nil {
+			return store.ZeroID, err
+		}
+		mode := store.ModeFile
+		if f.exec {
+			mode = store.ModeExecutable
+		}
+		entries = append(entries, store.Entry{Name: name, Mode: mode, ID: id})
+	}
+	for name, d := range n.dirs {
+		id, err := d.write(s)
+		if err != nil {
+			return store.ZeroID, err
+		}
+		entries = append(entries, store.Entry{Name: name, Mode: store.ModeDir, ID: id})
+	}
+	return s.WriteTree(entries)
+}
+
+// buildFiles writes a tree from slash-separated paths. A path ending in "/"
+// is an empty directory.
+func buildFiles(t testing.TB, s *store.Store, files map[string]file) store.ID {
+	t.Helper()
+	root := newNode()
+	for p, f := range files {
+		parts := strings.Split(p, "/")
+		n := root
+		for _, d := range parts[:len(parts)-1] {
+			n = n.dir(d)
+		}
+		if last := parts[len(parts)-1]; last != "" {
+			n.files[last] = f
+		}
+	}
+	id, err := root.write(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// buildTree writes a cluster tree from "host/app/path" -> contents. A key
+// like "db1/" is a host with no apps.
+func buildTree(t testing.TB, s *store.Store, files map[string]string) store.ID {
+	t.Helper()
+	fs := make(map[string]file, len(files))
+	for p, data := range files {
+		fs[p] = file{data: data}
+	}
+	return buildFiles(t, s, fs)
+}
+
+var testTime = time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+
+// deploy records tree as deployed on hosts, the way a successful deploy
+// does: a deploy commit on main, a host commit per host, refs moved.
+func deploy(t testing.TB, s *store.Store, tree store.ID, hosts ...string) store.ID {
+	t.Helper()
+	commit, err := s.Commit(tree, "deploy", "alice@laptop", testTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := s.ReadTree(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hosts {
+		hostTree := store.EmptyTree
+		for _, e := range entries {
+			if e.Name == h {
+				hostTree = e.ID
+			}
+		}
+		if hostTree == store.EmptyTree {
+			if _, err := s.WriteTree(nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hc, err := s.CommitHost(h, hostTree, commit, "alice@laptop", testTime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetHostRef(h, hc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return commit
+}
+
+func mustPlan(t testing.TB, s *store.Store, tree store.ID, opts PlanOptions) *Plan {
+	t.Helper()
+	p, err := MakePlan(s, tree, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// golden compares got with testdata/<name>.golden, or rewrites it with
+// -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./diff -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, diff)
+	}
+}
+
+// countingSource records which trees and blobs the planner opens.
+type countingSource struct {
+	*store.Store
+	trees map[store.ID]int
+	blobs map[store.ID]int
+}
+
+func newCounting(s *store.Store) *countingSource {
+	return &countingSource{Store: s, trees: map[store.ID]int{}, blobs: map[store.ID]int{}}
+}
+
+func (c *countingSource) ReadTree(id store.ID) ([]store.Entry, error) {
+	c.trees[id]++
+	return c.Store.ReadTree(id)
+}
+
+func (c *countingSource) ReadBlob(id store.ID) ([]byte, error) {
+	c.blobs[id]++
+	return c.Store.ReadBlob(id)
+}
+
+// subtree returns the id at a slash-separated path below tree.
+func subtree(t testing.TB, s *store.Store, tree store.ID, p string) store.ID {
+	t.Helper()
+	id := tree
+	for _, name := range strings.Split(p, "/") {
+		entries, err := s.ReadTree(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range entries {
+			if e.Name == name {
+				id, found = e.ID, true
+			}
+		}
+		if !found {
+			t.Fatalf("no %s in tree", p)
+		}
+	}
+	return id
+}
+
+func problemPaths(err error) []string {
+	ve, ok := err.(*ValidationError)
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, p := range ve.Problems {
+		out = append(out, p.Path)
+	}
+	sort.Strings(out)
+	return out
+}
