@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
 
@@ -13,21 +20,30 @@ type deployFlags struct {
 	noRollback bool
 	limit      []string
 	output     string
+	parallel   int
+	message    string
 }
 
 func newDeployCmd() *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
-		Use:   "deploy [--yes] [--plan-only] [--limit HOSTS]... [<dir>]",
+		Use:   "deploy [--yes] [--plan-only] [--limit HOSTS]... [--parallel N] [<dir>]",
 		Short: "Plan, confirm and apply the config tree to the hosts",
 		Long: `Plan what changes on every host, show the plan, ask for confirmation
-([y/N/d]: d shows the full diff), then apply it to all affected hosts in
-parallel and roll back the hosts where it fails.
+([y/N/d]: d shows the full diff), then commit the tree to the store and apply
+it to all affected hosts in parallel, over one SSH connection each.
+
+Hosts are reached through ~/.ssh/config, or the file in $DEPTOOL_SSH_CONFIG.
+A host's ref in the store moves only when that host succeeded, so hosts that
+failed keep showing their changes in 'deptool diff'.
 
 With --plan-only, print the plan and stop: nothing is committed and no host
-is contacted.`,
+is contacted. Without a terminal, --yes is required.
+
+` + exitCodesHelp,
 		Example: `  deptool deploy --plan-only
   deptool deploy --limit web1
+  deptool deploy --yes -m "raise worker count"
   deptool deploy --plan-only --output json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -38,6 +54,8 @@ is contacted.`,
 	cmd.Flags().BoolVar(&f.yes, "no-confirm", false, "same as --yes")
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails")
+	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
+	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -47,6 +65,9 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	asJSON, err := outputFormat(f.output)
 	if err != nil {
 		return err
+	}
+	if f.parallel < 1 {
+		return fmt.Errorf("--parallel %d: want at least 1", f.parallel)
 	}
 	c, err := openCluster(cmd, args)
 	if err != nil {
@@ -58,14 +79,105 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	}
 	out := cmd.OutOrStdout()
 	if asJSON {
-		if err := writeJSON(out, plan); err != nil {
-			return err
-		}
-	} else if err := diff.RenderPlan(out, plan, useColor(out)); err != nil {
+		err = writeJSON(out, plan)
+	} else {
+		err = diff.RenderPlan(out, plan, useColor(out))
+	}
+	if err != nil || f.planOnly || plan.Empty() {
 		return err
 	}
-	if f.planOnly {
+	if !f.yes {
+		if err := confirm(cmd, c, plan); err != nil {
+			return err
+		}
+	}
+	deployID, err := c.store.Commit(c.snap.Tree, deployMessage(f.message, plan), store.Operator(), time.Now())
+	if err != nil {
+		return err
+	}
+	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, deploy.Options{
+		Parallel: f.parallel,
+		Reporter: progressFor(cmd, plan, asJSON),
+	})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if err := writeJSON(out, res); err != nil {
+			return err
+		}
+	} else {
+		printSummary(out, res)
+	}
+	return deployExit(res)
+}
+
+var errNotConfirmed = errors.New("deploy cancelled: nothing was changed")
+
+// confirm asks [y/N/d] until it gets an answer; d shows the diff first.
+func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
+	if !isTerminal(cmd.InOrStdin()) {
+		return errors.New("refusing to deploy without confirmation: standard input is not a terminal; pass --yes to deploy anyway")
+	}
+	in := bufio.NewReader(cmd.InOrStdin())
+	hosts := "hosts"
+	if len(plan.Hosts) == 1 {
+		hosts = "host"
+	}
+	for {
+		fmt.Fprintf(cmd.OutOrStdout(), "Apply to %d %s in cluster '%s'? [y/N/d] ", len(plan.Hosts), hosts, c.Name())
+		answer, err := in.ReadString('\n')
+		if err != nil && answer == "" {
+			return errNotConfirmed
+		}
+		switch strings.ToLower(strings.TrimSpace(answer)) {
+		case "y", "yes":
+			return nil
+		case "d", "diff":
+			if err := withPager(cmd, func(w io.Writer, color bool) error {
+				return diff.RenderDiff(w, c.store, plan, color)
+			}); err != nil {
+				return err
+			}
+		default:
+			return errNotConfirmed
+		}
+	}
+}
+
+func deployMessage(message string, plan *diff.Plan) string {
+	if message != "" {
+		return message
+	}
+	names := make([]string, len(plan.Hosts))
+	for i, h := range plan.Hosts {
+		names[i] = h.Host
+	}
+	if len(names) > 5 {
+		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
+	}
+	return "deploy to " + strings.Join(names, ", ")
+}
+
+func progressFor(cmd *cobra.Command, plan *diff.Plan, asJSON bool) deploy.Reporter {
+	hosts := make([]string, len(plan.Hosts))
+	for i, h := range plan.Hosts {
+		hosts[i] = h.Host
+	}
+	errw := cmd.ErrOrStderr()
+	if asJSON {
 		return nil
 	}
-	return errors.New("deploy cannot apply plans yet: this build only plans; use --plan-only")
+	if isTerminal(errw) {
+		return newLiveProgress(errw, hosts)
+	}
+	return &plainProgress{w: errw, width: hostWidth(hosts)}
+}
+
+// deployExit maps a deploy's result to the documented exit status.
+func deployExit(res *deploy.Result) error {
+	if res.OK() {
+		return nil
+	}
+	return &exitError{code: exitHostFailed, err: errors.New("not every host was deployed: see above")}
 }

@@ -4,13 +4,20 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
-	err := newRootCmd().Execute()
+	// On interrupt the context ends: no new host is started, and agents
+	// already applying finish on their own and release their locks.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := newRootCmd().ExecuteContext(ctx)
 	if err == nil {
 		return
 	}

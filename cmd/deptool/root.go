@@ -27,6 +27,9 @@ plan in parallel, rolling back only the hosts where a unit fails.
 		newDiffCmd(),
 		newStatusCmd(),
 		newDeployCmd(),
+		newPingCmd(),
+		newSyncCmd(),
+		newAgentCmd(),
 		newGenDocsCmd(),
 	)
 	return root

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/deptool/deptool/deploy"
+)
+
+// liveProgress redraws one line per host on a terminal as hosts move
+// through their phases.
+type liveProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	hosts []string
+	state map[string]string
+	drawn bool
+}
+
+func newLiveProgress(w io.Writer, hosts []string) *liveProgress {
+	p := &liveProgress{w: w, hosts: hosts, state: map[string]string{}}
+	for _, h := range hosts {
+		p.state[h] = "waiting"
+	}
+	p.redraw()
+	return p
+}
+
+func (p *liveProgress) Phase(host string, ph deploy.Phase, detail string) {
+	p.set(host, strings.TrimSpace(string(ph)+" "+detail))
+}
+
+func (p *liveProgress) Done(r deploy.HostResult) {
+	p.set(r.Host, fmt.Sprintf("%s (%s)", r.Outcome, r.Elapsed.Round(10*time.Millisecond)))
+}
+
+func (p *liveProgress) set(host, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.state[host] = text
+	p.redraw()
+}
+
+func (p *liveProgress) redraw() {
+	var b strings.Builder
+	if p.drawn {
+		fmt.Fprintf(&b, "\x1b[%dA", len(p.hosts))
+	}
+	width := hostWidth(p.hosts)
+	for _, h := range p.hosts {
+		fmt.Fprintf(&b, "\x1b[2K%-*s  %s\n", width, h, p.state[h])
+	}
+	io.WriteString(p.w, b.String())
+	p.drawn = true
+}
+
+// plainProgress prints one line per host when it is done: for logs and CI.
+type plainProgress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	width int
+}
+
+func (p *plainProgress) Phase(string, deploy.Phase, string) {}
+
+func (p *plainProgress) Done(r deploy.HostResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%-*s  %s (%s)\n", p.width, r.Host, r.Outcome, r.Elapsed.Round(10*time.Millisecond))
+}
+
+func hostWidth(hosts []string) int {
+	w := 0
+	for _, h := range hosts {
+		w = max(w, len(h))
+	}
+	return w
+}
+
+// printSummary prints every host's outcome, errors in full, and a count.
+func printSummary(w io.Writer, res *deploy.Result) {
+	hosts := append([]deploy.HostResult(nil), res.Hosts...)
+	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Host < hosts[j].Host })
+	names := make([]string, len(hosts))
+	counts := map[deploy.Outcome]int{}
+	for i, h := range hosts {
+		names[i] = h.Host
+		counts[h.Outcome]++
+	}
+	width := hostWidth(names)
+	fmt.Fprintln(w)
+	for _, h := range hosts {
+		line := fmt.Sprintf("%-*s  %s", width, h.Host, h.Outcome)
+		if h.Error != "" {
+			line += ": " + h.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	var parts []string
+	for _, o := range []deploy.Outcome{deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {
+		if counts[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
+		}
+	}
+	tail := ""
+	if len(parts) > 0 {
+		tail = "; " + strings.Join(parts, ", ")
+	}
+	fmt.Fprintf(w, "\nDeployed %d of %d hosts in %s%s.\n", counts[deploy.Deployed], len(hosts), res.Elapsed.Round(10*time.Millisecond), tail)
+}

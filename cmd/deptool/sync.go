@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/diff"
+	"github.com/spf13/cobra"
+)
+
+func newSyncCmd() *cobra.Command {
+	var (
+		changed  bool
+		limit    []string
+		output   string
+		parallel int
+	)
+	cmd := &cobra.Command{
+		Use:   "sync [--changed] [--limit HOSTS]... [<dir>]",
+		Short: "Fetch each host's deployed state into the store",
+		Long: `Connect to every host in the config tree, fetch the commit it currently
+runs with its objects, and point the host's ref in the store at it. Use it
+after hosts were deployed from another store, or to start from a fresh clone.
+Nothing is changed on any host.`,
+		Example: `  deptool sync
+  deptool sync --changed --limit web1,web2`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := outputFormat(output)
+			if err != nil {
+				return err
+			}
+			c, err := openCluster(cmd, args)
+			if err != nil {
+				return err
+			}
+			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			if err != nil {
+				return err
+			}
+			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel})
+			if asJSON {
+				return writeJSON(cmd.OutOrStdout(), results)
+			}
+			return printSyncs(cmd, results, changed)
+		},
+	}
+	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
+	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to contact at once")
+	addLimitFlag(cmd, &limit)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printSyncs(cmd *cobra.Command, results []deploy.SyncResult, onlyChanged bool) error {
+	out := cmd.OutOrStdout()
+	names := make([]string, len(results))
+	for i, r := range results {
+		names[i] = r.Host
+	}
+	width := hostWidth(names)
+	failed := 0
+	for _, r := range results {
+		switch {
+		case r.Error != "":
+			failed++
+			fmt.Fprintf(out, "%-*s  error: %s\n", width, r.Host, r.Error)
+		case r.Current.IsZero():
+			if !onlyChanged {
+				fmt.Fprintf(out, "%-*s  never deployed\n", width, r.Host)
+			}
+		case r.Changed():
+			fmt.Fprintf(out, "%-*s  moved to %s\n", width, r.Host, r.Current.String()[:12])
+		case !onlyChanged:
+			fmt.Fprintf(out, "%-*s  up to date at %s\n", width, r.Host, r.Current.String()[:12])
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: exitHostFailed, err: fmt.Errorf("%d of %d hosts could not be synced", failed, len(results))}
+	}
+	return nil
+}

@@ -1,0 +1,162 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/deptool/deptool/deploy/transport"
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// Options tune a deploy.
+type Options struct {
+	// Parallel bounds how many hosts are worked on at once (default 32).
+	Parallel int
+	// Reporter receives live progress; nil reports nothing.
+	Reporter Reporter
+	// Transport configures SSH; its zero value reads the environment.
+	Transport transport.Options
+	// Operator is user@hostname, recorded on hosts; default store.Operator().
+	Operator string
+	// Now is the clock used for host commits; default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Parallel < 1 {
+		o.Parallel = 32
+	}
+	if o.Reporter == nil {
+		o.Reporter = noReporter{}
+	}
+	if o.Operator == "" {
+		o.Operator = store.Operator()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Run applies plan, made for deploy commit deployID, to every host in it in
+// parallel. Each host is independent: one that fails, is unreachable or is
+// locked does not stop the others. Refs move only for hosts that deployed.
+// The error is for failures of the operator's own side (the store); host
+// failures are in the result.
+func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
+	opts.defaults()
+	start := time.Now()
+	d := &deployer{store: s, deploy: deployID, opts: opts}
+	p := pool.NewWithResults[HostResult]().WithMaxGoroutines(opts.Parallel)
+	for _, hp := range plan.Hosts {
+		p.Go(func() HostResult {
+			r := d.host(ctx, hp)
+			opts.Reporter.Done(r)
+			return r
+		})
+	}
+	res := &Result{Deploy: deployID, Hosts: p.Wait(), Elapsed: time.Since(start)}
+	for _, r := range res.Hosts {
+		if r.Outcome != Deployed {
+			continue
+		}
+		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
+			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
+		}
+	}
+	return res, nil
+}
+
+type deployer struct {
+	store  *store.Store
+	deploy store.ID
+	opts   Options
+	bins   binaries
+}
+
+// host runs one host's deploy from connection to result.
+func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
+	start := time.Now()
+	r := HostResult{Host: hp.Host}
+	finish := func(o Outcome, err error) HostResult {
+		r.Outcome, r.err, r.Elapsed = o, err, time.Since(start)
+		if err != nil {
+			r.Error = err.Error()
+		}
+		return r
+	}
+	if ctx.Err() != nil {
+		return finish(Skipped, ctx.Err())
+	}
+	commit, err := d.store.CommitHost(hp.Host, store.ID(hp.To), d.deploy, d.opts.Operator, d.opts.Now())
+	if err != nil {
+		return finish(Failed, err)
+	}
+	r.Commit = commit
+	sess, err := d.connect(ctx, hp.Host)
+	if err != nil {
+		return finish(Unreachable, err)
+	}
+	defer sess.close()
+	o, err := d.apply(ctx, sess, hp, commit)
+	return finish(o, err)
+}
+
+// apply locks the host, sends what it lacks and applies the plan.
+func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, error) {
+	rep := d.opts.Reporter
+	rep.Phase(hp.Host, Locking, "")
+	err := sess.client.Lock(ctx, wire.LockRequest{Base: store.ID(hp.Base), Operator: d.opts.Operator})
+	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
+		return o, err
+	}
+	rep.Phase(hp.Host, Sending, "")
+	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
+		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
+		return err
+	})
+	if err != nil {
+		return Failed, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
+	}
+	rep.Phase(hp.Host, Applying, "")
+	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp,
+	}, func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) })
+	if err != nil {
+		return Failed, fmt.Errorf("host %s: %w", hp.Host, err)
+	}
+	if res.Error != "" {
+		return Failed, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+	}
+	sess.client.Bye(ctx)
+	return Deployed, nil
+}
+
+// lockOutcome turns a refused lock into an outcome. A stale plan fetches the
+// host's state into the store first, so the next plan starts from the truth.
+func (d *deployer) lockOutcome(ctx context.Context, sess *session, err error) (Outcome, error) {
+	if err == nil {
+		return Deployed, nil
+	}
+	host := sess.host
+	var agentErr *wire.AgentError
+	if !errors.As(err, &agentErr) {
+		return Unreachable, fmt.Errorf("host %s: lock: %w", host, err)
+	}
+	switch agentErr.Code {
+	case wire.CodeBusy:
+		return Busy, fmt.Errorf("host %s: %s; nothing was changed there, try again once that deploy is done", host, agentErr.Message)
+	case wire.CodeStale:
+		d.opts.Reporter.Phase(host, Fetching, "")
+		if ferr := fetchInto(ctx, d.store, sess); ferr != nil {
+			return Stale, fmt.Errorf("host %s: the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", host, ferr)
+		}
+		return Stale, fmt.Errorf("host %s: the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan", host)
+	}
+	return Failed, fmt.Errorf("host %s: lock: %w", host, err)
+}

@@ -1,0 +1,74 @@
+package deploy
+
+import (
+	"time"
+
+	"github.com/deptool/deptool/store"
+)
+
+// Outcome is how a deploy ended on one host.
+type Outcome string
+
+// Outcomes. Only Deployed moves the host's ref in the store.
+const (
+	Deployed    Outcome = "deployed"    // the host runs the new commit
+	Failed      Outcome = "failed"      // the apply failed on the host
+	Unreachable Outcome = "unreachable" // no connection, login or agent
+	Busy        Outcome = "busy"        // another deploy holds the host's lock
+	Stale       Outcome = "stale"       // the host is not where the plan started
+	Skipped     Outcome = "skipped"     // never attempted
+)
+
+// HostResult is one host's outcome.
+type HostResult struct {
+	Host    string        `json:"host"`
+	Outcome Outcome       `json:"outcome"`
+	Commit  store.ID      `json:"commit"` // the host commit attempted
+	Error   string        `json:"error,omitempty"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+	err     error
+}
+
+// Err is the error behind a failed outcome, nil when deployed.
+func (r HostResult) Err() error { return r.err }
+
+// Result is a whole deploy's outcome.
+type Result struct {
+	Deploy  store.ID      `json:"deploy"`
+	Hosts   []HostResult  `json:"hosts"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// OK reports whether every host deployed.
+func (r *Result) OK() bool {
+	for _, h := range r.Hosts {
+		if h.Outcome != Deployed {
+			return false
+		}
+	}
+	return true
+}
+
+// Phase names what a host is doing, for live progress.
+type Phase string
+
+// Phases a host goes through, in order.
+const (
+	Connecting Phase = "connecting"
+	Uploading  Phase = "uploading agent"
+	Locking    Phase = "locking"
+	Sending    Phase = "sending objects"
+	Applying   Phase = "applying"
+	Fetching   Phase = "fetching host state"
+)
+
+// Reporter receives progress. Calls come from many goroutines at once.
+type Reporter interface {
+	Phase(host string, p Phase, detail string)
+	Done(r HostResult)
+}
+
+type noReporter struct{}
+
+func (noReporter) Phase(string, Phase, string) {}
+func (noReporter) Done(HostResult)             {}

@@ -1,0 +1,61 @@
+package deploy
+
+import (
+	"context"
+	"sort"
+
+	"github.com/deptool/deptool/store"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// SyncResult is one host's state as fetched.
+type SyncResult struct {
+	Host    string   `json:"host"`
+	Before  store.ID `json:"before"` // the store's ref before the sync
+	Current store.ID `json:"current"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Changed reports whether the sync moved the host's ref.
+func (r SyncResult) Changed() bool { return r.Before != r.Current }
+
+// Sync pulls each host's current commit and its objects into the store and
+// points the host's ref at it: what to do after deploys from another store,
+// or to adopt hosts into a fresh clone.
+func Sync(ctx context.Context, s *store.Store, hosts []string, opts Options) []SyncResult {
+	opts.defaults()
+	d := &deployer{store: s, opts: opts}
+	p := pool.NewWithResults[SyncResult]().WithMaxGoroutines(opts.Parallel)
+	for _, host := range hosts {
+		p.Go(func() SyncResult { return d.sync(ctx, host) })
+	}
+	res := p.Wait()
+	sort.Slice(res, func(i, j int) bool { return res[i].Host < res[j].Host })
+	return res
+}
+
+func (d *deployer) sync(ctx context.Context, host string) SyncResult {
+	r := SyncResult{Host: host}
+	before, _, err := d.store.HostRef(host)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	r.Before, r.Current = before, before
+	sess, err := d.connect(ctx, host)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer sess.close()
+	d.opts.Reporter.Phase(host, Fetching, "")
+	if err := fetchInto(ctx, d.store, sess); err != nil {
+		r.Error = "host " + host + ": fetch: " + err.Error()
+		return r
+	}
+	if !sess.hello.Current.IsZero() {
+		r.Current = sess.hello.Current
+	}
+	sess.client.Bye(ctx)
+	return r
+}
