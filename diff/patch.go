@@ -173,7 +173,11 @@ func writeStat(b *strings.Builder, stats []fileStat, color bool) {
 		}
 		plus, minus := scaleBar(st.add, most), scaleBar(st.del, most)
 		bar := paint(strings.Repeat("+", plus), green, color) + paint(strings.Repeat("-", minus), red, color)
-		fmt.Fprintf(b, "%*d %s\n", countWidth, st.add+st.del, bar)
+		fmt.Fprintf(b, "%*d", countWidth, st.add+st.del)
+		if bar != "" {
+			b.WriteString(" " + bar)
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString(statSummary(len(stats), adds, dels) + "\n")
 }

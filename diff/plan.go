@@ -251,7 +251,7 @@ func untracked(src source, hosts []store.Entry) ([]string, error) {
 	for _, h := range hosts {
 		delete(refs, h.Name)
 	}
-	out := make([]string, 0, len(refs))
+	var out []string
 	for name := range refs {
 		out = append(out, name)
 	}
