@@ -217,6 +217,9 @@ func (l *Lab) up(ctx context.Context, opts Options, names []string) error {
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return l.abort(hosts, fmt.Errorf("lab: interrupted (%v) while booting %s", ctx.Err(), strings.Join(names, " ")))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return l.abort(hosts, err)
 	}
@@ -301,11 +304,23 @@ func Down(ctx context.Context, dir string) error {
 
 // Down stops every host of the lab and removes all it made.
 func (l *Lab) Down(ctx context.Context) error {
+	if _, err := os.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	lock, err := flock(filepath.Join(l.dir, lockFile))
 	if err != nil {
 		return fmt.Errorf("lab: lock %s: %w", l.dir, err)
 	}
 	defer lock.Close()
+	// Another process may have added hosts (up) or removed the lab (down)
+	// since this one read the state.
+	st, err := readState(l.dir)
+	if err != nil || st == nil || st.ID != l.st.ID {
+		return err
+	}
+	l.mu.Lock()
+	l.st = st
+	l.mu.Unlock()
 	return l.down(ctx)
 }
 
@@ -403,8 +418,11 @@ func (l *Lab) connect(ctx context.Context, name string) (*ssh.Client, error) {
 	l.mu.Lock()
 	h := l.st.host(name)
 	l.mu.Unlock()
-	if h == nil || !h.Ready {
+	if h == nil {
 		return nil, fmt.Errorf("lab: no host %s in %s (hosts: %s)", name, l.dir, strings.Join(l.Names(), ", "))
+	}
+	if !h.Ready {
+		return nil, fmt.Errorf("lab: host %s in %s never finished booting: run 'deptool-lab down --state %s' and 'up' again", name, l.dir, l.dir)
 	}
 	if !h.Init.alive() {
 		return nil, fmt.Errorf("lab: host %s is no longer running: run 'deptool-lab down --state %s' and 'up' again", name, l.dir)
