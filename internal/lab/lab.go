@@ -125,6 +125,12 @@ func Up(ctx context.Context, opts Options, names ...string) (*Lab, error) {
 	defer lock.Close()
 	l, err := loadForUp(opts, created, names)
 	if err != nil {
+		if created {
+			for _, f := range []string{clientKeyFile, clientKeyFile + ".pub", lockFile} {
+				os.Remove(filepath.Join(opts.StateDir, f))
+			}
+			os.Remove(opts.StateDir)
+		}
 		return nil, err
 	}
 	raiseInotifyLimits()
@@ -154,22 +160,55 @@ func loadForUp(opts Options, created bool, names []string) (*Lab, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab: %w", err)
 	}
-	if st == nil {
-		st = &labState{Version: stateVersion, ID: newID(), BootID: bootID(), CreatedDir: created, Owner: opts.owner}
-		st.Work = filepath.Join("/dev/shm", "deptool-lab-"+st.ID)
-	} else if why := st.stale(); why != "" {
-		return nil, fmt.Errorf("lab: stale state directory %s: %s: run 'deptool-lab down --state %s' to clean it up, then 'up' again", opts.StateDir, why, opts.StateDir)
-	}
-	for _, n := range names {
-		if st.host(n) != nil {
-			return nil, fmt.Errorf("lab: host name %s is already in use in %s: pick another name, or run 'deptool-lab down --state %s' first", n, opts.StateDir, opts.StateDir)
+	if st != nil {
+		if err := checkRunning(st, opts.StateDir, names); err != nil {
+			return nil, err
 		}
 	}
 	signer, _, err := clientKey(opts.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("lab: client key: %w", err)
 	}
+	if st == nil {
+		st = &labState{Version: stateVersion, BootID: bootID(), CreatedDir: created, Owner: opts.owner}
+		if st.ID, st.Work, err = reserveID(); err != nil {
+			return nil, err
+		}
+	}
 	return &Lab{dir: opts.StateDir, signer: signer, st: st, exited: map[string]chan struct{}{}}, nil
+}
+
+// checkRunning accepts an existing lab only if all its hosts still run and
+// none has one of the new names.
+func checkRunning(st *labState, dir string, names []string) error {
+	if why := st.stale(); why != "" {
+		return fmt.Errorf("lab: stale state directory %s: %s: run 'deptool-lab down --state %s' to clean it up, then 'up' again", dir, why, dir)
+	}
+	for _, n := range names {
+		if st.host(n) != nil {
+			return fmt.Errorf("lab: host name %s is already in use in %s: pick another name, or run 'deptool-lab down --state %s' first", n, dir, dir)
+		}
+	}
+	return nil
+}
+
+// reserveID picks a lab ID no other lab on this machine uses. Every name
+// the lab creates carries the ID, so reserving its work directory
+// (exclusively) reserves them all: teardown can never remove a namespace or
+// cgroup that another lab created under the same name.
+func reserveID() (id, work string, err error) {
+	for range 10 {
+		id = newID()
+		work = filepath.Join("/dev/shm", "deptool-lab-"+id)
+		err = os.Mkdir(work, 0o700)
+		if err == nil {
+			return id, work, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return "", "", fmt.Errorf("lab: work directory under /dev/shm: %w", err)
 }
 
 func newID() string {

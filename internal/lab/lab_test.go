@@ -72,6 +72,26 @@ func TestExecPassesExitStatusAndStderr(t *testing.T) {
 	}
 }
 
+// Each host has its own cgroups: stopping a unit in one host must not
+// touch the same unit in another (with a shared cgroup, it kills them all).
+func TestUnitsAreIsolatedBetweenHosts(t *testing.T) {
+	t.Parallel()
+	l := lab.Start(t, "web1", "web2", "db1")
+	run(t, l, "db1", "systemctl", "stop", "nginx")
+	defer run(t, l, "db1", "systemctl", "start", "nginx")
+	if got := run(t, l, "db1", "sh", "-c", "systemctl is-active nginx || true"); got != "inactive" {
+		t.Fatalf("db1: nginx is %q after stop", got)
+	}
+	for _, other := range []string{"web1", "web2"} {
+		if got := run(t, l, other, "systemctl", "is-active", "nginx"); got != "active" {
+			t.Errorf("%s: nginx is %q after stopping it on db1", other, got)
+		}
+		if got := run(t, l, other, "sh", "-c", "curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1/"); got != "200" {
+			t.Errorf("%s: nginx answers %q", other, got)
+		}
+	}
+}
+
 func run(t *testing.T, l *lab.Lab, host string, argv ...string) string {
 	t.Helper()
 	out, err := l.Exec(host, argv...)
