@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// kexPreference puts the cheap elliptic-curve exchanges first and leaves
+// out the finite-field Diffie-Hellman groups, which cost milliseconds of
+// CPU per connection and only ancient servers need. The ML-KEM hybrid
+// leads: it costs about as little as curve25519 alone and protects
+// recorded traffic against a future quantum computer; a server without
+// it (OpenSSH before 9.9) agrees on curve25519.
+var kexPreference = []string{
+	ssh.KeyExchangeMLKEM768X25519,
+	ssh.KeyExchangeCurve25519,
+	ssh.KeyExchangeECDHP256,
+	ssh.KeyExchangeECDHP384,
+	ssh.KeyExchangeECDHP521,
+}
+
+// Dial connects to a host named as in the config tree, resolving it
+// through ssh_config and connecting through its ProxyJump hosts, if any.
+// The context bounds the whole set-up, and each hop's ConnectTimeout
+// (default 10 s) bounds that hop; once Dial returns, the context no longer
+// matters. A login user other than root must have passwordless sudo: Dial
+// checks it.
+func Dial(ctx context.Context, host string, opts Options) (*Conn, error) {
+	r, err := newResolver(opts.ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", host, err)
+	}
+	route, err := r.route(host)
+	if err != nil {
+		return nil, err
+	}
+	ring := openAgent(opts)
+	defer ring.Close()
+	var clients []*ssh.Client
+	for i, h := range route {
+		var via *ssh.Client
+		if i > 0 {
+			via = clients[i-1]
+		}
+		c, err := dialHop(ctx, via, h, ring, opts, jumpCommand(r, route, i))
+		if err != nil {
+			closeClients(clients)
+			return nil, err
+		}
+		clients = append(clients, c)
+	}
+	return newConn(ctx, host, route[len(route)-1].User, clients, opts)
+}
+
+// jumpCommand is how the operator would reach hop i's jump host with
+// OpenSSH, for instructions that must run there.
+func jumpCommand(r *resolver, route []*hop, i int) string {
+	if i == 0 {
+		return ""
+	}
+	cmd := "ssh"
+	if r.file != "" && r.file != r.home+"/.ssh/config" {
+		cmd += " -F " + shellQuote(r.file)
+	}
+	return cmd + " " + shellQuote(route[i-1].Alias)
+}
+
+func closeClients(clients []*ssh.Client) {
+	for i := len(clients) - 1; i >= 0; i-- {
+		clients[i].Close()
+	}
+}
+
+// dialHop opens one hop: TCP (or a channel through the previous hop), key
+// exchange, host key check and login.
+func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts Options, jumpCmd string) (*ssh.Client, error) {
+	keys, err := loadHostKeys(h, opts.notify)
+	if err != nil {
+		return nil, err
+	}
+	keys.sshCmd = jumpCmd
+	creds, err := loadCredentials(h, ring)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, h.ConnectTimeout)
+	defer cancel()
+	nc, err := connect(hctx, via, h)
+	if err != nil {
+		return nil, connectError(ctx, h, err)
+	}
+	cfg := &ssh.ClientConfig{
+		Config:            ssh.Config{KeyExchanges: kexPreference},
+		User:              h.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(creds.signers...)},
+		HostKeyCallback:   keys.callback,
+		HostKeyAlgorithms: keys.algorithms(),
+	}
+	// The handshake has no context of its own: closing the connection is
+	// what stops it when the time is up.
+	stop := context.AfterFunc(hctx, func() { nc.Close() })
+	c, chans, reqs, err := ssh.NewClientConn(nc, h.addr(), cfg)
+	if !stop() {
+		if err == nil {
+			c.Close()
+		}
+		return nil, timeoutError(ctx, h, "ssh handshake")
+	}
+	if err != nil {
+		return nil, handshakeError(h, keys, creds, err)
+	}
+	return ssh.NewClient(c, chans, reqs), nil
+}
+
+func connect(ctx context.Context, via *ssh.Client, h *hop) (net.Conn, error) {
+	if via != nil {
+		return via.DialContext(ctx, "tcp", h.addr())
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", h.addr())
+}
+
+func connectError(ctx context.Context, h *hop, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || isTimeout(err) {
+		return timeoutError(ctx, h, "connect")
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return fmt.Errorf("host %s: connect: cannot resolve %s: %v: check HostName in ssh config", h.where(), dns.Name, dns.Err)
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		err = errno
+	}
+	return fmt.Errorf("host %s: connect: %w: is the host up?", h.where(), err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// timeoutError says which limit ran out: the caller's context, or the
+// hop's ConnectTimeout.
+func timeoutError(ctx context.Context, h *hop, step string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("host %s: %s: %w", h.where(), step, err)
+	}
+	return fmt.Errorf("host %s: %s: no answer within %v (ConnectTimeout): is the host up?", h.where(), step, h.ConnectTimeout)
+}
+
+func handshakeError(h *hop, keys *hostKeys, creds *credentials, err error) error {
+	var hke *HostKeyError
+	if errors.As(err, &hke) {
+		return hke
+	}
+	if kerr := keys.failure(); kerr != nil {
+		return kerr
+	}
+	msg := strings.TrimPrefix(err.Error(), "ssh: handshake failed: ")
+	switch {
+	case keys.wasVerified() && strings.Contains(msg, "unable to authenticate"):
+		return authError(h, creds)
+	case !keys.wasVerified() && len(keys.known) > 0 && strings.Contains(msg, "no common algorithm for host key"):
+		return fmt.Errorf("host %s: it offers none of the host key types known_hosts has for it (%s): "+
+			"its key may have changed; refusing to connect; if the host was reinstalled, remove the old key with: %s",
+			h.where(), strings.Join(keys.known, ", "), keys.removeCommand())
+	}
+	return fmt.Errorf("host %s: ssh: %s", h.where(), msg)
+}
+
+func authError(h *hop, creds *credentials) error {
+	msg := fmt.Sprintf("host %s: login as %s refused (tried: %s): check User and IdentityFile in ssh config",
+		h.Alias, h.User, strings.Join(creds.tried, ", "))
+	if len(creds.notes) > 0 {
+		msg += "; also: " + strings.Join(creds.notes, "; ")
+	}
+	return errors.New(msg)
+}

@@ -1,0 +1,79 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Process is a command running on the host in a session of its own, with
+// its stdin and stdout as plain byte streams (no terminal), as the agent
+// protocol needs.
+type Process struct {
+	// Stdin is the command's stdin; closing it sends EOF.
+	Stdin io.WriteCloser
+	// Stdout is the command's stdout. It must be read: once the SSH window
+	// fills, the command blocks writing.
+	Stdout io.Reader
+
+	conn   *Conn
+	cmd    string
+	s      *ssh.Session
+	stderr *tail
+	stop   func() bool
+
+	once    sync.Once
+	waitErr error
+}
+
+// Start starts a shell command line as root. When ctx ends before the
+// process does, the process is closed as by Close.
+func (c *Conn) Start(ctx context.Context, cmd string) (*Process, error) {
+	s, err := c.session(cmd)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{conn: c, cmd: cmd, s: s, stderr: newTail(stderrTail)}
+	s.Stderr = p.stderr
+	if p.Stdin, err = s.StdinPipe(); err == nil {
+		p.Stdout, err = s.StdoutPipe()
+	}
+	if err == nil {
+		err = s.Start(c.command(cmd))
+	}
+	if err != nil {
+		s.Close()
+		return nil, c.fail(cmd, err)
+	}
+	p.stop = context.AfterFunc(ctx, func() { p.Close() })
+	return p, nil
+}
+
+// Stderr returns the end of what the process wrote to stderr so far (the
+// last 8 KiB), trimmed.
+func (p *Process) Stderr() string { return p.stderr.String() }
+
+// Wait waits for the process to exit. A non-zero exit is an *ExitError
+// carrying the end of stderr. Wait may be called more than once.
+func (p *Process) Wait() error {
+	p.once.Do(func() {
+		err := p.s.Wait()
+		p.stop()
+		p.waitErr = p.conn.exitError(p.cmd, err, p.stderr)
+	})
+	return p.waitErr
+}
+
+// Close closes the session. The remote process sees EOF on stdin and a
+// broken pipe on stdout; it is not killed, so a process that must finish
+// its work (the agent, mid-apply) can.
+func (p *Process) Close() error {
+	err := p.s.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return p.conn.fail(p.cmd, err)
+	}
+	return nil
+}
