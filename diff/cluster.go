@@ -96,13 +96,19 @@ type appData struct {
 }
 
 type loader struct {
-	src   source
-	apps  map[store.ID]*appData
-	rules map[store.ID][]problem // validate's per-app rules, by app tree
+	src      source
+	apps     map[store.ID]*appData
+	listings map[listingKey]*listing
+	rules    map[store.ID][]problem // validate's per-app rules, by app tree
 }
 
 func newLoader(src source) *loader {
-	return &loader{src: src, apps: map[store.ID]*appData{}, rules: map[store.ID][]problem{}}
+	return &loader{
+		src:      src,
+		apps:     map[store.ID]*appData{},
+		listings: map[listingKey]*listing{},
+		rules:    map[store.ID][]problem{},
+	}
 }
 
 func (l *loader) cluster(tree store.ID) (*Cluster, []problem, error) {
@@ -167,40 +173,79 @@ func (l *loader) app(tree store.ID) (*appData, error) {
 	}
 	d := &appData{root: root}
 	for _, e := range root {
+		var ls *listing
 		switch e.Name {
 		case ManifestName:
-			err = d.loadManifest(l.src, e)
+			ls, err = l.manifest(e)
 		case "systemd":
-			d.units, err = d.listDir(l.src, e, unitDir)
+			ls, err = l.listDir(e, unitDir)
 		case "sysusers":
-			d.sysusers, err = d.listDir(l.src, e, sysusersDir)
+			ls, err = l.listDir(e, sysusersDir)
 		case "quadlets":
-			d.quadlets, err = d.listDir(l.src, e, quadletDir)
+			ls, err = l.listDir(e, quadletDir)
 		}
 		if err != nil {
 			return nil, err
+		}
+		if ls != nil {
+			d.add(e.Name, ls)
 		}
 	}
 	l.apps[tree] = d
 	return d, nil
 }
 
-func (d *appData) loadManifest(src source, e store.Entry) error {
+func (d *appData) add(name string, ls *listing) {
+	switch name {
+	case ManifestName:
+		if ls.manifest != nil {
+			d.manifest = *ls.manifest
+		}
+	case "systemd":
+		d.units = ls.names
+	case "sysusers":
+		d.sysusers = ls.names
+	case "quadlets":
+		d.quadlets = ls.names
+	}
+	d.problems = append(d.problems, ls.problems...)
+}
+
+// listing is what one entry of an app contributes: a parsed manifest, or
+// the names in a special directory, and the problems found. Listings are
+// kept by object id, because manifests and unit directories tend to be
+// identical across the hosts of a cluster even where the apps differ.
+type listing struct {
+	manifest *Manifest
+	names    []string
+	problems []problem // relative to the app root
+}
+
+type listingKey struct {
+	dir string
+	id  store.ID
+}
+
+func (l *loader) manifest(e store.Entry) (*listing, error) {
 	if !isFile(e) {
-		d.problems = append(d.problems, problem{ManifestName, "must be a regular file holding a JSON object"})
-		return nil
+		return &listing{problems: []problem{{ManifestName, "must be a regular file holding a JSON object"}}}, nil
 	}
-	data, err := src.ReadBlob(e.ID)
+	key := listingKey{ManifestName, e.ID}
+	if ls, ok := l.listings[key]; ok {
+		return ls, nil
+	}
+	data, err := l.src.ReadBlob(e.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m, err := parseManifest(data)
-	if err != nil {
-		d.problems = append(d.problems, problem{ManifestName, err.Error()})
-		return nil
+	ls := &listing{}
+	if m, err := parseManifest(data); err != nil {
+		ls.problems = []problem{{ManifestName, err.Error()}}
+	} else {
+		ls.manifest = &m
 	}
-	d.manifest = m
-	return nil
+	l.listings[key] = ls
+	return ls, nil
 }
 
 func isFile(e store.Entry) bool {
@@ -239,49 +284,51 @@ func isConfName(name string) bool {
 
 // listDir lists a special directory, recording anything that does not
 // belong as a problem.
-func (d *appData) listDir(src source, e store.Entry, sd specialDir) ([]string, error) {
+func (l *loader) listDir(e store.Entry, sd specialDir) (*listing, error) {
+	ls := &listing{}
 	if !e.IsDir() {
-		d.problems = append(d.problems, problem{sd.name, "must be a directory; " + sd.hint})
-		return nil, nil
+		ls.problems = []problem{{sd.name, "must be a directory; " + sd.hint}}
+		return ls, nil
 	}
-	entries, err := readTree(src, e.ID)
+	key := listingKey{sd.name, e.ID}
+	if cached, ok := l.listings[key]; ok {
+		return cached, nil
+	}
+	entries, err := readTree(l.src, e.ID)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
 	for _, c := range entries {
 		p := sd.name + "/" + c.Name
 		switch {
 		case isFile(c) && sd.accepts(c.Name):
-			names = append(names, c.Name)
-		case c.IsDir() && sd.dropIns && sd.accepts(strings.TrimSuffix(c.Name, ".d")) && strings.HasSuffix(c.Name, ".d"):
-			confs, err := d.listDropIns(src, c, p)
-			if err != nil {
+			ls.names = append(ls.names, c.Name)
+		case c.IsDir() && sd.dropIns && strings.HasSuffix(c.Name, ".d") && sd.accepts(strings.TrimSuffix(c.Name, ".d")):
+			if err := l.listDropIns(c, p, ls); err != nil {
 				return nil, err
 			}
-			names = append(names, confs...)
 		default:
-			d.problems = append(d.problems, problem{p, "does not belong here: " + sd.hint})
+			ls.problems = append(ls.problems, problem{p, "does not belong here: " + sd.hint})
 		}
 	}
-	sort.Strings(names)
-	return names, nil
+	sort.Strings(ls.names)
+	l.listings[key] = ls
+	return ls, nil
 }
 
-func (d *appData) listDropIns(src source, dir store.Entry, p string) ([]string, error) {
-	entries, err := readTree(src, dir.ID)
+func (l *loader) listDropIns(dir store.Entry, p string, ls *listing) error {
+	entries, err := readTree(l.src, dir.ID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var names []string
 	for _, c := range entries {
 		if isFile(c) && isConfName(c.Name) {
-			names = append(names, dir.Name+"/"+c.Name)
+			ls.names = append(ls.names, dir.Name+"/"+c.Name)
 			continue
 		}
-		d.problems = append(d.problems, problem{p + "/" + c.Name, "a drop-in directory holds only *.conf files; rename or move it"})
+		ls.problems = append(ls.problems, problem{p + "/" + c.Name, "a drop-in directory holds only *.conf files; rename or move it"})
 	}
-	return names, nil
+	return nil
 }
 
 // lookup finds the entry at a slash-separated path inside an app.

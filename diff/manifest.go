@@ -24,14 +24,14 @@ type Manifest struct {
 	// Symlinks maps an absolute path on the host to a file in the app. The
 	// link points through the app's current checkout, so it always follows
 	// the active version.
-	Symlinks map[string]string `json:"symlinks"`
+	Symlinks map[string]string `json:"symlinks,omitempty"`
 }
 
 // SystemdManifest is the "systemd" section of a manifest.
 type SystemdManifest struct {
 	// UnitsEnabled lists units from the app's systemd/ directory to enable
 	// and keep running. Every other unit there is linked but left alone.
-	UnitsEnabled []string `json:"units_enabled"`
+	UnitsEnabled []string `json:"units_enabled,omitempty"`
 }
 
 // ParseManifest reads a manifest strictly: unknown or repeated keys, values
