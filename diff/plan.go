@@ -12,6 +12,8 @@ import (
 // It is deterministic and serialises to JSON with ids as hex strings and
 // operations as words.
 type Plan struct {
+	// Tree is the desired config tree.
+	Tree ObjectID `json:"tree"`
 	// Hosts lists the hosts that differ from what they last accepted, by
 	// name. Up-to-date hosts are left out.
 	Hosts []HostPlan `json:"hosts"`
@@ -158,7 +160,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	pl := &planner{src: src, loader: newLoader(src)}
-	plan := &Plan{Hosts: []HostPlan{}}
+	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
 	for _, h := range selected {
 		hp, err := pl.host(h, !opts.NoRollback)
 		if err != nil {

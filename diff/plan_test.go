@@ -33,7 +33,7 @@ func TestPlanNewHost(t *testing.T) {
 	})
 	p := mustPlan(t, s, tree, PlanOptions{})
 	web1 := subtree(t, s, tree, "web1")
-	want := &Plan{Hosts: []HostPlan{{
+	want := &Plan{Tree: ObjectID(tree), Hosts: []HostPlan{{
 		Host: "web1", New: true, From: ObjectID(store.EmptyTree), To: ObjectID(web1),
 		Apps: []AppPlan{{
 			App: "caddy", Action: Add, To: ObjectID(subtree(t, s, tree, "web1/caddy")),
@@ -365,5 +365,17 @@ func TestPlanJSONRoundTrips(t *testing.T) {
 	}
 	if d := cmp.Diff(p, &back); d != "" {
 		t.Errorf("plan after a JSON round trip (-want +got):\n%s", d)
+	}
+}
+
+func TestPlanReportsAMissingTree(t *testing.T) {
+	s := store.OpenMemory()
+	missing := store.ID(blobID(t, store.OpenMemory(), "not in s"))
+	if _, err := MakePlan(s, missing, PlanOptions{}); err == nil || !strings.Contains(err.Error(), missing.String()) {
+		t.Errorf("MakePlan of a missing tree: %v, want an error naming it", err)
+	}
+	err := Validate(s, &store.Snapshot{Tree: missing}, "prod")
+	if _, ok := err.(*ValidationError); ok || err == nil {
+		t.Errorf("Validate of a missing tree: %v, want a store error", err)
 	}
 }

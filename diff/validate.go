@@ -66,8 +66,9 @@ func validate(src source, snap *store.Snapshot, clusterDir string) error {
 		return err
 	}
 	for _, ir := range snap.Irregular {
-		probs = append(probs, problem{ir.Path, irregularMessage(ir.Kind)})
+		probs = append(probs, problem{ir.Path, irregularMessage(ir.Path, ir.Kind)})
 	}
+	probs = append(probs, sameHosts(c)...)
 	for _, h := range c.Hosts {
 		hostProbs, err := l.checkHost(h)
 		if err != nil {
@@ -81,11 +82,30 @@ func validate(src source, snap *store.Snapshot, clusterDir string) error {
 	return newValidationError(probs, clusterDir)
 }
 
-func irregularMessage(kind string) string {
+func irregularMessage(path, kind string) string {
+	if strings.Count(path, "/") < 2 {
+		return fmt.Sprintf("is a %s; hosts and apps must be real directories. Replace it with the directory itself", kind)
+	}
 	if kind == "symlink" {
 		return "is a symlink; only regular files and directories are deployed. Copy the file it points to in its place, or create the link on the host with \"symlinks\" in the app's manifest.json"
 	}
 	return fmt.Sprintf("is a %s; only regular files and directories are deployed. Remove it from the config tree", kind)
+}
+
+// sameHosts finds host directories that differ only in case: DNS names
+// do not, so both would deploy to one machine.
+func sameHosts(c *Cluster) []problem {
+	var probs []problem
+	seen := map[string]string{}
+	for _, h := range c.Hosts {
+		key := strings.ToLower(h.Name)
+		if first, ok := seen[key]; ok {
+			probs = append(probs, problem{h.Name, fmt.Sprintf("names the same host as %s (host names ignore case); merge the two directories", first)})
+			continue
+		}
+		seen[key] = h.Name
+	}
+	return probs
 }
 
 func (l *loader) checkHost(h *Host) ([]problem, error) {

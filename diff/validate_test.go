@@ -102,8 +102,10 @@ func TestValidateHostNames(t *testing.T) {
 		"web1.lock/a/f":        "",
 		"web1-/a/f":            "",
 		"ok-host.example.org/": "",
+		"WEB1/b/f":             "",
 	}))
 	wantProblems(t, err, map[string][]string{
+		"prod/web1":      {"names the same host as WEB1 (host names ignore case)"},
 		"prod/-web":      {"cannot start or end with '-'"},
 		"prod/web_1":     {`contains '_'`},
 		"prod/web..1":    {"empty part"},
@@ -133,11 +135,13 @@ func TestValidateIrregularFiles(t *testing.T) {
 		store.Irregular{Path: "web1/nginx/current", Kind: "symlink"},
 		store.Irregular{Path: "web1/nginx/run/sock", Kind: "socket"},
 		store.Irregular{Path: "web1/nginx/null", Kind: "device"},
+		store.Irregular{Path: "web1/linked-app", Kind: "symlink"},
 	)
 	wantProblems(t, err, map[string][]string{
 		"prod/web1/nginx/current":  {`is a symlink; only regular files and directories are deployed. Copy the file it points to in its place, or create the link on the host with "symlinks" in the app's manifest.json`},
 		"prod/web1/nginx/run/sock": {"is a socket; only regular files and directories are deployed. Remove it"},
 		"prod/web1/nginx/null":     {"is a device"},
+		"prod/web1/linked-app":     {"is a symlink; hosts and apps must be real directories"},
 	})
 }
 
