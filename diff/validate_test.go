@@ -368,3 +368,19 @@ func TestLoadClusterRefusesABadManifest(t *testing.T) {
 		t.Errorf("got %v, want the manifest's path and the unknown key", err)
 	}
 }
+
+// Identical apps load once; their problems must still be reported under
+// every host that has them.
+func TestValidateReportsSharedAppsOnEveryHost(t *testing.T) {
+	bad := `{"systemd": {"units_enabled": ["gone.service"]}}`
+	err := validateTree(t, map[string]string{
+		"web1/a/manifest.json": bad, "web1/a/systemd/x": "",
+		"web2/a/manifest.json": bad, "web2/a/systemd/x": "",
+	})
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/a/manifest.json": {"gone.service"},
+		"prod/web1/a/systemd/x":     {"systemd/ holds unit files"},
+		"prod/web2/a/manifest.json": {"gone.service"},
+		"prod/web2/a/systemd/x":     {"systemd/ holds unit files"},
+	})
+}
