@@ -1,0 +1,227 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+)
+
+// apply executes a plan and answers with its result. Once it starts it
+// runs to the end: the operator going away only stops progress reports.
+func (s *session) apply(req *wire.ApplyRequest) error {
+	if refuse := s.mayChange(); refuse != nil {
+		return s.conn.Send(refuse)
+	}
+	a, refuse := s.newApplier(req)
+	if refuse != nil {
+		return s.conn.Send(refuse)
+	}
+	res := a.run()
+	return s.conn.Send(&res)
+}
+
+// applier carries one apply from checks to journal.
+type applier struct {
+	l     layout
+	hs    *hostStore
+	st    *store.Store
+	now   func() time.Time
+	keep  int
+	fault func(Effect) error
+	say   func(wire.Progress)
+	req   *wire.ApplyRequest
+	plan  *diff.HostPlan
+	from  store.ID            // current before the apply
+	apps  map[string]store.ID // the commit's apps by name
+	att   *Attempt
+}
+
+// newApplier checks the request against the host's store. What it refuses
+// was never attempted: no ref moves and no journal line is written.
+func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError) {
+	st, err := s.store.open(true)
+	if err != nil {
+		return nil, asAgentError(err)
+	}
+	r, err := s.store.refs()
+	if err != nil {
+		return nil, asAgentError(err)
+	}
+	a := &applier{
+		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, fault: s.opts.fault,
+		req: req, plan: &req.Plan, from: r.current,
+		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+	}
+	if a.req.Operator == "" {
+		a.req.Operator = s.operator
+	}
+	if refuse := a.check(s.host); refuse != nil {
+		return nil, refuse
+	}
+	return a, nil
+}
+
+// run applies the plan: repair, checks, checkouts, symlinks, removals,
+// then refs, journal and garbage collection. A failure leaves target at
+// the commit attempted and current where it was.
+func (a *applier) run() wire.Result {
+	if err := a.repair(); err != nil {
+		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
+	}
+	if err := a.preflight(); err != nil {
+		return a.finish(err)
+	}
+	a.att = &Attempt{
+		Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
+		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Started: a.now().UTC(),
+	}
+	if err := a.att.save(a.l); err != nil {
+		return a.finish(err)
+	}
+	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
+		return a.finish(err)
+	}
+	if err := a.execute(); err != nil {
+		return a.finish(err)
+	}
+	return a.finish(a.hs.setRef(currentRef, a.req.Commit))
+}
+
+// execute runs the phases that change the host, in the plan's order.
+func (a *applier) execute() error {
+	for _, ap := range a.plan.Apps {
+		if ap.Action != diff.Remove {
+			if err := a.checkout(ap.App, store.ID(ap.To)); err != nil {
+				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
+			}
+		}
+	}
+	if err := a.symlinks(); err != nil {
+		return err
+	}
+	for _, ap := range a.plan.Apps {
+		if ap.Action == diff.Remove {
+			if err := a.removeApp(ap.App); err != nil {
+				return fmt.Errorf("app %s: remove: %w", ap.App, err)
+			}
+		}
+	}
+	return nil
+}
+
+// finish records the outcome (attempt, journal) and, after a success,
+// collects old checkouts.
+func (a *applier) finish(err error) wire.Result {
+	res := wire.Result{Outcome: wire.Deployed}
+	if err != nil {
+		res = wire.Result{Outcome: wire.Failed, Error: err.Error()}
+	}
+	if a.att != nil {
+		a.att.Outcome, a.att.Error = res.Outcome, res.Error
+		if serr := a.att.save(a.l); serr != nil {
+			a.warn(serr)
+		}
+	}
+	entry := JournalEntry{
+		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
+		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Outcome: res.Outcome, Error: res.Error,
+	}
+	if jerr := appendJournal(a.l, entry); jerr != nil {
+		a.warn(jerr)
+	}
+	if err == nil {
+		a.say(wire.Progress{Step: "gc"})
+		a.gc()
+	}
+	if r, rerr := a.hs.refs(); rerr == nil {
+		res.Current, res.Target = r.current, r.target
+	}
+	return res
+}
+
+// warn reports a problem that does not change the outcome.
+func (a *applier) warn(err error) {
+	a.say(wire.Progress{Step: "warning", Detail: err.Error()})
+}
+
+// repair undoes the last attempt when it failed or was cut short, so this
+// apply starts from the host's last good state.
+func (a *applier) repair() error {
+	last, err := loadAttempt(a.l)
+	if err != nil || !last.needsUndo() {
+		return err
+	}
+	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
+	return undo(a.l, last)
+}
+
+// check refuses a request the host cannot carry out as asked.
+func (a *applier) check(host string) *wire.AgentError {
+	p := a.plan
+	if p.Host != host {
+		return wire.Errorf(wire.CodeBadRequest, "host %s: the plan is for host %s", host, p.Host)
+	}
+	if store.ID(p.Base) != a.from {
+		return staleError(host, store.ID(p.Base), a.from)
+	}
+	info, err := a.st.CommitInfo(a.req.Commit)
+	if err != nil {
+		return wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store: send its objects first", host, a.req.Commit)
+	}
+	if info.Tree != store.ID(p.To) {
+		return wire.Errorf(wire.CodeBadRequest, "host %s: commit %s has tree %s, the plan wants %s", host, short(a.req.Commit), short(info.Tree), short(p.To))
+	}
+	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
+		return wire.Errorf(wire.CodeMissing, "host %s: %v", host, err)
+	}
+	if err := checkPlan(p, a.apps); err != nil {
+		return wire.Errorf(wire.CodeBadRequest, "host %s: bad plan: %v", host, err)
+	}
+	return nil
+}
+
+// appTrees maps a host tree's apps to their tree ids.
+func appTrees(st *store.Store, tree store.ID) (map[string]store.ID, error) {
+	entries, err := st.ReadTree(tree)
+	if err != nil {
+		return nil, err
+	}
+	apps := make(map[string]store.ID, len(entries))
+	for _, e := range entries {
+		if e.IsDir() {
+			apps[e.Name] = e.ID
+		}
+	}
+	return apps, nil
+}
+
+// checkPlan makes sure the plan agrees with the commit and names only
+// paths the agent may touch: it comes over the network, and the agent runs
+// as root.
+func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
+	var errs []error
+	for _, ap := range p.Apps {
+		if !validName(ap.App) || strings.HasPrefix(ap.App, ".") {
+			errs = append(errs, fmt.Errorf("app name %q", ap.App))
+			continue
+		}
+		tree, inCommit := apps[ap.App]
+		switch {
+		case ap.Action == diff.Remove && inCommit:
+			errs = append(errs, fmt.Errorf("app %s is removed by the plan but in the commit", ap.App))
+		case ap.Action != diff.Remove && tree != store.ID(ap.To):
+			errs = append(errs, fmt.Errorf("app %s: the plan wants tree %s, the commit has %s", ap.App, short(ap.To), short(tree)))
+		}
+		for _, step := range ap.Symlinks {
+			if err := checkSymlinkStep(step); err != nil {
+				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

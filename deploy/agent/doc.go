@@ -1,0 +1,22 @@
+// Package agent is the deptool that runs on each host: it speaks the wire
+// protocol on stdin and stdout, keeps the host's store, and executes the
+// plans the operator sends. It never plans.
+//
+// Everything it touches lives under one root ("/" in production, a temp dir
+// in tests):
+//
+//	/etc/hostname                       checked against the hello
+//	/var/lib/deptool/lock               flock'd by the agent; holds its Holder
+//	/var/lib/deptool/store/             bare Git store, this host's commits only;
+//	                                    refs/heads/current (last good),
+//	                                    refs/heads/target (last attempted)
+//	/var/lib/deptool/apps/<app>/<tree>  one checkout per app tree id
+//	/var/lib/deptool/apps/<app>/current -> <tree>
+//	/var/lib/deptool/apps/<app>/previous -> <tree>
+//	/var/lib/deptool/adopted/<path>     host files replaced by identical links
+//	/var/lib/deptool/attempt.json       what the last apply did (Attempt)
+//	/var/lib/deptool/journal.jsonl      one line per apply
+//
+// Manifest symlinks point at /var/lib/deptool/apps/<app>/current/<file>, so
+// switching current switches every link of the app at once.
+package agent

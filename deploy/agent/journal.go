@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+)
+
+// JournalEntry is one line of journal.jsonl: one apply on the host.
+type JournalEntry struct {
+	Time     time.Time     `json:"time"`
+	Operator string        `json:"operator"`
+	Deploy   diff.ObjectID `json:"deploy"`
+	From     diff.ObjectID `json:"from"`
+	To       diff.ObjectID `json:"to"`
+	Outcome  wire.Outcome  `json:"outcome"`
+	Error    string        `json:"error,omitempty"`
+}
+
+// appendJournal adds one line and syncs it: the journal is the host's own
+// audit trail and must survive the crash that follows.
+func appendJournal(l layout, e JournalEntry) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.journalFile(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// ReadJournal returns the journal under root, oldest first.
+func ReadJournal(root string) ([]JournalEntry, error) {
+	l := layout{root: root}
+	f, err := os.Open(l.journalFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	var out []JournalEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		var e JournalEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return nil, fmt.Errorf("journal %s line %d: %w", l.journalFile(), n, err)
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/deptool/deptool/deploy/wire"
+	"golang.org/x/sys/unix"
+)
+
+// hostLock is the host's deploy lock: a flock held by this process, so the
+// kernel releases it when the agent dies, whatever kills it.
+type hostLock struct{ f *os.File }
+
+// errBusy carries the current holder, as far as the lock file tells.
+type errBusy struct{ holder *wire.Holder }
+
+func (e *errBusy) Error() string { return "lock busy" }
+
+// takeLock takes the lock without waiting and records holder in the file.
+func takeLock(path string, holder wire.Holder) (*hostLock, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &errBusy{holder: readHolder(path)}
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	l := &hostLock{f: f}
+	if err := l.record(holder); err != nil {
+		l.release()
+		return nil, err
+	}
+	return l, nil
+}
+
+// record writes who holds the lock, for whoever finds it busy.
+func (l *hostLock) record(holder wire.Holder) error {
+	data, err := json.Marshal(holder)
+	if err != nil {
+		return err
+	}
+	if err := l.f.Truncate(0); err != nil {
+		return fmt.Errorf("write lock holder: %w", err)
+	}
+	if _, err := l.f.WriteAt(append(data, '\n'), 0); err != nil {
+		return fmt.Errorf("write lock holder: %w", err)
+	}
+	return nil
+}
+
+// readHolder reads the holder a locked file names; nil when it cannot tell
+// (the holder may be between taking the lock and writing its name).
+func readHolder(path string) *wire.Holder {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var h wire.Holder
+	if json.Unmarshal(data, &h) != nil {
+		return nil
+	}
+	return &h
+}
+
+// release empties the file, so a free lock names nobody, and unlocks it.
+func (l *hostLock) release() {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.f.Truncate(0)
+	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	l.f.Close()
+	l.f = nil
+}
+
+// busyError tells the operator who is deploying instead.
+func busyError(host string, h *wire.Holder) *wire.AgentError {
+	if h == nil {
+		e := wire.Errorf(wire.CodeBusy, "host %s is locked by another deploy (its holder has not written its name yet)", host)
+		return e
+	}
+	e := wire.Errorf(wire.CodeBusy, "host %s is locked by %s (agent pid %d) since %s",
+		host, h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
+	e.Holder = h
+	return e
+}

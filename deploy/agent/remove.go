@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/deptool/deptool/deploy/wire"
+)
+
+// trashPrefix marks an app directory moved aside by a removal: deleted
+// once the apply succeeds, moved back if it is undone.
+const trashPrefix = ".removed-"
+
+// removeApp takes a removed app's directory away. Its links went in the
+// symlink phase, before this.
+func (a *applier) removeApp(app string) error {
+	appDir := a.l.appDir(app)
+	if _, err := os.Lstat(appDir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	a.say(wire.Progress{Step: "remove", App: app})
+	trash := trashPrefix + app
+	if err := a.record(Effect{Kind: EffectRemoveApp, App: app, Path: trash}); err != nil {
+		return err
+	}
+	trashDir := filepath.Join(a.l.appsDir(), trash)
+	if err := os.RemoveAll(trashDir); err != nil {
+		return fmt.Errorf("clear %s: %w", trash, bare(err))
+	}
+	if err := os.Rename(appDir, trashDir); err != nil {
+		return bare(err)
+	}
+	return syncDir(a.l.appsDir())
+}
+
+// removeDir deletes a directory by first renaming it to a temp name: a
+// checkout named after its tree must be whole or absent, never half
+// deleted, since checkout trusts an existing one.
+func removeDir(dir string) error {
+	tmp := filepath.Join(filepath.Dir(dir), ".tmp-rm-"+filepath.Base(dir))
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(dir, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(tmp)
+}

@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/deptool/deptool/deploy/wire"
+)
+
+// Options configure an agent.
+type Options struct {
+	// Root is where host paths are resolved: "/" on a host, a temp dir in
+	// tests. Every path the agent touches lies under it.
+	Root string
+	// Build is the build this agent reports in hello; empty means
+	// wire.BuildHash(). Tests set it to play an agent of another build.
+	Build string
+	// Now is the clock for journal lines, lock holders and checkout ages;
+	// nil means time.Now.
+	Now func() time.Time
+	// Keep is how many checkouts per app garbage collection keeps besides
+	// current and previous; 0 means 5.
+	Keep int
+
+	// fault, when set, is asked before each effect of an apply is made
+	// and fails the apply with its error: tests use it to stop an apply
+	// at any point.
+	fault func(Effect) error
+}
+
+func (o Options) withDefaults() Options {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Build == "" {
+		o.Build = wire.BuildHash()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Keep <= 0 {
+		o.Keep = 5
+	}
+	return o
+}
+
+// Main runs the agent of `deptool agent`: on stdin and stdout, at root "/".
+//
+// The operator may vanish mid-apply. Its SSH connection dropping sends
+// SIGHUP and turns writes to stdout into EPIPE; both would kill a Go
+// program by default, and an apply must finish instead. Nothing else may
+// write to stdout either, so os.Stdout is pointed at stderr for the stray
+// print.
+func Main(ctx context.Context) error {
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
+	out := os.Stdout
+	os.Stdout = os.Stderr
+	return Serve(ctx, os.Stdin, out, Options{Root: "/"})
+}
+
+// Serve answers the operator's requests from in on out until bye, the end
+// of in, or ctx ending between requests. An apply in progress always
+// finishes first. The lock, if taken, is released on return.
+func Serve(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
+	s := newSession(in, out, opts.withDefaults())
+	defer s.close()
+	for {
+		m, err := s.conn.NextMessage(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil // the operator hung up; nothing is half done
+		}
+		var unknown *wire.UnknownTypeError
+		if errors.As(err, &unknown) {
+			s.conn.Send(wire.Errorf(wire.CodeUnsupported, "this agent (version %s) does not know %q requests", wire.Version, unknown.Type))
+			continue
+		}
+		if err != nil {
+			var pe *wire.ProtocolError
+			if errors.As(err, &pe) {
+				s.conn.Send(wire.Errorf(wire.CodeBadRequest, "%v", err))
+			}
+			return err
+		}
+		if done, err := s.handle(ctx, m); done || err != nil {
+			return err
+		}
+	}
+}
+
+// session is one operator's conversation with the agent.
+type session struct {
+	opts     Options
+	l        layout
+	conn     *wire.Conn
+	store    hostStore
+	host     string // the hello's host, once /etc/hostname agreed
+	operator string
+	mismatch *wire.AgentError // the hello came from another build
+	lock     *hostLock
+}
+
+func newSession(in io.Reader, out io.Writer, opts Options) *session {
+	l := layout{root: opts.Root}
+	return &session{opts: opts, l: l, conn: wire.NewConn(in, out), store: hostStore{l: l}}
+}
+
+func (s *session) close() {
+	s.lock.release()
+	s.conn.Close()
+}
+
+// handle answers one request. done ends the session.
+func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err error) {
+	if hello, ok := m.(*wire.HelloRequest); ok {
+		return false, s.reply(s.hello(hello))
+	}
+	if s.host == "" {
+		return false, s.refuseRequest(ctx, m, wire.Errorf(wire.CodeBadRequest, "%s before hello: the operator must say hello first", m.Type()))
+	}
+	switch m := m.(type) {
+	case *wire.LockRequest:
+		return false, s.reply(s.takeLock(m))
+	case *wire.ObjectsRequest:
+		return false, s.objects(ctx)
+	case *wire.ApplyRequest:
+		return false, s.apply(m)
+	case *wire.FetchRequest:
+		return false, s.fetch()
+	case *wire.Ping:
+		return false, s.conn.Send(&wire.Pong{Seq: m.Seq})
+	case *wire.Bye:
+		s.lock.release()
+		s.lock = nil
+		s.conn.Send(&wire.ByeReply{})
+		return true, nil
+	}
+	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
+}
+
+// refuseRequest answers a request with err, first draining the byte stream
+// an objects request is followed by, so the stream stays in step.
+func (s *session) refuseRequest(ctx context.Context, m wire.Message, err *wire.AgentError) error {
+	if _, ok := m.(*wire.ObjectsRequest); ok {
+		if derr := s.conn.ReadStream(ctx).Drain(); derr != nil && !isAgentError(derr) {
+			return derr
+		}
+	}
+	return s.conn.Send(err)
+}
+
+func isAgentError(err error) bool {
+	var ae *wire.AgentError
+	return errors.As(err, &ae)
+}
+
+// reply sends a reply or the error that replaces it.
+func (s *session) reply(m wire.Message, err error) error {
+	if err != nil {
+		return s.conn.Send(asAgentError(err))
+	}
+	return s.conn.Send(m)
+}
+
+func asAgentError(err error) *wire.AgentError {
+	var ae *wire.AgentError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	return wire.Errorf(wire.CodeInternal, "%v", err)
+}
+
+// mayChange refuses requests that change the host unless this session's
+// hello matched this build and it holds the lock.
+func (s *session) mayChange() *wire.AgentError {
+	if s.mismatch != nil {
+		return s.mismatch
+	}
+	if s.lock == nil {
+		return wire.Errorf(wire.CodeNotLocked, "host %s: take the lock before changing anything", s.host)
+	}
+	return nil
+}
+
+func short(id fmt.Stringer) string { return id.String()[:12] }

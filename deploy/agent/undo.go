@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/deptool/deptool/deploy/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Undo reverses the file-level effects of the last attempt under root
+// (checkouts switched, links made or removed, files adopted, apps removed),
+// newest first, and marks it undone. It moves no ref: current still names
+// the last good commit. Units are not its business. An attempt that
+// succeeded is refused: go back by applying the previous commit. The
+// caller must hold the host's lock.
+func Undo(root string) (*Attempt, error) {
+	l := layout{root: root}
+	att, err := loadAttempt(l)
+	if err != nil || att == nil || att.Undone {
+		return att, err
+	}
+	if att.Outcome == wire.Deployed {
+		return att, fmt.Errorf("the last attempt (%s) succeeded: roll back by applying the previous commit", att.To.String()[:12])
+	}
+	return att, undo(l, att)
+}
+
+func undo(l layout, att *Attempt) error {
+	for i := len(att.Effects) - 1; i >= 0; i-- {
+		e := att.Effects[i]
+		if err := undoEffect(l, e); err != nil {
+			return fmt.Errorf("undo %s %s%s: %w", e.Kind, e.App, e.Path, err)
+		}
+	}
+	att.Undone = true
+	return att.save(l)
+}
+
+// undoEffect reverses one effect if it happened and nobody changed the
+// thing since. Each case can run twice: an undo may be interrupted too.
+func undoEffect(l layout, e Effect) error {
+	appDir := l.appDir(e.App)
+	switch e.Kind {
+	case EffectCheckout:
+		if readlink(filepath.Join(appDir, "current")) == "" {
+			return removeDir(appDir) // the app came with this attempt
+		}
+	case EffectSwitch:
+		if e.OldCurrent == "" {
+			return removeDir(appDir)
+		}
+		if err := setSymlink(filepath.Join(appDir, "current"), e.OldCurrent); err != nil {
+			return err
+		}
+		if e.OldPrevious == "" {
+			return removeSymlink(filepath.Join(appDir, "previous"))
+		}
+		return setSymlink(filepath.Join(appDir, "previous"), e.OldPrevious)
+	case EffectMkdir:
+		err := os.Remove(l.host(e.Path))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !isNotEmpty(err) {
+			return err
+		}
+	case EffectLink:
+		return undoLink(l, e)
+	case EffectUnlink:
+		p := l.host(e.Path)
+		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+			return setSymlink(p, e.OldTarget)
+		}
+	case EffectRemoveApp:
+		trash := filepath.Join(l.appsDir(), e.Path)
+		if _, err := os.Lstat(appDir); !errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if _, err := os.Lstat(trash); err != nil {
+			return nil
+		}
+		return os.Rename(trash, appDir)
+	}
+	return nil
+}
+
+// isNotEmpty: something else was put in the directory since; it stays.
+func isNotEmpty(err error) bool { return errors.Is(err, unix.ENOTEMPTY) }
+
+func undoLink(l layout, e Effect) error {
+	p := l.host(e.Path)
+	if readlink(p) != e.Target {
+		return nil // never made, or someone changed it since
+	}
+	switch {
+	case e.OldTarget != "":
+		return setSymlink(p, e.OldTarget)
+	case e.Adopted != nil:
+		return restoreAdopted(l, e.Adopted)
+	}
+	return removeSymlink(p)
+}
+
+// restoreAdopted puts an adopted file back as it was, in place of its
+// link, in one rename.
+func restoreAdopted(l layout, ad *Adoption) error {
+	cp := l.host(ad.Copy)
+	sum, err := sha256File(cp)
+	if err != nil {
+		return fmt.Errorf("read the copy of %s: %w", ad.Path, err)
+	}
+	if sum != ad.SHA256 {
+		return fmt.Errorf("the copy of %s at %s changed (sha256 %s, adopted %s): restore it by hand", ad.Path, ad.Copy, sum, ad.SHA256)
+	}
+	data, err := os.ReadFile(cp)
+	if err != nil {
+		return err
+	}
+	p := l.host(ad.Path)
+	tmp := filepath.Join(filepath.Dir(p), ".tmp-restore-"+filepath.Base(p))
+	if err := writeOwned(tmp, data, ad); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := syncDir(filepath.Dir(p)); err != nil {
+		return err
+	}
+	os.Remove(cp) // back where it was: adopted/ holds only files now replaced
+	return nil
+}
+
+// writeOwned writes a file with an adopted file's owner and mode. Owner
+// first: chown clears setuid and setgid bits.
+func writeOwned(path string, data []byte, ad *Adoption) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chown(ad.UID, ad.GID)
+	}
+	if err == nil {
+		err = f.Chmod(ad.Mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

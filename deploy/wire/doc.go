@@ -1,0 +1,20 @@
+// Package wire is the protocol between the operator's deptool and the agent
+// it starts on each host: framed messages over the agent's stdin and stdout.
+//
+// A frame is a 4-byte big-endian payload length, a kind byte, then the
+// payload. A message frame holds one JSON object {"type": ..., "body": ...};
+// data frames carry a byte stream (a Git pack) in chunks, closed by an end
+// frame. The operator drives the agent through Client; the agent uses Conn.
+//
+// Requests and their answers:
+//
+//	hello   -> hello_ok
+//	lock    -> locked
+//	objects, data..., end -> objects_ok
+//	apply   -> progress... -> result
+//	fetch   -> fetch_ok, data..., end
+//	ping    -> pong
+//	bye     -> bye_ok, then the agent exits
+//
+// Any request may be answered by an error message instead (see AgentError).
+package wire

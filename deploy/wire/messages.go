@@ -1,0 +1,232 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+)
+
+// Type names a message on the wire.
+type Type string
+
+// Message types.
+const (
+	TypeHello     Type = "hello"
+	TypeHelloOK   Type = "hello_ok"
+	TypeLock      Type = "lock"
+	TypeLocked    Type = "locked"
+	TypeObjects   Type = "objects"
+	TypeObjectsOK Type = "objects_ok"
+	TypeApply     Type = "apply"
+	TypeProgress  Type = "progress"
+	TypeResult    Type = "result"
+	TypeFetch     Type = "fetch"
+	TypeFetchOK   Type = "fetch_ok"
+	TypePing      Type = "ping"
+	TypePong      Type = "pong"
+	TypeBye       Type = "bye"
+	TypeByeOK     Type = "bye_ok"
+	TypeError     Type = "error"
+)
+
+// Message is anything that travels in a message frame.
+type Message interface{ Type() Type }
+
+// HelloRequest opens a session. Host is the host's name in the config tree;
+// the agent refuses to work when /etc/hostname says otherwise.
+type HelloRequest struct {
+	Version  string `json:"version"`
+	Build    string `json:"build"`
+	Host     string `json:"host"`
+	Operator string `json:"operator"`
+}
+
+// HelloReply is the agent's identity and the host's refs.
+type HelloReply struct {
+	Version  string `json:"version"`
+	Build    string `json:"build"`
+	Hostname string `json:"hostname"`
+	// Current is the last host commit applied successfully, Target the
+	// last one attempted; zero when there is none. They differ after a
+	// failed or interrupted apply.
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
+}
+
+// LockRequest takes the host's deploy lock. Base is the host commit the
+// operator believes is deployed (zero for a host never deployed).
+type LockRequest struct {
+	Base     store.ID `json:"base,omitzero"`
+	Operator string   `json:"operator"`
+}
+
+// LockReply confirms the lock is held until bye or the end of the session.
+type LockReply struct{}
+
+// ObjectsRequest announces a Git pack in data frames.
+type ObjectsRequest struct{}
+
+// ObjectsReply confirms the pack is stored on the host.
+type ObjectsReply struct{}
+
+// ApplyRequest applies a host commit that is already in the host's store.
+type ApplyRequest struct {
+	Commit   store.ID      `json:"commit"`
+	Deploy   store.ID      `json:"deploy,omitzero"`
+	Operator string        `json:"operator"`
+	Plan     diff.HostPlan `json:"plan"`
+}
+
+// Progress reports one step of an apply as it happens.
+type Progress struct {
+	Step   string `json:"step"`
+	App    string `json:"app,omitempty"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Outcome is how an apply ended, as the journal records it.
+type Outcome string
+
+// Outcomes.
+const (
+	Deployed Outcome = "deployed"
+	Failed   Outcome = "failed"
+)
+
+// Result ends an apply. A failed apply is a Result with Outcome Failed, not
+// a protocol error: the host is consistent and says what happened.
+type Result struct {
+	Outcome Outcome `json:"outcome"`
+	Error   string  `json:"error,omitempty"`
+	// Current and Target are the host's refs after the apply.
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
+}
+
+// Err returns the failure as an error, or nil when the apply succeeded.
+func (r Result) Err() error {
+	if r.Outcome == Deployed {
+		return nil
+	}
+	return &ApplyError{Msg: r.Error}
+}
+
+// ApplyError is an apply that failed on the host.
+type ApplyError struct{ Msg string }
+
+func (e *ApplyError) Error() string { return e.Msg }
+
+// FetchRequest asks for the host's current commit and everything
+// reachable from it.
+type FetchRequest struct{}
+
+// FetchReply names the commit whose pack follows in data frames. A host
+// never deployed answers with a zero commit and an empty stream.
+type FetchReply struct {
+	Current store.ID `json:"current,omitzero"`
+}
+
+// Ping asks for a Pong with the same Seq.
+type Ping struct {
+	Seq int `json:"seq"`
+}
+
+// Pong answers a Ping.
+type Pong struct {
+	Seq int `json:"seq"`
+}
+
+// Bye ends the session: the agent releases the lock and exits.
+type Bye struct{}
+
+// ByeReply confirms the lock is released.
+type ByeReply struct{}
+
+// Holder is who holds a host's lock.
+type Holder struct {
+	Operator string    `json:"operator"`
+	PID      int       `json:"pid"`
+	Since    time.Time `json:"since"`
+}
+
+func (*HelloRequest) Type() Type   { return TypeHello }
+func (*HelloReply) Type() Type     { return TypeHelloOK }
+func (*LockRequest) Type() Type    { return TypeLock }
+func (*LockReply) Type() Type      { return TypeLocked }
+func (*ObjectsRequest) Type() Type { return TypeObjects }
+func (*ObjectsReply) Type() Type   { return TypeObjectsOK }
+func (*ApplyRequest) Type() Type   { return TypeApply }
+func (*Progress) Type() Type       { return TypeProgress }
+func (*Result) Type() Type         { return TypeResult }
+func (*FetchRequest) Type() Type   { return TypeFetch }
+func (*FetchReply) Type() Type     { return TypeFetchOK }
+func (*Ping) Type() Type           { return TypePing }
+func (*Pong) Type() Type           { return TypePong }
+func (*Bye) Type() Type            { return TypeBye }
+func (*ByeReply) Type() Type       { return TypeByeOK }
+func (*AgentError) Type() Type     { return TypeError }
+
+var registry = map[Type]func() Message{
+	TypeHello:     func() Message { return new(HelloRequest) },
+	TypeHelloOK:   func() Message { return new(HelloReply) },
+	TypeLock:      func() Message { return new(LockRequest) },
+	TypeLocked:    func() Message { return new(LockReply) },
+	TypeObjects:   func() Message { return new(ObjectsRequest) },
+	TypeObjectsOK: func() Message { return new(ObjectsReply) },
+	TypeApply:     func() Message { return new(ApplyRequest) },
+	TypeProgress:  func() Message { return new(Progress) },
+	TypeResult:    func() Message { return new(Result) },
+	TypeFetch:     func() Message { return new(FetchRequest) },
+	TypeFetchOK:   func() Message { return new(FetchReply) },
+	TypePing:      func() Message { return new(Ping) },
+	TypePong:      func() Message { return new(Pong) },
+	TypeBye:       func() Message { return new(Bye) },
+	TypeByeOK:     func() Message { return new(ByeReply) },
+	TypeError:     func() Message { return new(AgentError) },
+}
+
+type envelope struct {
+	Type Type            `json:"type"`
+	Body json.RawMessage `json:"body"`
+}
+
+// EncodeMessage renders m as a message frame's payload.
+func EncodeMessage(m Message) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("agent protocol: encode %s: %w", m.Type(), err)
+	}
+	return json.Marshal(envelope{Type: m.Type(), Body: body})
+}
+
+// UnknownTypeError is a well-formed message of a type this build does not
+// know: most likely a newer deptool on the other side.
+type UnknownTypeError struct{ Type Type }
+
+func (e *UnknownTypeError) Error() string {
+	return fmt.Sprintf("agent protocol: unknown message type %q", e.Type)
+}
+
+// DecodeMessage parses a message frame's payload into a pointer to one of
+// this package's message types. Unknown fields are ignored so that either
+// side can grow a message without breaking the other.
+func DecodeMessage(payload []byte) (Message, error) {
+	var env envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return nil, protocolErrorf("bad message: %v", err)
+	}
+	newMsg, ok := registry[env.Type]
+	if !ok {
+		return nil, &UnknownTypeError{Type: env.Type}
+	}
+	m := newMsg()
+	if len(env.Body) > 0 && string(env.Body) != "null" {
+		if err := json.Unmarshal(env.Body, m); err != nil {
+			return nil, protocolErrorf("bad %s message: %v", env.Type, err)
+		}
+	}
+	return m, nil
+}
