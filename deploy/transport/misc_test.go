@@ -65,7 +65,7 @@ func TestUploadScript(t *testing.T) {
 		"mkdir -p -- /var/lib/deptool/bin\n",
 		"t='/var/lib/deptool/bin/.deptool-1 x.deptool-",
 		`chmod 0755 "$t"`,
-		`mv -f -- "$t" '/var/lib/deptool/bin/deptool-1 x'`,
+		`mv -f -T -- "$t" '/var/lib/deptool/bin/deptool-1 x'`,
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("script lacks %q:\n%s", want, s)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -24,7 +25,12 @@ func (c *Conn) command(cmd string) string {
 // Run runs a shell command line as root and returns its stdout. stdin, if
 // not nil, is copied to the command until EOF. A command that fails
 // returns an *ExitError with its exit status and the end of its stderr.
-// When ctx ends first, the command is sent SIGKILL and its session closed.
+//
+// When ctx ends first, Run returns ctx's error at once and closes the
+// session: the command sees EOF on stdin and a broken pipe on output, and
+// is sent SIGKILL, which OpenSSH ignores for root logins, so a command
+// that does neither may run to its end. stdin is not read after Run
+// returns, except for a Read already under way.
 func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, error) {
 	return c.run(ctx, cmd, cmd, stdin)
 }
@@ -39,17 +45,53 @@ func (c *Conn) run(ctx context.Context, cmd, name string, stdin io.Reader) ([]by
 	defer s.Close()
 	var out bytes.Buffer
 	errs := newTail(stderrTail)
-	s.Stdin, s.Stdout, s.Stderr = stdin, &out, errs
-	stop := context.AfterFunc(ctx, func() {
+	in := &guardedReader{r: stdin}
+	if stdin != nil {
+		s.Stdin = in
+	}
+	s.Stdout, s.Stderr = &out, errs
+	if err := s.Start(c.command(cmd)); err != nil {
+		return nil, c.fail(name, err)
+	}
+	if err, ok := wait(ctx, s); !ok {
+		in.stop()
+		return nil, fmt.Errorf("host %s: %s: %w", c.host, name, err)
+	} else if err != nil {
+		return out.Bytes(), c.exitError(name, err, errs)
+	}
+	return out.Bytes(), nil
+}
+
+// wait waits for a started session to end, or for ctx. It does not wait
+// for a cancelled command: the host may ignore the signal.
+func wait(ctx context.Context, s *ssh.Session) (err error, done bool) {
+	ended := make(chan error, 1)
+	go func() { ended <- s.Wait() }()
+	select {
+	case err := <-ended:
+		return err, true
+	case <-ctx.Done():
 		s.Signal(ssh.SIGKILL)
 		s.Close()
-	})
-	err = s.Run(c.command(cmd))
-	if !stop() {
-		return out.Bytes(), fmt.Errorf("host %s: %s: %w", c.host, name, ctx.Err())
+		return ctx.Err(), false
 	}
-	return out.Bytes(), c.exitError(name, err, errs)
 }
+
+// guardedReader stops reading its reader once stopped, so a cancelled Run
+// leaves the caller's stdin alone.
+type guardedReader struct {
+	r       io.Reader
+	stopped atomic.Bool
+}
+
+func (g *guardedReader) Read(p []byte) (int, error) {
+	if g.stopped.Load() {
+		return 0, io.EOF
+	}
+	return g.r.Read(p)
+}
+
+func (g *guardedReader) stop() { g.stopped.Store(true) }
 
 // exitError turns a session's result into an operator's error.
 func (c *Conn) exitError(cmd string, err error, stderr *tail) error {
@@ -84,10 +126,12 @@ func (c *Conn) checkSudo(ctx context.Context) error {
 	defer s.Close()
 	errs := newTail(stderrTail)
 	s.Stderr = errs
-	stop := context.AfterFunc(ctx, func() { s.Close() })
-	err = s.Run("LC_ALL=C sudo -n true")
-	if !stop() {
-		return fmt.Errorf("host %s: checking sudo for %s: %w", c.host, c.user, ctx.Err())
+	if err := s.Start("LC_ALL=C sudo -n true"); err != nil {
+		return c.fail("sudo -n true", err)
+	}
+	err, ok := wait(ctx, s)
+	if !ok {
+		return fmt.Errorf("host %s: checking sudo for %s: %w", c.host, c.user, err)
 	}
 	var ee *ssh.ExitError
 	if err == nil || !errors.As(err, &ee) {

@@ -51,7 +51,7 @@ func uploadScript(dst, sum string, mode os.FileMode) string {
 		`got=${got%% *}`,
 		fmt.Sprintf(`if [ "$got" != %s ]; then echo "SHA-256 on the host is $got, sent %s: the transfer was corrupted" >&2; exit 1; fi`, sum, sum),
 		`sync -- "$t"`,
-		`mv -f -- "$t" ` + q(dst),
+		`mv -f -T -- "$t" ` + q(dst),
 	}, "\n")
 }
 
