@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,19 +41,24 @@ func labFiles(t testing.TB, l *lab.Lab) (identity, knownHosts string) {
 	return h.Identities[0], h.KnownHosts[0]
 }
 
-// hostBlock is an ssh_config block for a lab host; extra lines override
-// the defaults (the first value of a key wins, so they come first).
+// hostBlock is an ssh_config block for a lab host, like the lab's own;
+// extra lines replace the lab's lines with the same keyword.
 func hostBlock(t testing.TB, l *lab.Lab, alias, host string, extra ...string) string {
 	identity, known := labFiles(t, l)
 	lines := append([]string{"Host " + alias}, indent(extra)...)
-	lines = append(lines, indent([]string{
+	for _, d := range []string{
 		"HostName " + l.Addr(host),
 		"User root",
 		"IdentityFile " + identity,
 		"IdentitiesOnly yes",
 		"UserKnownHostsFile " + known,
 		"StrictHostKeyChecking yes",
-	})...)
+	} {
+		key, _, _ := strings.Cut(d, " ")
+		if !slices.ContainsFunc(extra, func(e string) bool { return strings.HasPrefix(e, key+" ") }) {
+			lines = append(lines, "  "+d)
+		}
+	}
 	return strings.Join(lines, "\n") + "\n\n"
 }
 
