@@ -134,7 +134,10 @@ func (c *Conn) checkSudo(ctx context.Context) error {
 		return fmt.Errorf("host %s: checking sudo for %s: %w", c.host, c.user, err)
 	}
 	var ee *ssh.ExitError
-	if err == nil || !errors.As(err, &ee) {
+	if err == nil {
+		return nil
+	}
+	if !errors.As(err, &ee) {
 		return c.fail("sudo -n true", err)
 	}
 	if msg := c.sudoProblem(ee.ExitStatus(), errs.String()); msg != "" {
