@@ -187,6 +187,9 @@ func (a *applier) check(host string) *wire.AgentError {
 
 // appTrees maps a host tree's apps to their tree ids.
 func appTrees(st *store.Store, tree store.ID) (map[string]store.ID, error) {
+	if tree == store.EmptyTree {
+		return nil, nil // every app removed; the store need not hold it
+	}
 	entries, err := st.ReadTree(tree)
 	if err != nil {
 		return nil, err

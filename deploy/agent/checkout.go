@@ -23,8 +23,10 @@ func (a *applier) checkout(app string, tree store.ID) error {
 	}
 	name := tree.String()
 	dir := filepath.Join(appDir, name)
-	_, err := os.Lstat(dir)
+	fi, err := os.Lstat(dir)
 	switch {
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("%s is in the way and is not a checkout: remove it", dir)
 	case errors.Is(err, fs.ErrNotExist):
 		a.say(wire.Progress{Step: "checkout", App: app, Detail: name[:12]})
 		if err := a.record(Effect{Kind: EffectCheckout, App: app, Path: name}); err != nil {

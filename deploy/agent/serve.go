@@ -117,8 +117,16 @@ func (s *session) close() {
 
 // handle answers one request. done ends the session.
 func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err error) {
-	if hello, ok := m.(*wire.HelloRequest); ok {
-		return false, s.reply(s.hello(hello))
+	switch m := m.(type) {
+	case *wire.HelloRequest:
+		return false, s.reply(s.hello(m))
+	case *wire.Ping:
+		return false, s.conn.Send(&wire.Pong{Seq: m.Seq}) // harmless before hello
+	case *wire.Bye:
+		s.lock.release()
+		s.lock = nil
+		s.conn.Send(&wire.ByeReply{})
+		return true, nil
 	}
 	if s.host == "" {
 		return false, s.refuseRequest(ctx, m, wire.Errorf(wire.CodeBadRequest, "%s before hello: the operator must say hello first", m.Type()))
@@ -132,13 +140,6 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.apply(m)
 	case *wire.FetchRequest:
 		return false, s.fetch()
-	case *wire.Ping:
-		return false, s.conn.Send(&wire.Pong{Seq: m.Seq})
-	case *wire.Bye:
-		s.lock.release()
-		s.lock = nil
-		s.conn.Send(&wire.ByeReply{})
-		return true, nil
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }

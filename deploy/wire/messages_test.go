@@ -1,0 +1,98 @@
+package wire
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deptool/deptool/diff"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	idA = plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	idB = plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+)
+
+func TestMessagesRoundTrip(t *testing.T) {
+	msgs := []Message{
+		&HelloRequest{Version: Version, Build: "0123456789ab", Host: "web1", Operator: "ann@laptop"},
+		&HelloReply{Version: Version, Build: "0123456789ab", Hostname: "web1", Current: idA, Target: idB},
+		&HelloReply{Hostname: "web1"},
+		&LockRequest{Base: idA, Operator: "ann@laptop"},
+		&LockReply{},
+		&ObjectsRequest{},
+		&ObjectsReply{},
+		&ApplyRequest{Commit: idA, Deploy: idB, Operator: "ann@laptop", Plan: diff.HostPlan{
+			Host: "web1", To: diff.ObjectID(idB),
+			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: diff.ObjectID(idA),
+				Symlinks: []diff.SymlinkStep{{Op: diff.Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
+		}},
+		&Progress{Step: "checkout", App: "nginx", Detail: "aaaaaaaaaaaa"},
+		&Result{Outcome: Failed, Error: "app nginx: checkout: boom", Current: idA, Target: idB},
+		&FetchRequest{},
+		&FetchReply{Current: idA},
+		&Ping{Seq: 7},
+		&Pong{Seq: 7},
+		&Bye{},
+		&ByeReply{},
+		&AgentError{Code: CodeBusy, Message: "busy", Holder: &Holder{Operator: "bob@desk", PID: 42, Since: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}},
+		&AgentError{Code: CodeStale, Message: "stale", Current: idB},
+	}
+	for _, m := range msgs {
+		payload, err := EncodeMessage(m)
+		if err != nil {
+			t.Fatalf("%s: %v", m.Type(), err)
+		}
+		got, err := DecodeMessage(payload)
+		if err != nil {
+			t.Fatalf("%s: decode %s: %v", m.Type(), payload, err)
+		}
+		if diff := cmp.Diff(m, got); diff != "" {
+			t.Errorf("%s round trip (-sent +received):\n%s", m.Type(), diff)
+		}
+	}
+}
+
+// Ids travel as hex so a captured session reads like git output.
+func TestIDsAreHexOnTheWire(t *testing.T) {
+	payload, err := EncodeMessage(&LockRequest{Base: idA, Operator: "ann@laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"type":"lock","body":{"operator":"ann@laptop","base":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}`
+	if string(payload) != want {
+		t.Errorf("got  %s\nwant %s", payload, want)
+	}
+	payload, _ = EncodeMessage(&HelloReply{Hostname: "web1"})
+	if strings.Contains(string(payload), "current") {
+		t.Errorf("a zero id is sent: %s", payload)
+	}
+}
+
+func TestDecodeMessageErrors(t *testing.T) {
+	if _, err := DecodeMessage([]byte(`{"type":"teleport","body":{}}`)); err == nil || !strings.Contains(err.Error(), `unknown message type "teleport"`) {
+		t.Errorf("unknown type: %v", err)
+	}
+	if _, err := DecodeMessage([]byte(`{"type":"lock","body":{"base":"xyz"}}`)); err == nil || !strings.Contains(err.Error(), "bad lock message") {
+		t.Errorf("bad id: %v", err)
+	}
+	if _, err := DecodeMessage([]byte(`not json`)); err == nil || !strings.HasPrefix(err.Error(), "agent protocol: bad message") {
+		t.Errorf("garbage: %v", err)
+	}
+	// Fields a newer deptool adds are ignored, not refused.
+	m, err := DecodeMessage([]byte(`{"type":"ping","body":{"seq":2,"urgent":true}}`))
+	if err != nil || m.(*Ping).Seq != 2 {
+		t.Errorf("extra field: %v, %v", m, err)
+	}
+}
+
+func TestResultErr(t *testing.T) {
+	if err := (Result{Outcome: Deployed}).Err(); err != nil {
+		t.Errorf("deployed: %v", err)
+	}
+	if err := (Result{Outcome: Failed, Error: "app x: boom"}).Err(); err == nil || err.Error() != "app x: boom" {
+		t.Errorf("failed: %v", err)
+	}
+}
