@@ -44,9 +44,12 @@ type applier struct {
 // newApplier checks the request against the host's store. What it refuses
 // was never attempted: no ref moves and no journal line is written.
 func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError) {
-	st, err := s.store.open(true)
+	st, err := s.store.open(false)
 	if err != nil {
 		return nil, asAgentError(err)
+	}
+	if st == nil {
+		return nil, wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store (it has none yet): send its objects first", s.host, req.Commit)
 	}
 	r, err := s.store.refs()
 	if err != nil {

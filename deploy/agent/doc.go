@@ -13,9 +13,15 @@
 //	/var/lib/deptool/apps/<app>/<tree>  one checkout per app tree id
 //	/var/lib/deptool/apps/<app>/current -> <tree>
 //	/var/lib/deptool/apps/<app>/previous -> <tree>
+//	/var/lib/deptool/apps/<app>/.tmp-*  checkouts being written (or left by a crash)
+//	/var/lib/deptool/apps/.removed-<app> a removed app until the apply succeeds
 //	/var/lib/deptool/adopted/<path>     host files replaced by identical links
 //	/var/lib/deptool/attempt.json       what the last apply did (Attempt)
 //	/var/lib/deptool/journal.jsonl      one line per apply
+//
+// Checkouts are written to a temp name, synced and renamed, so a directory
+// named after a tree is always complete; current and previous are relative
+// links replaced by rename. Refs are loose Git refs written the same way.
 //
 // Manifest symlinks point at /var/lib/deptool/apps/<app>/current/<file>, so
 // switching current switches every link of the app at once.

@@ -179,8 +179,8 @@ func TestApplyNeedsTheCommit(t *testing.T) {
 	if got := h.refs(); got != (refs{}) {
 		t.Errorf("refs moved for a refused apply: %+v", got)
 	}
-	if h.exists("/var/lib/deptool/journal.jsonl") {
-		t.Error("a refused apply was journaled")
+	if h.exists("/var/lib/deptool/journal.jsonl") || h.exists("/var/lib/deptool/store") {
+		t.Error("a refused apply left traces")
 	}
 }
 
@@ -333,4 +333,34 @@ func TestFrameSizeInHeaderIsBigEndian(t *testing.T) {
 	if got := binary.BigEndian.Uint32(buf.Bytes()); got != 3 {
 		t.Errorf("length %d", got)
 	}
+}
+
+// An operator whose pack writer fails mid-stream aborts it; the agent
+// drains the rest, answers, and the session goes on.
+func TestObjectsAbortedByOperator(t *testing.T) {
+	h := newTestHost(t)
+	d := h.plan(v1)
+	r := h.start(h.opts)
+	r.hello(t)
+	ctx := context.Background()
+	if err := r.client.Lock(ctx, wire.LockRequest{Operator: operator}); err != nil {
+		t.Fatal(err)
+	}
+	boom := fmt.Errorf("store went away")
+	err := r.client.SendObjects(ctx, func(w io.Writer) error {
+		var pack bytes.Buffer
+		if _, err := h.src.WritePack(&pack, []store.ID{d.commit}, nil); err != nil {
+			return err
+		}
+		w.Write(pack.Bytes()[:pack.Len()/2])
+		return boom
+	})
+	if err == nil || !strings.Contains(err.Error(), "store went away") {
+		t.Fatalf("err = %v, want the writer's error", err)
+	}
+	if err := r.client.Ping(ctx, 2); err != nil {
+		t.Errorf("ping after an aborted pack: %v", err)
+	}
+	_, err = r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, nil)
+	wantAgentError(t, err, wire.CodeMissing)
 }
