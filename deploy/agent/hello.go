@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/store"
 )
 
 // hello checks the agent is on the host the operator means and reports
@@ -46,52 +45,4 @@ func (s *session) hostname() (string, error) {
 		return "", fmt.Errorf("/etc/hostname is empty")
 	}
 	return name, nil
-}
-
-// takeLock locks the host for this session and checks the plan was made
-// against what the host runs.
-func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
-	if s.mismatch != nil {
-		return nil, s.mismatch
-	}
-	operator := req.Operator
-	if operator == "" {
-		operator = s.operator
-	}
-	if s.lock == nil {
-		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
-		l, err := takeLock(s.l.lockFile(), holder)
-		if busy, ok := err.(*errBusy); ok {
-			return nil, busyError(s.host, busy.holder)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", s.host, err)
-		}
-		s.lock = l
-	}
-	r, err := s.store.refs()
-	if err != nil {
-		return nil, err
-	}
-	if r.current != req.Base {
-		// Nothing changed: the operator fetches and plans again.
-		s.lock.release()
-		s.lock = nil
-		return nil, staleError(s.host, req.Base, r.current)
-	}
-	return &wire.LockReply{}, nil
-}
-
-func staleError(host string, base, current store.ID) *wire.AgentError {
-	at := "was never deployed"
-	if !current.IsZero() {
-		at = "is at " + short(current)
-	}
-	assumed := "a host never deployed"
-	if !base.IsZero() {
-		assumed = short(base)
-	}
-	e := wire.Errorf(wire.CodeStale, "host %s %s, but the plan was made against %s: it was deployed from another store since", host, at, assumed)
-	e.Current = current
-	return e
 }

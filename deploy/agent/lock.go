@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/store"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,8 +22,8 @@ type errBusy struct{ holder *wire.Holder }
 
 func (e *errBusy) Error() string { return "lock busy" }
 
-// takeLock takes the lock without waiting and records holder in the file.
-func takeLock(path string, holder wire.Holder) (*hostLock, error) {
+// acquireLock takes the lock without waiting and records holder in the file.
+func acquireLock(path string, holder wire.Holder) (*hostLock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
 	}
@@ -88,11 +89,58 @@ func (l *hostLock) release() {
 // busyError tells the operator who is deploying instead.
 func busyError(host string, h *wire.Holder) *wire.AgentError {
 	if h == nil {
-		e := wire.Errorf(wire.CodeBusy, "host %s is locked by another deploy (its holder has not written its name yet)", host)
-		return e
+		return wire.Errorf(wire.CodeBusy, "host %s is locked by another deploy (its holder has not written its name yet)", host)
 	}
 	e := wire.Errorf(wire.CodeBusy, "host %s is locked by %s (agent pid %d) since %s",
 		host, h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
 	e.Holder = h
+	return e
+}
+
+// takeLock locks the host for this session and checks the plan was made
+// against what the host runs.
+func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
+	if s.mismatch != nil {
+		return nil, s.mismatch
+	}
+	operator := req.Operator
+	if operator == "" {
+		operator = s.operator
+	}
+	if s.lock == nil {
+		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
+		l, err := acquireLock(s.l.lockFile(), holder)
+		if busy, ok := err.(*errBusy); ok {
+			return nil, busyError(s.host, busy.holder)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", s.host, err)
+		}
+		s.lock = l
+	}
+	r, err := s.store.refs()
+	if err != nil {
+		return nil, err
+	}
+	if r.current != req.Base {
+		// Nothing changed: the operator fetches and plans again.
+		s.lock.release()
+		s.lock = nil
+		return nil, staleError(s.host, req.Base, r.current)
+	}
+	return &wire.LockReply{}, nil
+}
+
+func staleError(host string, base, current store.ID) *wire.AgentError {
+	at := "was never deployed"
+	if !current.IsZero() {
+		at = "is at " + short(current)
+	}
+	assumed := "a host never deployed"
+	if !base.IsZero() {
+		assumed = short(base)
+	}
+	e := wire.Errorf(wire.CodeStale, "host %s %s, but the plan was made against %s: it was deployed from another store since", host, at, assumed)
+	e.Current = current
 	return e
 }
