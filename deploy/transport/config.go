@@ -149,7 +149,7 @@ func (r *resolver) address(h *hop) error {
 	if v := r.get(h.Alias, "Port"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("Port %q is not a port number", v)
+			return fmt.Errorf("invalid Port %q: want a number from 1 to 65535", v)
 		}
 		h.Port = p
 	}

@@ -37,7 +37,7 @@ var web1Remote = &net.TCPAddr{IP: net.ParseIP("198.18.1.2"), Port: 22}
 
 // checkKey runs the host key check for web1 (198.18.1.2:22) as the SSH
 // handshake would, against the given known_hosts content.
-func checkKey(t *testing.T, strict strictness, known string, key ssh.PublicKey) (error, *hostKeys) {
+func checkKey(t *testing.T, strict strictness, known string, key ssh.PublicKey) (*hostKeys, error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "known_hosts")
 	if known != "" {
@@ -50,12 +50,12 @@ func checkKey(t *testing.T, strict strictness, known string, key ssh.PublicKey) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k.callback("198.18.1.2:22", web1Remote, key), k
+	return k, k.callback("198.18.1.2:22", web1Remote, key)
 }
 
 func TestKnownKeyAccepted(t *testing.T) {
 	key := newHostKey(t)
-	if err, k := checkKey(t, strictYes, knownLine("198.18.1.2,web1", key), key); err != nil || !k.wasVerified() {
+	if k, err := checkKey(t, strictYes, knownLine("198.18.1.2,web1", key), key); err != nil || !k.wasVerified() {
 		t.Fatalf("known key: %v", err)
 	}
 }
@@ -63,7 +63,7 @@ func TestKnownKeyAccepted(t *testing.T) {
 func TestUnknownKeyRefusedWithInstructions(t *testing.T) {
 	key := newHostKey(t)
 	other := knownLine("198.18.9.9", newHostKey(t))
-	err, k := checkKey(t, strictYes, other, key)
+	k, err := checkKey(t, strictYes, other, key)
 	var hke *HostKeyError
 	if !errors.As(err, &hke) || hke.Changed() {
 		t.Fatalf("got %v, want an unknown-key HostKeyError", err)
@@ -77,7 +77,7 @@ func TestUnknownKeyRefusedWithInstructions(t *testing.T) {
 }
 
 func TestUnknownKeyWithoutAnyKnownHostsFile(t *testing.T) {
-	err, _ := checkKey(t, strictYes, "", newHostKey(t))
+	_, err := checkKey(t, strictYes, "", newHostKey(t))
 	var hke *HostKeyError
 	if !errors.As(err, &hke) || hke.Changed() {
 		t.Fatalf("got %v, want an unknown-key HostKeyError", err)
@@ -86,7 +86,7 @@ func TestUnknownKeyWithoutAnyKnownHostsFile(t *testing.T) {
 
 func TestChangedKeyRefusedLoudly(t *testing.T) {
 	old, key := newHostKey(t), newHostKey(t)
-	err, k := checkKey(t, strictAcceptNew, knownLine("198.18.1.2", old), key)
+	k, err := checkKey(t, strictAcceptNew, knownLine("198.18.1.2", old), key)
 	var hke *HostKeyError
 	if !errors.As(err, &hke) || !hke.Changed() {
 		t.Fatalf("got %v, want a changed-key HostKeyError (even under accept-new)", err)
@@ -107,7 +107,7 @@ func TestChangedKeyRefusedLoudly(t *testing.T) {
 func TestAcceptNewAppendsAndThenKnows(t *testing.T) {
 	key := newHostKey(t)
 	// No final newline: the added line must not be glued to it.
-	err, k := checkKey(t, strictAcceptNew, strings.TrimSpace(knownLine("198.18.9.9", newHostKey(t))), key)
+	k, err := checkKey(t, strictAcceptNew, strings.TrimSpace(knownLine("198.18.9.9", newHostKey(t))), key)
 	if err != nil {
 		t.Fatalf("accept-new: %v", err)
 	}
@@ -127,7 +127,7 @@ func TestAcceptNewAppendsAndThenKnows(t *testing.T) {
 }
 
 func TestStrictNoAcceptsAnything(t *testing.T) {
-	if err, _ := checkKey(t, strictNo, knownLine("198.18.1.2", newHostKey(t)), newHostKey(t)); err != nil {
+	if _, err := checkKey(t, strictNo, knownLine("198.18.1.2", newHostKey(t)), newHostKey(t)); err != nil {
 		t.Errorf("StrictHostKeyChecking no: %v", err)
 	}
 }

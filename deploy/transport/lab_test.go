@@ -174,3 +174,19 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestLabProcessCloseSendsEOF(t *testing.T) {
+	l := lab.Start(t, "web1", "web2")
+	c := dialLab(t, "web1", labOptions(l))
+	p, err := c.Start(labCtx(t), "exec cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// cat sees EOF and exits 0: Close ends the session, not the process.
+	if err := p.Wait(); err != nil {
+		t.Errorf("Wait after Close = %v", err)
+	}
+}

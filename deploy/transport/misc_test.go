@@ -71,7 +71,7 @@ func TestUploadScript(t *testing.T) {
 			t.Errorf("script lacks %q:\n%s", want, s)
 		}
 	}
-	if uploadScript("/a", "abc", 0o644) == uploadScript("/a", "abc", 0o644) {
+	if a, b := uploadScript("/a", "abc", 0o644), uploadScript("/a", "abc", 0o644); a == b {
 		t.Error("two uploads share a temp name")
 	}
 }

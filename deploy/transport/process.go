@@ -69,7 +69,8 @@ func (p *Process) Wait() error {
 
 // Close closes the session. The remote process sees EOF on stdin and a
 // broken pipe on stdout; it is not killed, so a process that must finish
-// its work (the agent, mid-apply) can.
+// its work (the agent, mid-apply) can. sshd keeps the session until the
+// process exits, so a Wait after Close returns only then.
 func (p *Process) Close() error {
 	err := p.s.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
