@@ -11,8 +11,9 @@
 // Keys are checked against the known_hosts files. Only the key types known
 // for a host are negotiated, so a host known by its ed25519 key is not
 // asked for its RSA key and mistaken for an unknown host. An unknown key
-// is refused with the command that records it; a changed key is always
-// refused, loudly, with the command that removes the old one.
+// is refused with the command that records it; a changed key is refused,
+// loudly, with the command that removes the old one, even under
+// accept-new.
 // StrictHostKeyChecking accept-new records unknown keys in the first
 // known_hosts file. StrictHostKeyChecking no accepts any key, changed or
 // not: anyone on the path can then read and alter everything deptool
