@@ -153,7 +153,7 @@ func (d *deployer) lockOutcome(ctx context.Context, sess *session, err error) (O
 		return Busy, fmt.Errorf("host %s: %s; nothing was changed there, try again once that deploy is done", host, agentErr.Message)
 	case wire.CodeStale:
 		d.opts.Reporter.Phase(host, Fetching, "")
-		if ferr := fetchInto(ctx, d.store, sess); ferr != nil {
+		if _, ferr := fetchInto(ctx, d.store, sess); ferr != nil {
 			return Stale, fmt.Errorf("host %s: the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", host, ferr)
 		}
 		return Stale, fmt.Errorf("host %s: the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan", host)

@@ -104,25 +104,30 @@ func (d *deployer) upload(ctx context.Context, sess *session) (*agentBinary, err
 }
 
 func exitCode(err error) (int, bool) {
-	var exit interface{ ExitStatus() int }
+	var exit *transport.ExitError
 	if errors.As(err, &exit) {
-		return exit.ExitStatus(), true
+		return exit.Status, true
 	}
 	return 0, false
 }
 
 // fetchInto copies the host's current commit and its objects into the
-// store and points the host's ref at it.
-func fetchInto(ctx context.Context, s *store.Store, sess *session) error {
-	current := sess.hello.Current
-	if current.IsZero() {
-		return nil
-	}
+// store and points the host's ref at the commit the pack holds, which may be
+// newer than the hello said if another deploy landed in between.
+func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, error) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(sess.client.Fetch(ctx, pw)) }()
+	var current store.ID
+	go func() {
+		var err error
+		current, err = sess.client.Fetch(ctx, pw)
+		pw.CloseWithError(err)
+	}()
 	if err := s.ReadPack(pr); err != nil {
 		pr.CloseWithError(err)
-		return err
+		return store.ZeroID, err
 	}
-	return s.SetHostRef(sess.host, current)
+	if current.IsZero() {
+		return current, nil
+	}
+	return current, s.SetHostRef(sess.host, current)
 }

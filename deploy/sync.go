@@ -49,12 +49,13 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 	}
 	defer sess.close()
 	d.opts.Reporter.Phase(host, Fetching, "")
-	if err := fetchInto(ctx, d.store, sess); err != nil {
+	current, err := fetchInto(ctx, d.store, sess)
+	if err != nil {
 		r.Error = "host " + host + ": fetch: " + err.Error()
 		return r
 	}
-	if !sess.hello.Current.IsZero() {
-		r.Current = sess.hello.Current
+	if !current.IsZero() {
+		r.Current = current
 	}
 	sess.client.Bye(ctx)
 	return r

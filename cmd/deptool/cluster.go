@@ -78,7 +78,7 @@ func clusterDir(s *store.Store, args []string) (string, error) {
 }
 
 // isTerminal reports whether w is a terminal, for colour, pager and prompts.
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -3,7 +3,7 @@ package main
 // Exit codes; exitCodesHelp documents them in every command's help and so in
 // docs/cmd.
 const (
-	exitOK      = 0
+	exitOK         = 0
 	exitFailure    = 1 // nothing was changed on any host
 	exitHostFailed = 3 // some host failed, was unreachable, busy or stale
 )
