@@ -39,6 +39,27 @@ docs:
     rm -rf docs/cmd
     go run ./cmd/deptool gen-docs docs/cmd
 
+# Install what the lab needs (root): the packages the hosts boot from (they
+# run this machine's own root) and the inotify limits all hosts share.
+# apt runs only when a package is missing.
+lab-deps:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git"
+    if ! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -c "install ok installed" | grep -qx "$(echo $pkgs | wc -w)"; then
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
+    fi
+    sysctl -q -w fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
+
+# Boot lab hosts into .lab/ (root); then: ssh -F .lab/ssh_config web1
+lab-up *names="web1 web2 db1":
+    go run ./cmd/deptool-lab up --state .lab {{names}}
+
+# Stop the hosts in .lab/ and remove everything they used.
+lab-down:
+    go run ./cmd/deptool-lab down --state .lab
+
 # Planner and store benchmarks.
 bench-go:
     go test -run '^$' -bench . -benchmem ./store ./diff
