@@ -45,7 +45,7 @@ docs:
 lab-deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git"
+    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git bc"
     if ! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -c "install ok installed" | grep -qx "$(echo $pkgs | wc -w)"; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
@@ -59,6 +59,11 @@ lab-up *names="web1 web2 db1":
 # Stop the hosts in .lab/ and remove everything they used.
 lab-down:
     go run ./cmd/deptool-lab down --state .lab
+
+# Whole deploys on lab hosts against the OpenSSH floor (root; not in CI).
+bench runs="5" *counts="1 8": lab-deps
+    scripts/bench-deploy.sh {{runs}} {{counts}}
+    just bench-go
 
 # Planner and store benchmarks.
 bench-go:
