@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/deptool/deptool/store"
 )
 
 // run executes deptool in-process with args and returns stdout, stderr and
@@ -127,6 +129,24 @@ func TestInvalidTreeIsRefusedWithItsPath(t *testing.T) {
 	want := filepath.Join(dir, "web1/nginx/manifest.json") + `: unknown key "unit_enabled"`
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if _, _, err := run(t, "deploy", "--yes"); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("deploy --yes of an invalid tree: err = %v", err)
+	}
+	s, err := store.Open(os.Getenv("DEPTOOL_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := s.Main(); ok {
+		t.Errorf("an invalid tree was committed as %s", id)
+	}
+}
+
+func TestDeployWithoutTerminalNeedsYes(t *testing.T) {
+	newCluster(t, map[string]string{"web1/a/f": "1"})
+	_, _, err := run(t, "deploy")
+	if err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("deploy without a terminal: err = %v, want a refusal naming --yes", err)
 	}
 }
 
