@@ -1,0 +1,146 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+)
+
+// DefaultUnitDir is where deptool links unit files and where systemd writes
+// the install links of units enabled persistently.
+const DefaultUnitDir = "/etc/systemd/system"
+
+// DefaultAppsDir holds the agent's versioned checkouts; install links that
+// point in here are the ones Enable rewrites.
+const DefaultAppsDir = "/var/lib/deptool/apps"
+
+// Option changes where the Manager looks on the filesystem. D-Bus calls
+// always go to the real systemd; these only move the path logic, so the
+// agent can run against a temporary root in local tests.
+type Option func(*Manager)
+
+// UnitDir sets the directory holding unit links and install links
+// (default DefaultUnitDir).
+func UnitDir(dir string) Option { return func(m *Manager) { m.unitDir = dir } }
+
+// AppsDir sets the directory holding the versioned checkouts
+// (default DefaultAppsDir).
+func AppsDir(dir string) Option { return func(m *Manager) { m.appsDir = dir } }
+
+// Manager is a connection to systemd on the system bus. Its methods may be
+// called from several goroutines.
+type Manager struct {
+	conn    *sd.Conn
+	unitDir string
+	appsDir string
+}
+
+// Connect opens a connection to systemd on the system bus.
+func Connect(ctx context.Context, opts ...Option) (*Manager, error) {
+	m := &Manager{unitDir: DefaultUnitDir, appsDir: DefaultAppsDir}
+	for _, o := range opts {
+		o(m)
+	}
+	c, err := sd.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("systemd: connecting to the system bus: %w", err)
+	}
+	m.conn = c
+	return m, nil
+}
+
+// Close closes the bus connection.
+func (m *Manager) Close() {
+	if m.conn != nil {
+		m.conn.Close()
+	}
+}
+
+// Reload makes systemd re-read unit files and drop-ins (daemon-reload). The
+// call returns only once the reload is complete, so units started after it
+// see the new files.
+func (m *Manager) Reload(ctx context.Context) error {
+	if err := m.conn.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("systemd: daemon-reload: %w", err)
+	}
+	return nil
+}
+
+// Enable enables the units persistently, as `systemctl enable` would, then
+// rewrites the install links systemd pointed into a versioned checkout (see
+// FixInstallLinks). Enabling an already enabled unit is not an error.
+func (m *Manager) Enable(ctx context.Context, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	// force=false: an install link that already exists and names another
+	// unit is a conflict the operator must see, not something to overwrite.
+	_, _, err := m.conn.EnableUnitFilesContext(ctx, units, false, false)
+	if err != nil {
+		return fmt.Errorf("systemd: enabling %v: %w", units, err)
+	}
+	if _, err := FixInstallLinks(m.unitDir, m.appsDir); err != nil {
+		return fmt.Errorf("systemd: enabled %v but could not repair their install links: %w", units, err)
+	}
+	return nil
+}
+
+// Disable removes the units' install links. Disabling a unit that is not
+// enabled is not an error; disabling one systemd does not know is.
+func (m *Manager) Disable(ctx context.Context, units []string) error {
+	if len(units) == 0 {
+		return nil
+	}
+	if _, err := m.conn.DisableUnitFilesContext(ctx, units, false); err != nil {
+		return fmt.Errorf("systemd: disabling %v: %w", units, err)
+	}
+	return nil
+}
+
+// Restart restarts the unit (starting it if it was stopped) and waits for
+// the job's result. A result other than "done" is an error naming the unit
+// and the result.
+//
+// A "done" job does not mean the unit stays up: follow with Settle.
+func (m *Manager) Restart(ctx context.Context, unit string) error {
+	// A unit that crash-looped under the previous version may have hit its
+	// start limit; the deploy is a deliberate new start, so clear the
+	// counter first. The error is ignored: a unit that is not loaded or not
+	// failed has nothing to clear, and RestartUnit reports real problems.
+	_ = m.conn.ResetFailedUnitContext(ctx, unit)
+	return m.job(ctx, "restart", unit, m.conn.RestartUnitContext)
+}
+
+// Stop stops the unit and waits for the job's result. Stopping a unit that
+// is already stopped is not an error.
+func (m *Manager) Stop(ctx context.Context, unit string) error {
+	return m.job(ctx, "stop", unit, m.conn.StopUnitContext)
+}
+
+type jobFunc func(ctx context.Context, name, mode string, ch chan<- string) (int, error)
+
+// ErrJobFailed is wrapped by errors from Restart and Stop whose job ended
+// with a result other than "done".
+var ErrJobFailed = errors.New("job did not complete")
+
+func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) error {
+	// Buffered: go-systemd delivers the result while holding its job lock,
+	// and we may have stopped listening because ctx ended.
+	ch := make(chan string, 1)
+	// "replace": a deploy's restart must win over a start or stop job
+	// already queued for the unit, as systemctl does by default.
+	if _, err := start(ctx, unit, "replace", ch); err != nil {
+		return fmt.Errorf("systemd: %s %s: %w", verb, unit, err)
+	}
+	select {
+	case result := <-ch:
+		if result != "done" {
+			return fmt.Errorf("systemd: %s %s: %w: result %q", verb, unit, ErrJobFailed, result)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("systemd: %s %s: gave up waiting for the job: %w", verb, unit, ctx.Err())
+	}
+}
