@@ -123,12 +123,13 @@ func (w *watch) verdict(window time.Duration) UnitState {
 	case l.NRestarts > f.NRestarts:
 		why = append(why, fmt.Sprintf("restarted %d time%s %s (NRestarts %d -> %d)", n, plural(n), in, f.NRestarts, l.NRestarts))
 	case w.autoRestart:
-		why = append(why, "crashed and was waiting to restart (auto-restart) "+in)
+		why = append(why, fmt.Sprintf("crashed and was waiting to restart (auto-restart, Result=%s) %s", orUnknown(l.Result), in))
 	case w.reactivated:
 		why = append(why, "went from active back to activating "+in)
 	}
-	if l.LoadState == "loaded" && !up(l) && l.ActiveState != "failed" {
-		why = append(why, fmt.Sprintf("is %s (%s) at the end of the window, not active (Result=%s)", l.ActiveState, l.SubState, orUnknown(l.Result)))
+	// The failed state and auto-restart were already reported above.
+	if l.LoadState == "loaded" && !up(l) && l.ActiveState != "failed" && l.SubState != "auto-restart" {
+		why = append(why, fmt.Sprintf("is %s (%s) when last seen, not active (Result=%s)", l.ActiveState, l.SubState, orUnknown(l.Result)))
 	}
 	if len(why) > 0 {
 		u.Failed = true

@@ -46,7 +46,7 @@ func TestVerdict(t *testing.T) {
 		{"back to activating", []snapshot{running, svc("activating", "start", "success", 0)}, "from active back to activating"},
 		{"failed and stays failed", []snapshot{running, svc("failed", "failed", "exit-code", 0)}, "entered the failed state (Result=exit-code)"},
 		{"failed then started by someone", []snapshot{svc("failed", "failed", "exit-code", 0), running}, "failed state"},
-		{"simple service exited 0", []snapshot{running, svc("inactive", "dead", "success", 0)}, "is inactive (dead) at the end of the window, not active (Result=success)"},
+		{"simple service exited 0", []snapshot{running, svc("inactive", "dead", "success", 0)}, "is inactive (dead) when last seen, not active (Result=success)"},
 		{"oneshot done", []snapshot{oneshot("inactive", "dead", "success")}, ""},
 		{"oneshot with RemainAfterExit", []snapshot{oneshot("active", "exited", "success")}, ""},
 		{"oneshot failed", []snapshot{oneshot("failed", "failed", "exit-code")}, "Result=exit-code"},
@@ -54,7 +54,7 @@ func TestVerdict(t *testing.T) {
 		{"reloading counts as up", []snapshot{running, svc("reloading", "reload", "success", 0)}, ""},
 		{"not found", []snapshot{{LoadState: "not-found", ActiveState: "inactive", SubState: "dead", LoadError: "Unit x.service not found."}}, "not loaded (LoadState=not-found): Unit x.service not found."},
 		{"slow start finishing is no restart", []snapshot{svc("activating", "start", "success", 0), running}, ""},
-		{"still activating at the end", []snapshot{svc("activating", "start", "success", 0)}, "is activating (start) at the end"},
+		{"still activating at the end", []snapshot{svc("activating", "start", "success", 0)}, "is activating (start) when last seen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
