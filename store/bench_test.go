@@ -81,3 +81,22 @@ func BenchmarkSnapshot50HostsCold(b *testing.B) {
 // anHourLater stands for re-planning a tree generated a while ago: files
 // written just now are deliberately not trusted to the stat cache.
 func anHourLater() time.Time { return time.Now().Add(time.Hour) }
+
+// BenchmarkSnapshotDir re-plans an existing tree, for profiling a real or
+// large synthetic one: DEPTOOL_BENCH_TREE=dir DEPTOOL_BENCH_STORE=store.
+func BenchmarkSnapshotDir(b *testing.B) {
+	dir, path := os.Getenv("DEPTOOL_BENCH_TREE"), os.Getenv("DEPTOOL_BENCH_STORE")
+	if dir == "" || path == "" {
+		b.Skip("set DEPTOOL_BENCH_TREE and DEPTOOL_BENCH_STORE")
+	}
+	for b.Loop() {
+		s, err := Init(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.now = anHourLater
+		if _, err := s.Snapshot(dir); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

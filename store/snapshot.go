@@ -74,7 +74,8 @@ type hostResult struct {
 	entry     Entry
 	irregular []Irregular
 	ignored   []string
-	files     map[string]fileStat
+	files     map[string]fileStat // this host's part of the new stat cache
+	old       map[string]fileStat // and of the old one
 	trees     []ID
 }
 
@@ -108,9 +109,7 @@ func (w *walker) cluster() (*Snapshot, *statCache, error) {
 		hosts = append(hosts, r.entry)
 		snap.Irregular = append(snap.Irregular, r.irregular...)
 		snap.Ignored = append(snap.Ignored, r.ignored...)
-		for k, v := range r.files {
-			fresh.files[k] = v
-		}
+		fresh.files[r.entry.Name] = r.files
 		fresh.trees = append(fresh.trees, r.trees...)
 	}
 	snap.Tree, err = w.tree(hosts, fresh)
@@ -125,7 +124,8 @@ func (w *walker) cluster() (*Snapshot, *statCache, error) {
 // host walks one host directory: its subdirectories are apps, anything else
 // is not deployed.
 func (w *walker) host(name string) (hostResult, error) {
-	r := hostResult{files: map[string]fileStat{}}
+	old := w.old.files[name]
+	r := hostResult{files: make(map[string]fileStat, len(old)), old: old}
 	entries, err := os.ReadDir(filepath.Join(w.root, name))
 	if err != nil {
 		return r, fmt.Errorf("config tree: %w", err)
@@ -200,7 +200,7 @@ func (w *walker) file(rel, name string, st *unix.Stat_t, r *hostResult) (Entry, 
 		mode = ModeExecutable
 	}
 	fs := statOf(st)
-	if cached, ok := w.old.files[rel]; ok && cached.sameFile(fs) {
+	if cached, ok := r.old[rel]; ok && cached.sameFile(fs) {
 		fs.blob = cached.blob
 	} else {
 		data, err := w.store.readFile(filepath.Join(w.root, filepath.FromSlash(rel)))

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,13 +51,13 @@ func (a fileStat) sameFile(b fileStat) bool {
 
 type statCache struct {
 	root    string
-	files   map[string]fileStat
+	files   map[string]map[string]fileStat // by host, then by path; one map per host keeps lookups and merges cheap
 	trees   []ID
 	treeSet map[ID]struct{}
 }
 
 func newStatCache() *statCache {
-	return &statCache{files: map[string]fileStat{}, treeSet: map[ID]struct{}{}}
+	return &statCache{files: map[string]map[string]fileStat{}, treeSet: map[ID]struct{}{}}
 }
 
 func (c *statCache) hasTree(id ID) bool {
@@ -98,9 +100,11 @@ func (s *Store) saveStatCache(root string, old, fresh *statCache) error {
 	for _, id := range fresh.trees {
 		fresh.treeSet[id] = struct{}{}
 	}
-	for rel, fs := range fresh.files {
-		if now.Sub(time.Unix(0, max(fs.mtime, fs.ctime))) < racyWindow {
-			delete(fresh.files, rel)
+	for _, files := range fresh.files {
+		for rel, fs := range files {
+			if now.Sub(time.Unix(0, max(fs.mtime, fs.ctime))) < racyWindow {
+				delete(files, rel)
+			}
 		}
 	}
 	s.cacheMu.Lock()
@@ -118,9 +122,15 @@ func sameCache(a, b *statCache) bool {
 	if a.root != b.root || len(a.files) != len(b.files) || len(a.treeSet) != len(b.treeSet) {
 		return false
 	}
-	for k, v := range b.files {
-		if w, ok := a.files[k]; !ok || w != v {
+	for host, files := range b.files {
+		old := a.files[host]
+		if len(old) != len(files) {
 			return false
+		}
+		for k, v := range files {
+			if w, ok := old[k]; !ok || w != v {
+				return false
+			}
 		}
 	}
 	for id := range b.treeSet {
@@ -138,8 +148,12 @@ func writeStatCache(w io.Writer, c *statCache) error {
 	putString := func(s string) { putUvarint(uint64(len(s))); bw.WriteString(s) }
 	bw.WriteString(statCacheMagic)
 	putString(c.root)
-	putUvarint(uint64(len(c.files)))
-	for rel, fs := range c.files {
+	total := 0
+	for _, files := range c.files {
+		total += len(files)
+	}
+	putUvarint(uint64(total))
+	for rel, fs := range allFiles(c) {
 		putString(rel)
 		putUvarint(uint64(fs.size))
 		putUvarint(uint64(fs.mtime))
@@ -168,7 +182,11 @@ func readStatCache(r *bufio.Reader) (*statCache, error) {
 		rel := d.string()
 		fs := fileStat{size: int64(d.uvarint()), mtime: int64(d.uvarint()), ctime: int64(d.uvarint()), ino: d.uvarint(), mode: uint32(d.uvarint())}
 		d.read(fs.blob[:])
-		c.files[rel] = fs
+		host, _, _ := strings.Cut(rel, "/")
+		if c.files[host] == nil {
+			c.files[host] = map[string]fileStat{}
+		}
+		c.files[host][rel] = fs
 	}
 	n = d.uvarint()
 	for i := uint64(0); i < n && d.err == nil; i++ {
@@ -231,4 +249,16 @@ func writeFileAtomic(name string, write func(io.Writer) error) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+func allFiles(c *statCache) iter.Seq2[string, fileStat] {
+	return func(yield func(string, fileStat) bool) {
+		for _, files := range c.files {
+			for rel, fs := range files {
+				if !yield(rel, fs) {
+					return
+				}
+			}
+		}
+	}
 }
