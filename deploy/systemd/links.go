@@ -114,16 +114,29 @@ func fixLink(unitDir, appsDir, link string, topLevel bool) (*Rewrite, error) {
 	if _, err := os.Lstat(repl); err != nil {
 		return nil, nil
 	}
-	// Build the new link beside the old one and rename it over, so the
-	// install link never goes missing, even if we die half way.
-	tmp := filepath.Join(filepath.Dir(link), ".deptool-"+filepath.Base(link)+".tmp")
-	_ = os.Remove(tmp)
-	if err := os.Symlink(repl, tmp); err != nil {
-		return nil, fmt.Errorf("repairing install link %s: %w", link, err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		_ = os.Remove(tmp)
+	if err := replaceLink(link, repl); err != nil {
 		return nil, fmt.Errorf("repairing install link %s: %w", link, err)
 	}
 	return &Rewrite{Link: link, Old: old, New: repl}, nil
+}
+
+// inside reports whether a symlink target lies under dir.
+func inside(target, dir string) bool {
+	return strings.HasPrefix(filepath.Clean(target), filepath.Clean(dir)+string(filepath.Separator))
+}
+
+// replaceLink makes link point at target. The new link is built beside the
+// old one and renamed over it, so the link never goes missing, even if we
+// die half way.
+func replaceLink(link, target string) error {
+	tmp := filepath.Join(filepath.Dir(link), ".deptool-"+filepath.Base(link)+".tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return nil
 }

@@ -261,6 +261,33 @@ func TestOnHostEnableSurvivesGC(t *testing.T) {
 	if _, err := os.Lstat(wants); !os.IsNotExist(err) {
 		t.Fatalf("after Disable, %s: %v; want it gone", wants, err)
 	}
+	if got, err := os.Readlink(link); err != nil {
+		t.Fatalf("after Disable, the unit link %s: %q, %v", link, got, err)
+	}
+
+	// A dangling versioned link left by an older deployer: systemd 252
+	// replaces it with a versioned link of its own, which Enable repairs.
+	if err := os.Symlink(filepath.Join(apps, "v0/systemd", unit), wants); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Enable(ctx, []string{unit}); err != nil {
+		t.Fatalf("enabling over a dangling versioned link: %v", err)
+	}
+	if got, err := os.Readlink(wants); err != nil || got != link {
+		t.Fatalf("install link %s -> %q, %v; want -> %s", wants, got, err, link)
+	}
+	checkEnabled(t, m, ctx, unit)
+}
+
+func TestOnHostEnableWithoutInstall(t *testing.T) {
+	m, ctx := onHost(t)
+	const unit = "sdtest-static.service"
+	install(t, m, ctx, unit, "[Service]\nExecStart=/bin/sleep infinity\n")
+	err := m.Enable(ctx, []string{unit})
+	if !errors.Is(err, ErrNoInstall) || !strings.Contains(err.Error(), unit) {
+		t.Fatalf("Enable of a unit without [Install] = %v; want ErrNoInstall naming it", err)
+	}
+	t.Logf("Enable: %v", err)
 }
 
 func checkEnabled(t *testing.T, m *Manager, ctx context.Context, unit string) {

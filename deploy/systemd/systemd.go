@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 )
@@ -68,35 +70,71 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Enable enables the units persistently, as `systemctl enable` would, then
-// rewrites the install links systemd pointed into a versioned checkout (see
-// FixInstallLinks). Enabling an already enabled unit is not an error.
+// Enable enables the units persistently, as `systemctl enable` would, and
+// keeps their install links out of versioned checkouts (see
+// FixInstallLinks). Enabling an already enabled unit is not an error;
+// enabling units none of which has an [Install] section is ErrNoInstall,
+// since nothing would start them at boot.
 func (m *Manager) Enable(ctx context.Context, units []string) error {
 	if len(units) == 0 {
 		return nil
 	}
 	// force=false: an install link that already exists and names another
 	// unit is a conflict the operator must see, not something to overwrite.
-	_, _, err := m.conn.EnableUnitFilesContext(ctx, units, false, false)
+	install, _, err := m.conn.EnableUnitFilesContext(ctx, units, false, false)
 	if err != nil {
 		return fmt.Errorf("systemd: enabling %v: %w", units, err)
 	}
 	if _, err := FixInstallLinks(m.unitDir, m.appsDir); err != nil {
 		return fmt.Errorf("systemd: enabled %v but could not repair their install links: %w", units, err)
 	}
+	if !install {
+		return fmt.Errorf("systemd: enabling %v: %w", units, ErrNoInstall)
+	}
 	return nil
 }
 
+// ErrNoInstall is wrapped by Enable's error when the units have no
+// [Install] section: systemd accepts the call and changes nothing, and the
+// operator who listed them as enabled expects them to start at boot.
+var ErrNoInstall = errors.New("no [Install] section (WantedBy=, RequiredBy=, Alias=...), so enabling does nothing")
+
 // Disable removes the units' install links. Disabling a unit that is not
 // enabled is not an error; disabling one systemd does not know is.
+//
+// systemd's disable also removes a unit's own link in the unit directory
+// when that link points outside systemd's search path, as deptool's links
+// into the apps directory do (seen on systemd 252). Whether the unit file
+// stays linked is the agent's decision, made by its link and unlink steps,
+// so Disable puts those links back as they were.
+//
+// Like Enable, it does not daemon-reload; the agent reloads once after all
+// unit changes.
 func (m *Manager) Disable(ctx context.Context, units []string) error {
 	if len(units) == 0 {
 		return nil
 	}
-	if _, err := m.conn.DisableUnitFilesContext(ctx, units, false); err != nil {
-		return fmt.Errorf("systemd: disabling %v: %w", units, err)
+	kept := map[string]string{}
+	for _, u := range units {
+		p := filepath.Join(m.unitDir, u)
+		if target, err := os.Readlink(p); err == nil && inside(target, m.appsDir) {
+			kept[p] = target
+		}
 	}
-	return nil
+	_, err := m.conn.DisableUnitFilesContext(ctx, units, false)
+	var errs []error
+	if err != nil {
+		errs = append(errs, fmt.Errorf("systemd: disabling %v: %w", units, err))
+	}
+	for p, target := range kept {
+		if got, err := os.Readlink(p); err == nil && got == target {
+			continue
+		}
+		if err := replaceLink(p, target); err != nil {
+			errs = append(errs, fmt.Errorf("systemd: disabling %s removed its unit link and restoring it failed: %w", filepath.Base(p), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Restart restarts the unit (starting it if it was stopped) and waits for
