@@ -75,6 +75,9 @@ func (m *Manager) Reload(ctx context.Context) error {
 // FixInstallLinks). Enabling an already enabled unit is not an error;
 // enabling units none of which has an [Install] section is ErrNoInstall,
 // since nothing would start them at boot.
+//
+// Unlike `systemctl enable` it does not daemon-reload: the agent reloads
+// once after all its unit changes rather than once per call.
 func (m *Manager) Enable(ctx context.Context, units []string) error {
 	if len(units) == 0 {
 		return nil
