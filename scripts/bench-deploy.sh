@@ -19,7 +19,7 @@ echo "binary size: $(stat -c %s bin/deptool) bytes"
 printf '%-6s %-12s %-10s %-14s %-10s %-14s %s\n' hosts first-contact deploy-p50 deploy-min-max floor-p50 floor-min-max ratio
 for n in $counts; do
     hosts=$(seq -f 'bench%g' 1 "$n")
-    "$top/bin/deptool-lab" up --state "$work/lab" $hosts >/dev/null
+    "$top/bin/deptool-lab" up --state "$work/lab" $hosts >/dev/null 2>&1
     cfg=$work/lab/ssh_config
     rm -rf "$work/op" && mkdir -p "$work/op" && cd "$work/op"
     export DEPTOOL_SSH_CONFIG=$cfg DEPTOOL_STORE=$work/op/.deptool
