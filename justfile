@@ -7,6 +7,10 @@ staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 default:
     @just --list
 
+# Boot three lab hosts, deploy the demo, break one host, watch it roll back.
+demo: lab-deps
+    scripts/demo.sh
+
 # Build deptool and deptool-lab into bin/.
 build:
     go build -o bin/deptool ./cmd/deptool
