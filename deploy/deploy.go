@@ -130,11 +130,16 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	if err != nil {
 		return Failed, fmt.Errorf("host %s: %w", hp.Host, err)
 	}
-	if res.Error != "" {
-		return Failed, fmt.Errorf("host %s: %s", hp.Host, res.Error)
-	}
 	sess.client.Bye(ctx)
-	return Deployed, nil
+	switch res.Outcome {
+	case wire.Deployed:
+		return Deployed, nil
+	case wire.Outcome("rolled_back"):
+		return RolledBack, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)
+	case wire.Outcome("rollback_failed"):
+		return RollbackFailed, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
+	}
+	return Failed, fmt.Errorf("host %s: %s", hp.Host, res.Error)
 }
 
 // lockOutcome turns a refused lock into an outcome. A stale plan fetches the

@@ -11,12 +11,14 @@ type Outcome string
 
 // Outcomes. Only Deployed moves the host's ref in the store.
 const (
-	Deployed    Outcome = "deployed"    // the host runs the new commit
-	Failed      Outcome = "failed"      // the apply failed on the host
-	Unreachable Outcome = "unreachable" // no connection, login or agent
-	Busy        Outcome = "busy"        // another deploy holds the host's lock
-	Stale       Outcome = "stale"       // the host is not where the plan started
-	Skipped     Outcome = "skipped"     // never attempted
+	Deployed       Outcome = "deployed"        // the host runs the new commit
+	RolledBack     Outcome = "rolled back"     // the apply failed and the host is back on its old commit
+	RollbackFailed Outcome = "rollback failed" // the apply failed and so did the rollback
+	Failed         Outcome = "failed"          // the apply failed on the host
+	Unreachable    Outcome = "unreachable"     // no connection, login or agent
+	Busy           Outcome = "busy"            // another deploy holds the host's lock
+	Stale          Outcome = "stale"           // the host is not where the plan started
+	Skipped        Outcome = "skipped"         // never attempted
 )
 
 // HostResult is one host's outcome.

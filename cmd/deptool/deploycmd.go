@@ -176,8 +176,34 @@ func progressFor(cmd *cobra.Command, plan *diff.Plan, asJSON bool) deploy.Report
 
 // deployExit maps a deploy's result to the documented exit status.
 func deployExit(res *deploy.Result) error {
-	if res.OK() {
-		return nil
+	worst := exitOK
+	for _, h := range res.Hosts {
+		code := exitHostFailed
+		switch h.Outcome {
+		case deploy.Deployed:
+			code = exitOK
+		case deploy.RolledBack:
+			code = exitRolledBack
+		case deploy.RollbackFailed:
+			code = exitRollbackFailed
+		}
+		if severity(code) > severity(worst) {
+			worst = code
+		}
 	}
-	return &exitError{code: exitHostFailed, err: errors.New("not every host was deployed: see above")}
+	switch worst {
+	case exitOK:
+		return nil
+	case exitRolledBack:
+		return &exitError{code: worst, err: errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")}
+	case exitRollbackFailed:
+		return &exitError{code: worst, err: errors.New("a rollback failed: check the hosts marked 'rollback failed' now")}
+	}
+	return &exitError{code: worst, err: errors.New("not every host was deployed: see above")}
+}
+
+// severity orders exit codes: a failed rollback outranks a failure, which
+// outranks a clean rollback.
+func severity(code int) int {
+	return map[int]int{exitOK: 0, exitRolledBack: 1, exitHostFailed: 2, exitRollbackFailed: 3}[code]
 }

@@ -3,18 +3,24 @@ package main
 // Exit codes; exitCodesHelp documents them in every command's help and so in
 // docs/cmd.
 const (
-	exitOK         = 0
-	exitFailure    = 1 // nothing was changed on any host
-	exitHostFailed = 3 // some host failed, was unreachable, busy or stale
+	exitOK             = 0
+	exitFailure        = 1 // nothing was changed on any host
+	exitRolledBack     = 2 // some host was rolled back; none failed otherwise
+	exitHostFailed     = 3 // some host failed, was unreachable, busy or stale
+	exitRollbackFailed = 4 // some host failed and so did its rollback
 )
 
 const exitCodesHelp = `Exit status:
   0  success: every targeted host is on the new commit, or there was nothing to do
   1  error before anything changed on any host: bad input, an invalid config
      tree, a missing store, a cancelled confirmation
+  2  deploy: at least one host was rolled back automatically and is on its
+     old commit; every other host deployed
   3  deploy: at least one host did not end on the new commit (failed,
      unreachable, locked by another deploy, or its plan was stale); the
-     hosts that did are recorded as deployed`
+     hosts that did are recorded as deployed
+  4  deploy: at least one host failed and its automatic rollback failed too:
+     look at that host now`
 
 // exitError carries an exit code other than exitFailure up to main.
 type exitError struct {

@@ -101,7 +101,7 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		fmt.Fprintln(w, line)
 	}
 	var parts []string
-	for _, o := range []deploy.Outcome{deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {
+	for _, o := range []deploy.Outcome{deploy.RolledBack, deploy.RollbackFailed, deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {
 		if counts[o] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
 		}
