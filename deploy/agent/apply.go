@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,6 +22,7 @@ func (s *session) apply(req *wire.ApplyRequest) error {
 	if refuse != nil {
 		return s.conn.Send(refuse)
 	}
+	defer a.close()
 	res := a.run()
 	return s.conn.Send(&res)
 }
@@ -39,6 +41,14 @@ type applier struct {
 	from  store.ID            // current before the apply
 	apps  map[string]store.ID // the commit's apps by name
 	att   *Attempt
+
+	// ctx is for systemd calls: an apply, once started, finishes even if
+	// the operator goes away, so it is never cancelled.
+	ctx     context.Context
+	open    openUnits
+	sd      units  // connected on first use
+	closeSD func() // closes sd
+	reports []wire.UnitReport
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -57,7 +67,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	}
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, fault: s.opts.fault,
-		req: req, plan: &req.Plan, from: r.current,
+		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units,
 		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 	}
 	if a.req.Operator == "" {
@@ -69,9 +79,10 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	return a, nil
 }
 
-// run applies the plan: repair, checks, checkouts, symlinks, removals,
-// then refs, journal and garbage collection. A failure leaves target at
-// the commit attempted and current where it was.
+// run applies the plan: repair, checks, checkouts, symlinks, units,
+// removals, then refs, journal and garbage collection. A failure leaves
+// target at the commit attempted and current where it was; when the plan
+// asks for rollback, the attempt is undone first (see rollback).
 func (a *applier) run() wire.Result {
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
@@ -90,9 +101,24 @@ func (a *applier) run() wire.Result {
 		return a.finish(err)
 	}
 	if err := a.execute(); err != nil {
+		if a.plan.Rollback {
+			return a.rollback(err)
+		}
 		return a.finish(err)
 	}
 	return a.finish(a.hs.setRef(currentRef, a.req.Commit))
+}
+
+// rollback undoes the failed attempt, units included, so the host runs
+// what current names again. current stays, target keeps naming the commit
+// attempted, and the attempt is marked undone: the next apply has nothing
+// to repair.
+func (a *applier) rollback(cause error) wire.Result {
+	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
+	if err := a.undoAttempt(a.att); err != nil {
+		return a.end(wire.RollbackFailed, cause, err)
+	}
+	return a.end(wire.RolledBack, cause, nil)
 }
 
 // execute runs the phases that change the host, in the plan's order.
@@ -107,6 +133,15 @@ func (a *applier) execute() error {
 	if err := a.symlinks(); err != nil {
 		return err
 	}
+	// TODO(sysusers, quadlets): link sysusers/*.conf into /etc/sysusers.d
+	// and run systemd-sysusers here, before any unit starts; link
+	// quadlets/ into /etc/containers/systemd with the unit links.
+	if err := a.stopUnits(); err != nil {
+		return err
+	}
+	if err := a.linkUnits(); err != nil {
+		return err
+	}
 	for _, ap := range a.plan.Apps {
 		if ap.Action == diff.Remove {
 			if err := a.removeApp(ap.App); err != nil {
@@ -114,15 +149,28 @@ func (a *applier) execute() error {
 			}
 		}
 	}
-	return nil
+	return a.startUnits()
 }
 
-// finish records the outcome (attempt, journal) and, after a success,
-// collects old checkouts.
+// finish ends an apply deployed (err nil) or failed.
 func (a *applier) finish(err error) wire.Result {
-	res := wire.Result{Outcome: wire.Deployed}
 	if err != nil {
-		res = wire.Result{Outcome: wire.Failed, Error: err.Error()}
+		return a.end(wire.Failed, err, nil)
+	}
+	return a.end(wire.Deployed, nil, nil)
+}
+
+// end records the outcome (attempt, journal) and, after a success,
+// collects old checkouts. cause is why the apply failed, rerr why its
+// rollback did.
+func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
+	res := wire.Result{Outcome: outcome, Units: a.reports}
+	if cause != nil {
+		res.Error = cause.Error()
+	}
+	if rerr != nil {
+		res.RollbackError = rerr.Error()
+		res.Error += "; rollback: " + rerr.Error()
 	}
 	if a.att != nil {
 		a.att.Outcome, a.att.Error = res.Outcome, res.Error
@@ -133,11 +181,17 @@ func (a *applier) finish(err error) wire.Result {
 	entry := JournalEntry{
 		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
 		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Outcome: res.Outcome, Error: res.Error,
+		RollbackError: res.RollbackError,
+	}
+	for _, u := range res.Units {
+		if u.Failed {
+			entry.FailedUnits = append(entry.FailedUnits, u.Unit)
+		}
 	}
 	if jerr := appendJournal(a.l, entry); jerr != nil {
 		a.warn(jerr)
 	}
-	if err == nil {
+	if outcome == wire.Deployed {
 		a.say(wire.Progress{Step: "gc"})
 		a.gc()
 	}
@@ -160,7 +214,7 @@ func (a *applier) repair() error {
 		return err
 	}
 	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
-	return undo(a.l, last)
+	return a.undoAttempt(last)
 }
 
 // check refuses a request the host cannot carry out as asked.
@@ -225,6 +279,11 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		}
 		for _, step := range ap.Symlinks {
 			if err := checkSymlinkStep(step); err != nil {
+				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+			}
+		}
+		for _, step := range ap.Units {
+			if err := checkUnitStep(step); err != nil {
 				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 			}
 		}

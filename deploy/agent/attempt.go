@@ -52,6 +52,20 @@ const (
 	// EffectRemoveApp: the app's directory was moved aside to Path (under
 	// apps/), to be deleted once the apply succeeds.
 	EffectRemoveApp EffectKind = "remove_app"
+
+	// Unit effects name a Unit of App. Undo (file-level) leaves them
+	// alone; a rollback or repair reverses them with systemd (see
+	// undoUnits). Unit files and drop-ins are linked with EffectLink and
+	// EffectUnlink at paths under /etc/systemd/system.
+
+	// EffectStop: the unit was stopped.
+	EffectStop EffectKind = "stop"
+	// EffectDisable: the unit was disabled.
+	EffectDisable EffectKind = "disable"
+	// EffectEnable: the unit was enabled.
+	EffectEnable EffectKind = "enable"
+	// EffectRestart: the unit was restarted.
+	EffectRestart EffectKind = "restart"
 )
 
 // Effect is one change an attempt made on the host. Paths of links and
@@ -59,6 +73,7 @@ const (
 type Effect struct {
 	Kind      EffectKind `json:"kind"`
 	App       string     `json:"app,omitempty"`
+	Unit      string     `json:"unit,omitempty"`
 	Path      string     `json:"path,omitempty"`
 	Target    string     `json:"target,omitempty"`
 	OldTarget string     `json:"old_target,omitempty"`

@@ -44,6 +44,8 @@ type testHost struct {
 	src   *store.Store
 	clock *clock
 	opts  Options
+	// noRollback plans as `deploy --no-rollback` does.
+	noRollback bool
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -307,7 +309,7 @@ type deployment struct {
 func (h *testHost) plan(as apps) deployment {
 	h.t.Helper()
 	desired := h.config(as)
-	plan, err := diff.MakePlan(h.src, desired, diff.PlanOptions{})
+	plan, err := diff.MakePlan(h.src, desired, diff.PlanOptions{NoRollback: h.noRollback})
 	if err != nil {
 		h.t.Fatal(err)
 	}

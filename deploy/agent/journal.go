@@ -21,7 +21,13 @@ type JournalEntry struct {
 	From     diff.ObjectID `json:"from"`
 	To       diff.ObjectID `json:"to"`
 	Outcome  wire.Outcome  `json:"outcome"`
-	Error    string        `json:"error,omitempty"`
+	// Error is why the apply failed or was rolled back.
+	Error string `json:"error,omitempty"`
+	// RollbackError is why the rollback failed too.
+	RollbackError string `json:"rollback_error,omitempty"`
+	// FailedUnits are the units found failed, during the apply or after
+	// the rollback.
+	FailedUnits []string `json:"failed_units,omitempty"`
 }
 
 // appendJournal adds one line and syncs it: the journal is the host's own

@@ -32,6 +32,9 @@ type Options struct {
 	// and fails the apply with its error: tests use it to stop an apply
 	// at any point.
 	fault func(Effect) error
+	// units connects to systemd; nil means the system bus at root "/"
+	// and none elsewhere. Tests set a recorder.
+	units openUnits
 }
 
 func (o Options) withDefaults() Options {
@@ -46,6 +49,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Keep <= 0 {
 		o.Keep = 5
+	}
+	if o.units == nil {
+		o.units = noUnits(o.Root)
+		if o.Root == "/" {
+			o.units = openBus
+		}
 	}
 	return o
 }

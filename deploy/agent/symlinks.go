@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
@@ -51,7 +52,7 @@ func (a *applier) preflight() error {
 	a.say(wire.Progress{Step: "check"})
 	var errs []error
 	for _, ap := range a.plan.Apps {
-		for _, step := range ap.Symlinks {
+		for _, step := range slices.Concat(ap.Symlinks, unitLinks(ap)) {
 			if step.Op != diff.Link {
 				continue
 			}

@@ -14,7 +14,8 @@ import (
 // Undo reverses the file-level effects of the last attempt under root
 // (checkouts switched, links made or removed, files adopted, apps removed),
 // newest first, and marks it undone. It moves no ref: current still names
-// the last good commit. Units are not its business. An attempt that
+// the last good commit. Units are not its business (an apply's rollback
+// and repair see to them, see undoAttempt). An attempt that
 // succeeded is refused: go back by applying the previous commit. The
 // caller must hold the host's lock.
 func Undo(root string) (*Attempt, error) {
@@ -30,14 +31,23 @@ func Undo(root string) (*Attempt, error) {
 }
 
 func undo(l layout, att *Attempt) error {
+	if err := undoFiles(l, att); err != nil {
+		return err
+	}
+	att.Undone = true
+	return att.save(l)
+}
+
+// undoFiles reverses the attempt's file-level effects, newest first,
+// without marking it undone: a rollback has units to see to after.
+func undoFiles(l layout, att *Attempt) error {
 	for i := len(att.Effects) - 1; i >= 0; i-- {
 		e := att.Effects[i]
 		if err := undoEffect(l, e); err != nil {
 			return fmt.Errorf("undo %s %s%s: %w", e.Kind, e.App, e.Path, err)
 		}
 	}
-	att.Undone = true
-	return att.save(l)
+	return nil
 }
 
 // undoEffect reverses one effect if it happened and nobody changed the

@@ -78,6 +78,9 @@ type ApplyRequest struct {
 	Deploy   store.ID      `json:"deploy,omitzero"`
 	Operator string        `json:"operator"`
 	Plan     diff.HostPlan `json:"plan"`
+	// Settle is how long the agent watches restarted units before judging
+	// them. The operator picks the default (2 s); 0 checks once, at once.
+	Settle time.Duration `json:"settle,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -93,17 +96,51 @@ type Outcome string
 // Outcomes.
 const (
 	Deployed Outcome = "deployed"
-	Failed   Outcome = "failed"
+	// Failed: the apply stopped at an error and the host was left as it
+	// was then (no rollback asked for, or nothing changed yet). The next
+	// apply undoes what it did first.
+	Failed Outcome = "failed"
+	// RolledBack: the apply failed and the agent put the host back on the
+	// commit it ran before (current), restarting the units it touched.
+	RolledBack Outcome = "rolled_back"
+	// RollbackFailed: the apply failed and so did putting it back; the
+	// next apply tries the undo again first.
+	RollbackFailed Outcome = "rollback_failed"
 )
 
-// Result ends an apply. A failed apply is a Result with Outcome Failed, not
-// a protocol error: the host is consistent and says what happened.
+// Result ends an apply. A failed apply is a Result with Outcome Failed,
+// RolledBack or RollbackFailed, not a protocol error: the host is
+// consistent and says what happened.
 type Result struct {
 	Outcome Outcome `json:"outcome"`
-	Error   string  `json:"error,omitempty"`
-	// Current and Target are the host's refs after the apply.
+	// Error is why the apply failed (for RolledBack, why it was rolled
+	// back); for RollbackFailed it also says why the rollback failed.
+	Error string `json:"error,omitempty"`
+	// RollbackError is why the rollback failed, for RollbackFailed.
+	RollbackError string `json:"rollback_error,omitempty"`
+	// Current and Target are the host's refs after the apply. After a
+	// rollback, current is still the commit the host ran before and
+	// target the commit attempted.
 	Current store.ID `json:"current,omitzero"`
 	Target  store.ID `json:"target,omitzero"`
+	// Units are the units the apply restarted and then watched, and after
+	// a rollback those the rollback restarted (AfterRollback), with their
+	// states; a failed unit carries its last journal lines.
+	Units []UnitReport `json:"units,omitempty"`
+}
+
+// UnitReport is how one unit was doing when the agent judged it.
+type UnitReport struct {
+	Unit    string    `json:"unit"`
+	State   string    `json:"state,omitempty"` // e.g. "active (running)"
+	Since   time.Time `json:"since,omitzero"`
+	MainPID uint32    `json:"main_pid,omitempty"`
+	Failed  bool      `json:"failed,omitempty"`
+	Reason  string    `json:"reason,omitempty"` // why Failed
+	// Journal is the unit's last journal lines, for a failed unit.
+	Journal []string `json:"journal,omitempty"`
+	// AfterRollback marks a unit as seen after the rollback restarted it.
+	AfterRollback bool `json:"after_rollback,omitempty"`
 }
 
 // Err returns the failure as an error, or nil when the apply succeeded.

@@ -1,0 +1,439 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/deptool/deptool/deploy/systemd"
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+)
+
+// unitDir is where unit files and drop-ins are linked, as a host path.
+const unitDir = "/etc/systemd/system"
+
+// journalLines is how much of a failed unit's journal a Result carries.
+const journalLines = 20
+
+// units is what the agent asks of systemd. In production it is the D-Bus
+// driver of package systemd; local tests give the agent a recorder, which
+// checks the agent's own sequencing and nothing of systemd.
+type units interface {
+	Reload(ctx context.Context) error
+	Enable(ctx context.Context, units []string) error
+	Disable(ctx context.Context, units []string) error
+	Restart(ctx context.Context, unit string) error
+	Stop(ctx context.Context, unit string) error
+	Settle(ctx context.Context, units []string, window time.Duration) ([]systemd.UnitState, error)
+	JournalTail(unit string, n int) []string
+}
+
+// openUnits connects to systemd; close releases the connection.
+type openUnits func(ctx context.Context) (u units, close func(), err error)
+
+// busUnits is systemd on the host's system bus.
+type busUnits struct{ *systemd.Manager }
+
+func (busUnits) JournalTail(unit string, n int) []string { return systemd.JournalTail(unit, n) }
+
+func openBus(ctx context.Context) (units, func(), error) {
+	m, err := systemd.Connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return busUnits{m}, m.Close, nil
+}
+
+// noUnits is for an agent under another root than "/": the system's
+// systemd manages "/", so driving it from a test root would be wrong.
+func noUnits(root string) openUnits {
+	return func(context.Context) (units, func(), error) {
+		return nil, nil, fmt.Errorf("no systemd to manage units under root %s: the agent drives systemd only at root /", root)
+	}
+}
+
+// systemd connects on first use: an apply that changes no unit needs no
+// bus.
+func (a *applier) systemd() (units, error) {
+	if a.sd != nil {
+		return a.sd, nil
+	}
+	u, closeFn, err := a.open(a.ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.sd, a.closeSD = u, closeFn
+	return u, nil
+}
+
+func (a *applier) close() {
+	if a.closeSD != nil {
+		a.closeSD()
+	}
+}
+
+// unitOf is the unit a file under systemd/ belongs to: itself, or for a
+// drop-in "x.service.d/y.conf", x.service.
+func unitOf(name string) string {
+	if dir, _, ok := strings.Cut(name, "/"); ok {
+		return strings.TrimSuffix(dir, ".d")
+	}
+	return name
+}
+
+// isTemplate: foo@.service can be linked, enabled and disabled, but not
+// started or stopped by itself.
+func isTemplate(unit string) bool {
+	at := strings.IndexByte(unit, '@')
+	return at >= 0 && at+1 < len(unit) && unit[at+1] == '.'
+}
+
+// checkUnitStep refuses unit names that are not plain files under an
+// app's systemd/ directory (link, unlink) or plain unit names (the rest).
+func checkUnitStep(step diff.UnitStep) error {
+	parts := strings.Split(step.Unit, "/")
+	ok := len(parts) == 1 || (len(parts) == 2 && strings.HasSuffix(parts[0], ".d") &&
+		(step.Op == diff.LinkUnit || step.Op == diff.UnlinkUnit))
+	for _, p := range parts {
+		ok = ok && validName(p) && !strings.HasPrefix(p, ".")
+	}
+	if !ok {
+		return fmt.Errorf("unit step %s %q: want a unit name, or for link and unlink a drop-in x.d/y", step.Op, step.Unit)
+	}
+	return nil
+}
+
+// unitLinks are an app's unit link steps as symlink steps: the link in
+// /etc/systemd/system, pointing through current at systemd/<name>.
+func unitLinks(ap diff.AppPlan) []diff.SymlinkStep {
+	var out []diff.SymlinkStep
+	for _, st := range ap.Units {
+		if st.Op == diff.LinkUnit {
+			out = append(out, unitLink(st.Unit))
+		}
+	}
+	return out
+}
+
+func unitLink(name string) diff.SymlinkStep {
+	return diff.SymlinkStep{Op: diff.Link, Path: path.Join(unitDir, name), Target: path.Join("systemd", name)}
+}
+
+// planned lists the plan's unit steps with op, across apps, in order.
+func (a *applier) planned(op diff.UnitOp) (apps, names []string) {
+	for _, ap := range a.plan.Apps {
+		for _, st := range ap.Units {
+			if st.Op == op {
+				apps, names = append(apps, ap.App), append(names, st.Unit)
+			}
+		}
+	}
+	return apps, names
+}
+
+// stopUnits stops, then disables the units the plan says to, across apps
+// (phase 4).
+func (a *applier) stopUnits() error {
+	apps, names := a.planned(diff.Stop)
+	for i, u := range names {
+		sd, err := a.systemd()
+		if err != nil {
+			return err
+		}
+		a.say(wire.Progress{Step: "stop", App: apps[i], Detail: u})
+		if err := a.record(Effect{Kind: EffectStop, App: apps[i], Unit: u}); err != nil {
+			return err
+		}
+		if err := sd.Stop(a.ctx, u); err != nil {
+			return fmt.Errorf("app %s: stop %s: %w", apps[i], u, err)
+		}
+	}
+	apps, names = a.planned(diff.Disable)
+	if len(names) == 0 {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	for i, u := range names {
+		a.say(wire.Progress{Step: "disable", App: apps[i], Detail: u})
+		if err := a.record(Effect{Kind: EffectDisable, App: apps[i], Unit: u}); err != nil {
+			return err
+		}
+	}
+	if err := sd.Disable(a.ctx, names); err != nil {
+		return fmt.Errorf("disable %s: %w", strings.Join(names, ", "), err)
+	}
+	return nil
+}
+
+// linkUnits removes, then makes the links of unit files and drop-ins,
+// across apps (phase 5, before daemon-reload). Drop-ins are linked file by
+// file, so unmanaged drop-ins beside them stay.
+func (a *applier) linkUnits() error {
+	apps, names := a.planned(diff.UnlinkUnit)
+	for i, name := range names {
+		if err := a.unlink(apps[i], path.Join(unitDir, name)); err != nil {
+			return fmt.Errorf("app %s: unlink unit %s: %w", apps[i], name, err)
+		}
+	}
+	apps, names = a.planned(diff.LinkUnit)
+	for i, name := range names {
+		if err := a.link(apps[i], unitLink(name)); err != nil {
+			return fmt.Errorf("app %s: link unit %s: %w", apps[i], name, err)
+		}
+	}
+	return nil
+}
+
+// startUnits reloads systemd when the plan says so, enables, then restarts
+// units across apps, then watches the restarted ones settle (phase 6).
+func (a *applier) startUnits() error {
+	if a.plan.DaemonReload {
+		sd, err := a.systemd()
+		if err != nil {
+			return err
+		}
+		a.say(wire.Progress{Step: "daemon-reload"})
+		if err := sd.Reload(a.ctx); err != nil {
+			return err
+		}
+	}
+	apps, names := a.planned(diff.Enable)
+	if len(names) > 0 {
+		sd, err := a.systemd()
+		if err != nil {
+			return err
+		}
+		for i, u := range names {
+			a.say(wire.Progress{Step: "enable", App: apps[i], Detail: u})
+			if err := a.record(Effect{Kind: EffectEnable, App: apps[i], Unit: u}); err != nil {
+				return err
+			}
+		}
+		if err := sd.Enable(a.ctx, names); err != nil {
+			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
+		}
+	}
+	apps, names = a.planned(diff.Restart)
+	if len(names) == 0 {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	for i, u := range names {
+		a.say(wire.Progress{Step: "restart", App: apps[i], Detail: u})
+		if err := a.record(Effect{Kind: EffectRestart, App: apps[i], Unit: u}); err != nil {
+			return err
+		}
+		if err := sd.Restart(a.ctx, u); err != nil {
+			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
+				Journal: sd.JournalTail(u, journalLines)})
+			return fmt.Errorf("app %s: restart %s: %w", apps[i], u, err)
+		}
+	}
+	a.say(wire.Progress{Step: "settle", Detail: strings.Join(names, ", ")})
+	return a.settle(sd, names, false)
+}
+
+// settle watches units for the request's window and reports them; a unit
+// that failed is an error naming it and why.
+func (a *applier) settle(sd units, names []string, afterRollback bool) error {
+	states, err := sd.Settle(a.ctx, names, a.req.Settle)
+	var errs []error
+	for _, s := range states {
+		r := wire.UnitReport{Unit: s.Unit, State: s.ActiveState + " (" + s.SubState + ")", Since: s.Since,
+			MainPID: s.MainPID, Failed: s.Failed, Reason: s.Reason, AfterRollback: afterRollback}
+		if s.Failed {
+			r.Journal = sd.JournalTail(s.Unit, journalLines)
+			errs = append(errs, fmt.Errorf("unit %s failed: %s", s.Unit, s.Reason))
+		}
+		a.reports = append(a.reports, r)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("settle %s: %w", strings.Join(names, ", "), err))
+	}
+	return errors.Join(errs...)
+}
+
+// appUnit is a unit of an app.
+type appUnit struct{ app, unit string }
+
+// unitEffects sums up an attempt's unit effects: the units it touched, in
+// order of first touch, and which it enabled, disabled and restarted.
+type unitEffects struct {
+	touched                      []appUnit
+	enabled, disabled, restarted map[appUnit]bool
+}
+
+func effectsOnUnits(att *Attempt) unitEffects {
+	ue := unitEffects{enabled: map[appUnit]bool{}, disabled: map[appUnit]bool{}, restarted: map[appUnit]bool{}}
+	seen := map[appUnit]bool{}
+	for _, e := range att.Effects {
+		var au appUnit
+		switch e.Kind {
+		case EffectStop, EffectDisable, EffectEnable, EffectRestart:
+			au = appUnit{e.App, e.Unit}
+		case EffectLink, EffectUnlink:
+			name, ok := strings.CutPrefix(e.Path, unitDir+"/")
+			if !ok {
+				continue
+			}
+			au = appUnit{e.App, unitOf(name)}
+		default:
+			continue
+		}
+		switch e.Kind {
+		case EffectEnable:
+			ue.enabled[au] = true
+		case EffectDisable:
+			ue.disabled[au] = true
+		case EffectRestart:
+			ue.restarted[au] = true
+		}
+		if !seen[au] {
+			seen[au] = true
+			ue.touched = append(ue.touched, au)
+		}
+	}
+	return ue
+}
+
+// undoAttempt puts the host back where the attempt started: the units it
+// started that the old version does not run are stopped (and disabled if
+// it enabled them) while their files are still there; the files go back
+// (undo); then systemd reloads, the units it disabled are enabled again,
+// and every unit it touched that the old version runs restarts and is
+// watched. An attempt that touched no unit needs no systemd.
+func (a *applier) undoAttempt(att *Attempt) error {
+	ue := effectsOnUnits(att)
+	if len(ue.touched) == 0 {
+		return undo(a.l, att)
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	before, err := a.enabledAt(store.ID(att.From))
+	if err != nil {
+		return fmt.Errorf("units the host ran before: %w", err)
+	}
+	var errs []error
+	var disable []string
+	for _, au := range ue.touched {
+		if before[au] || !(ue.enabled[au] || ue.restarted[au]) {
+			continue
+		}
+		if _, err := os.Lstat(a.l.host(path.Join(unitDir, au.unit))); err != nil {
+			continue // its file is gone: systemd knows nothing to stop
+		}
+		if !isTemplate(au.unit) {
+			a.say(wire.Progress{Step: "stop", App: au.app, Detail: au.unit})
+			if err := sd.Stop(a.ctx, au.unit); err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", au.unit, err))
+			}
+		}
+		if ue.enabled[au] {
+			disable = append(disable, au.unit)
+		}
+	}
+	if len(disable) > 0 {
+		a.say(wire.Progress{Step: "disable", Detail: strings.Join(disable, ", ")})
+		if err := sd.Disable(a.ctx, disable); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := undoFiles(a.l, att); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	a.say(wire.Progress{Step: "daemon-reload"})
+	if err := sd.Reload(a.ctx); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	var enable, restart []string
+	for _, au := range ue.touched {
+		if !before[au] {
+			continue
+		}
+		if ue.disabled[au] {
+			enable = append(enable, au.unit)
+		}
+		if !isTemplate(au.unit) && !slices.Contains(restart, au.unit) {
+			restart = append(restart, au.unit)
+		}
+	}
+	if len(enable) > 0 {
+		a.say(wire.Progress{Step: "enable", Detail: strings.Join(enable, ", ")})
+		if err := sd.Enable(a.ctx, enable); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var started []string
+	for _, u := range restart {
+		a.say(wire.Progress{Step: "restart", Detail: u})
+		if err := sd.Restart(a.ctx, u); err != nil {
+			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
+				Journal: sd.JournalTail(u, journalLines), AfterRollback: true})
+			errs = append(errs, err)
+			continue
+		}
+		started = append(started, u)
+	}
+	if len(started) > 0 {
+		a.say(wire.Progress{Step: "settle", Detail: strings.Join(started, ", ")})
+		if err := a.settle(sd, started, true); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	att.Undone = true
+	return att.save(a.l)
+}
+
+// enabledAt is the units each app enabled in a host commit's manifests:
+// what the host runs when that commit is current. The zero id is a host
+// without apps.
+func (a *applier) enabledAt(commit store.ID) (map[appUnit]bool, error) {
+	out := map[appUnit]bool{}
+	if commit == store.ZeroID {
+		return out, nil
+	}
+	info, err := a.st.CommitInfo(commit)
+	if err != nil {
+		return nil, err
+	}
+	trees, err := appTrees(a.st, info.Tree)
+	if err != nil {
+		return nil, err
+	}
+	for app, tree := range trees {
+		e, err := lookupFile(a.st, tree, diff.ManifestName)
+		if err != nil {
+			continue // no manifest: nothing enabled
+		}
+		data, err := a.st.ReadBlob(e.ID)
+		if err != nil {
+			return nil, err
+		}
+		m, err := diff.ParseManifest(app+"/"+diff.ManifestName, data)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range m.Systemd.UnitsEnabled {
+			out[appUnit{app, u}] = true
+		}
+	}
+	return out, nil
+}
