@@ -90,6 +90,11 @@ func (a *applier) run() wire.Result {
 	if err := a.preflight(); err != nil {
 		return a.finish(err)
 	}
+	if a.changesUnits() {
+		if _, err := a.systemd(); err != nil {
+			return a.finish(fmt.Errorf("nothing was changed on the host: %w", err))
+		}
+	}
 	a.att = &Attempt{
 		Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
 		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Started: a.now().UTC(),

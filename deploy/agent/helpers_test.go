@@ -46,6 +46,8 @@ type testHost struct {
 	opts  Options
 	// noRollback plans as `deploy --no-rollback` does.
 	noRollback bool
+	// settle is the apply request's settle window.
+	settle time.Duration
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -347,7 +349,7 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle}
 	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) { d.progress = append(d.progress, p) })
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)

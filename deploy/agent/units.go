@@ -126,6 +126,19 @@ func unitLink(name string) diff.SymlinkStep {
 	return diff.SymlinkStep{Op: diff.Link, Path: path.Join(unitDir, name), Target: path.Join("systemd", name)}
 }
 
+// changesUnits reports whether the plan needs systemd.
+func (a *applier) changesUnits() bool {
+	if a.plan.DaemonReload {
+		return true
+	}
+	for _, ap := range a.plan.Apps {
+		if len(ap.Units) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // planned lists the plan's unit steps with op, across apps, in order.
 func (a *applier) planned(op diff.UnitOp) (apps, names []string) {
 	for _, ap := range a.plan.Apps {
@@ -322,7 +335,8 @@ func (a *applier) undoAttempt(att *Attempt) error {
 	}
 	sd, err := a.systemd()
 	if err != nil {
-		return err
+		// Put the files back all the same: that much does not need it.
+		return errors.Join(err, undoFiles(a.l, att))
 	}
 	before, err := a.enabledAt(store.ID(att.From))
 	if err != nil {

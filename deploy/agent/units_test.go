@@ -1,0 +1,369 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deptool/deptool/deploy/systemd"
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+	"github.com/google/go-cmp/cmp"
+)
+
+// recorder stands in for systemd in local tests: it records what the
+// agent asks, in order, so tests can check the agent's sequencing. It
+// proves nothing about systemd itself; the lab tests of package systemd
+// and the end-to-end lab tests do.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+	// failSettle makes Settle report a unit failed, with the reason, the
+	// next failures[unit] times it is watched (-1: always).
+	failSettle map[string]string
+	failures   map[string]int
+}
+
+func newRecorder() *recorder {
+	return &recorder{failSettle: map[string]string{}, failures: map[string]int{}}
+}
+
+// fail makes the next n settles of unit report it failed (n < 0: all).
+func (r *recorder) fail(unit, reason string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failSettle[unit], r.failures[unit] = reason, n
+}
+
+func (r *recorder) open(context.Context) (units, func(), error) { return r, func() {}, nil }
+
+func (r *recorder) add(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, fmt.Sprintf(format, args...))
+}
+
+// take returns the calls so far and forgets them.
+func (r *recorder) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+func (r *recorder) Reload(context.Context) error { r.add("reload"); return nil }
+func (r *recorder) Enable(_ context.Context, us []string) error {
+	r.add("enable %s", strings.Join(us, " "))
+	return nil
+}
+func (r *recorder) Disable(_ context.Context, us []string) error {
+	r.add("disable %s", strings.Join(us, " "))
+	return nil
+}
+func (r *recorder) Restart(_ context.Context, u string) error { r.add("restart %s", u); return nil }
+func (r *recorder) Stop(_ context.Context, u string) error    { r.add("stop %s", u); return nil }
+func (r *recorder) JournalTail(u string, n int) []string {
+	return []string{fmt.Sprintf("%s: last %d lines", u, n)}
+}
+
+func (r *recorder) Settle(_ context.Context, us []string, window time.Duration) ([]systemd.UnitState, error) {
+	r.add("settle %s %s", strings.Join(us, " "), window)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []systemd.UnitState
+	for _, u := range us {
+		s := systemd.UnitState{Unit: u, LoadState: "loaded", ActiveState: "active", SubState: "running", MainPID: 42}
+		if n := r.failures[u]; n != 0 {
+			r.failures[u] = n - 1
+			s.ActiveState, s.SubState, s.Failed, s.Reason = "activating", "auto-restart", true, r.failSettle[u]
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// unitHost is a test host whose agent drives the recorder.
+func unitHost(t *testing.T) (*testHost, *recorder) {
+	h := newTestHost(t)
+	rec := newRecorder()
+	h.opts.units = rec.open
+	return h, rec
+}
+
+func unitManifest(enabled []string, symlinks map[string]string) string {
+	m := map[string]any{"systemd": map[string]any{"units_enabled": enabled}}
+	if symlinks != nil {
+		m["symlinks"] = symlinks
+	}
+	data, _ := json.Marshal(m)
+	return string(data)
+}
+
+func TestUnitsLinkedThroughCurrentAndRunInPhaseOrder(t *testing.T) {
+	h, rec := unitHost(t)
+	h.settle = 3 * time.Second
+	h.write("/etc/systemd/system/web.service.d/local.conf", "[Service]\nNice=5\n", 0o644) // not deptool's
+	v1 := files{
+		"systemd/web.service":                 "[Service]\nExecStart=/bin/web\n",
+		"systemd/web.service.d/override.conf": "[Service]\nEnvironment=A=1\n",
+		"systemd/helper.service":              "[Service]\nExecStart=/bin/helper\n",
+		"systemd/other.service":               "[Service]\nExecStart=/bin/other\n",
+		"manifest.json":                       unitManifest([]string{"web.service"}, nil),
+	}
+	d := h.deploy(apps{"web": v1}).mustSucceed(t)
+	cur := h.path(appsDir + "/web/current/systemd/")
+	for _, name := range []string{"web.service", "helper.service", "other.service", "web.service.d/override.conf"} {
+		if got := h.readlink("/etc/systemd/system/" + name); got != cur+"/"+name {
+			t.Errorf("%s -> %s, want %s", name, got, cur+"/"+name)
+		}
+	}
+	if got := h.read("/etc/systemd/system/web.service.d/override.conf"); got != v1["systemd/web.service.d/override.conf"] {
+		t.Errorf("drop-in through its link: %q", got)
+	}
+	if got := h.read("/etc/systemd/system/web.service.d/local.conf"); got != "[Service]\nNice=5\n" {
+		t.Errorf("the unmanaged drop-in: %q", got)
+	}
+	want := []string{"reload", "enable web.service", "restart web.service", "settle web.service 3s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("first deploy's systemd calls (-want +got):\n%s", diff)
+	}
+	if len(d.result.Units) != 1 || d.result.Units[0].Unit != "web.service" || d.result.Units[0].State != "active (running)" || d.result.Units[0].Failed {
+		t.Errorf("unit reports %+v", d.result.Units)
+	}
+
+	// web is no longer enabled, helper goes, other is enabled instead.
+	v2 := files{
+		"systemd/web.service":                 v1["systemd/web.service"],
+		"systemd/web.service.d/override.conf": v1["systemd/web.service.d/override.conf"],
+		"systemd/other.service":               v1["systemd/other.service"],
+		"manifest.json":                       unitManifest([]string{"other.service"}, nil),
+	}
+	h.deploy(apps{"web": v2}).mustSucceed(t)
+	want = []string{
+		"stop helper.service", "stop web.service", "disable web.service", // phase 4
+		"reload",                                                                   // phase 5, after the links
+		"enable other.service", "restart other.service", "settle other.service 3s", // phase 6
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("second deploy's systemd calls (-want +got):\n%s", diff)
+	}
+	if h.exists("/etc/systemd/system/helper.service") {
+		t.Error("the removed unit's link is still there")
+	}
+	if got := h.readlink("/etc/systemd/system/other.service"); got != cur+"/other.service" {
+		t.Errorf("other.service -> %s", got)
+	}
+
+	// Removing the app stops and disables its units and takes their links.
+	h.deploy(apps{"other": files{"a.conf": "a"}}).mustSucceed(t)
+	want = []string{"stop other.service", "stop web.service", "disable other.service", "reload"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("removal's systemd calls (-want +got):\n%s", diff)
+	}
+	for _, name := range []string{"web.service", "other.service", "web.service.d/override.conf"} {
+		if h.exists("/etc/systemd/system/" + name) {
+			t.Errorf("%s still linked after its app went", name)
+		}
+	}
+	if !h.exists("/etc/systemd/system/web.service.d/local.conf") {
+		t.Error("the unmanaged drop-in went with the app")
+	}
+}
+
+// An agent under a test root has no systemd to drive: a plan with units
+// fails before it changes anything, and one without deploys.
+func TestUnitsNeedSystemd(t *testing.T) {
+	h := newTestHost(t)
+	d1 := h.deploy(apps{"a": files{"a.conf": "1"}}).mustSucceed(t)
+	d := h.deploy(apps{"a": files{"a.conf": "2", "systemd/a.service": "[Service]\n", "manifest.json": unitManifest([]string{"a.service"}, nil)}})
+	if d.result.Outcome != wire.Failed || !strings.HasPrefix(d.result.Error, "nothing was changed on the host: no systemd to manage units under root") {
+		t.Errorf("result %+v", d.result)
+	}
+	if r := h.refs(); r.current != d1.commit || r.target != d1.commit {
+		t.Errorf("refs %+v", r)
+	}
+}
+
+// v1 and v2 of an app for the rollback tests: v2 changes web.service, adds
+// a drop-in, a new enabled unit, and a symlink over an identical host file.
+var (
+	rbV1 = files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web v1\n",
+		"app.conf":            "port 80\n",
+		"manifest.json":       unitManifest([]string{"web.service"}, nil),
+	}
+	rbV2 = files{
+		"systemd/web.service":              "[Service]\nExecStart=/bin/web v2\n",
+		"systemd/web.service.d/extra.conf": "[Service]\nEnvironment=B=2\n",
+		"systemd/new.service":              "[Service]\nExecStart=/bin/new\n[Install]\nWantedBy=multi-user.target\n",
+		"app.conf":                         "port 80\n",
+		"manifest.json":                    unitManifest([]string{"new.service", "web.service"}, map[string]string{"/etc/app.conf": "app.conf"}),
+	}
+)
+
+func rollbackHost(t *testing.T) (*testHost, *recorder) {
+	h, rec := unitHost(t)
+	h.write("/etc/app.conf", "port 80\n", 0o640)
+	os.Chown(h.path("/etc/app.conf"), 123, 456)
+	return h, rec
+}
+
+// hostState is everything outside deptool's bookkeeping, with the root
+// replaced so that two hosts compare.
+func (h *testHost) hostState(skip ...string) map[string]string {
+	out := map[string]string{}
+	skip = append(skip, "/var/lib/deptool/store", "/var/lib/deptool/journal.jsonl", "/var/lib/deptool/lock", "/var/lib/deptool/attempt.json")
+	for k, v := range h.snapshot("/", skip...) {
+		out[k] = strings.ReplaceAll(v, h.root, "<root>")
+	}
+	return out
+}
+
+func TestFailingSettleRollsBack(t *testing.T) {
+	h, rec := rollbackHost(t)
+	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.take()
+	before := h.hostState()
+
+	rec.fail("web.service", "restarted 2 times during the window", 1)
+	d2 := h.deploy(apps{"web": rbV2})
+	res := d2.result
+	if res.Outcome != wire.RolledBack || res.Error != "unit web.service failed: restarted 2 times during the window" || res.RollbackError != "" {
+		t.Fatalf("result %+v", res)
+	}
+	wantUnits := []wire.UnitReport{
+		{Unit: "new.service", State: "active (running)", MainPID: 42},
+		{Unit: "web.service", State: "activating (auto-restart)", MainPID: 42, Failed: true,
+			Reason: "restarted 2 times during the window", Journal: []string{"web.service: last 20 lines"}},
+		{Unit: "web.service", State: "active (running)", MainPID: 42, AfterRollback: true},
+	}
+	if diff := cmp.Diff(wantUnits, res.Units); diff != "" {
+		t.Errorf("unit reports (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"reload", "enable new.service", "restart new.service", "restart web.service", "settle new.service web.service 0s",
+		// the rollback: what the old version does not run goes while its
+		// file is there, then the files, then the old version restarts
+		"stop new.service", "disable new.service", "reload", "restart web.service", "settle web.service 0s",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	// The failed checkout stays for garbage collection; the adopted file's
+	// copy went back, its directory is deptool's.
+	ignore := []string{appsDir + "/web/" + h.appTree(rbV2), "/var/lib/deptool/adopted"}
+	if diff := cmp.Diff(before, h.hostState(ignore...)); diff != "" {
+		t.Errorf("host after the rollback (-before +after):\n%s", diff)
+	}
+	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(rbV1) {
+		t.Errorf("current -> %s, want the v1 checkout", got)
+	}
+	for _, p := range []string{"/etc/systemd/system/new.service", "/etc/systemd/system/web.service.d"} {
+		if h.exists(p) {
+			t.Errorf("%s, added by the failed attempt, is still there", p)
+		}
+	}
+	if got := h.read("/etc/app.conf"); got != "port 80\n" || h.readlink("/etc/systemd/system/web.service") == "" {
+		t.Errorf("adopted file %q", got)
+	}
+	if r := h.refs(); r.current != d1.commit || r.target != d2.commit || res.Current != d1.commit || res.Target != d2.commit {
+		t.Errorf("refs %+v, result %+v: want current at v1, target at v2", r, res)
+	}
+	j := h.journal()
+	checkJournal(t, j, []JournalEntry{
+		{Operator: operator, Deploy: diff.ObjectID(d1.deploy), To: diff.ObjectID(d1.commit), Outcome: wire.Deployed},
+		{Operator: operator, Deploy: diff.ObjectID(d2.deploy), From: diff.ObjectID(d1.commit), To: diff.ObjectID(d2.commit),
+			Outcome: wire.RolledBack, Error: res.Error, FailedUnits: []string{"web.service"}},
+	})
+	if att := h.attempt(); att.Outcome != wire.RolledBack || !att.Undone {
+		t.Errorf("attempt %+v: want rolled back and undone", att)
+	}
+
+	// Deploying v2 again once it works ends as a single deploy would.
+	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
+	if hasStep(d3.progress, "repair") {
+		t.Error("a rolled back attempt was repaired again")
+	}
+	clean, _ := rollbackHost(t)
+	clean.deploy(apps{"web": rbV1}).mustSucceed(t)
+	clean.deploy(apps{"web": rbV2}).mustSucceed(t)
+	if diff := cmp.Diff(clean.hostState(), h.hostState()); diff != "" {
+		t.Errorf("deploy, rollback, deploy differs from deploy (-deploy +rolled back and deployed):\n%s", diff)
+	}
+}
+
+func TestNoRollbackEndsFailedAndLeavesHost(t *testing.T) {
+	h, rec := rollbackHost(t)
+	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.take()
+	h.noRollback = true
+	rec.fail("web.service", "not active: failed (exit-code)", 1)
+	d2 := h.deploy(apps{"web": rbV2})
+	if d2.result.Outcome != wire.Failed || d2.result.Error != "unit web.service failed: not active: failed (exit-code)" {
+		t.Fatalf("result %+v", d2.result)
+	}
+	want := []string{"reload", "enable new.service", "restart new.service", "restart web.service", "settle new.service web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(rbV2) {
+		t.Errorf("current -> %s, want the v2 checkout left in place", got)
+	}
+	if !h.exists("/etc/systemd/system/new.service") || !h.exists("/etc/systemd/system/web.service.d/extra.conf") {
+		t.Error("the failed attempt's unit links were taken away")
+	}
+	if r := h.refs(); r.current != d1.commit || r.target != d2.commit {
+		t.Errorf("refs %+v", r)
+	}
+	if j := h.journal(); j[len(j)-1].Outcome != wire.Failed {
+		t.Errorf("journal %+v", j[len(j)-1])
+	}
+
+	// The next apply repairs it, units included, before applying again.
+	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
+	if !hasStep(d3.progress, "repair") {
+		t.Error("no repair")
+	}
+	want = []string{
+		"stop new.service", "disable new.service", "reload", "restart web.service", "settle web.service 0s", // repair
+		"reload", "enable new.service", "restart new.service", "restart web.service", "settle new.service web.service 0s",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("repair and apply's systemd calls (-want +got):\n%s", diff)
+	}
+}
+
+// A rollback whose units do not come back either is reported as such; the
+// next apply repairs the host first.
+func TestRollbackFailed(t *testing.T) {
+	h, rec := rollbackHost(t)
+	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.take()
+	rec.fail("web.service", "not active: failed (exit-code)", 2)
+	d2 := h.deploy(apps{"web": rbV2})
+	res := d2.result
+	if res.Outcome != wire.RollbackFailed || res.RollbackError != "unit web.service failed: not active: failed (exit-code)" ||
+		!strings.HasPrefix(res.Error, "unit web.service failed: not active: failed (exit-code); rollback: ") {
+		t.Fatalf("result %+v", res)
+	}
+	if last := res.Units[len(res.Units)-1]; !last.AfterRollback || !last.Failed || len(last.Journal) == 0 {
+		t.Errorf("last unit report %+v", last)
+	}
+	if r := h.refs(); r.current != d1.commit || r.target != d2.commit {
+		t.Errorf("refs %+v", r)
+	}
+	if att := h.attempt(); att.Outcome != wire.RollbackFailed || att.Undone {
+		t.Errorf("attempt %+v: want rollback_failed, not undone", att)
+	}
+	rec.take()
+	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
+	if !hasStep(d3.progress, "repair") {
+		t.Error("no repair after a failed rollback")
+	}
+}
