@@ -138,9 +138,9 @@ func (a *applier) execute() error {
 	if err := a.symlinks(); err != nil {
 		return err
 	}
-	// TODO(sysusers, quadlets): link sysusers/*.conf into /etc/sysusers.d
-	// and run systemd-sysusers here, before any unit starts; link
-	// quadlets/ into /etc/containers/systemd with the unit links.
+	if err := a.linkSysusers(); err != nil {
+		return err
+	}
 	if err := a.stopUnits(); err != nil {
 		return err
 	}
@@ -289,6 +289,16 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		}
 		for _, step := range ap.Units {
 			if err := checkUnitStep(step); err != nil {
+				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+			}
+		}
+		for _, step := range ap.Sysusers {
+			if err := checkLinkStep("sysusers", step); err != nil {
+				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+			}
+		}
+		for _, step := range ap.Quadlets {
+			if err := checkLinkStep("quadlets", step); err != nil {
 				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 			}
 		}

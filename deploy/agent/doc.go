@@ -24,5 +24,41 @@
 // links replaced by rename. Refs are loose Git refs written the same way.
 //
 // Manifest symlinks point at /var/lib/deptool/apps/<app>/current/<file>, so
-// switching current switches every link of the app at once.
+// switching current switches every link of the app at once. So do the
+// links of an app's special directories:
+//
+//	/etc/systemd/system/<unit>          -> .../current/systemd/<unit>
+//	/etc/systemd/system/<unit>.d/<f>    -> .../current/systemd/<unit>.d/<f>
+//	                                    (file by file: unmanaged drop-ins stay)
+//	/etc/sysusers.d/<f>.conf            -> .../current/sysusers/<f>.conf
+//	/etc/containers/systemd/<quadlet>   -> .../current/quadlets/<quadlet>
+//
+// # Apply
+//
+// An apply runs the HostPlan's phases across all apps: checkouts; manifest
+// symlinks; sysusers links and systemd-sysusers; stop, then disable units;
+// unlink, then link units, drop-ins and quadlets; removed apps moved
+// aside; daemon-reload; enable, then restart units; then the restarted
+// units settle for the request's window (0: checked once). Every change is
+// recorded in attempt.json before it is made.
+//
+// systemd is reached through the units interface: the D-Bus driver of
+// package systemd at root "/", nothing elsewhere (an apply that needs
+// systemd then fails before changing anything), a recorder in local tests.
+//
+// # Rollback
+//
+// When a step fails or a unit does not settle and the plan asks for
+// rollback, the agent undoes the attempt before answering: units the old
+// commit does not run are stopped (and disabled if the attempt enabled
+// them), the files go back (Undo), systemd reloads, units the attempt
+// disabled are enabled again, and every unit it touched that the old
+// commit runs restarts and settles. The outcome is rolled_back, or
+// rollback_failed, and the journal line says so with the reason; current
+// stays on the old commit, target names the one attempted. Without
+// rollback the outcome is failed and the host stays as the failure left
+// it, for the next apply to undo first (repair), units included.
+//
+// Left to do: systemd-sysusers is not undone (users it created stay); a
+// drop-in directory emptied by unlinks stays; health checks.
 package agent

@@ -52,7 +52,7 @@ func (a *applier) preflight() error {
 	a.say(wire.Progress{Step: "check"})
 	var errs []error
 	for _, ap := range a.plan.Apps {
-		for _, step := range slices.Concat(ap.Symlinks, unitLinks(ap)) {
+		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap)) {
 			if step.Op != diff.Link {
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path"
 	"slices"
 	"strings"
@@ -16,8 +17,13 @@ import (
 	"github.com/deptool/deptool/store"
 )
 
-// unitDir is where unit files and drop-ins are linked, as a host path.
-const unitDir = "/etc/systemd/system"
+// Where the files of an app's special directories are linked, as host
+// paths: systemd/ (units and drop-ins), sysusers/ and quadlets/.
+const (
+	unitDir     = "/etc/systemd/system"
+	sysusersDir = "/etc/sysusers.d"
+	quadletDir  = "/etc/containers/systemd"
+)
 
 // journalLines is how much of a failed unit's journal a Result carries.
 const journalLines = 20
@@ -33,6 +39,9 @@ type units interface {
 	Stop(ctx context.Context, unit string) error
 	Settle(ctx context.Context, units []string, window time.Duration) ([]systemd.UnitState, error)
 	JournalTail(unit string, n int) []string
+	// Sysusers runs systemd-sysusers, creating the users and groups the
+	// files in /etc/sysusers.d declare.
+	Sysusers(ctx context.Context) error
 }
 
 // openUnits connects to systemd; close releases the connection.
@@ -42,6 +51,16 @@ type openUnits func(ctx context.Context) (u units, close func(), err error)
 type busUnits struct{ *systemd.Manager }
 
 func (busUnits) JournalTail(unit string, n int) []string { return systemd.JournalTail(unit, n) }
+
+// Sysusers runs systemd-sysusers: it changes no unit, and systemd offers
+// no D-Bus call for it.
+func (busUnits) Sysusers(ctx context.Context) error {
+	out, err := exec.CommandContext(ctx, "systemd-sysusers").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("systemd-sysusers: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
 
 func openBus(ctx context.Context) (units, func(), error) {
 	m, err := systemd.Connect(ctx)
@@ -110,25 +129,92 @@ func checkUnitStep(step diff.UnitStep) error {
 	return nil
 }
 
-// unitLinks are an app's unit link steps as symlink steps: the link in
-// /etc/systemd/system, pointing through current at systemd/<name>.
-func unitLinks(ap diff.AppPlan) []diff.SymlinkStep {
+// checkLinkStep refuses sysusers and quadlet names that are not plain
+// files of those directories (quadlets may have drop-ins x.d/y).
+func checkLinkStep(dir string, step diff.LinkStep) error {
+	parts := strings.Split(step.Name, "/")
+	ok := len(parts) == 1 || (len(parts) == 2 && dir == "quadlets" && strings.HasSuffix(parts[0], ".d"))
+	for _, p := range parts {
+		ok = ok && validName(p) && !strings.HasPrefix(p, ".")
+	}
+	if !ok {
+		return fmt.Errorf("%s step %s %q: want a file name, or for quadlets a drop-in x.d/y", dir, step.Op, step.Name)
+	}
+	return nil
+}
+
+// specialLinks are an app's unit, sysusers and quadlet link steps as
+// symlink steps: a link in the host directory, pointing through current
+// at the app's file.
+func specialLinks(ap diff.AppPlan) []diff.SymlinkStep {
 	var out []diff.SymlinkStep
+	for _, st := range ap.Sysusers {
+		if st.Op == diff.Link {
+			out = append(out, specialLink(sysusersDir, "sysusers", st.Name))
+		}
+	}
 	for _, st := range ap.Units {
 		if st.Op == diff.LinkUnit {
-			out = append(out, unitLink(st.Unit))
+			out = append(out, specialLink(unitDir, "systemd", st.Unit))
+		}
+	}
+	for _, st := range ap.Quadlets {
+		if st.Op == diff.Link {
+			out = append(out, specialLink(quadletDir, "quadlets", st.Name))
 		}
 	}
 	return out
 }
 
-func unitLink(name string) diff.SymlinkStep {
-	return diff.SymlinkStep{Op: diff.Link, Path: path.Join(unitDir, name), Target: path.Join("systemd", name)}
+func specialLink(hostDir, appDir, name string) diff.SymlinkStep {
+	return diff.SymlinkStep{Op: diff.Link, Path: path.Join(hostDir, name), Target: path.Join(appDir, name)}
+}
+
+// linkSysusers removes, then makes the links of sysusers files across
+// apps, then runs systemd-sysusers when the plan says so (phase 3).
+func (a *applier) linkSysusers() error {
+	steps := func(ap diff.AppPlan) []diff.LinkStep { return ap.Sysusers }
+	if err := a.linkFiles(sysusersDir, "sysusers", steps); err != nil {
+		return err
+	}
+	if !a.plan.Sysusers {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	a.say(wire.Progress{Step: "sysusers"})
+	return sd.Sysusers(a.ctx)
+}
+
+// linkFiles removes, then makes the links of one special directory's
+// files, across apps.
+func (a *applier) linkFiles(hostDir, appDir string, steps func(diff.AppPlan) []diff.LinkStep) error {
+	for _, op := range []diff.LinkOp{diff.Unlink, diff.Link} {
+		for _, ap := range a.plan.Apps {
+			for _, st := range steps(ap) {
+				if st.Op != op {
+					continue
+				}
+				var err error
+				if op == diff.Unlink {
+					err = a.unlink(ap.App, path.Join(hostDir, st.Name))
+				} else {
+					err = a.link(ap.App, specialLink(hostDir, appDir, st.Name))
+				}
+				if err != nil {
+					return fmt.Errorf("app %s: %s %s/%s: %w", ap.App, op, appDir, st.Name, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // changesUnits reports whether the plan needs systemd.
 func (a *applier) changesUnits() bool {
-	if a.plan.DaemonReload {
+	if a.plan.DaemonReload || a.plan.Sysusers {
 		return true
 	}
 	for _, ap := range a.plan.Apps {
@@ -189,8 +275,8 @@ func (a *applier) stopUnits() error {
 }
 
 // linkUnits removes, then makes the links of unit files and drop-ins,
-// across apps (phase 5, before daemon-reload). Drop-ins are linked file by
-// file, so unmanaged drop-ins beside them stay.
+// then of quadlets, across apps (phase 5, before daemon-reload). Drop-ins
+// are linked file by file, so unmanaged drop-ins beside them stay.
 func (a *applier) linkUnits() error {
 	apps, names := a.planned(diff.UnlinkUnit)
 	for i, name := range names {
@@ -200,11 +286,11 @@ func (a *applier) linkUnits() error {
 	}
 	apps, names = a.planned(diff.LinkUnit)
 	for i, name := range names {
-		if err := a.link(apps[i], unitLink(name)); err != nil {
+		if err := a.link(apps[i], specialLink(unitDir, "systemd", name)); err != nil {
 			return fmt.Errorf("app %s: link unit %s: %w", apps[i], name, err)
 		}
 	}
-	return nil
+	return a.linkFiles(quadletDir, "quadlets", func(ap diff.AppPlan) []diff.LinkStep { return ap.Quadlets })
 }
 
 // startUnits reloads systemd when the plan says so, enables, then restarts
@@ -287,6 +373,8 @@ type appUnit struct{ app, unit string }
 type unitEffects struct {
 	touched                      []appUnit
 	enabled, disabled, restarted map[appUnit]bool
+	// reload: a quadlet link changed, so systemd's generator must run.
+	reload bool
 }
 
 func effectsOnUnits(att *Attempt) unitEffects {
@@ -298,6 +386,9 @@ func effectsOnUnits(att *Attempt) unitEffects {
 		case EffectStop, EffectDisable, EffectEnable, EffectRestart:
 			au = appUnit{e.App, e.Unit}
 		case EffectLink, EffectUnlink:
+			if strings.HasPrefix(e.Path, quadletDir+"/") {
+				ue.reload = true
+			}
 			name, ok := strings.CutPrefix(e.Path, unitDir+"/")
 			if !ok {
 				continue
@@ -330,7 +421,7 @@ func effectsOnUnits(att *Attempt) unitEffects {
 // watched. An attempt that touched no unit needs no systemd.
 func (a *applier) undoAttempt(att *Attempt) error {
 	ue := effectsOnUnits(att)
-	if len(ue.touched) == 0 {
+	if len(ue.touched) == 0 && !ue.reload {
 		return undo(a.l, att)
 	}
 	sd, err := a.systemd()

@@ -57,7 +57,8 @@ func (r *recorder) take() []string {
 	return c
 }
 
-func (r *recorder) Reload(context.Context) error { r.add("reload"); return nil }
+func (r *recorder) Reload(context.Context) error   { r.add("reload"); return nil }
+func (r *recorder) Sysusers(context.Context) error { r.add("sysusers"); return nil }
 func (r *recorder) Enable(_ context.Context, us []string) error {
 	r.add("enable %s", strings.Join(us, " "))
 	return nil
@@ -173,6 +174,54 @@ func TestUnitsLinkedThroughCurrentAndRunInPhaseOrder(t *testing.T) {
 	}
 	if !h.exists("/etc/systemd/system/web.service.d/local.conf") {
 		t.Error("the unmanaged drop-in went with the app")
+	}
+}
+
+// sysusers files are linked and systemd-sysusers runs before any unit
+// changes; quadlets are linked with the units, drop-ins file by file; a
+// rollback takes the links away again and reloads.
+func TestSysusersAndQuadlets(t *testing.T) {
+	h, rec := unitHost(t)
+	v1 := files{
+		"sysusers/web.conf":              "u web - \"web\"\n",
+		"quadlets/db.container":          "[Container]\nImage=db\n",
+		"quadlets/db.container.d/x.conf": "[Container]\nEnvironment=X=1\n",
+		"systemd/web.service":            "[Service]\nUser=web\n",
+		"manifest.json":                  unitManifest([]string{"web.service"}, nil),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	want := []string{"sysusers", "reload", "enable web.service", "restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	cur := h.path(appsDir + "/web/current")
+	for p, target := range map[string]string{
+		"/etc/sysusers.d/web.conf":                      cur + "/sysusers/web.conf",
+		"/etc/containers/systemd/db.container":          cur + "/quadlets/db.container",
+		"/etc/containers/systemd/db.container.d/x.conf": cur + "/quadlets/db.container.d/x.conf",
+	} {
+		if got := h.readlink(p); got != target {
+			t.Errorf("%s -> %s, want %s", p, got, target)
+		}
+	}
+
+	v2 := files{"sysusers/api.conf": "u api - \"api\"\n", "quadlets/cache.container": "[Container]\nImage=cache\n"}
+	for k, v := range v1 {
+		v2[k] = v
+	}
+	before := h.hostState()
+	rec.take()
+	rec.fail("web.service", "not active: failed (exit-code)", 1)
+	d := h.deploy(apps{"web": v2})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("result %+v", d.result)
+	}
+	want = []string{"sysusers", "reload", "restart web.service", "settle web.service 0s", "reload", "restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, h.hostState(appsDir+"/web/"+h.appTree(v2))); diff != "" {
+		t.Errorf("host after the rollback (-before +after):\n%s", diff)
 	}
 }
 
