@@ -27,10 +27,12 @@ type recorder struct {
 	// next failures[unit] times it is watched (-1: always).
 	failSettle map[string]string
 	failures   map[string]int
+	// failRestart makes Restart of a unit fail once with this job result.
+	failRestart map[string]string
 }
 
 func newRecorder() *recorder {
-	return &recorder{failSettle: map[string]string{}, failures: map[string]int{}}
+	return &recorder{failSettle: map[string]string{}, failures: map[string]int{}, failRestart: map[string]string{}}
 }
 
 // fail makes the next n settles of unit report it failed (n < 0: all).
@@ -67,8 +69,17 @@ func (r *recorder) Disable(_ context.Context, us []string) error {
 	r.add("disable %s", strings.Join(us, " "))
 	return nil
 }
-func (r *recorder) Restart(_ context.Context, u string) error { r.add("restart %s", u); return nil }
-func (r *recorder) Stop(_ context.Context, u string) error    { r.add("stop %s", u); return nil }
+func (r *recorder) Restart(_ context.Context, u string) error {
+	r.add("restart %s", u)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if result, ok := r.failRestart[u]; ok {
+		delete(r.failRestart, u)
+		return fmt.Errorf("systemd: restart %s: job did not complete: result %q", u, result)
+	}
+	return nil
+}
+func (r *recorder) Stop(_ context.Context, u string) error { r.add("stop %s", u); return nil }
 func (r *recorder) JournalTail(u string, n int) []string {
 	return []string{fmt.Sprintf("%s: last %d lines", u, n)}
 }
@@ -385,6 +396,34 @@ func TestNoRollbackEndsFailedAndLeavesHost(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, rec.take()); diff != "" {
 		t.Errorf("repair and apply's systemd calls (-want +got):\n%s", diff)
+	}
+}
+
+// A restart job that fails stops the apply there and rolls back. web.service
+// was not restarted yet, but its drop-in was linked: touched, so restarted
+// on the old version.
+func TestFailedRestartRollsBack(t *testing.T) {
+	h, rec := rollbackHost(t)
+	h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.take()
+	rec.failRestart["new.service"] = "failed"
+	d := h.deploy(apps{"web": rbV2})
+	res := d.result
+	if res.Outcome != wire.RolledBack || res.Error != `app web: restart new.service: systemd: restart new.service: job did not complete: result "failed"` {
+		t.Fatalf("result %+v", res)
+	}
+	if len(res.Units) == 0 || res.Units[0].Unit != "new.service" || !res.Units[0].Failed || len(res.Units[0].Journal) == 0 {
+		t.Errorf("unit reports %+v", res.Units)
+	}
+	want := []string{
+		"reload", "enable new.service", "restart new.service",
+		"stop new.service", "disable new.service", "reload", "restart web.service", "settle web.service 0s",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if h.exists("/etc/systemd/system/new.service") || h.readlink(appsDir+"/web/current") != h.appTree(rbV1) {
+		t.Error("not rolled back")
 	}
 }
 
