@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -453,5 +456,45 @@ func TestRollbackFailed(t *testing.T) {
 	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
 	if !hasStep(d3.progress, "repair") {
 		t.Error("no repair after a failed rollback")
+	}
+}
+
+// The operator hanging up mid-apply does not stop a rollback either.
+func TestRollbackFinishesWhenOperatorVanishes(t *testing.T) {
+	h, rec := rollbackHost(t)
+	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.fail("web.service", "not active: failed (exit-code)", 1)
+	d := h.plan(apps{"web": rbV2})
+	r := h.start(h.opts)
+	r.hello(t)
+	ctx := context.Background()
+	if err := r.client.Lock(ctx, wire.LockRequest{Base: d1.commit, Operator: operator}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.client.SendObjects(ctx, func(w io.Writer) error {
+		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{d1.commit})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.fromWire.Close() // the operator stops reading, sends apply, and hangs up
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}
+	payload, _ := wire.EncodeMessage(&req)
+	var frame bytes.Buffer
+	wire.WriteFrame(&frame, wire.Frame{Kind: wire.KindMessage, Payload: payload})
+	if _, err := r.toAgent.Write(frame.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	r.toAgent.Close()
+	<-r.done
+	if got := h.refs(); got.current != d1.commit || got.target != d.commit {
+		t.Errorf("refs after the operator left: %+v", got)
+	}
+	if j := h.journal(); len(j) != 2 || j[1].Outcome != wire.RolledBack {
+		t.Errorf("journal %+v", j)
+	}
+	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(rbV1) || h.exists("/etc/systemd/system/new.service") {
+		t.Error("not rolled back")
 	}
 }
