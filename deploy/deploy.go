@@ -26,6 +26,9 @@ type Options struct {
 	Operator string
 	// Now is the clock used for host commits; default time.Now.
 	Now func() time.Time
+	// Settle is how long each host watches the units it restarted before
+	// judging them. Zero checks once, at once.
+	Settle time.Duration
 }
 
 func (o *Options) defaults() {
@@ -103,17 +106,18 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Unreachable, err)
 	}
 	defer sess.close()
-	o, err := d.apply(ctx, sess, hp, commit)
+	o, units, err := d.apply(ctx, sess, hp, commit)
+	r.Units = units
 	return finish(o, err)
 }
 
 // apply locks the host, sends what it lacks and applies the plan.
-func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, error) {
+func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, []wire.UnitReport, error) {
 	rep := d.opts.Reporter
 	rep.Phase(hp.Host, Locking, "")
 	err := sess.client.Lock(ctx, wire.LockRequest{Base: store.ID(hp.Base), Operator: d.opts.Operator})
 	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
-		return o, err
+		return o, nil, err
 	}
 	rep.Phase(hp.Host, Sending, "")
 	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
@@ -121,25 +125,25 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return err
 	})
 	if err != nil {
-		return Failed, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
+		return Failed, nil, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
 	}
 	rep.Phase(hp.Host, Applying, "")
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp,
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle,
 	}, func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) })
 	if err != nil {
-		return Failed, fmt.Errorf("host %s: %w", hp.Host, err)
+		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
 	}
 	sess.client.Bye(ctx)
 	switch res.Outcome {
 	case wire.Deployed:
-		return Deployed, nil
-	case wire.Outcome("rolled_back"):
-		return RolledBack, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)
-	case wire.Outcome("rollback_failed"):
-		return RollbackFailed, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
+		return Deployed, res.Units, nil
+	case wire.RolledBack:
+		return RolledBack, res.Units, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)
+	case wire.RollbackFailed:
+		return RollbackFailed, res.Units, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
 	}
-	return Failed, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+	return Failed, res.Units, fmt.Errorf("host %s: %s", hp.Host, res.Error)
 }
 
 // lockOutcome turns a refused lock into an outcome. A stale plan fetches the

@@ -3,6 +3,7 @@ package deploy
 import (
 	"time"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
 
@@ -28,7 +29,10 @@ type HostResult struct {
 	Commit  store.ID      `json:"commit"` // the host commit attempted
 	Error   string        `json:"error,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
-	err     error
+	// Units are the units the apply restarted or judged, as the host saw
+	// them; a failed one carries its last journal lines.
+	Units []wire.UnitReport `json:"units,omitempty"`
+	err   error
 }
 
 // Err is the error behind a failed outcome, nil when deployed.

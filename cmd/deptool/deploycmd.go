@@ -22,6 +22,7 @@ type deployFlags struct {
 	output     string
 	parallel   int
 	message    string
+	settle     time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
@@ -55,6 +56,7 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails")
 	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", 2*time.Second, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
@@ -65,6 +67,9 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	asJSON, err := outputFormat(f.output)
 	if err != nil {
 		return err
+	}
+	if f.settle < 0 {
+		return fmt.Errorf("--settle %s: want 0s or more", f.settle)
 	}
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want at least 1", f.parallel)
@@ -97,6 +102,7 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	}
 	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, deploy.Options{
 		Parallel: f.parallel,
+		Settle:   f.settle,
 		Reporter: progressFor(cmd, plan, asJSON),
 	})
 	if err != nil {

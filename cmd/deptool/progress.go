@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/wire"
 )
 
 // liveProgress redraws one line per host on a terminal as hosts move
@@ -99,6 +100,7 @@ func printSummary(w io.Writer, res *deploy.Result) {
 			line += ": " + h.Error
 		}
 		fmt.Fprintln(w, line)
+		printUnits(w, width, h.Units)
 	}
 	var parts []string
 	for _, o := range []deploy.Outcome{deploy.RolledBack, deploy.RollbackFailed, deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {
@@ -111,4 +113,29 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		tail = "; " + strings.Join(parts, ", ")
 	}
 	fmt.Fprintf(w, "\nDeployed %d of %d hosts in %s%s.\n", counts[deploy.Deployed], len(hosts), res.Elapsed.Round(10*time.Millisecond), tail)
+}
+
+// printUnits shows one line per unit the host judged, and for a failed one
+// its last journal lines, so the operator sees why without logging in.
+func printUnits(w io.Writer, indent int, units []wire.UnitReport) {
+	pad := strings.Repeat(" ", indent+2)
+	for _, u := range units {
+		line := fmt.Sprintf("%s%s: %s", pad, u.Unit, u.State)
+		if !u.Since.IsZero() {
+			line += " since " + u.Since.Format("15:04:05")
+		}
+		if u.MainPID != 0 {
+			line += fmt.Sprintf(", main PID %d", u.MainPID)
+		}
+		if u.AfterRollback {
+			line += " (after rollback)"
+		}
+		if u.Failed {
+			line += "; FAILED: " + u.Reason
+		}
+		fmt.Fprintln(w, line)
+		for _, j := range u.Journal {
+			fmt.Fprintf(w, "%s  | %s\n", pad, j)
+		}
+	}
 }
