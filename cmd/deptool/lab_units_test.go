@@ -117,3 +117,96 @@ func TestLateCrashIsCaughtAndRolledBack(t *testing.T) {
 		t.Errorf("after rollback late.service state and unit file: %q", got)
 	}
 }
+
+const goodUnit = "[Service]\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n"
+
+// fingerprint describes what deptool manages on a host, without times, so
+// two hosts (or one host at two moments) can be compared.
+func fingerprint(t *testing.T, l *lab.Lab, host string) string {
+	t.Helper()
+	return onHost(t, l, host, `
+for p in $(find /etc/systemd/system /etc/dtest.conf -name 'dt*' 2>/dev/null | sort); do
+  if [ -L "$p" ]; then echo "$p -> $(readlink "$p")"; elif [ -d "$p" ]; then echo "$p/"; else echo "$p: $(cat "$p")"; fi
+done
+echo "current: $(readlink /var/lib/deptool/apps/svc/current)"
+for u in dta.service dtb.service dtc.service; do echo "$u $(systemctl is-active $u) $(systemctl is-enabled $u 2>/dev/null)"; done`)
+}
+
+func TestUnitLifecycleAndExactRollback(t *testing.T) {
+	l := lab.StartFresh(t, "web1", "web2")
+	op := newOperator(t, l)
+	v1 := map[string]string{
+		"svc/manifest.json":       `{"systemd": {"units_enabled": ["dta.service", "dtb.service"]}}`,
+		"svc/systemd/dta.service": goodUnit,
+		"svc/systemd/dtb.service": goodUnit,
+		"svc/dtest.conf":          "setting = 1\n",
+	}
+	both := func(files map[string]string) {
+		for _, h := range []string{"web1", "web2"} {
+			for k, v := range files {
+				op.write(map[string]string{h + "/" + k: v})
+			}
+		}
+	}
+	both(v1)
+	if out, code := op.run("deploy", "--yes", "--settle", "500ms"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	afterV1 := fingerprint(t, l, "web1")
+	if !strings.Contains(afterV1, "dta.service active enabled") || !strings.Contains(afterV1, "dtb.service active enabled") {
+		t.Fatalf("after v1:\n%s", afterV1)
+	}
+
+	t.Run("failed attempt is undone exactly", func(t *testing.T) {
+		onHost(t, l, "web1", "printf 'setting = 1\\n' > /etc/dtest.conf")
+		before := fingerprint(t, l, "web1")
+		op.write(map[string]string{
+			"web1/svc/manifest.json":                     `{"systemd": {"units_enabled": ["dta.service", "dtb.service", "dtc.service"]}, "symlinks": {"/etc/dtest.conf": "dtest.conf"}}`,
+			"web1/svc/systemd/dtc.service":               "[Service]\nType=exec\nExecStart=/nonexistent\n\n[Install]\nWantedBy=multi-user.target\n",
+			"web1/svc/systemd/dta.service.d/limits.conf": "[Service]\nLimitNOFILE=4096\n",
+		})
+		out, code := op.run("deploy", "--yes", "--settle", "500ms", "--limit", "web1")
+		if code != exitRolledBack {
+			t.Fatalf("failing attempt exited %d, want %d:\n%s", code, exitRolledBack, out)
+		}
+		if after := fingerprint(t, l, "web1"); after != before {
+			t.Errorf("host state after rollback differs from before the attempt:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if got := onHost(t, l, "web1", "test -L /etc/dtest.conf && echo link || cat /etc/dtest.conf"); got != "setting = 1" {
+			t.Errorf("adopted /etc/dtest.conf not restored as a file: %q", got)
+		}
+		onHost(t, l, "web1", "rm /etc/dtest.conf")
+		op.write(map[string]string{"web1/svc/manifest.json": v1["svc/manifest.json"]})
+		for _, p := range []string{"web1/svc/systemd/dtc.service", "web1/svc/systemd/dta.service.d/limits.conf"} {
+			os.Remove(filepath.Join(op.root, "prod", p))
+		}
+		os.Remove(filepath.Join(op.root, "prod/web1/svc/systemd/dta.service.d"))
+	})
+
+	t.Run("dropped and removed units", func(t *testing.T) {
+		both(map[string]string{"svc/manifest.json": `{"systemd": {"units_enabled": ["dta.service"]}}`})
+		if out, code := op.run("deploy", "--yes", "--settle", "500ms"); code != 0 {
+			t.Fatalf("dropping dtb exited %d:\n%s", code, out)
+		}
+		fp := fingerprint(t, l, "web1")
+		if !strings.Contains(fp, "dtb.service inactive") || strings.Contains(fp, "dtb.service inactive enabled") {
+			t.Errorf("dtb dropped from units_enabled is not stopped and disabled:\n%s", fp)
+		}
+		for _, h := range []string{"web1", "web2"} {
+			os.Remove(filepath.Join(op.root, "prod", h, "svc/systemd/dtb.service"))
+		}
+		if out, code := op.run("deploy", "--yes", "--settle", "500ms"); code != 0 {
+			t.Fatalf("removing dtb exited %d:\n%s", code, out)
+		}
+		fp = fingerprint(t, l, "web1")
+		if strings.Contains(fp, "/etc/systemd/system/dtb.service") || !strings.Contains(fp, "dtb.service inactive") {
+			t.Errorf("removed dtb.service is not stopped and unlinked:\n%s", fp)
+		}
+	})
+
+	// web1 went v1 -> failed attempt (rolled back) -> v2 -> v3; web2 went
+	// v1 -> v2 -> v3 without the failure. Rollback must leave no trace.
+	if a, b := fingerprint(t, l, "web1"), fingerprint(t, l, "web2"); a != b {
+		t.Errorf("deploy -> rollback -> deploy differs from deploy:\nweb1:\n%s\nweb2:\n%s", a, b)
+	}
+}

@@ -120,7 +120,10 @@ func printSummary(w io.Writer, res *deploy.Result) {
 func printUnits(w io.Writer, indent int, units []wire.UnitReport) {
 	pad := strings.Repeat(" ", indent+2)
 	for _, u := range units {
-		line := fmt.Sprintf("%s%s: %s", pad, u.Unit, u.State)
+		line := pad + u.Unit
+		if u.State != "" {
+			line += ": " + u.State
+		}
 		if !u.Since.IsZero() {
 			line += " since " + u.Since.Format("15:04:05")
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	godbus "github.com/godbus/dbus/v5"
 	"os"
 	"path/filepath"
 
@@ -157,7 +158,19 @@ func (m *Manager) Restart(ctx context.Context, unit string) error {
 // Stop stops the unit and waits for the job's result. Stopping a unit that
 // is already stopped is not an error.
 func (m *Manager) Stop(ctx context.Context, unit string) error {
-	return m.job(ctx, "stop", unit, m.conn.StopUnitContext)
+	err := m.job(ctx, "stop", unit, m.conn.StopUnitContext)
+	var dbusErr godbus.Error
+	if errors.As(err, &dbusErr) && dbusErr.Name == "org.freedesktop.systemd1.NoSuchUnit" {
+		// Not loaded means not running: systemd unloads inactive units
+		// nothing refers to, such as one disabled by an earlier deploy.
+		err = nil
+	}
+	if err == nil {
+		// A stopped unit that had failed stays listed as failed, long after
+		// its file is gone; stopping is the end of its story.
+		_ = m.conn.ResetFailedUnitContext(ctx, unit)
+	}
+	return err
 }
 
 type jobFunc func(ctx context.Context, name, mode string, ch chan<- string) (int, error)
