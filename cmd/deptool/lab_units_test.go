@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/internal/lab"
 )
@@ -208,5 +210,66 @@ func TestUnitLifecycleAndExactRollback(t *testing.T) {
 	// v1 -> v2 -> v3 without the failure. Rollback must leave no trace.
 	if a, b := fingerprint(t, l, "web1"), fingerprint(t, l, "web2"); a != b {
 		t.Errorf("deploy -> rollback -> deploy differs from deploy:\nweb1:\n%s\nweb2:\n%s", a, b)
+	}
+}
+
+// waitFor polls a shell condition on a host until it holds or the deadline
+// passes; lab tests wait on real conditions, not fixed sleeps.
+func waitFor(t *testing.T, l *lab.Lab, host, cond string, deadline time.Duration) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		if _, err := l.Exec(host, "sh", "-c", cond); err == nil {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s: %q still false after %s", host, cond, deadline)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+}
+
+func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	files := map[string]string{
+		"web1/svc/manifest.json":       `{"systemd": {"units_enabled": ["dta.service"]}}`,
+		"web1/svc/systemd/dta.service": goodUnit,
+		"web1/svc/dtest.conf":          "v1\n",
+	}
+	op.write(files)
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	op.write(map[string]string{"web1/svc/dtest.conf": "v2\n"})
+	cmd := exec.Command(op.bin, "deploy", "--yes", "--settle", "4s")
+	cmd.Dir, cmd.Env = op.root, op.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Once v2 is checked out the host is applying; the operator vanishes
+	// in the middle of the settle window.
+	waitFor(t, l, "web1", "grep -q v2 /var/lib/deptool/apps/svc/current/dtest.conf", 20*time.Second)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && [ $(wc -l < /var/lib/deptool/journal.jsonl) -ge 2 ]", 20*time.Second)
+	refs := strings.Fields(onHost(t, l, "web1", "git --git-dir /var/lib/deptool/store rev-parse current target"))
+	if len(refs) != 2 || refs[0] != refs[1] {
+		t.Errorf("after the operator was killed, current and target differ: %v", refs)
+	}
+	if got := onHost(t, l, "web1", "systemctl is-active dta.service; tail -1 /var/lib/deptool/journal.jsonl | grep -o '\"outcome\":\"[a-z_]*\"'"); got != "active\n\"outcome\":\"deployed\"" {
+		t.Errorf("unit and journal after the operator was killed: %q", got)
+	}
+	// The store never heard back, so its plan is stale: the next deploy
+	// fetches the host's state, and the one after has nothing to do.
+	out, code := op.run("deploy", "--yes")
+	if code != exitHostFailed || !strings.Contains(out, "stale") {
+		t.Fatalf("deploy after the kill exited %d:\n%s", code, out)
+	}
+	out, code = op.run("deploy", "--yes")
+	if code != 0 || !strings.Contains(out, "Nothing to deploy") {
+		t.Errorf("deploy after the fetch exited %d:\n%s", code, out)
 	}
 }
