@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,15 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
 			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
 		}
+	}
+	// The audit trail: every host's outcome, with failed units and their
+	// reasons, as a note on the deploy commit.
+	note, err := json.Marshal(res)
+	if err == nil {
+		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
+	}
+	if err != nil {
+		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
 	}
 	return res, nil
 }

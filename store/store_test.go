@@ -353,3 +353,23 @@ func TestDefaultClusterIsRelativeToTheStore(t *testing.T) {
 		t.Errorf("DefaultCluster = %q %v %v", got, ok, err)
 	}
 }
+
+func TestOutcomesAreGitNotesOnDeployCommits(t *testing.T) {
+	s := initStore(t)
+	first, _ := s.Commit(EmptyTree, "one", "op@x", t0)
+	second, _ := s.Commit(EmptyTree, "two", "op@x", t0)
+	if err := s.RecordOutcomes(first, []byte(`{"web1":"deployed"}`), "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordOutcomes(second, []byte(`{"web1":"rolled back"}`), "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Outcomes(first)
+	if err != nil || !ok || string(got) != `{"web1":"deployed"}` {
+		t.Errorf("Outcomes(first) = %q %v %v", got, ok, err)
+	}
+	out, err := exec.Command("git", "--git-dir", s.Path(), "notes", "--ref", "deptool", "show", second.String()).Output()
+	if err != nil || string(out) != `{"web1":"rolled back"}` {
+		t.Errorf("git notes show = %q (%v)", out, err)
+	}
+}

@@ -74,6 +74,13 @@ func TestBrokenConfigRollsBackOnlyThatHost(t *testing.T) {
 	if got := serving(t, l, "web1"); !strings.Contains(got, "version 2") {
 		t.Errorf("web1 serves %q, want version 2", got)
 	}
+	note, err := exec.Command("git", "--git-dir", filepath.Join(op.root, ".deptool"), "notes", "--ref", "deptool", "show", "main").Output()
+	if err != nil || !strings.Contains(string(note), `"host":"web2","outcome":"rolled back"`) || !strings.Contains(string(note), "demo-nginx.service") {
+		t.Errorf("the store does not record web2's rollback and its unit: %s (%v)", note, err)
+	}
+	if got := onHost(t, l, "web2", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, "rolled_back") {
+		t.Errorf("web2's journal does not record the rollback: %s", got)
+	}
 	if got := serving(t, l, "web2"); !strings.Contains(got, "version 1") {
 		t.Errorf("web2 serves %q after its rollback, want version 1", got)
 	}
