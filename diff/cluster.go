@@ -68,6 +68,7 @@ type source interface {
 	HostRefs() (map[string]store.ID, error)
 	CommitInfo(id store.ID) (store.CommitInfo, error)
 	DeployOf(hostCommit store.ID) (store.ID, bool, error)
+	Pins() (map[string]store.ID, error)
 }
 
 // readTree reads a tree, treating the empty tree (a host never deployed)

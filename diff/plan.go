@@ -20,6 +20,16 @@ type Plan struct {
 	// Untracked lists hosts the store has deployed that are no longer in
 	// the config tree. Deploys leave them alone. Only set without a limit.
 	Untracked []string `json:"untracked,omitempty"`
+	// Pinned lists hosts held by 'deptool pin': left out of the plan
+	// whatever their tree says.
+	Pinned []PinnedHost `json:"pinned,omitempty"`
+}
+
+// PinnedHost is a host a plan leaves alone because it is pinned.
+type PinnedHost struct {
+	Host       string   `json:"host"`
+	At         ObjectID `json:"at"`          // the commit it is pinned at
+	AppsDiffer int      `json:"apps_differ"` // apps the tree would change
 }
 
 // Empty reports whether there is nothing to deploy.
@@ -161,10 +171,22 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	}
 	pl := &planner{src: src, loader: newLoader(src)}
 	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
+	pins, err := src.Pins()
+	if err != nil {
+		return nil, err
+	}
 	for _, h := range selected {
 		hp, err := pl.host(h, !opts.NoRollback)
 		if err != nil {
 			return nil, err
+		}
+		if at, pinned := pins[h.Name]; pinned {
+			pin := PinnedHost{Host: h.Name, At: ObjectID(at)}
+			if hp != nil {
+				pin.AppsDiffer = len(hp.Apps)
+			}
+			plan.Pinned = append(plan.Pinned, pin)
+			continue
 		}
 		if hp != nil {
 			plan.Hosts = append(plan.Hosts, *hp)

@@ -31,6 +31,12 @@ const (
 // failed deploy rolls back. Colour marks + ~ - when color is set.
 func RenderPlan(w io.Writer, p *Plan, color bool) error {
 	var b strings.Builder
+	for _, pin := range p.Pinned {
+		fmt.Fprintf(&b, "%s: pinned at %s, %d %s differ\n", pin.Host, pin.At.String()[:7], pin.AppsDiffer, plural(pin.AppsDiffer, "app", "apps"))
+	}
+	if len(p.Pinned) > 0 {
+		b.WriteString("\n")
+	}
 	if p.Empty() {
 		b.WriteString(nothingToDeploy + "\n")
 		_, err := io.WriteString(w, b.String())

@@ -350,25 +350,7 @@ func (s *Store) SetHostRef(host string, id ID) error {
 }
 
 // HostRefs returns every host's ref, by host name.
-func (s *Store) HostRefs() (map[string]ID, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	iter, err := s.objects.IterReferences()
-	if err != nil {
-		return nil, fmt.Errorf("store: list refs: %w", err)
-	}
-	out := map[string]ID{}
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if host, ok := strings.CutPrefix(r.Name().String(), "refs/remotes/"); ok && r.Type() == plumbing.HashReference {
-			out[host] = r.Hash()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: list refs: %w", err)
-	}
-	return out, nil
-}
+func (s *Store) HostRefs() (map[string]ID, error) { return s.refsUnder("refs/remotes/") }
 
 // HostTree returns the tree a host last accepted: its apps by name. A host
 // never deployed has no apps.

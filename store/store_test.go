@@ -373,3 +373,38 @@ func TestOutcomesAreGitNotesOnDeployCommits(t *testing.T) {
 		t.Errorf("git notes show = %q (%v)", out, err)
 	}
 }
+
+func TestPinsAndHistory(t *testing.T) {
+	s := initStore(t)
+	a, _ := s.Commit(EmptyTree, "a", "op@x", t0)
+	b, _ := s.Commit(EmptyTree, "b", "op@x", t0)
+	hist, err := s.History(0)
+	if err != nil || len(hist) != 2 || hist[0].ID != b || hist[1].ID != a {
+		t.Fatalf("History = %v %v", hist, err)
+	}
+	if got, err := s.Resolve(a.String()[:7]); err != nil || got != a {
+		t.Errorf("Resolve(short a) = %v %v", got, err)
+	}
+	if got, err := s.Resolve("main~1"); err != nil || got != a {
+		t.Errorf("Resolve(main~1) = %v %v", got, err)
+	}
+	if _, err := s.Resolve("nosuch"); err == nil {
+		t.Error("Resolve of an unknown revision succeeded")
+	}
+	if err := s.Pin("web2", a); err != nil {
+		t.Fatal(err)
+	}
+	pins, _ := s.Pins()
+	if diff := cmp.Diff(map[string]ID{"web2": a}, pins); diff != "" {
+		t.Errorf("pins (-want +got):\n%s", diff)
+	}
+	if err := s.Unpin("web2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin("web2"); !errors.Is(err, ErrNotPinned) {
+		t.Errorf("second Unpin: %v, want ErrNotPinned", err)
+	}
+	if pins, _ := s.Pins(); len(pins) != 0 {
+		t.Errorf("pins after unpin: %v", pins)
+	}
+}

@@ -1,0 +1,125 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+)
+
+// History returns up to n deploy commits of main, newest first (n <= 0:
+// all). Main only ever gains commits, so this is every deploy attempt.
+func (s *Store) History(n int) ([]CommitInfo, error) {
+	id, ok, err := s.Main()
+	if err != nil || !ok {
+		return nil, err
+	}
+	var out []CommitInfo
+	for (n <= 0 || len(out) < n) && !id.IsZero() {
+		info, err := s.CommitInfo(id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+		id = ZeroID
+		if len(info.Parents) > 0 {
+			id = info.Parents[0]
+		}
+	}
+	return out, nil
+}
+
+// Resolve turns a revision (a full or abbreviated commit id, main, main~2)
+// into a commit id of this store.
+func (s *Store) Resolve(rev string) (ID, error) {
+	s.objMu.Lock()
+	h, err := s.repo.ResolveRevision(plumbing.Revision(rev))
+	s.objMu.Unlock()
+	if err != nil {
+		return ZeroID, fmt.Errorf("%q is not a commit in the store (try 'deptool log'): %w", rev, err)
+	}
+	return *h, nil
+}
+
+// Config reads option key of the store's [deptool] Git config section.
+func (s *Store) Config(key string) (string, error) {
+	cfg, err := s.repo.Config()
+	if err != nil {
+		return "", fmt.Errorf("store: read config: %w", err)
+	}
+	return cfg.Raw.Section("deptool").Option(key), nil
+}
+
+// Keep is how many old checkouts per app hosts keep, from the store's
+// config `deptool.keep` (git config); 0 when unset, which means the
+// agent's default.
+func (s *Store) Keep() (int, error) {
+	v, err := s.Config("keep")
+	if err != nil || v == "" {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("store: deptool.keep = %q: want a whole number of at least 1", v)
+	}
+	return n, nil
+}
+
+func pinRef(host string) plumbing.ReferenceName {
+	return plumbing.ReferenceName("refs/pins/" + host)
+}
+
+// Pin holds host at commit: plans leave it out until Unpin. Pins are refs,
+// so they travel with the store to teammates.
+func (s *Store) Pin(host string, commit ID) error {
+	old, _, err := s.ref(pinRef(host))
+	if err != nil {
+		return err
+	}
+	return s.setRef(pinRef(host), commit, old)
+}
+
+// ErrNotPinned is returned by Unpin for a host that has no pin.
+var ErrNotPinned = errors.New("not pinned")
+
+// Unpin releases host's pin.
+func (s *Store) Unpin(host string) error {
+	if _, ok, err := s.ref(pinRef(host)); err != nil {
+		return err
+	} else if !ok {
+		return fmt.Errorf("host %s: %w", host, ErrNotPinned)
+	}
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	if err := s.objects.RemoveReference(pinRef(host)); err != nil {
+		return fmt.Errorf("store: unpin %s: %w", host, err)
+	}
+	return nil
+}
+
+// Pins returns every pinned host and the commit it is held at.
+func (s *Store) Pins() (map[string]ID, error) {
+	return s.refsUnder("refs/pins/")
+}
+
+func (s *Store) refsUnder(prefix string) (map[string]ID, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	iter, err := s.objects.IterReferences()
+	if err != nil {
+		return nil, fmt.Errorf("store: list refs: %w", err)
+	}
+	out := map[string]ID{}
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if name, ok := strings.CutPrefix(r.Name().String(), prefix); ok && r.Type() == plumbing.HashReference {
+			out[name] = r.Hash()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list refs: %w", err)
+	}
+	return out, nil
+}
