@@ -30,6 +30,8 @@ type Options struct {
 	// Settle is how long each host watches the units it restarted before
 	// judging them. Zero checks once, at once.
 	Settle time.Duration
+	// Keep is how many old checkouts per app hosts keep; 0: their default.
+	Keep int
 }
 
 func (o *Options) defaults() {
@@ -64,12 +66,12 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 			return r
 		})
 	}
-	res := &Result{Deploy: deployID, Hosts: p.Wait(), Elapsed: time.Since(start)}
+	res := &Result{Deploy: diff.ObjectID(deployID), Hosts: p.Wait(), Elapsed: time.Since(start)}
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
-		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
+		if err := s.SetHostRef(r.Host, store.ID(r.Commit)); err != nil {
 			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
 		}
 	}
@@ -110,7 +112,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	if err != nil {
 		return finish(Failed, err)
 	}
-	r.Commit = commit
+	r.Commit = diff.ObjectID(commit)
 	sess, err := d.connect(ctx, hp.Host)
 	if err != nil {
 		return finish(Unreachable, err)

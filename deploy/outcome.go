@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/store"
+	"github.com/deptool/deptool/diff"
 )
 
 // Outcome is how a deploy ended on one host.
@@ -26,7 +26,7 @@ const (
 type HostResult struct {
 	Host    string        `json:"host"`
 	Outcome Outcome       `json:"outcome"`
-	Commit  store.ID      `json:"commit"` // the host commit attempted
+	Commit  diff.ObjectID `json:"commit"` // the host commit attempted
 	Error   string        `json:"error,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Units are the units the apply restarted or judged, as the host saw
@@ -40,7 +40,7 @@ func (r HostResult) Err() error { return r.err }
 
 // Result is a whole deploy's outcome.
 type Result struct {
-	Deploy  store.ID      `json:"deploy"`
+	Deploy  diff.ObjectID `json:"deploy"`
 	Hosts   []HostResult  `json:"hosts"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }

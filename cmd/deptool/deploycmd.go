@@ -56,7 +56,7 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails")
 	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", 2*time.Second, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
@@ -64,8 +64,18 @@ is contacted. Without a terminal, --yes is required.
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
-	asJSON, err := outputFormat(f.output)
+	if err := f.check(); err != nil {
+		return err
+	}
+	c, err := openCluster(cmd, args)
 	if err != nil {
+		return err
+	}
+	return deployTree(cmd, c, c.snap.Tree, f, f.message)
+}
+
+func (f deployFlags) check() error {
+	if _, err := outputFormat(f.output); err != nil {
 		return err
 	}
 	if f.settle < 0 {
@@ -74,11 +84,14 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want at least 1", f.parallel)
 	}
-	c, err := openCluster(cmd, args)
-	if err != nil {
-		return err
-	}
-	plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback})
+	return nil
+}
+
+// deployTree is the one deploy path, for deploy and rollback alike: plan
+// tree against the hosts, show the plan, confirm, commit, apply, report.
+func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
+	asJSON, _ := outputFormat(f.output)
+	plan, err := diff.MakePlan(c.store, tree, diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback})
 	if err != nil {
 		return err
 	}
@@ -96,13 +109,21 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 			return err
 		}
 	}
-	deployID, err := c.store.Commit(c.snap.Tree, deployMessage(f.message, plan), store.Operator(), time.Now())
+	if message == "" {
+		message = deployMessage(plan)
+	}
+	deployID, err := c.store.Commit(tree, message, store.Operator(), time.Now())
+	if err != nil {
+		return err
+	}
+	keep, err := c.store.Keep()
 	if err != nil {
 		return err
 	}
 	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, deploy.Options{
 		Parallel: f.parallel,
 		Settle:   f.settle,
+		Keep:     keep,
 		Reporter: progressFor(cmd, plan, asJSON),
 	})
 	if err != nil {
@@ -151,10 +172,7 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 	}
 }
 
-func deployMessage(message string, plan *diff.Plan) string {
-	if message != "" {
-		return message
-	}
+func deployMessage(plan *diff.Plan) string {
 	names := make([]string, len(plan.Hosts))
 	for i, h := range plan.Hosts {
 		names[i] = h.Host
@@ -213,3 +231,7 @@ func deployExit(res *deploy.Result) error {
 func severity(code int) int {
 	return map[int]int{exitOK: 0, exitRolledBack: 1, exitHostFailed: 2, exitRollbackFailed: 3}[code]
 }
+
+// defaultSettle is how long hosts watch restarted units by default: long
+// enough to catch a service that dies a second after starting.
+const defaultSettle = 2 * time.Second

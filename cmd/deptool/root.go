@@ -29,6 +29,10 @@ plan in parallel, rolling back only the hosts where a unit fails.
 		newDeployCmd(),
 		newPingCmd(),
 		newSyncCmd(),
+		newLogCmd(),
+		newRollbackCmd(),
+		newPinCmd(),
+		newUnpinCmd(),
 		newAgentCmd(),
 		newGenDocsCmd(),
 	)

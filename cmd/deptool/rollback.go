@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
+)
+
+func newRollbackCmd() *cobra.Command {
+	var (
+		f  deployFlags
+		to string
+	)
+	cmd := &cobra.Command{
+		Use:   "rollback [--to REV] [--limit HOSTS]... [--yes] [<dir>]",
+		Short: "Deploy an earlier version again, as a new commit",
+		Long: `Deploy the config of an earlier deploy again. History only moves forward:
+the old tree becomes a new commit on main with the message "rollback to <id>",
+and goes through the normal deploy path (plan, confirm, lock, apply, check,
+automatic rollback). Old commits are never moved or deleted.
+
+Without --to, on a terminal, deptool lists the earlier versions deployed to
+the selected hosts, newest first, and offers the one before the current as
+the default. With --limit, only those hosts are rolled back; the others keep
+what they run.
+
+The config tree on disk is not changed: until the source of truth is reverted
+too, 'deptool diff' shows the rolled-back change as pending. Rollback restores
+configuration only; it does not undo data changes or database migrations.`,
+		Example: `  deptool rollback
+  deptool rollback --to 5348c6e --yes
+  deptool rollback --limit web2 --to main~2`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.check(); err != nil {
+				return err
+			}
+			c, err := openStoreAndDir(args)
+			if err != nil {
+				return err
+			}
+			if to == "" {
+				if to, err = pickVersion(cmd, c.store, f.limit); err != nil {
+					return err
+				}
+			}
+			target, err := c.store.Resolve(to)
+			if err != nil {
+				return err
+			}
+			tree, hosts, err := rollbackTree(c.store, target, f.limit)
+			if err != nil {
+				return err
+			}
+			f.limit = hosts
+			from, _, _ := c.store.Main()
+			msg := fmt.Sprintf("rollback to %s\n\nFrom: %s\nTo: %s\nHosts: %s\n", target.String()[:12], from, target, strings.Join(hosts, ", "))
+			return deployTree(cmd, c, tree, f, msg)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the commit to go back to (an id from 'deptool log', or main~N)")
+	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "apply without asking for confirmation")
+	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
+	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units before judging them")
+	addLimitFlag(cmd, &f.limit)
+	addOutputFlag(cmd, &f.output)
+	return cmd
+}
+
+// openStoreAndDir opens the store without reading the config tree on disk:
+// a rollback must work even when the tree is broken.
+func openStoreAndDir(args []string) (*cluster, error) {
+	s, err := store.Open(storePath())
+	if err != nil {
+		return nil, err
+	}
+	dir, err := clusterDir(s, args)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{store: s, dir: dir}, nil
+}
+
+// rollbackTree builds the tree to deploy: main's tree with the selected
+// hosts' subtrees taken from target. Without a limit, every host target
+// had is selected.
+func rollbackTree(s *store.Store, target store.ID, limit []string) (store.ID, []string, error) {
+	old, err := s.CommitInfo(target)
+	if err != nil {
+		return store.ZeroID, nil, fmt.Errorf("%s is not a deploy commit: %w", target.String()[:12], err)
+	}
+	oldHosts, err := s.ReadTree(old.Tree)
+	if err != nil {
+		return store.ZeroID, nil, err
+	}
+	selected := limit
+	if len(selected) == 0 {
+		for _, e := range oldHosts {
+			selected = append(selected, e.Name)
+		}
+	}
+	var base []store.Entry
+	if mainID, ok, err := s.Main(); err != nil {
+		return store.ZeroID, nil, err
+	} else if ok {
+		info, err := s.CommitInfo(mainID)
+		if err != nil {
+			return store.ZeroID, nil, err
+		}
+		if base, err = s.ReadTree(info.Tree); err != nil {
+			return store.ZeroID, nil, err
+		}
+	}
+	for _, host := range selected {
+		i := slices.IndexFunc(oldHosts, func(e store.Entry) bool { return e.Name == host })
+		if i < 0 {
+			return store.ZeroID, nil, fmt.Errorf("commit %s has no configuration for host %s: it never deployed there; see 'deptool log --limit %s'", target.String()[:12], host, host)
+		}
+		base = slices.DeleteFunc(base, func(e store.Entry) bool { return e.Name == host })
+		base = append(base, oldHosts[i])
+	}
+	tree, err := s.WriteTree(base)
+	return tree, selected, err
+}
+
+// pickVersion lists earlier deployed versions for the selected hosts and
+// asks which one to go back to.
+func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, error) {
+	if !isTerminal(cmd.InOrStdin()) {
+		return "", errors.New("no --to given and standard input is not a terminal: name the version with --to REV (see 'deptool log')")
+	}
+	entries, err := readLog(s, limit, 0)
+	if err != nil {
+		return "", err
+	}
+	entries = slices.DeleteFunc(entries, func(e logEntry) bool {
+		return !slices.ContainsFunc(e.Hosts, func(h deploy.HostResult) bool { return h.Outcome == deploy.Deployed })
+	})
+	if len(entries) < 2 {
+		return "", errors.New("nothing to roll back to: there is no earlier successful deploy for these hosts")
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "Deployed versions, newest first:")
+	for i, e := range entries {
+		mark := ""
+		if i == 0 {
+			mark = "  (current)"
+		}
+		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.ID[:12], e.Time.Format("2006-01-02 15:04"), e.Operator, strings.SplitN(e.Message, "\n", 2)[0], mark)
+	}
+	fmt.Fprint(out, "Roll back to which version? [2] ")
+	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	answer = strings.TrimSpace(answer)
+	if answer == "" {
+		answer = "2"
+	}
+	n, err := strconv.Atoi(answer)
+	if err != nil || n < 1 || n > len(entries) {
+		return "", fmt.Errorf("%q is not one of 1 to %d: nothing was changed", answer, len(entries))
+	}
+	return entries[n-1].ID, nil
+}
