@@ -121,11 +121,7 @@ func renderLog(w io.Writer, entries []logEntry) {
 		if !e.Recorded {
 			fmt.Fprintln(w, "    (no outcomes recorded: the deploy was interrupted before it finished)")
 		}
-		names := make([]string, len(e.Hosts))
-		for j, h := range e.Hosts {
-			names[j] = h.Host
-		}
-		width := hostWidth(names)
+		width := widthOf(e.Hosts, hostOf)
 		for _, h := range e.Hosts {
 			fmt.Fprintf(w, "    %-*s  %s%s\n", width, h.Host, h.Outcome, outcomeDetail(h))
 		}

@@ -69,11 +69,7 @@ Nothing is changed on any host.`,
 
 func printPings(cmd *cobra.Command, results []deploy.PingResult) error {
 	out := cmd.OutOrStdout()
-	names := make([]string, len(results))
-	for i, r := range results {
-		names[i] = r.Host
-	}
-	width := hostWidth(names)
+	width := widthOf(results, func(r deploy.PingResult) string { return r.Host })
 	fmt.Fprintln(out)
 	failed := 0
 	for _, r := range results {

@@ -75,24 +75,29 @@ func (p *plainProgress) Done(r deploy.HostResult) {
 }
 
 func hostWidth(hosts []string) int {
+	return widthOf(hosts, func(h string) string { return h })
+}
+
+// widthOf is the width of the longest name among items, for aligned columns.
+func widthOf[T any](items []T, name func(T) string) int {
 	w := 0
-	for _, h := range hosts {
-		w = max(w, len(h))
+	for _, it := range items {
+		w = max(w, len(name(it)))
 	}
 	return w
 }
+
+func hostOf(r deploy.HostResult) string { return r.Host }
 
 // printSummary prints every host's outcome, errors in full, and a count.
 func printSummary(w io.Writer, res *deploy.Result) {
 	hosts := append([]deploy.HostResult(nil), res.Hosts...)
 	sort.Slice(hosts, func(i, j int) bool { return hosts[i].Host < hosts[j].Host })
-	names := make([]string, len(hosts))
 	counts := map[deploy.Outcome]int{}
-	for i, h := range hosts {
-		names[i] = h.Host
+	for _, h := range hosts {
 		counts[h.Outcome]++
 	}
-	width := hostWidth(names)
+	width := widthOf(hosts, hostOf)
 	fmt.Fprintln(w)
 	for _, h := range hosts {
 		line := fmt.Sprintf("%-*s  %s", width, h.Host, h.Outcome)

@@ -54,11 +54,7 @@ Nothing is changed on any host.`,
 
 func printSyncs(cmd *cobra.Command, results []deploy.SyncResult, onlyChanged bool) error {
 	out := cmd.OutOrStdout()
-	names := make([]string, len(results))
-	for i, r := range results {
-		names[i] = r.Host
-	}
-	width := hostWidth(names)
+	width := widthOf(results, func(r deploy.SyncResult) string { return r.Host })
 	failed := 0
 	for _, r := range results {
 		switch {
