@@ -34,6 +34,7 @@ type applier struct {
 	st    *store.Store
 	now   func() time.Time
 	keep  int
+	exe   func() (string, error)
 	fault func(Effect) error
 	say   func(wire.Progress)
 	req   *wire.ApplyRequest
@@ -66,12 +67,15 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	a := &applier{
-		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, fault: s.opts.fault,
+		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault,
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units,
 		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 	}
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
+	}
+	if req.Keep > 0 {
+		a.keep = req.Keep
 	}
 	if refuse := a.check(s.host); refuse != nil {
 		return nil, refuse
@@ -198,7 +202,7 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	}
 	if outcome == wire.Deployed {
 		a.say(wire.Progress{Step: "gc"})
-		a.gc()
+		res.Freed = a.gc()
 	}
 	if r, rerr := a.hs.refs(); rerr == nil {
 		res.Current, res.Target = r.current, r.target

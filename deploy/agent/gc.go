@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,30 +11,120 @@ import (
 )
 
 // gc deletes what a successful apply left behind: removed apps, temp
-// files of interrupted writes, and per app the checkouts beyond the newest
-// Keep, never current or previous. Its failures are warnings: the apply
-// already succeeded.
-func (a *applier) gc() {
+// files of interrupted writes, per app the checkouts beyond the newest
+// Keep, never current or previous, and the agent binaries other than the
+// two newest and the running one. It returns the bytes freed. Its failures
+// are warnings: the apply already succeeded.
+func (a *applier) gc() int64 {
+	var freed int64
 	entries, err := os.ReadDir(a.l.appsDir())
-	if err != nil {
-		if !os.IsNotExist(err) {
-			a.warn(fmt.Errorf("gc: %w", err))
-		}
-		return
+	if err != nil && !os.IsNotExist(err) {
+		a.warn(fmt.Errorf("gc: %w", err))
 	}
 	for _, e := range entries {
 		name := e.Name()
 		var err error
 		switch {
 		case strings.HasPrefix(name, trashPrefix), strings.HasPrefix(name, ".tmp-"):
-			err = os.RemoveAll(filepath.Join(a.l.appsDir(), name))
+			var n int64
+			n, err = removeCounted(filepath.Join(a.l.appsDir(), name), os.RemoveAll)
+			freed += n
 		case e.IsDir() && !strings.HasPrefix(name, "."):
-			err = gcApp(a.l.appDir(name), a.keep)
+			var n int64
+			n, err = gcApp(a.l.appDir(name), a.keep)
+			freed += n
 		}
 		if err != nil {
 			a.warn(fmt.Errorf("gc: %w", err))
 		}
 	}
+	n, err := gcBinaries(a.l.binDir(), a.exe)
+	freed += n
+	if err != nil {
+		a.warn(fmt.Errorf("gc: agent binaries: %w", err))
+	}
+	return freed
+}
+
+// keepBinaries is how many agent binaries gc keeps, newest first.
+const keepBinaries = 2
+
+// gcBinaries removes the agent binaries in dir other than the keepBinaries
+// most recently modified and the running one (named by exe).
+func gcBinaries(dir string, exe func() (string, error)) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var running os.FileInfo
+	if exe != nil {
+		if p, err := exe(); err == nil {
+			running, _ = os.Stat(p)
+		}
+	}
+	type bin struct {
+		name string
+		info os.FileInfo
+	}
+	var bins []bin
+	for _, e := range entries {
+		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+			continue // temp files of an upload in progress, and anything not ours
+		}
+		info, err := e.Info()
+		if err != nil {
+			return 0, err
+		}
+		bins = append(bins, bin{e.Name(), info})
+	}
+	sort.Slice(bins, func(i, j int) bool {
+		a, b := bins[i].info.ModTime(), bins[j].info.ModTime()
+		if !a.Equal(b) {
+			return a.After(b)
+		}
+		return bins[i].name > bins[j].name
+	})
+	var freed int64
+	for i, b := range bins {
+		if i < keepBinaries || (running != nil && os.SameFile(running, b.info)) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, b.name)); err != nil {
+			return freed, err
+		}
+		freed += b.info.Size()
+	}
+	return freed, nil
+}
+
+// removeCounted removes path with remove and returns the bytes its
+// regular files held.
+func removeCounted(path string, remove func(string) error) (int64, error) {
+	size := diskSize(path)
+	if err := remove(path); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// diskSize sums the sizes of the regular files under path.
+func diskSize(path string) int64 {
+	var n int64
+	filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.Type().IsRegular() {
+			if info, err := d.Info(); err == nil {
+				n += info.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
 
 type checkoutAge struct {
@@ -42,11 +133,12 @@ type checkoutAge struct {
 }
 
 // gcApp keeps current, previous and the keep most recently deployed
-// checkouts of one app.
-func gcApp(appDir string, keep int) error {
+// checkouts of one app, and returns the bytes freed.
+func gcApp(appDir string, keep int) (int64, error) {
+	var freed int64
 	entries, err := os.ReadDir(appDir)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cur := readlink(filepath.Join(appDir, "current"))
 	prev := readlink(filepath.Join(appDir, "previous"))
@@ -54,9 +146,11 @@ func gcApp(appDir string, keep int) error {
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".tmp-") {
-			if err := os.RemoveAll(filepath.Join(appDir, name)); err != nil {
-				return err
+			n, err := removeCounted(filepath.Join(appDir, name), os.RemoveAll)
+			if err != nil {
+				return freed, err
 			}
+			freed += n
 			continue
 		}
 		if !e.IsDir() || !isTreeName(name) {
@@ -64,7 +158,7 @@ func gcApp(appDir string, keep int) error {
 		}
 		info, err := e.Info()
 		if err != nil {
-			return err
+			return freed, err
 		}
 		checkouts = append(checkouts, checkoutAge{name, info.ModTime()})
 	}
@@ -79,11 +173,13 @@ func gcApp(appDir string, keep int) error {
 		if i < keep || c.name == cur || c.name == prev {
 			continue
 		}
-		if err := removeDir(filepath.Join(appDir, c.name)); err != nil {
-			return err
+		n, err := removeCounted(filepath.Join(appDir, c.name), removeDir)
+		if err != nil {
+			return freed, err
 		}
+		freed += n
 	}
-	return nil
+	return freed, nil
 }
 
 // isTreeName reports whether name is a tree id, as checkouts are named.

@@ -48,6 +48,8 @@ type testHost struct {
 	noRollback bool
 	// settle is the apply request's settle window.
 	settle time.Duration
+	// keep is the apply request's Keep.
+	keep int
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -349,7 +351,7 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle}
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep}
 	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) { d.progress = append(d.progress, p) })
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)

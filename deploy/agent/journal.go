@@ -7,28 +7,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"time"
+	"slices"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // JournalEntry is one line of journal.jsonl: one apply on the host.
-type JournalEntry struct {
-	Time     time.Time     `json:"time"`
-	Operator string        `json:"operator"`
-	Deploy   diff.ObjectID `json:"deploy"`
-	From     diff.ObjectID `json:"from"`
-	To       diff.ObjectID `json:"to"`
-	Outcome  wire.Outcome  `json:"outcome"`
-	// Error is why the apply failed or was rolled back.
-	Error string `json:"error,omitempty"`
-	// RollbackError is why the rollback failed too.
-	RollbackError string `json:"rollback_error,omitempty"`
-	// FailedUnits are the units found failed, during the apply or after
-	// the rollback.
-	FailedUnits []string `json:"failed_units,omitempty"`
-}
+type JournalEntry = wire.JournalEntry
 
 // appendJournal adds one line and syncs it: the journal is the host's own
 // audit trail and must survive the crash that follows.
@@ -76,4 +61,20 @@ func ReadJournal(root string) ([]JournalEntry, error) {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	return out, nil
+}
+
+// journal answers a journal request: newest first, at most Limit.
+func (s *session) journal(req *wire.JournalRequest) (*wire.JournalReply, error) {
+	entries, err := ReadJournal(s.opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(entries)
+	if req.Limit > 0 && len(entries) > req.Limit {
+		entries = entries[:req.Limit]
+	}
+	if entries == nil {
+		entries = []JournalEntry{}
+	}
+	return &wire.JournalReply{Entries: entries}, nil
 }

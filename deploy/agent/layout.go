@@ -26,6 +26,7 @@ func (l layout) appDir(app string) string { return l.state("apps", app) }
 func (l layout) adoptedDir() string       { return l.state("adopted") }
 func (l layout) attemptFile() string      { return l.state("attempt.json") }
 func (l layout) journalFile() string      { return l.state("journal.jsonl") }
+func (l layout) binDir() string           { return l.state("bin") }
 
 // linkTarget is where a manifest symlink to file of app points.
 func (l layout) linkTarget(app, file string) string {

@@ -28,6 +28,9 @@ type Options struct {
 	// current and previous; 0 means 5.
 	Keep int
 
+	// executable names the running agent binary, which binary garbage
+	// collection never removes; nil means os.Executable.
+	executable func() (string, error)
 	// fault, when set, is asked before each effect of an apply is made
 	// and fails the apply with its error: tests use it to stop an apply
 	// at any point.
@@ -49,6 +52,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Keep <= 0 {
 		o.Keep = 5
+	}
+	if o.executable == nil {
+		o.executable = os.Executable
 	}
 	if o.units == nil {
 		o.units = noUnits(o.Root)
@@ -149,6 +155,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.apply(m)
 	case *wire.FetchRequest:
 		return false, s.fetch()
+	case *wire.JournalRequest:
+		return false, s.reply(s.journal(m))
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }

@@ -253,6 +253,16 @@ func (c *Client) Ping(ctx context.Context, seq int) error {
 	return nil
 }
 
+// Journal returns the host's journal of applies, newest first, at most
+// limit entries (0: all). It needs a hello, not the lock.
+func (c *Client) Journal(ctx context.Context, limit int) ([]JournalEntry, error) {
+	reply, err := call[*JournalReply](ctx, c, &JournalRequest{Limit: limit}, "reading the journal")
+	if err != nil {
+		return nil, err
+	}
+	return reply.Entries, nil
+}
+
 // Bye ends the session: the agent releases the lock and exits. An agent
 // that closes the stream instead of answering has done the same.
 func (c *Client) Bye(ctx context.Context) error {

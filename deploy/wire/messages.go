@@ -29,6 +29,8 @@ const (
 	TypePong      Type = "pong"
 	TypeBye       Type = "bye"
 	TypeByeOK     Type = "bye_ok"
+	TypeJournal   Type = "journal"
+	TypeJournalOK Type = "journal_ok"
 	TypeError     Type = "error"
 )
 
@@ -81,6 +83,10 @@ type ApplyRequest struct {
 	// Settle is how long the agent watches restarted units before judging
 	// them. The operator picks the default (2 s); 0 checks once, at once.
 	Settle time.Duration `json:"settle,omitempty"`
+	// Keep is how many checkouts per app the agent keeps after a
+	// successful apply besides current and previous; 0 means the agent's
+	// default (5).
+	Keep int `json:"keep,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -127,6 +133,9 @@ type Result struct {
 	// a rollback those the rollback restarted (AfterRollback), with their
 	// states; a failed unit carries its last journal lines.
 	Units []UnitReport `json:"units,omitempty"`
+	// Freed is how many bytes garbage collection freed after a successful
+	// apply: old checkouts and old agent binaries.
+	Freed int64 `json:"freed,omitempty"`
 }
 
 // UnitReport is how one unit was doing when the agent judged it.
@@ -182,6 +191,35 @@ type Bye struct{}
 // ByeReply confirms the lock is released.
 type ByeReply struct{}
 
+// JournalRequest asks for the host's journal of applies, newest first, at
+// most Limit entries (0: all). It needs a hello but not the lock.
+type JournalRequest struct {
+	Limit int `json:"limit,omitempty"`
+}
+
+// JournalReply holds the host's journal entries, newest first.
+type JournalReply struct {
+	Entries []JournalEntry `json:"entries"`
+}
+
+// JournalEntry is one apply on a host, as the host's journal records it,
+// whichever store it came from.
+type JournalEntry struct {
+	Time     time.Time     `json:"time"`
+	Operator string        `json:"operator"`
+	Deploy   diff.ObjectID `json:"deploy"`
+	From     diff.ObjectID `json:"from"`
+	To       diff.ObjectID `json:"to"`
+	Outcome  Outcome       `json:"outcome"`
+	// Error is why the apply failed or was rolled back.
+	Error string `json:"error,omitempty"`
+	// RollbackError is why the rollback failed too.
+	RollbackError string `json:"rollback_error,omitempty"`
+	// FailedUnits are the units found failed, during the apply or after
+	// the rollback.
+	FailedUnits []string `json:"failed_units,omitempty"`
+}
+
 // Holder is who holds a host's lock.
 type Holder struct {
 	Operator string    `json:"operator"`
@@ -205,6 +243,8 @@ func (*Pong) Type() Type           { return TypePong }
 func (*Bye) Type() Type            { return TypeBye }
 func (*ByeReply) Type() Type       { return TypeByeOK }
 func (*AgentError) Type() Type     { return TypeError }
+func (*JournalRequest) Type() Type { return TypeJournal }
+func (*JournalReply) Type() Type   { return TypeJournalOK }
 
 var registry = map[Type]func() Message{
 	TypeHello:     func() Message { return new(HelloRequest) },
@@ -223,6 +263,8 @@ var registry = map[Type]func() Message{
 	TypeBye:       func() Message { return new(Bye) },
 	TypeByeOK:     func() Message { return new(ByeReply) },
 	TypeError:     func() Message { return new(AgentError) },
+	TypeJournal:   func() Message { return new(JournalRequest) },
+	TypeJournalOK: func() Message { return new(JournalReply) },
 }
 
 type envelope struct {

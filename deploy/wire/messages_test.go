@@ -37,6 +37,13 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&Pong{Seq: 7},
 		&Bye{},
 		&ByeReply{},
+		&JournalRequest{Limit: 3},
+		&JournalReply{Entries: []JournalEntry{{
+			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: diff.ObjectID(idA),
+			From: diff.ObjectID(idA), To: diff.ObjectID(idB), Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
+		}}},
+		&ApplyRequest{Commit: idA, Operator: "ann@laptop", Keep: 3, Plan: diff.HostPlan{Host: "web1"}},
+		&Result{Outcome: Deployed, Current: idA, Target: idA, Freed: 12345},
 		&AgentError{Code: CodeBusy, Message: "busy", Holder: &Holder{Operator: "bob@desk", PID: 42, Since: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}},
 		&AgentError{Code: CodeStale, Message: "stale", Current: idB},
 	}
