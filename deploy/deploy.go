@@ -119,7 +119,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	}
 	defer sess.close()
 	o, units, err := d.apply(ctx, sess, hp, commit)
-	r.Units = units
+	r.Units, r.Freed = units, sess.freed
 	return finish(o, err)
 }
 
@@ -141,7 +141,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	}
 	rep.Phase(hp.Host, Applying, "")
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle,
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
 	}, func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) })
 	if err != nil {
 		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
@@ -149,6 +149,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	sess.client.Bye(ctx)
 	switch res.Outcome {
 	case wire.Deployed:
+		sess.freed = res.Freed
 		return Deployed, res.Units, nil
 	case wire.RolledBack:
 		return RolledBack, res.Units, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)

@@ -22,6 +22,7 @@ type session struct {
 	proc   *transport.Process
 	client *wire.Client
 	hello  wire.HelloReply
+	freed  int64 // bytes the host's garbage collection freed
 }
 
 func (s *session) close() {

@@ -112,3 +112,29 @@ func gitOut(t *testing.T, op *operator, args ...string) string {
 func fingerprintHistory(t *testing.T, l *lab.Lab, host string) string {
 	return onHost(t, l, host, `cat /var/lib/deptool/apps/svc/current/conf /var/lib/deptool/apps/svc/current/systemd/dth.service; readlink /etc/systemd/system/dth.service; systemctl is-active dth.service; systemctl is-enabled dth.service`)
 }
+
+func TestRetentionKeepsNCheckoutsAndTwoAgents(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	gitOut(t, op, "config", "deptool.keep", "1")
+	for i := range 5 {
+		op.write(map[string]string{"web1/app/conf": strings.Repeat("x", i+1)})
+		if out, code := op.run("deploy", "--yes"); code != 0 {
+			t.Fatalf("deploy %d exited %d:\n%s", i, code, out)
+		}
+		if i == 0 {
+			// Two stale agent builds from earlier versions of deptool.
+			onHost(t, l, "web1", "cd /var/lib/deptool/bin && head -c 100000 /dev/zero > deptool-0.0.1-aaaaaaaaaaaa && head -c 100000 /dev/zero > deptool-0.0.2-bbbbbbbbbbbb && touch -d '2 days ago' deptool-0.0.1-* && touch -d '1 day ago' deptool-0.0.2-*")
+		}
+	}
+	// The newest checkout (current) and, whatever N says, previous.
+	if got := onHost(t, l, "web1", "ls /var/lib/deptool/apps/app | grep -vc -e current -e previous"); got != "2" {
+		t.Errorf("checkout directories kept with deptool.keep=1: %s, want 2 (current and previous)", got)
+	}
+	if got := onHost(t, l, "web1", "ls /var/lib/deptool/bin | grep -c deptool-"); got != "2" {
+		t.Errorf("agent binaries kept: %s, want 2", got)
+	}
+	if got := onHost(t, l, "web1", "ls /var/lib/deptool/bin"); strings.Contains(got, "aaaaaaaaaaaa") {
+		t.Errorf("the oldest agent binary was kept: %s", got)
+	}
+}

@@ -146,7 +146,7 @@ func outcomeDetail(h deploy.HostResult) string {
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
-	entries, err := deploy.HostJournal(cmd.Context(), host, n, deploy.Options{})
+	entries, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
 	if err != nil {
 		return err
 	}

@@ -117,6 +117,13 @@ func printSummary(w io.Writer, res *deploy.Result) {
 	if len(parts) > 0 {
 		tail = "; " + strings.Join(parts, ", ")
 	}
+	var freed int64
+	for _, h := range hosts {
+		freed += h.Freed
+	}
+	if freed > 0 {
+		tail += fmt.Sprintf("; freed %.1f MB of old checkouts and agents on the hosts", float64(freed)/1e6)
+	}
 	fmt.Fprintf(w, "\nDeployed %d of %d hosts in %s%s.\n", counts[deploy.Deployed], len(hosts), res.Elapsed.Round(10*time.Millisecond), tail)
 }
 
