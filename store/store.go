@@ -201,6 +201,10 @@ func (s *Store) ReadBlob(id ID) ([]byte, error) {
 
 // ReadTree returns the entries of a tree in Git order.
 func (s *Store) ReadTree(id ID) ([]Entry, error) {
+	if id == EmptyTree {
+		// Git knows the empty tree without storing it; so do we.
+		return nil, nil
+	}
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
 	t, err := object.GetTree(s.objects, id)

@@ -408,3 +408,35 @@ func TestPinsAndHistory(t *testing.T) {
 		t.Errorf("pins after unpin: %v", pins)
 	}
 }
+
+func TestAMirrorCloneKeepsHistoryOutcomesAndRefs(t *testing.T) {
+	s := initStore(t)
+	d, _ := s.Commit(EmptyTree, "d", "op@x", t0)
+	h, _ := s.CommitHost("web1", EmptyTree, d, "op@x", t0)
+	if err := s.SetHostRef("web1", h); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordOutcomes(d, []byte(`{"hosts":[]}`), "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin("web1", d); err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "--mirror", s.Path(), clone).CombinedOutput(); err != nil {
+		t.Fatalf("git clone --mirror: %v: %s", err, out)
+	}
+	c, err := Open(clone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Outcomes(d); err != nil || !ok {
+		t.Errorf("outcomes in the clone: %v %v", ok, err)
+	}
+	if got, ok, _ := c.HostRef("web1"); !ok || got != h {
+		t.Errorf("host ref in the clone = %v %v", got, ok)
+	}
+	if pins, _ := c.Pins(); pins["web1"] != d {
+		t.Errorf("pins in the clone = %v", pins)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/store"
 )
@@ -211,5 +212,25 @@ func TestCommandReferenceIsUpToDate(t *testing.T) {
 		if err != nil || !bytes.Equal(gen, got) {
 			t.Errorf("docs/cmd/%s is out of date: run 'just docs'", e.Name())
 		}
+	}
+}
+
+func TestRollbackRefusesBadTargetsBeforeContactingHosts(t *testing.T) {
+	newCluster(t, map[string]string{"web1/a/f": "1"})
+	s, err := store.Open(os.Getenv("DEPTOOL_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(store.EmptyTree, "empty", "op@x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "rollback", "--to", "main", "--limit", "web1", "--yes"); err == nil || !strings.Contains(err.Error(), "no configuration for host web1") {
+		t.Errorf("rollback to a commit without web1: err = %v", err)
+	}
+	if _, _, err := run(t, "rollback", "--to", "deadbeef", "--yes"); err == nil || !strings.Contains(err.Error(), "not a commit") {
+		t.Errorf("rollback to an unknown REV: err = %v", err)
+	}
+	if _, _, err := run(t, "rollback", "--yes"); err == nil || !strings.Contains(err.Error(), "--to") {
+		t.Errorf("rollback without a terminal and without --to: err = %v", err)
 	}
 }
