@@ -39,7 +39,7 @@ func benchmarkSnapshotUnchanged(b *testing.B, hosts int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s.now = anHourLater
+	s.now = longAfter
 	if _, err := s.Snapshot(dir); err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func benchmarkSnapshotUnchanged(b *testing.B, hosts int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.now = anHourLater
+		s.now = longAfter
 		if _, err := s.Snapshot(dir); err != nil {
 			b.Fatal(err)
 		}
@@ -78,9 +78,9 @@ func BenchmarkSnapshot50HostsCold(b *testing.B) {
 	}
 }
 
-// anHourLater stands for re-planning a tree generated a while ago: files
+// longAfter stands for re-planning a tree generated a while ago: files
 // written just now are deliberately not trusted to the stat cache.
-func anHourLater() time.Time { return farFuture }
+func longAfter() time.Time { return farFuture }
 
 // BenchmarkSnapshotDir re-plans an existing tree, for profiling a real or
 // large synthetic one: DEPTOOL_BENCH_TREE=dir DEPTOOL_BENCH_STORE=store.
@@ -94,7 +94,7 @@ func BenchmarkSnapshotDir(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s.now = anHourLater
+		s.now = longAfter
 		if _, err := s.Snapshot(dir); err != nil {
 			b.Fatal(err)
 		}
