@@ -47,16 +47,6 @@ type Result struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
-// OK reports whether every host deployed.
-func (r *Result) OK() bool {
-	for _, h := range r.Hosts {
-		if h.Outcome != Deployed {
-			return false
-		}
-	}
-	return true
-}
-
 // Phase names what a host is doing, for live progress.
 type Phase string
 
