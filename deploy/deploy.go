@@ -99,7 +99,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	start := time.Now()
 	r := HostResult{Host: hp.Host}
 	finish := func(o Outcome, err error) HostResult {
-		r.Outcome, r.err, r.Elapsed = o, err, time.Since(start)
+		r.Outcome, r.Elapsed = o, time.Since(start)
 		if err != nil {
 			r.Error = err.Error()
 		}

@@ -34,11 +34,7 @@ type HostResult struct {
 	Units []wire.UnitReport `json:"units,omitempty"`
 	// Freed is what the host's clean-up of old checkouts and agents freed.
 	Freed int64 `json:"freed_bytes,omitempty"`
-	err   error
 }
-
-// Err is the error behind a failed outcome, nil when deployed.
-func (r HostResult) Err() error { return r.err }
 
 // Result is a whole deploy's outcome.
 type Result struct {
