@@ -127,13 +127,13 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, []wire.UnitReport, error) {
 	rep := d.opts.Reporter
 	rep.Phase(hp.Host, Locking, "")
-	err := sess.client.Lock(ctx, wire.LockRequest{Base: store.ID(hp.Base), Operator: d.opts.Operator})
+	err := sess.client.Lock(ctx, wire.LockRequest{Base: hp.Base, Operator: d.opts.Operator})
 	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
 		return o, nil, err
 	}
 	rep.Phase(hp.Host, Sending, "")
 	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
+		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{store.ID(sess.hello.Current)})
 		return err
 	})
 	if err != nil {
@@ -141,7 +141,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	}
 	rep.Phase(hp.Host, Applying, "")
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
 	}, func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) })
 	if err != nil {
 		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)

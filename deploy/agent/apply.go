@@ -106,7 +106,7 @@ func (a *applier) run() wire.Result {
 	if err := a.att.save(a.l); err != nil {
 		return a.finish(err)
 	}
-	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
+	if err := a.hs.setRef(targetRef, store.ID(a.req.Commit)); err != nil {
 		return a.finish(err)
 	}
 	if err := a.execute(); err != nil {
@@ -115,7 +115,7 @@ func (a *applier) run() wire.Result {
 		}
 		return a.finish(err)
 	}
-	return a.finish(a.hs.setRef(currentRef, a.req.Commit))
+	return a.finish(a.hs.setRef(currentRef, store.ID(a.req.Commit)))
 }
 
 // rollback undoes the failed attempt, units included, so the host runs
@@ -205,7 +205,7 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		res.Freed = a.gc()
 	}
 	if r, rerr := a.hs.refs(); rerr == nil {
-		res.Current, res.Target = r.current, r.target
+		res.Current, res.Target = diff.ObjectID(r.current), diff.ObjectID(r.target)
 	}
 	return res
 }
@@ -235,7 +235,7 @@ func (a *applier) check(host string) *wire.AgentError {
 	if store.ID(p.Base) != a.from {
 		return staleError(host, store.ID(p.Base), a.from)
 	}
-	info, err := a.st.CommitInfo(a.req.Commit)
+	info, err := a.st.CommitInfo(store.ID(a.req.Commit))
 	if err != nil {
 		return wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store: send its objects first", host, a.req.Commit)
 	}

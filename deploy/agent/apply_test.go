@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/deptool/deptool/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,7 +137,7 @@ func TestFailedApplyIsConsistentAndNextApplyRepairs(t *testing.T) {
 	if got := h.refs(); got.current != d1.commit || got.target != d2.commit {
 		t.Errorf("refs %+v: want current %s (last good), target %s (attempted)", got, d1.commit, d2.commit)
 	}
-	if d2.result.Current != d1.commit || d2.result.Target != d2.commit {
+	if store.ID(d2.result.Current) != d1.commit || store.ID(d2.result.Target) != d2.commit {
 		t.Errorf("result refs %+v", d2.result)
 	}
 	j := h.journal()

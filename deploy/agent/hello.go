@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/deptool/deptool/diff"
 	"os"
 	"strings"
 
@@ -31,7 +32,7 @@ func (s *session) hello(req *wire.HelloRequest) (*wire.HelloReply, error) {
 	}
 	return &wire.HelloReply{
 		Version: wire.Version, Build: s.opts.Build, Hostname: name,
-		Current: r.current, Target: r.target,
+		Current: diff.ObjectID(r.current), Target: diff.ObjectID(r.target),
 	}, nil
 }
 

@@ -341,17 +341,17 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 	r := h.start(opts)
 	ctx := context.Background()
 	hello := r.hello(h.t)
-	if err := r.client.Lock(ctx, wire.LockRequest{Base: store.ID(d.plan.Base), Operator: operator}); err != nil {
+	if err := r.client.Lock(ctx, wire.LockRequest{Base: d.plan.Base, Operator: operator}); err != nil {
 		h.t.Fatalf("lock: %v", err)
 	}
 	err := r.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{hello.Current})
+		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{store.ID(hello.Current)})
 		return err
 	})
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep}
+	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep}
 	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) { d.progress = append(d.progress, p) })
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)

@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/diff"
-	"github.com/deptool/deptool/store"
 )
+
+// Ids in messages are diff.ObjectIDs, which travel as hex, so a captured
+// session reads like git output; convert with store.ID(x) at the edges.
 
 // Type names a message on the wire.
 type Type string
@@ -54,15 +56,15 @@ type HelloReply struct {
 	// Current is the last host commit applied successfully, Target the
 	// last one attempted; zero when there is none. They differ after a
 	// failed or interrupted apply.
-	Current store.ID `json:"current,omitzero"`
-	Target  store.ID `json:"target,omitzero"`
+	Current diff.ObjectID `json:"current,omitzero"`
+	Target  diff.ObjectID `json:"target,omitzero"`
 }
 
 // LockRequest takes the host's deploy lock. Base is the host commit the
 // operator believes is deployed (zero for a host never deployed).
 type LockRequest struct {
-	Base     store.ID `json:"base,omitzero"`
-	Operator string   `json:"operator"`
+	Base     diff.ObjectID `json:"base,omitzero"`
+	Operator string        `json:"operator"`
 }
 
 // LockReply confirms the lock is held until bye or the end of the session.
@@ -76,8 +78,8 @@ type ObjectsReply struct{}
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
-	Commit   store.ID      `json:"commit"`
-	Deploy   store.ID      `json:"deploy,omitzero"`
+	Commit   diff.ObjectID `json:"commit"`
+	Deploy   diff.ObjectID `json:"deploy,omitzero"`
 	Operator string        `json:"operator"`
 	Plan     diff.HostPlan `json:"plan"`
 	// Settle is how long the agent watches restarted units before judging
@@ -127,8 +129,8 @@ type Result struct {
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
-	Current store.ID `json:"current,omitzero"`
-	Target  store.ID `json:"target,omitzero"`
+	Current diff.ObjectID `json:"current,omitzero"`
+	Target  diff.ObjectID `json:"target,omitzero"`
 	// Units are the units the apply restarted and then watched, and after
 	// a rollback those the rollback restarted (AfterRollback), with their
 	// states; a failed unit carries its last journal lines.
@@ -172,7 +174,7 @@ type FetchRequest struct{}
 // FetchReply names the commit whose pack follows in data frames. A host
 // never deployed answers with a zero commit and an empty stream.
 type FetchReply struct {
-	Current store.ID `json:"current,omitzero"`
+	Current diff.ObjectID `json:"current,omitzero"`
 }
 
 // Ping asks for a Pong with the same Seq.

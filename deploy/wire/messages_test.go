@@ -11,8 +11,8 @@ import (
 )
 
 var (
-	idA = plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
-	idB = plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+	idA = diff.ObjectID(plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	idB = diff.ObjectID(plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
 )
 
 func TestMessagesRoundTrip(t *testing.T) {
@@ -68,7 +68,7 @@ func TestIDsAreHexOnTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"type":"lock","body":{"operator":"ann@laptop","base":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}`
+	want := `{"type":"lock","body":{"base":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","operator":"ann@laptop"}}`
 	if string(payload) != want {
 		t.Errorf("got  %s\nwant %s", payload, want)
 	}
