@@ -32,6 +32,10 @@ type Options struct {
 	Settle time.Duration
 	// Keep is how many old checkouts per app hosts keep; 0: their default.
 	Keep int
+	// ConfirmTimeout is how long a host waits, after a successful apply,
+	// for the operator to reach it again over a new SSH connection before
+	// it rolls back by itself. Zero: no confirmation.
+	ConfirmTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -140,11 +144,26 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return Failed, nil, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
 	}
 	rep.Phase(hp.Host, Applying, "")
+	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-	}, func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) })
+		ConfirmTimeout: d.opts.ConfirmTimeout,
+	}, func(p wire.Progress) {
+		if p.Step != "confirm" {
+			rep.Phase(hp.Host, Applying, p.Step)
+			return
+		}
+		// The host waits until it hears from a new connection, and
+		// otherwise rolls back by itself; this session only waits for
+		// the result.
+		rep.Phase(hp.Host, Confirming, "")
+		confirmErr = d.confirm(ctx, hp.Host, p.Detail, sess.bin)
+	})
 	if err != nil {
 		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
+	}
+	if res.Outcome != wire.Deployed && confirmErr != nil {
+		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)
 	switch res.Outcome {
@@ -157,6 +176,28 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return RollbackFailed, res.Units, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
 	}
 	return Failed, res.Units, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+}
+
+// confirm reaches host again over a new SSH connection and confirms the
+// apply waiting there with token: the proof that the apply left the host
+// reachable.
+func (d *deployer) confirm(ctx context.Context, host, token string, bin *agentBinary) error {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.ConfirmTimeout)
+	defer cancel()
+	conn, err := transport.Dial(ctx, host, d.opts.Transport)
+	if err != nil {
+		return err
+	}
+	sess := &session{host: host, conn: conn}
+	defer sess.close()
+	if err := d.startAgent(ctx, sess, bin); err != nil {
+		return err
+	}
+	if err := sess.client.Confirm(ctx, token); err != nil {
+		return err
+	}
+	sess.client.Bye(ctx)
+	return nil
 }
 
 // lockOutcome turns a refused lock into an outcome. A stale plan fetches the

@@ -53,6 +53,7 @@ const (
 	Locking    Phase = "locking"
 	Sending    Phase = "sending objects"
 	Applying   Phase = "applying"
+	Confirming Phase = "confirming"
 	Fetching   Phase = "fetching host state"
 )
 

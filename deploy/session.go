@@ -22,7 +22,8 @@ type session struct {
 	proc   *transport.Process
 	client *wire.Client
 	hello  wire.HelloReply
-	freed  int64 // bytes the host's garbage collection freed
+	bin    *agentBinary // the agent running there
+	freed  int64        // bytes the host's garbage collection freed
 }
 
 func (s *session) close() {
@@ -79,7 +80,7 @@ func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBina
 		}
 		return fmt.Errorf("host %s: agent: %w", sess.host, err)
 	}
-	sess.proc, sess.client, sess.hello = proc, client, hello
+	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
 }
 

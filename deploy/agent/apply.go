@@ -36,6 +36,7 @@ type applier struct {
 	keep  int
 	exe   func() (string, error)
 	fault func(Effect) error
+	after func(time.Duration) <-chan time.Time
 	say   func(wire.Progress)
 	req   *wire.ApplyRequest
 	plan  *diff.HostPlan
@@ -67,7 +68,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	a := &applier{
-		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault,
+		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units,
 		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 	}
@@ -84,7 +85,8 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 }
 
 // run applies the plan: repair, checks, checkouts, symlinks, units,
-// removals, then refs, journal and garbage collection. A failure leaves
+// removals, the wait for confirmation, then refs, journal and garbage
+// collection. A failure leaves
 // target at the commit attempted and current where it was; when the plan
 // asks for rollback, the attempt is undone first (see rollback).
 func (a *applier) run() wire.Result {
@@ -109,7 +111,11 @@ func (a *applier) run() wire.Result {
 	if err := a.hs.setRef(targetRef, store.ID(a.req.Commit)); err != nil {
 		return a.finish(err)
 	}
-	if err := a.execute(); err != nil {
+	err := a.execute()
+	if err == nil {
+		err = a.awaitConfirmation()
+	}
+	if err != nil {
 		if a.plan.Rollback {
 			return a.rollback(err)
 		}

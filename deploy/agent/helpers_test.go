@@ -50,6 +50,10 @@ type testHost struct {
 	settle time.Duration
 	// keep is the apply request's Keep.
 	keep int
+	// confirmTimeout is the apply request's ConfirmTimeout.
+	confirmTimeout time.Duration
+	// onProgress, when set, sees each progress report as it comes.
+	onProgress func(wire.Progress)
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -351,8 +355,14 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep}
-	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) { d.progress = append(d.progress, p) })
+	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
+		ConfirmTimeout: h.confirmTimeout}
+	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) {
+		d.progress = append(d.progress, p)
+		if h.onProgress != nil {
+			h.onProgress(p)
+		}
+	})
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)
 	}

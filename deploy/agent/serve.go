@@ -38,6 +38,9 @@ type Options struct {
 	// units connects to systemd; nil means the system bus at root "/"
 	// and none elsewhere. Tests set a recorder.
 	units openUnits
+	// after is the confirmation's timer; nil means time.After. Tests fire
+	// it themselves.
+	after func(time.Duration) <-chan time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -52,6 +55,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Keep <= 0 {
 		o.Keep = 5
+	}
+	if o.after == nil {
+		o.after = time.After
 	}
 	if o.executable == nil {
 		o.executable = os.Executable
@@ -157,6 +163,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.fetch()
 	case *wire.JournalRequest:
 		return false, s.reply(s.journal(m))
+	case *wire.ConfirmRequest:
+		return false, s.reply(s.confirm(ctx, m))
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }

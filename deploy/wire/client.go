@@ -263,6 +263,14 @@ func (c *Client) Journal(ctx context.Context, limit int) ([]JournalEntry, error)
 	return reply.Entries, nil
 }
 
+// Confirm confirms the apply waiting on the host with token (see
+// ApplyRequest.ConfirmTimeout). Send it over a connection of its own: that
+// the connection could be made is what it confirms.
+func (c *Client) Confirm(ctx context.Context, token string) error {
+	_, err := call[*ConfirmReply](ctx, c, &ConfirmRequest{Token: token}, "confirming")
+	return err
+}
+
 // Bye ends the session: the agent releases the lock and exits. An agent
 // that closes the stream instead of answering has done the same.
 func (c *Client) Bye(ctx context.Context) error {

@@ -33,6 +33,8 @@ const (
 	TypeByeOK     Type = "bye_ok"
 	TypeJournal   Type = "journal"
 	TypeJournalOK Type = "journal_ok"
+	TypeConfirm   Type = "confirm"
+	TypeConfirmed Type = "confirmed"
 	TypeError     Type = "error"
 )
 
@@ -89,6 +91,11 @@ type ApplyRequest struct {
 	// successful apply besides current and previous; 0 means the agent's
 	// default (5).
 	Keep int `json:"keep,omitempty"`
+	// ConfirmTimeout, when set, makes the agent hold a successful apply
+	// open until a confirm request with the token of its "confirm"
+	// progress step arrives over a new connection, and roll back by itself
+	// when none comes in time: a deploy that breaks logins undoes itself.
+	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -222,6 +229,15 @@ type JournalEntry struct {
 	FailedUnits []string `json:"failed_units,omitempty"`
 }
 
+// ConfirmRequest confirms, from a new connection, the apply that is
+// waiting with Token. It needs a hello, not the lock.
+type ConfirmRequest struct {
+	Token string `json:"token"`
+}
+
+// ConfirmReply says the waiting apply took the confirmation.
+type ConfirmReply struct{}
+
 // Holder is who holds a host's lock.
 type Holder struct {
 	Operator string    `json:"operator"`
@@ -247,6 +263,8 @@ func (*ByeReply) Type() Type       { return TypeByeOK }
 func (*AgentError) Type() Type     { return TypeError }
 func (*JournalRequest) Type() Type { return TypeJournal }
 func (*JournalReply) Type() Type   { return TypeJournalOK }
+func (*ConfirmRequest) Type() Type { return TypeConfirm }
+func (*ConfirmReply) Type() Type   { return TypeConfirmed }
 
 var registry = map[Type]func() Message{
 	TypeHello:     func() Message { return new(HelloRequest) },
@@ -267,6 +285,8 @@ var registry = map[Type]func() Message{
 	TypeError:     func() Message { return new(AgentError) },
 	TypeJournal:   func() Message { return new(JournalRequest) },
 	TypeJournalOK: func() Message { return new(JournalReply) },
+	TypeConfirm:   func() Message { return new(ConfirmRequest) },
+	TypeConfirmed: func() Message { return new(ConfirmReply) },
 }
 
 type envelope struct {

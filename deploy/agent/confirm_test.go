@@ -1,0 +1,110 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deptool/deptool/deploy/wire"
+)
+
+// confirmingHost is a host whose applies wait for confirmation on a timer
+// the test fires.
+func confirmingHost(t *testing.T) (*testHost, chan time.Time) {
+	h := newTestHost(t)
+	fire := make(chan time.Time, 1)
+	h.opts.after = func(time.Duration) <-chan time.Time { return fire }
+	h.confirmTimeout = 30 * time.Second
+	return h, fire
+}
+
+// confirmFrom confirms token over a session of its own, as the operator's
+// second connection does.
+func (h *testHost) confirmFrom(token string) error {
+	h.t.Helper()
+	r := h.start(h.opts)
+	r.hello(h.t)
+	defer r.client.Bye(context.Background())
+	return r.client.Confirm(context.Background(), token)
+}
+
+func TestConfirmedApplyIsDeployed(t *testing.T) {
+	h, _ := confirmingHost(t)
+	var confirmErr error
+	var tokens []string
+	h.onProgress = func(p wire.Progress) {
+		if p.Step == "confirm" {
+			tokens = append(tokens, p.Detail)
+			if err := h.confirmFrom("not-the-token"); err == nil {
+				t.Error("a wrong token was taken")
+			}
+			confirmErr = h.confirmFrom(p.Detail)
+		}
+	}
+	d := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
+	if confirmErr != nil {
+		t.Fatalf("confirm: %v", confirmErr)
+	}
+	if len(tokens) != 1 || len(tokens[0]) != 32 {
+		t.Fatalf("confirm steps with tokens %q, want one 128-bit token", tokens)
+	}
+	if got := h.refs().current; got != d.commit {
+		t.Fatalf("current = %s, want %s", got, d.commit)
+	}
+	if h.exists(stateDir + "/confirm.sock") {
+		t.Error("the confirmation socket outlived the apply")
+	}
+	// Each apply has its own token.
+	h.deploy(apps{"nginx": {"nginx.conf": "v2"}}).mustSucceed(t)
+	if len(tokens) != 2 || tokens[0] == tokens[1] {
+		t.Fatalf("tokens %q: want a new one per apply", tokens)
+	}
+}
+
+func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
+	h, fire := confirmingHost(t)
+	h.confirmTimeout = 0
+	v1 := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
+
+	h.confirmTimeout = 30 * time.Second
+	var token string
+	h.onProgress = func(p wire.Progress) {
+		if p.Step == "confirm" {
+			token = p.Detail
+			fire <- time.Time{} // nobody confirms in time
+		}
+	}
+	d := h.deploy(apps{"nginx": {"nginx.conf": "v2"}})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
+	}
+	if !strings.Contains(d.result.Error, "not confirmed") || !strings.Contains(d.result.Error, "30s") {
+		t.Errorf("error %q does not say the apply was not confirmed within 30s", d.result.Error)
+	}
+	if got := h.refs().current; got != v1.commit {
+		t.Fatalf("current = %s, want the old commit %s", got, v1.commit)
+	}
+	if got := h.read(stateDir + "/apps/nginx/current/nginx.conf"); got != "v1" {
+		t.Fatalf("nginx.conf = %q after the rollback, want v1", got)
+	}
+	if j := h.journal(); j[len(j)-1].Outcome != wire.RolledBack {
+		t.Fatalf("journal ends with %+v, want rolled_back", j[len(j)-1])
+	}
+	// A confirmation that comes too late is told so.
+	err := h.confirmFrom(token)
+	if ae := wantAgentError(t, err, wire.CodeBadRequest); !strings.Contains(ae.Message, "no apply is waiting") {
+		t.Errorf("late confirmation: %v", err)
+	}
+}
+
+func TestNoConfirmationWithoutRollback(t *testing.T) {
+	h, _ := confirmingHost(t)
+	h.noRollback = true
+	d := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
+	for _, p := range d.progress {
+		if p.Step == "confirm" {
+			t.Fatal("an apply without rollback waited for confirmation")
+		}
+	}
+}
