@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/deptool/deptool/deploy/transport"
@@ -53,24 +54,29 @@ func (o *Options) defaults() {
 	}
 }
 
-// Run applies plan, made for deploy commit deployID, to every host in it in
-// parallel. Each host is independent: one that fails, is unreachable or is
-// locked does not stop the others. Refs move only for hosts that deployed.
+// Run applies plan, made for deploy commit deployID, to every host in it,
+// stage by stage as its rollout says, the hosts of a stage in parallel. The
+// rollout stops after a stage in which a host did not deploy; the hosts of
+// later stages are skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	p := pool.NewWithResults[HostResult]().WithMaxGoroutines(opts.Parallel)
-	for _, hp := range plan.Hosts {
-		p.Go(func() HostResult {
-			r := d.host(ctx, hp)
-			opts.Reporter.Done(r)
-			return r
-		})
+	res := &Result{Deploy: diff.ObjectID(deployID)}
+	stages := stagesOf(plan)
+	for i, st := range stages {
+		results := d.stage(ctx, st)
+		res.Hosts = append(res.Hosts, results...)
+		if failed := notDeployed(results); len(failed) > 0 {
+			for _, later := range stages[i+1:] {
+				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
+			}
+			break
+		}
 	}
-	res := &Result{Deploy: diff.ObjectID(deployID), Hosts: p.Wait(), Elapsed: time.Since(start)}
+	res.Elapsed = time.Since(start)
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
@@ -89,6 +95,71 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
 	}
 	return res, nil
+}
+
+// stage is one step of a rollout: hosts deployed in parallel.
+type stage struct {
+	name  string
+	hosts []diff.HostPlan
+}
+
+// stagesOf orders the plan's hosts by its rollout; without one, every
+// host is in one stage.
+func stagesOf(plan *diff.Plan) []stage {
+	if plan.Rollout == nil {
+		return []stage{{hosts: plan.Hosts}}
+	}
+	byName := make(map[string]diff.HostPlan, len(plan.Hosts))
+	for _, hp := range plan.Hosts {
+		byName[hp.Host] = hp
+	}
+	var stages []stage
+	for _, st := range plan.Rollout.Stages {
+		s := stage{name: st.Name}
+		for _, h := range st.Hosts {
+			s.hosts = append(s.hosts, byName[h])
+		}
+		stages = append(stages, s)
+	}
+	return stages
+}
+
+// stage deploys a stage's hosts in parallel. Each host is independent:
+// one that fails, is unreachable or is locked does not stop the others.
+func (d *deployer) stage(ctx context.Context, st stage) []HostResult {
+	p := pool.NewWithResults[HostResult]().WithMaxGoroutines(d.opts.Parallel)
+	for _, hp := range st.hosts {
+		p.Go(func() HostResult {
+			r := d.host(ctx, hp)
+			d.opts.Reporter.Done(r)
+			return r
+		})
+	}
+	return p.Wait()
+}
+
+// notDeployed names the hosts of results that did not deploy.
+func notDeployed(results []HostResult) []string {
+	var names []string
+	for _, r := range results {
+		if r.Outcome != Deployed {
+			names = append(names, r.Host)
+		}
+	}
+	return names
+}
+
+// skip reports the hosts of a stage the rollout never reached.
+func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult {
+	var results []HostResult
+	for _, hp := range st.hosts {
+		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
+			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
+			stopped, strings.Join(failed, ", "))}
+		d.opts.Reporter.Done(r)
+		results = append(results, r)
+	}
+	return results
 }
 
 type deployer struct {

@@ -23,6 +23,9 @@ type Plan struct {
 	// Pinned lists hosts held by 'deptool pin': left out of the plan
 	// whatever their tree says.
 	Pinned []PinnedHost `json:"pinned,omitempty"`
+	// Rollout orders the hosts into canary and batch stages; nil means
+	// every host at once.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // PinnedHost is a host a plan leaves alone because it is pinned.
@@ -151,6 +154,12 @@ type PlanOptions struct {
 	Limit []string
 	// NoRollback plans without automatic rollback.
 	NoRollback bool
+	// Canary names hosts deployed first, on their own; the rest follow
+	// only if every one of them deployed.
+	Canary []string
+	// Batch, when set, deploys the hosts after the canaries in batches of
+	// this size, stopping after a batch in which a host did not deploy.
+	Batch Batch
 }
 
 // MakePlan compares the config tree desired with what every host last
@@ -196,6 +205,13 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		if plan.Untracked, err = untracked(src, hosts); err != nil {
 			return nil, err
 		}
+	}
+	known := make([]string, len(hosts))
+	for i, h := range hosts {
+		known[i] = h.Name
+	}
+	if plan.Rollout, err = planRollout(plan.Hosts, known, opts.Canary, opts.Batch); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }

@@ -50,6 +50,7 @@ func RenderPlan(w io.Writer, p *Plan, color bool) error {
 		renderHost(&b, &p.Hosts[i], color)
 		rollback = rollback && p.Hosts[i].Rollback
 	}
+	renderRollout(&b, p.Rollout)
 	if rollback {
 		b.WriteString("\n" + autoRollback + "\n")
 	} else {
@@ -57,6 +58,17 @@ func RenderPlan(w io.Writer, p *Plan, color bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// renderRollout lists the stages of a staged rollout.
+func renderRollout(b *strings.Builder, r *Rollout) {
+	if r == nil {
+		return
+	}
+	b.WriteString("\nRollout in stages; the first stage where a host does not deploy stops it:\n")
+	for i, st := range r.Stages {
+		fmt.Fprintf(b, "    %d. %s: %s\n", i+1, st.Name, strings.Join(st.Hosts, ", "))
+	}
 }
 
 func renderHost(b *strings.Builder, h *HostPlan, color bool) {

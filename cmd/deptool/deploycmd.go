@@ -15,20 +15,23 @@ import (
 )
 
 type deployFlags struct {
-	yes        bool
-	planOnly   bool
-	noRollback bool
-	limit      []string
-	output     string
-	parallel   int
-	message    string
-	settle     time.Duration
+	yes            bool
+	planOnly       bool
+	noRollback     bool
+	limit          []string
+	output         string
+	parallel       int
+	message        string
+	settle         time.Duration
+	canary         []string
+	batch          string
+	confirmTimeout time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
-		Use:   "deploy [--yes] [--plan-only] [--limit HOSTS]... [--parallel N] [<dir>]",
+		Use:   "deploy [--yes] [--plan-only] [--limit HOSTS]... [--canary HOSTS]... [--batch N|N%] [<dir>]",
 		Short: "Plan, confirm and apply the config tree to the hosts",
 		Long: `Plan what changes on every host, show the plan, ask for confirmation
 ([y/N/d]: d shows the full diff), then commit the tree to the store and apply
@@ -38,12 +41,24 @@ Hosts are reached through ~/.ssh/config, or the file in $DEPTOOL_SSH_CONFIG.
 A host's ref in the store moves only when that host succeeded, so hosts that
 failed keep showing their changes in 'deptool diff'.
 
+Each host checks its own work before it counts as deployed: the restarted
+units must stay up for --settle, the health checks in the changed apps'
+manifests must pass, and a new SSH connection from this deptool must reach
+it again within --confirm-timeout. A host where any of these fails rolls
+itself back to what it ran before (unless --no-rollback).
+
+--canary deploys the named hosts first and goes on to the rest only when
+every canary deployed; --batch deploys the (other) hosts in batches and stops
+after the first batch in which a host did not deploy. Hosts never reached are
+reported skipped and stay pending. The plan shows the stages.
+
 With --plan-only, print the plan and stop: nothing is committed and no host
 is contacted. Without a terminal, --yes is required.
 
 ` + exitCodesHelp,
 		Example: `  deptool deploy --plan-only
   deptool deploy --limit web1
+  deptool deploy --canary web1 --batch 25%
   deptool deploy --yes -m "raise worker count"
   deptool deploy --plan-only --output json`,
 		Args: cobra.MaximumNArgs(1),
@@ -54,13 +69,22 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&f.yes, "no-confirm", false, "same as --yes")
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
-	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails")
-	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails (and do not wait for confirmation)")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
+	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
 	return cmd
+}
+
+// addRolloutFlags adds the flags deploy and rollback share: how hosts are
+// reached and how each judges its apply.
+func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
+	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
+	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
+	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -84,20 +108,39 @@ func (f deployFlags) check() error {
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want at least 1", f.parallel)
 	}
+	if f.confirmTimeout < 0 {
+		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
+	}
+	if f.batch != "" {
+		if _, err := diff.ParseBatch(f.batch); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+	}
 	return nil
+}
+
+// planOptions are the flags' say in the plan.
+func (f deployFlags) planOptions() diff.PlanOptions {
+	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
+	if f.batch != "" {
+		opts.Batch, _ = diff.ParseBatch(f.batch) // checked by check
+	}
+	return opts
 }
 
 // deployTree is the one deploy path, for deploy and rollback alike: plan
 // tree against the hosts, show the plan, confirm, commit, apply, report.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
-	plan, err := diff.MakePlan(c.store, tree, diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback})
+	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
 	if err != nil {
 		return err
 	}
 	out := cmd.OutOrStdout()
+	var events *eventStream
 	if asJSON {
-		err = writeJSON(out, plan)
+		events = newEventStream(out)
+		err = events.emit("plan", plan)
 	} else {
 		err = diff.RenderPlan(out, plan, useColor(out))
 	}
@@ -120,23 +163,32 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if err != nil {
 		return err
 	}
-	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, deploy.Options{
-		Parallel: f.parallel,
-		Settle:   f.settle,
-		Keep:     keep,
-		Reporter: progressFor(cmd, plan, asJSON),
-	})
+	opts := deploy.Options{
+		Parallel:       f.parallel,
+		Settle:         f.settle,
+		Keep:           keep,
+		ConfirmTimeout: f.confirmTimeout,
+		Reporter:       progressFor(cmd, plan),
+	}
+	if events != nil {
+		opts.Reporter = events
+	}
+	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		if err := writeJSON(out, res); err != nil {
+	code, why := exitOf(res)
+	if events != nil {
+		if err := events.summary(res, code); err != nil {
 			return err
 		}
 	} else {
 		printSummary(out, res)
 	}
-	return deployExit(res)
+	if code == exitOK {
+		return nil
+	}
+	return &exitError{code: code, err: why}
 }
 
 var errNotConfirmed = errors.New("deploy cancelled: nothing was changed")
@@ -183,29 +235,30 @@ func deployMessage(plan *diff.Plan) string {
 	return "deploy to " + strings.Join(names, ", ")
 }
 
-func progressFor(cmd *cobra.Command, plan *diff.Plan, asJSON bool) deploy.Reporter {
+func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
 	hosts := make([]string, len(plan.Hosts))
 	for i, h := range plan.Hosts {
 		hosts[i] = h.Host
 	}
 	errw := cmd.ErrOrStderr()
-	if asJSON {
-		return nil
-	}
 	if isTerminal(errw) {
 		return newLiveProgress(errw, hosts)
 	}
 	return &plainProgress{w: errw, width: hostWidth(hosts)}
 }
 
-// deployExit maps a deploy's result to the documented exit status.
-func deployExit(res *deploy.Result) error {
-	worst := exitOK
+// exitOf maps a deploy's result to the documented exit status, and says
+// why when it is not success. Hosts skipped because a rollout stopped
+// take the code of the failure that stopped it.
+func exitOf(res *deploy.Result) (int, error) {
+	worst, skipped := exitOK, false
 	for _, h := range res.Hosts {
 		code := exitHostFailed
 		switch h.Outcome {
 		case deploy.Deployed:
 			code = exitOK
+		case deploy.Skipped:
+			code, skipped = exitOK, true
 		case deploy.RolledBack:
 			code = exitRolledBack
 		case deploy.RollbackFailed:
@@ -215,15 +268,18 @@ func deployExit(res *deploy.Result) error {
 			worst = code
 		}
 	}
+	if worst == exitOK && skipped {
+		worst = exitHostFailed // interrupted before every host was reached
+	}
 	switch worst {
 	case exitOK:
-		return nil
+		return exitOK, nil
 	case exitRolledBack:
-		return &exitError{code: worst, err: errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")}
+		return worst, errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")
 	case exitRollbackFailed:
-		return &exitError{code: worst, err: errors.New("a rollback failed: check the hosts marked 'rollback failed' now")}
+		return worst, errors.New("a rollback failed: check the hosts marked 'rollback failed' now")
 	}
-	return &exitError{code: worst, err: errors.New("not every host was deployed: see above")}
+	return worst, errors.New("not every host was deployed: see above")
 }
 
 // severity orders exit codes: a failed rollback outranks a failure, which
@@ -235,3 +291,7 @@ func severity(code int) int {
 // defaultSettle is how long hosts watch restarted units by default: long
 // enough to catch a service that dies a second after starting.
 const defaultSettle = 2 * time.Second
+
+// defaultConfirmTimeout is how long a host waits to hear from a new
+// connection after its apply: ample for an SSH login over a slow link.
+const defaultConfirmTimeout = 30 * time.Second

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"io"
 
 	"github.com/deptool/deptool/diff"
@@ -25,7 +24,7 @@ Hosts that were rolled back keep showing their changes here until a deploy
 brings them forward.`,
 		Example: `  deptool diff
   deptool diff --stat --limit web1,web2
-  deptool diff --output json | jq '.hosts[].host'`,
+  deptool diff --output json | jq 'select(.event == "plan") | .hosts[].host'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, err := outputFormat(output)
@@ -41,7 +40,7 @@ brings them forward.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), plan)
+				return newEventStream(cmd.OutOrStdout()).emit("plan", plan)
 			}
 			return withPager(cmd, func(w io.Writer, color bool) error {
 				if stat {
@@ -57,8 +56,13 @@ brings them forward.`,
 	return cmd
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+// emitEach writes one event of kind per item.
+func emitEach[T any](w io.Writer, kind string, items []T) error {
+	events := newEventStream(w)
+	for _, it := range items {
+		if err := events.emit(kind, it); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -249,18 +249,8 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 		t.Fatalf("v1 exited %d:\n%s", code, out)
 	}
 	op.write(map[string]string{"web1/svc/dtest.conf": "v2\n"})
-	cmd := exec.Command(op.bin, "deploy", "--yes", "--settle", "4s")
-	cmd.Dir, cmd.Env = op.root, op.env
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Once v2 is checked out the host is applying; the operator vanishes
-	// in the middle of the settle window.
-	waitFor(t, l, "web1", "grep -q v2 /var/lib/deptool/apps/svc/current/dtest.conf", 20*time.Second)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
+	// Without confirmation, the host finishes the apply as asked.
+	killMidSettle(t, l, op, "v2", "--settle", "4s", "--confirm-timeout", "0s")
 	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && [ $(wc -l < /var/lib/deptool/journal.jsonl) -ge 2 ]", 20*time.Second)
 	refs := strings.Fields(onHost(t, l, "web1", "git --git-dir /var/lib/deptool/store rev-parse current target"))
 	if len(refs) != 2 || refs[0] != refs[1] {
@@ -279,4 +269,33 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Nothing to deploy") {
 		t.Errorf("deploy after the fetch exited %d:\n%s", code, out)
 	}
+
+	// With confirmation, nobody confirms a host whose operator vanished:
+	// it rolls back by itself once the timeout runs out.
+	op.write(map[string]string{"web1/svc/dtest.conf": "v3\n"})
+	killMidSettle(t, l, op, "v3", "--settle", "3s", "--confirm-timeout", "2s")
+	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && tail -1 /var/lib/deptool/journal.jsonl | grep -q rolled_back", 20*time.Second)
+	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/svc/current/dtest.conf; systemctl is-active dta.service; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "v2\nactive\n") || !strings.Contains(got, "not confirmed") {
+		t.Errorf("host after an unconfirmed apply:\n%s", got)
+	}
+	out, code = op.run("deploy", "--yes", "--settle", "0s")
+	if code != 0 {
+		t.Errorf("deploy after the host rolled itself back exited %d:\n%s", code, out)
+	}
+}
+
+// killMidSettle starts a deploy and kills the operator once the host has
+// checked out version, in the middle of its settle window.
+func killMidSettle(t *testing.T, l *lab.Lab, op *operator, version string, flags ...string) {
+	t.Helper()
+	cmd := exec.Command(op.bin, append([]string{"deploy", "--yes"}, flags...)...)
+	cmd.Dir, cmd.Env = op.root, op.env
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, l, "web1", "grep -q "+version+" /var/lib/deptool/apps/svc/current/dtest.conf", 20*time.Second)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
 }

@@ -62,7 +62,7 @@ including those made from other stores.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), entries)
+				return emitEach(cmd.OutOrStdout(), "deploy", entries)
 			}
 			renderLog(cmd.OutOrStdout(), entries)
 			return nil
@@ -151,7 +151,7 @@ func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return writeJSON(cmd.OutOrStdout(), entries)
+		return emitEach(cmd.OutOrStdout(), "journal", entries)
 	}
 	for _, e := range entries {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, e.Operator, short(e.Deploy.String()), e.Error)

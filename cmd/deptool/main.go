@@ -17,14 +17,20 @@ func main() {
 	// already applying finish on their own and release their locks.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRootCmd().ExecuteContext(ctx)
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	if err == nil {
 		return
 	}
 	fmt.Fprintln(os.Stderr, "deptool:", err)
+	code := exitFailure
 	var coded *exitError
 	if errors.As(err, &coded) {
-		os.Exit(coded.code)
+		code = coded.code
 	}
-	os.Exit(exitFailure)
+	// A pipeline reading the event stream learns why it ended from the
+	// stream itself.
+	if out := cmd.Flags().Lookup("output"); out != nil && out.Value.String() == "json" {
+		newEventStream(os.Stdout).emit("error", errorEvent{Error: err.Error(), ExitCode: code})
+	}
+	os.Exit(code)
 }

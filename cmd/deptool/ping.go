@@ -55,7 +55,10 @@ Nothing is changed on any host.`,
 			}
 			results := deploy.Ping(cmd.Context(), hosts, opts)
 			if asJSON {
-				return writeJSON(out, results)
+				if err := emitEach(out, "ping", results); err != nil {
+					return err
+				}
+				return pingExit(results)
 			}
 			return printPings(cmd, results)
 		},
@@ -71,16 +74,24 @@ func printPings(cmd *cobra.Command, results []deploy.PingResult) error {
 	out := cmd.OutOrStdout()
 	width := widthOf(results, func(r deploy.PingResult) string { return r.Host })
 	fmt.Fprintln(out)
-	failed := 0
 	for _, r := range results {
 		if r.Error != "" {
-			failed++
 			fmt.Fprintf(out, "%-*s  error: %s\n", width, r.Host, r.Error)
 			continue
 		}
 		us := func(d time.Duration) string { return d.Round(time.Microsecond).String() }
 		fmt.Fprintf(out, "%-*s  connect %s  min %s  p50 %s  p95 %s\n", width, r.Host,
 			r.Connect.Round(time.Millisecond), us(r.Percentile(0)), us(r.Percentile(50)), us(r.Percentile(95)))
+	}
+	return pingExit(results)
+}
+
+func pingExit(results []deploy.PingResult) error {
+	failed := 0
+	for _, r := range results {
+		if r.Error != "" {
+			failed++
+		}
 	}
 	if failed > 0 {
 		return &exitError{code: exitHostFailed, err: fmt.Errorf("%d of %d hosts did not answer", failed, len(results))}

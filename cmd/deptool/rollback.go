@@ -68,8 +68,7 @@ configuration only; it does not undo data changes or database migrations.`,
 	cmd.Flags().StringVar(&to, "to", "", "the commit to go back to (an id from 'deptool log', or main~N)")
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
-	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units before judging them")
+	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
 	return cmd

@@ -33,7 +33,7 @@ config tree differs from what the host last received. Offline.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), statuses)
+				return emitEach(cmd.OutOrStdout(), "status", statuses)
 			}
 			out := cmd.OutOrStdout()
 			return diff.RenderStatus(out, statuses, useColor(out))

@@ -40,7 +40,7 @@ Nothing is changed on any host.`,
 			}
 			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel})
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), results)
+				return emitEach(cmd.OutOrStdout(), "sync", results)
 			}
 			return printSyncs(cmd, results, changed)
 		},

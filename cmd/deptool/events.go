@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/wire"
+)
+
+// eventStream is what --output json writes: one JSON object per line, each
+// naming its kind in "event" and when it happened in "time", so a pipeline
+// can act on a host's outcome while other hosts are still deploying.
+// docs/json.md is the schema; change both together.
+type eventStream struct {
+	mu  sync.Mutex
+	w   io.Writer
+	now func() time.Time
+}
+
+func newEventStream(w io.Writer) *eventStream {
+	return &eventStream{w: w, now: time.Now}
+}
+
+// emit writes one event: kind and time, then body's own fields.
+func (e *eventStream) emit(kind string, body any) error {
+	head, err := json.Marshal(struct {
+		Event string    `json:"event"`
+		Time  time.Time `json:"time"`
+	}{kind, e.now().UTC()})
+	if err != nil {
+		return err
+	}
+	fields, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	line := head
+	if fields = bytes.TrimPrefix(fields, []byte("{")); len(fields) > 1 {
+		line = append(append(head[:len(head)-1], ','), fields...)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err = e.w.Write(append(line, '\n'))
+	return err
+}
+
+// The bodies of events that are not some package's type already.
+type (
+	phaseEvent struct {
+		Host   string       `json:"host"`
+		Phase  deploy.Phase `json:"phase"`
+		Detail string       `json:"detail,omitempty"`
+	}
+	unitEvent struct {
+		Host string `json:"host"`
+		wire.UnitReport
+	}
+	summaryEvent struct {
+		Deploy   string         `json:"deploy"`
+		Hosts    int            `json:"hosts"`
+		Outcomes map[string]int `json:"outcomes"`
+		Elapsed  time.Duration  `json:"elapsed_ns"`
+		ExitCode int            `json:"exit_code"`
+	}
+	errorEvent struct {
+		Error    string `json:"error"`
+		ExitCode int    `json:"exit_code"`
+	}
+)
+
+// Phase and Done make the stream a deploy.Reporter.
+func (e *eventStream) Phase(host string, p deploy.Phase, detail string) {
+	e.emit("phase", phaseEvent{Host: host, Phase: p, Detail: detail})
+}
+
+// Done reports a host's units, then its outcome.
+func (e *eventStream) Done(r deploy.HostResult) {
+	for _, u := range r.Units {
+		e.emit("unit", unitEvent{Host: r.Host, UnitReport: u})
+	}
+	r.Units = nil // sent above, one event each
+	e.emit("outcome", r)
+}
+
+// summary closes a deploy's stream.
+func (e *eventStream) summary(res *deploy.Result, code int) error {
+	s := summaryEvent{Deploy: res.Deploy.String(), Hosts: len(res.Hosts), Outcomes: map[string]int{}, Elapsed: res.Elapsed, ExitCode: code}
+	for _, h := range res.Hosts {
+		s.Outcomes[string(h.Outcome)]++
+	}
+	return e.emit("summary", s)
+}
