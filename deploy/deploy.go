@@ -251,10 +251,30 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 
 // confirm reaches host again over a new SSH connection and confirms the
 // apply waiting there with token: the proof that the apply left the host
-// reachable.
+// reachable. A service the apply restarted (sshd itself, the network) may
+// refuse connections for a moment, so connecting is retried until the
+// host's own timeout; an answer from the host's agent is final.
 func (d *deployer) confirm(ctx context.Context, host, token string, bin *agentBinary) error {
 	ctx, cancel := context.WithTimeout(ctx, d.opts.ConfirmTimeout)
 	defer cancel()
+	for {
+		err := d.confirmOnce(ctx, host, token, bin)
+		var agentErr *wire.AgentError
+		if err == nil || errors.As(err, &agentErr) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(confirmRetry):
+		}
+	}
+}
+
+// confirmRetry is the pause between attempts to reach a host to confirm.
+const confirmRetry = 200 * time.Millisecond
+
+func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *agentBinary) error {
 	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
 		return err

@@ -86,6 +86,25 @@ func (op *operator) run(args ...string) (string, int) {
 	return out.String(), 0
 }
 
+// stdout runs deptool like run, but returns standard output alone: where
+// a test parses what deptool prints for machines.
+func (op *operator) stdout(args ...string) (string, int) {
+	op.t.Helper()
+	cmd := exec.Command(op.bin, args...)
+	cmd.Dir, cmd.Env = op.root, op.env
+	var out, errs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return out.String(), exit.ExitCode()
+	}
+	if err != nil {
+		op.t.Fatalf("deptool %v: %v\n%s", args, err, errs.String())
+	}
+	return out.String(), 0
+}
+
 func (op *operator) write(files map[string]string) {
 	op.t.Helper()
 	writeFiles(op.t, filepath.Join(op.root, "prod"), files)

@@ -102,7 +102,7 @@ func printSummary(w io.Writer, res *deploy.Result) {
 	for _, h := range hosts {
 		line := fmt.Sprintf("%-*s  %s", width, h.Host, h.Outcome)
 		if h.Error != "" {
-			line += ": " + h.Error
+			line += ": " + unprefixed(h)
 		}
 		fmt.Fprintln(w, line)
 		printUnits(w, width, h.Units)
@@ -125,6 +125,13 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		tail += fmt.Sprintf("; freed %.1f MB of old checkouts and agents on the hosts", float64(freed)/1e6)
 	}
 	fmt.Fprintf(w, "\nDeployed %d of %d hosts in %s%s.\n", counts[deploy.Deployed], len(hosts), res.Elapsed.Round(10*time.Millisecond), tail)
+}
+
+// unprefixed is a host's error without the host and outcome it starts
+// with, which the summary line already shows.
+func unprefixed(h deploy.HostResult) string {
+	msg := strings.TrimPrefix(h.Error, "host "+h.Host+": ")
+	return strings.TrimPrefix(msg, string(h.Outcome)+": ")
 }
 
 // printUnits shows one line per unit the host judged, and for a failed one
