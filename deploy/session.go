@@ -23,6 +23,7 @@ type session struct {
 	client *wire.Client
 	hello  wire.HelloReply
 	freed  int64 // bytes the host's garbage collection freed
+	checks []wire.CheckReport
 }
 
 func (s *session) close() {

@@ -74,12 +74,12 @@ func TestCheckFailsWithLastError(t *testing.T) {
 		c    diff.Check
 		want string
 	}{
-		"closed port":     {diff.Check{TCP: closedPort(t), Timeout: "100ms"}, "connect: connection refused"},
-		"http closed":     {diff.Check{HTTP: "http://" + closedPort(t) + "/", Timeout: "100ms"}, "connect: connection refused"},
-		"500":             {diff.Check{HTTP: serve(t, status(500)), Timeout: "100ms"}, "status 500, want 2xx"},
-		"not the one":     {diff.Check{HTTP: serve(t, status(200)), ExpectStatus: 204, Timeout: "100ms"}, "status 200, want 204"},
-		"redirect":        {diff.Check{HTTP: serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, elsewhere+"/x", http.StatusFound) }), Timeout: "100ms"}, "status 302, want 2xx (a redirect to " + elsewhere + "/x, which checks do not follow"},
-		"hangs":           {diff.Check{HTTP: serve(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }), Timeout: "100ms"}, "context deadline exceeded"},
+		"closed port": {diff.Check{TCP: closedPort(t), Timeout: "100ms"}, "connect: connection refused"},
+		"http closed": {diff.Check{HTTP: "http://" + closedPort(t) + "/", Timeout: "100ms"}, "connect: connection refused"},
+		"500":         {diff.Check{HTTP: serve(t, status(500)), Timeout: "100ms"}, "status 500, want 2xx"},
+		"not the one": {diff.Check{HTTP: serve(t, status(200)), ExpectStatus: 204, Timeout: "100ms"}, "status 200, want 204"},
+		"redirect":    {diff.Check{HTTP: serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, elsewhere+"/x", http.StatusFound) }), Timeout: "100ms"}, "status 302, want 2xx (a redirect to " + elsewhere + "/x, which checks do not follow"},
+		"hangs":       {diff.Check{HTTP: serve(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }), Timeout: "100ms"}, "context deadline exceeded"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
