@@ -37,7 +37,8 @@ func newLogCmd() *cobra.Command {
 		Long: `Show deploys, newest first: commit, time, operator, message, and every
 host's outcome (deployed, rolled back with the failed unit or health check,
 failed, unreachable, busy, stale, skipped). Offline: read from the store, so
-it works in any clone of it. With --limit, only deploys that touched those hosts.
+it works in any clone of it. With --limit, only deploys that touched those
+hosts.
 
 With --remote HOST, show the host's own journal of attempts instead,
 including those made from other stores.`,
