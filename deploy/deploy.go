@@ -195,6 +195,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	defer sess.close()
 	o, units, err := d.apply(ctx, sess, hp, commit)
 	r.Units, r.Freed = units, sess.freed
+	r.Checks = sess.checks
 	return finish(o, err)
 }
 
@@ -237,6 +238,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)
+	sess.checks = res.Checks
 	switch res.Outcome {
 	case wire.Deployed:
 		sess.freed = res.Freed

@@ -32,6 +32,8 @@ type HostResult struct {
 	// Units are the units the apply restarted or judged, as the host saw
 	// them; a failed one carries its last journal lines.
 	Units []wire.UnitReport `json:"units,omitempty"`
+	// Checks are the health checks the host ran after its units settled.
+	Checks []wire.CheckReport `json:"checks,omitempty"`
 	// Freed is what the host's clean-up of old checkouts and agents freed.
 	Freed int64 `json:"freed_bytes,omitempty"`
 }

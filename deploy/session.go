@@ -24,6 +24,7 @@ type session struct {
 	hello  wire.HelloReply
 	bin    *agentBinary // the agent running there
 	freed  int64        // bytes the host's garbage collection freed
+	checks []wire.CheckReport
 }
 
 func (s *session) close() {

@@ -21,6 +21,8 @@ var manifestSeeds = []string{
 	`[1, 2]`,
 	`{"symlinks": {"/x": "\u0000"}} trailing`,
 	`{"systemd": {"units_enabled": [[[[]]]]}}`,
+	`{"checks": [{"http": "http://127.0.0.1:8080/", "timeout": "5s", "expect_status": 204}, {"tcp": "127.0.0.1:5432"}]}`,
+	`{"checks": [{"tcp": "a:1", "expect_status": -0.5e3}]}`,
 	"",
 }
 

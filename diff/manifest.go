@@ -7,24 +7,28 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 // ManifestName is the optional file at an app's root that says which units
-// to enable and which symlinks to create.
+// to enable, which symlinks to create and which health checks to run.
 const ManifestName = "manifest.json"
 
 // Manifest is an app's manifest.json, in Deptool's format:
 //
 //	{"systemd": {"units_enabled": ["a.service"]}, "symlinks": {"/etc/a.conf": "a.conf"}}
 //
-// Every section is optional. Health checks ("checks") will join it later.
+// Every section is optional.
 type Manifest struct {
 	Systemd SystemdManifest `json:"systemd"`
 	// Symlinks maps an absolute path on the host to a file in the app. The
 	// link points through the app's current checkout, so it always follows
 	// the active version.
 	Symlinks map[string]string `json:"symlinks,omitempty"`
+	// Checks are health checks run after the app's units settle, when a
+	// deploy changed the app.
+	Checks []Check `json:"checks,omitempty"`
 }
 
 // SystemdManifest is the "systemd" section of a manifest.
@@ -67,6 +71,7 @@ const (
 	shapeMap                     // any keys, values of one shape
 	shapeList
 	shapeString
+	shapeInt // a whole number
 )
 
 type shape struct {
@@ -75,27 +80,51 @@ type shape struct {
 	elem   *shape            // shapeMap, shapeList
 }
 
-var stringShape = &shape{kind: shapeString}
+var (
+	stringShape = &shape{kind: shapeString}
+	intShape    = &shape{kind: shapeInt}
+)
 
-// manifestShape mirrors Manifest. A new section (such as "checks") is a new
-// entry here and a new field there.
+// manifestShape mirrors Manifest. A new section is a new entry here and a
+// new field there.
 var manifestShape = &shape{kind: shapeObject, fields: map[string]*shape{
 	"systemd": {kind: shapeObject, fields: map[string]*shape{
 		"units_enabled": {kind: shapeList, elem: stringShape},
 	}},
 	"symlinks": {kind: shapeMap, elem: stringShape},
+	"checks": {kind: shapeList, elem: &shape{kind: shapeObject, fields: map[string]*shape{
+		"http":          stringShape,
+		"tcp":           stringShape,
+		"expect_status": intShape,
+		"timeout":       stringShape,
+	}}},
 }}
 
+// describe says what a value of shape s must be, as in "must be %s".
 func (s *shape) describe() string {
 	switch s.kind {
 	case shapeObject:
 		return "an object"
 	case shapeMap:
-		return "an object of strings"
+		return "an object of " + s.elem.plural()
 	case shapeList:
-		return "a list of strings"
+		return "a list of " + s.elem.plural()
+	case shapeInt:
+		return "a whole number"
 	}
 	return "a string"
+}
+
+func (s *shape) plural() string {
+	switch s.kind {
+	case shapeObject, shapeMap:
+		return "objects"
+	case shapeList:
+		return "lists"
+	case shapeInt:
+		return "whole numbers"
+	}
+	return "strings"
 }
 
 func checkManifestShape(data []byte) error {
@@ -103,6 +132,7 @@ func checkManifestShape(data []byte) error {
 		return errors.New("the file is empty; write {} or delete it")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // to tell 204 from 204.5 and 1e400
 	w := walker{dec: dec, data: data}
 	if err := w.value(manifestShape, ""); err != nil {
 		return err
@@ -146,6 +176,15 @@ func (w *walker) value(s *shape, key string) error {
 			return nil
 		}
 		return w.wrongType(s, key, tok)
+	case shapeInt:
+		n, ok := tok.(json.Number)
+		if !ok {
+			return w.wrongType(s, key, tok)
+		}
+		if _, err := strconv.ParseInt(n.String(), 10, 32); err != nil {
+			return fmt.Errorf("%s on line %d must be %s, not %s", quoteKey(key), w.line(), s.describe(), n)
+		}
+		return nil
 	}
 	if tok != want {
 		return w.wrongType(s, key, tok)

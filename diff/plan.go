@@ -46,7 +46,8 @@ func (p *Plan) Empty() bool { return len(p.Hosts) == 0 }
 //  3. link sysusers files (Sysusers), then run systemd-sysusers
 //  4. stop, then disable units (Units)
 //  5. unlink, then link units, drop-ins and quadlets; daemon-reload
-//  6. enable, then restart units (Units)
+//  6. enable, then restart units (Units), and watch them settle
+//  7. run the health checks of added and updated apps (Checks)
 type HostPlan struct {
 	Host string `json:"host"`
 	// New is true for a host never deployed from this store.
@@ -90,6 +91,9 @@ type AppPlan struct {
 	Sysusers []LinkStep    `json:"sysusers,omitempty"`
 	Quadlets []LinkStep    `json:"quadlets,omitempty"`
 	Units    []UnitStep    `json:"units,omitempty"`
+	// Checks are the app's health checks, run after the units settle;
+	// set for added and updated apps, so the agent needs only the plan.
+	Checks []Check `json:"checks,omitempty"`
 }
 
 // FileChange is one file added, changed (contents or mode) or removed.

@@ -33,6 +33,7 @@ func (pl *planner) app(host, name string, from, to store.ID) (*AppPlan, error) {
 	ap.Sysusers = linkSteps(old.sysusers, cur.sysusers)
 	ap.Quadlets = linkSteps(old.quadlets, cur.quadlets)
 	ap.Units = unitSteps(old, cur, ap.Action != Remove)
+	ap.Checks = cur.manifest.Checks
 	return ap, nil
 }
 

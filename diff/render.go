@@ -115,6 +115,9 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 		line(fmt.Sprintf("%s quadlet %s", q.Op, show(q.Name)))
 	}
 	units(Enable, Restart)
+	for _, c := range a.Checks {
+		line(fmt.Sprintf("check %s (%s)", show(c.String()), c.Duration()))
+	}
 }
 
 func fileLine(f FileChange, color bool) string {

@@ -144,6 +144,7 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 		return nil, err
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
+	probs = append(probs, checkChecks(d)...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }

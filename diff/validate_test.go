@@ -384,3 +384,30 @@ func TestValidateReportsSharedAppsOnEveryHost(t *testing.T) {
 		"prod/web2/a/systemd/x":     {"systemd/ holds unit files"},
 	})
 }
+
+func TestValidateChecks(t *testing.T) {
+	err := validateTree(t, with(map[string]string{
+		"web1/a/manifest.json": `{"checks": [
+			{"http": "http://127.0.0.1:8080/healthz", "timeout": "5s"},
+			{"tcp": "127.0.0.1"},
+			{"http": "file:///etc/passwd"},
+			{"tcp": "127.0.0.1:5432", "timeout": "forever"},
+			{}]}`,
+		"web1/a/systemd/a.service": "x",
+		// An invalid check is reported together with the app's other
+		// problems, not instead of them.
+		"web1/b/manifest.json": `{"systemd": {"units_enabled": ["b.service"]}, "checks": [{"tcp": "db:5432", "expect_status": 200}]}`,
+	}))
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/a/manifest.json": {
+			`checks[1]: tcp "127.0.0.1": must be host:port`,
+			`checks[2]: http "file:///etc/passwd": must start with http:// or https://`,
+			`checks[3]: timeout "forever" is not a duration`,
+			`checks[4]: names no probe`,
+		},
+		"prod/web1/b/manifest.json": {
+			`units_enabled lists "b.service", but systemd/b.service does not exist`,
+			"checks[0]: expect_status applies to http checks only",
+		},
+	})
+}

@@ -35,9 +35,10 @@ func newLogCmd() *cobra.Command {
 		Use:   "log [--limit HOSTS]... [-n N] [--output json] | log --remote HOST",
 		Short: "Show the deploy history with every host's outcome",
 		Long: `Show deploys, newest first: commit, time, operator, message, and every
-host's outcome (deployed, rolled back with the failed unit, failed,
-unreachable, busy, stale, skipped). Offline: read from the store, so it works
-in any clone of it. With --limit, only deploys that touched those hosts.
+host's outcome (deployed, rolled back with the failed unit or health check,
+failed, unreachable, busy, stale, skipped). Offline: read from the store, so
+it works in any clone of it. With --limit, only deploys that touched those
+hosts.
 
 With --remote HOST, show the host's own journal of attempts instead,
 including those made from other stores.`,
@@ -128,7 +129,8 @@ func renderLog(w io.Writer, entries []logEntry) {
 	}
 }
 
-// outcomeDetail names the failed units, or the error, behind an outcome.
+// outcomeDetail names the failed units and checks, or the error, behind an
+// outcome.
 func outcomeDetail(h deploy.HostResult) string {
 	var failed []string
 	for _, u := range h.Units {
@@ -136,6 +138,7 @@ func outcomeDetail(h deploy.HostResult) string {
 			failed = append(failed, u.Unit+": "+u.Reason)
 		}
 	}
+	failed = append(failed, failedChecks(h.Checks)...)
 	if len(failed) > 0 {
 		return ": " + strings.Join(failed, "; ")
 	}

@@ -106,6 +106,7 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		}
 		fmt.Fprintln(w, line)
 		printUnits(w, width, h.Units)
+		printChecks(w, width, h.Checks)
 	}
 	var parts []string
 	for _, o := range []deploy.Outcome{deploy.RolledBack, deploy.RollbackFailed, deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {

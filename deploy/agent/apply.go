@@ -51,6 +51,8 @@ type applier struct {
 	sd      units  // connected on first use
 	closeSD func() // closes sd
 	reports []wire.UnitReport
+	probe   *prober
+	checks  []wire.CheckReport
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -69,7 +71,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	}
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
-		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units,
+		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
 		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 	}
 	if a.req.Operator == "" {
@@ -136,7 +138,8 @@ func (a *applier) rollback(cause error) wire.Result {
 	return a.end(wire.RolledBack, cause, nil)
 }
 
-// execute runs the phases that change the host, in the plan's order.
+// execute runs the phases that change the host, in the plan's order, then
+// the health checks, so a check that fails rolls back like a failed unit.
 func (a *applier) execute() error {
 	for _, ap := range a.plan.Apps {
 		if ap.Action != diff.Remove {
@@ -164,7 +167,10 @@ func (a *applier) execute() error {
 			}
 		}
 	}
-	return a.startUnits()
+	if err := a.startUnits(); err != nil {
+		return err
+	}
+	return a.healthChecks()
 }
 
 // finish ends an apply deployed (err nil) or failed.
@@ -179,7 +185,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports}
+	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks}
 	if cause != nil {
 		res.Error = cause.Error()
 	}
@@ -201,6 +207,11 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	for _, u := range res.Units {
 		if u.Failed {
 			entry.FailedUnits = append(entry.FailedUnits, u.Unit)
+		}
+	}
+	for _, c := range res.Checks {
+		if !c.OK {
+			entry.FailedChecks = append(entry.FailedChecks, c.App+": "+c.Check+": "+c.Error)
 		}
 	}
 	if jerr := appendJournal(a.l, entry); jerr != nil {
@@ -310,6 +321,11 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		for _, step := range ap.Quadlets {
 			if err := checkLinkStep("quadlets", step); err != nil {
 				errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+			}
+		}
+		for i, c := range ap.Checks {
+			if err := c.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("app %s: checks[%d]: %w", ap.App, i, err))
 			}
 		}
 	}

@@ -39,8 +39,10 @@
 // symlinks; sysusers links and systemd-sysusers; stop, then disable units;
 // unlink, then link units, drop-ins and quadlets; removed apps moved
 // aside; daemon-reload; enable, then restart units; then the restarted
-// units settle for the request's window (0: checked once). Every change is
-// recorded in attempt.json before it is made.
+// units settle for the request's window (0: checked once); then the health
+// checks of the added and updated apps run, in parallel, each retried until
+// it passes or its timeout runs out. Every change is recorded in
+// attempt.json before it is made; checks change nothing.
 //
 // systemd is reached through the units interface: the D-Bus driver of
 // package systemd at root "/", nothing elsewhere (an apply that needs
@@ -48,17 +50,18 @@
 //
 // # Rollback
 //
-// When a step fails or a unit does not settle and the plan asks for
-// rollback, the agent undoes the attempt before answering: units the old
-// commit does not run are stopped (and disabled if the attempt enabled
-// them), the files go back (Undo), systemd reloads, units the attempt
-// disabled are enabled again, and every unit it touched that the old
-// commit runs restarts and settles. The outcome is rolled_back, or
+// When a step fails, a unit does not settle or a health check does not
+// pass, and the plan asks for rollback, the agent undoes the attempt
+// before answering: units the old commit does not run are stopped (and
+// disabled if the attempt enabled them), the files go back (Undo), systemd
+// reloads, units the attempt disabled are enabled again, and every unit it
+// touched that the old commit runs restarts and settles (the old commit's
+// checks are not run: it is what ran before). The outcome is rolled_back, or
 // rollback_failed, and the journal line says so with the reason; current
 // stays on the old commit, target names the one attempted. Without
 // rollback the outcome is failed and the host stays as the failure left
 // it, for the next apply to undo first (repair), units included.
 //
 // Left to do: systemd-sysusers is not undone (users it created stay); a
-// drop-in directory emptied by unlinks stays; health checks.
+// drop-in directory emptied by unlinks stays.
 package agent

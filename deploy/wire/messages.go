@@ -142,6 +142,9 @@ type Result struct {
 	// a rollback those the rollback restarted (AfterRollback), with their
 	// states; a failed unit carries its last journal lines.
 	Units []UnitReport `json:"units,omitempty"`
+	// Checks are the health checks the apply ran after the units settled,
+	// passed or failed.
+	Checks []CheckReport `json:"checks,omitempty"`
 	// Freed is how many bytes garbage collection freed after a successful
 	// apply: old checkouts and old agent binaries.
 	Freed int64 `json:"freed,omitempty"`
@@ -159,6 +162,17 @@ type UnitReport struct {
 	Journal []string `json:"journal,omitempty"`
 	// AfterRollback marks a unit as seen after the rollback restarted it.
 	AfterRollback bool `json:"after_rollback,omitempty"`
+}
+
+// CheckReport is how one health check ended.
+type CheckReport struct {
+	App   string `json:"app"`
+	Check string `json:"check"` // as diff.Check.String shows it
+	OK    bool   `json:"ok"`
+	// Error is the last attempt's error, for a check that never passed.
+	Error    string        `json:"error,omitempty"`
+	Attempts int           `json:"attempts"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
 }
 
 // Err returns the failure as an error, or nil when the apply succeeded.
@@ -227,6 +241,9 @@ type JournalEntry struct {
 	// FailedUnits are the units found failed, during the apply or after
 	// the rollback.
 	FailedUnits []string `json:"failed_units,omitempty"`
+	// FailedChecks are the health checks that never passed, as
+	// "app: check: last error".
+	FailedChecks []string `json:"failed_checks,omitempty"`
 }
 
 // ConfirmRequest confirms, from a new connection, the apply that is
