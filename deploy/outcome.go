@@ -26,7 +26,7 @@ const (
 type HostResult struct {
 	Host    string        `json:"host"`
 	Outcome Outcome       `json:"outcome"`
-	Commit  diff.ObjectID `json:"commit"` // the host commit attempted
+	Commit  diff.ObjectID `json:"commit,omitzero"` // the host commit attempted; zero when skipped
 	Error   string        `json:"error,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Units are the units the apply restarted or judged, as the host saw

@@ -59,6 +59,10 @@ type (
 		Host string `json:"host"`
 		wire.UnitReport
 	}
+	checkEvent struct {
+		Host string `json:"host"`
+		wire.CheckReport
+	}
 	summaryEvent struct {
 		Deploy   string         `json:"deploy"`
 		Hosts    int            `json:"hosts"`
@@ -77,12 +81,15 @@ func (e *eventStream) Phase(host string, p deploy.Phase, detail string) {
 	e.emit("phase", phaseEvent{Host: host, Phase: p, Detail: detail})
 }
 
-// Done reports a host's units, then its outcome.
+// Done reports a host's units and health checks, then its outcome.
 func (e *eventStream) Done(r deploy.HostResult) {
 	for _, u := range r.Units {
 		e.emit("unit", unitEvent{Host: r.Host, UnitReport: u})
 	}
-	r.Units = nil // sent above, one event each
+	for _, c := range r.Checks {
+		e.emit("check", checkEvent{Host: r.Host, CheckReport: c})
+	}
+	r.Units, r.Checks = nil, nil // sent above, one event each
 	e.emit("outcome", r)
 }
 

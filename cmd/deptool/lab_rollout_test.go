@@ -176,7 +176,7 @@ func checkStreamShape(t *testing.T, events []event, exit int) {
 	var summary *event
 	for i, e := range events {
 		switch e.Event {
-		case "phase", "unit":
+		case "phase", "unit", "check":
 			if done[e.Host] {
 				t.Errorf("%s event for %s after its outcome", e.Event, e.Host)
 			}
