@@ -25,16 +25,20 @@ func newEventStream(w io.Writer) *eventStream {
 	return &eventStream{w: w, now: time.Now}
 }
 
-// emit writes one event: kind and time, then body's own fields.
+// emit writes one event: kind and time, then body's own fields. A body
+// with a time of its own (a deploy in the log, a journal entry) keeps it,
+// so no line has a key twice.
 func (e *eventStream) emit(kind string, body any) error {
-	head, err := json.Marshal(struct {
-		Event string    `json:"event"`
-		Time  time.Time `json:"time"`
-	}{kind, e.now().UTC()})
+	fields, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	fields, err := json.Marshal(body)
+	var own map[string]json.RawMessage
+	json.Unmarshal(fields, &own) // not an object: no fields of its own
+	head, err := json.Marshal(struct {
+		Event string    `json:"event"`
+		Time  time.Time `json:"time,omitzero"`
+	}{kind, e.timeUnless(own)})
 	if err != nil {
 		return err
 	}
@@ -46,6 +50,13 @@ func (e *eventStream) emit(kind string, body any) error {
 	defer e.mu.Unlock()
 	_, err = e.w.Write(append(line, '\n'))
 	return err
+}
+
+func (e *eventStream) timeUnless(own map[string]json.RawMessage) time.Time {
+	if _, ok := own["time"]; ok {
+		return time.Time{}
+	}
+	return e.now().UTC()
 }
 
 // The bodies of events that are not some package's type already.

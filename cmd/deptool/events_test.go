@@ -64,6 +64,9 @@ func TestEventsAreFlatLines(t *testing.T) {
 		Checks: []wire.CheckReport{{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "refused", Attempts: 3}}})
 	events.summary(&deploy.Result{Hosts: []deploy.HostResult{{Host: "web1", Outcome: deploy.RolledBack}}}, exitRolledBack)
 	events.emit("error", struct{}{})
+	events.emit("deploy", struct {
+		Time string `json:"time"`
+	}{"then"})
 
 	var got []map[string]any
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
@@ -82,6 +85,7 @@ func TestEventsAreFlatLines(t *testing.T) {
 		{"event": "outcome", "time": at, "host": "web1", "outcome": "rolled back", "error": "boom"},
 		{"event": "summary", "time": at, "deploy": "0000000000000000000000000000000000000000", "hosts": 1.0, "outcomes": map[string]any{"rolled back": 1.0}, "exit_code": 2.0},
 		{"event": "error", "time": at},
+		{"event": "deploy", "time": "then"},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("events (-want +got):\n%s", d)

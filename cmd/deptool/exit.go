@@ -14,13 +14,15 @@ const exitCodesHelp = `Exit status:
   0  success: every targeted host is on the new commit, or there was nothing to do
   1  error before anything changed on any host: bad input, an invalid config
      tree, a missing store, a cancelled confirmation
-  2  deploy: at least one host was rolled back automatically and is on its
-     old commit; every other host deployed
+  2  deploy: at least one host was rolled back automatically (a failed unit
+     or health check, or no confirmation over a new connection) and is on
+     its old commit; every other host deployed or was skipped because of it
   3  deploy: at least one host did not end on the new commit (failed,
-     unreachable, locked by another deploy, or its plan was stale); the
-     hosts that did are recorded as deployed
+     unreachable, locked by another deploy, its plan was stale, or skipped
+     by an interrupted deploy); the hosts that did are recorded as deployed
   4  deploy: at least one host failed and its automatic rollback failed too:
-     look at that host now`
+     look at that host now
+With --output json, the last event carries the same code.`
 
 // exitError carries an exit code other than exitFailure up to main.
 type exitError struct {
