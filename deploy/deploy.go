@@ -234,7 +234,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	if err != nil {
 		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
 	}
-	if res.Outcome != wire.Deployed && confirmErr != nil {
+	if res.Unconfirmed && confirmErr != nil {
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)

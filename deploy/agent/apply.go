@@ -51,6 +51,7 @@ type applier struct {
 	sd      units  // connected on first use
 	closeSD func() // closes sd
 	reports []wire.UnitReport
+	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
 }
@@ -117,6 +118,7 @@ func (a *applier) run() wire.Result {
 	if err == nil {
 		err = a.awaitConfirmation()
 	}
+	a.closeConfirmation()
 	if err != nil {
 		if a.plan.Rollback {
 			return a.rollback(err)
@@ -188,6 +190,8 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks}
 	if cause != nil {
 		res.Error = cause.Error()
+		var nc *NotConfirmedError
+		res.Unconfirmed = errors.As(cause, &nc)
 	}
 	if rerr != nil {
 		res.RollbackError = rerr.Error()

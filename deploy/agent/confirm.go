@@ -11,17 +11,23 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
 )
 
-// The confirmation is a dead-man switch: after a successful apply the
-// agent keeps the host's lock and waits for the operator to reach the host
-// again over a new SSH connection. The apply itself may have broken that
-// path (sshd's config, a firewall, the network), and then nobody could
-// undo it from outside, so the host undoes it by itself when no
-// confirmation arrives in time.
+// The confirmation is a dead-man switch: after an apply the agent keeps
+// the host's lock and waits for the operator to reach the host again over
+// a new SSH connection. The apply itself may have broken that path (sshd's
+// config, a firewall, the network), and then nobody could undo it from
+// outside, so the host undoes it by itself when no confirmation arrives in
+// time.
+//
+// The wait opens as soon as every change is made, before the units settle
+// and the health checks run, which only watch: the new connection is made
+// while they do, and costs nothing with a settle window. The apply counts
+// only once it is confirmed and its units and checks passed.
 //
 // The waiting agent listens on a Unix socket in deptool's state directory
 // (root only); the agent of the new connection passes the token on. The
@@ -37,13 +43,26 @@ func (e *NotConfirmedError) Error() string {
 
 func (l layout) confirmSocket() string { return l.state("confirm.sock") }
 
-// awaitConfirmation returns nil once a confirmation for this apply
-// arrives, or a *NotConfirmedError when the timeout runs out first. An
-// apply without a timeout needs none.
-func (a *applier) awaitConfirmation() error {
+// confirmation is an apply's open wait for confirmation.
+type confirmation struct {
+	ln      net.Listener
+	timeout time.Duration
+	timer   <-chan time.Time
+
+	mu        sync.Mutex
+	confirmed bool
+	over      bool          // decided: no confirmation counts any more
+	arrived   chan struct{} // closed when confirmed
+}
+
+// openConfirmation starts the wait for confirmation, once every change of
+// the apply is made, and tells the operator the token. An apply without a
+// timeout, or without rollback (the timer would have nothing to do), needs
+// none.
+func (a *applier) openConfirmation() error {
 	timeout := a.req.ConfirmTimeout
-	if timeout <= 0 || !a.plan.Rollback {
-		return nil // without a rollback, the timer would have nothing to do
+	if timeout <= 0 || !a.plan.Rollback || a.confirm != nil {
+		return nil
 	}
 	token, err := newToken()
 	if err != nil {
@@ -59,43 +78,83 @@ func (a *applier) awaitConfirmation() error {
 	if err != nil {
 		return fmt.Errorf("wait for confirmation: %w", err)
 	}
-	defer ln.Close() // also removes the socket file
-	taken, over := make(chan struct{}), make(chan struct{})
-	defer close(over)
-	go acceptConfirmations(ln, token, taken, over)
-	timer := a.after(timeout)
+	c := &confirmation{ln: ln, timeout: timeout, timer: a.after(timeout), arrived: make(chan struct{})}
+	go c.accept(token)
+	a.confirm = c
 	a.say(wire.Progress{Step: "confirm", Detail: token})
-	select {
-	case taken <- struct{}{}:
-		return nil
-	case <-timer:
-		return &NotConfirmedError{Timeout: timeout}
-	}
+	return nil
 }
 
-// acceptConfirmations answers connections on ln until one brings token and
-// the waiting apply takes it (a receive on taken), or the wait is over. The
-// answer goes out after the apply decided, so the confirming agent reports
-// success only for a confirmation that counted.
-func acceptConfirmations(ln net.Listener, token string, taken, over <-chan struct{}) {
+// awaitConfirmation returns nil once the apply is confirmed, at once if it
+// already is, or a *NotConfirmedError when the timeout runs out first.
+func (a *applier) awaitConfirmation() error {
+	c := a.confirm
+	if c == nil {
+		return nil
+	}
+	defer a.closeConfirmation()
+	a.say(wire.Progress{Step: "confirm wait"})
+	select {
+	case <-c.arrived:
+		return nil
+	case <-c.timer:
+	}
+	if c.decide() {
+		return nil // arrived as the timer fired
+	}
+	return &NotConfirmedError{Timeout: c.timeout}
+}
+
+// closeConfirmation ends the wait, whatever the apply's outcome: a
+// confirmation that comes later is told it is too late.
+func (a *applier) closeConfirmation() {
+	if a.confirm == nil {
+		return
+	}
+	a.confirm.decide()
+	a.confirm.ln.Close() // also removes the socket file
+	a.confirm = nil
+}
+
+// decide closes the wait and reports whether the apply was confirmed.
+func (c *confirmation) decide() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.over = true
+	return c.confirmed
+}
+
+// take records a confirmation, unless the wait is over.
+func (c *confirmation) take() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over {
+		return false
+	}
+	if !c.confirmed {
+		c.confirmed = true
+		close(c.arrived)
+	}
+	return true
+}
+
+// accept answers connections until the listener closes: "ok" for the
+// token while the wait is open, and why not otherwise.
+func (c *confirmation) accept(token string) {
 	for {
-		c, err := ln.Accept()
+		conn, err := c.ln.Accept()
 		if err != nil {
 			return // closed: the wait is over
 		}
-		if !readsToken(c, token) {
-			fmt.Fprintln(c, "wrong token")
-			c.Close()
-			continue
+		switch {
+		case !readsToken(conn, token):
+			fmt.Fprintln(conn, "wrong token")
+		case c.take():
+			fmt.Fprintln(conn, "ok")
+		default:
+			fmt.Fprintln(conn, "too late: the apply is being rolled back")
 		}
-		select {
-		case <-taken:
-			fmt.Fprintln(c, "ok")
-		case <-over:
-			fmt.Fprintln(c, "too late: the apply is being rolled back")
-		}
-		c.Close()
-		return
+		conn.Close()
 	}
 }
 

@@ -79,7 +79,7 @@ func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
 	if d.result.Outcome != wire.RolledBack {
 		t.Fatalf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
 	}
-	if !strings.Contains(d.result.Error, "not confirmed") || !strings.Contains(d.result.Error, "30s") {
+	if !d.result.Unconfirmed || !strings.Contains(d.result.Error, "not confirmed") || !strings.Contains(d.result.Error, "30s") {
 		t.Errorf("error %q does not say the apply was not confirmed within 30s", d.result.Error)
 	}
 	if got := h.refs().current; got != v1.commit {
@@ -106,5 +106,42 @@ func TestNoConfirmationWithoutRollback(t *testing.T) {
 		if p.Step == "confirm" {
 			t.Fatal("an apply without rollback waited for confirmation")
 		}
+	}
+}
+
+// The wait for confirmation opens once every change is made, so the new
+// connection is made while the units settle; a failed unit rolls back
+// without waiting for one.
+func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
+	h, rec := unitHost(t)
+	h.opts.after = func(time.Duration) <-chan time.Time { return nil } // never fires
+	h.confirmTimeout = 30 * time.Second
+	web := func(version string) files {
+		return files{"manifest.json": unitManifest([]string{"web.service"}, nil), "systemd/web.service": "[Service]\nExecStart=/bin/" + version + "\n"}
+	}
+	var callsAtConfirm []string
+	h.onProgress = func(p wire.Progress) {
+		if p.Step == "confirm" {
+			callsAtConfirm = rec.take()
+			if err := h.confirmFrom(p.Detail); err != nil {
+				t.Errorf("confirm: %v", err)
+			}
+		}
+	}
+	h.deploy(apps{"web": web("v1")}).mustSucceed(t)
+	if n := len(callsAtConfirm); n == 0 || callsAtConfirm[n-1] != "restart web.service" {
+		t.Errorf("systemd calls when the confirmation opened: %q, want the restart last and no settle yet", callsAtConfirm)
+	}
+	if got := rec.take(); len(got) == 0 || !strings.HasPrefix(got[0], "settle web.service") {
+		t.Errorf("systemd calls after the confirmation opened: %q, want the settle", got)
+	}
+
+	// Nobody confirms v2 (the timer never fires either): its failed unit
+	// decides, without waiting for a confirmation.
+	h.onProgress = nil
+	rec.fail("web.service", "exited", 1)
+	d := h.deploy(apps{"web": web("v2")})
+	if d.result.Outcome != wire.RolledBack || d.result.Unconfirmed || !strings.Contains(d.result.Error, "unit web.service failed") {
+		t.Fatalf("confirmed apply with a failed unit: %s, unconfirmed %v (%s)", d.result.Outcome, d.result.Unconfirmed, d.result.Error)
 	}
 }

@@ -324,7 +324,7 @@ func (a *applier) startUnits() error {
 	}
 	apps, names = a.planned(diff.Restart)
 	if len(names) == 0 {
-		return nil
+		return a.openConfirmation()
 	}
 	sd, err := a.systemd()
 	if err != nil {
@@ -340,6 +340,10 @@ func (a *applier) startUnits() error {
 				Journal: sd.JournalTail(u, journalLines)})
 			return fmt.Errorf("app %s: restart %s: %w", apps[i], u, err)
 		}
+	}
+	// Every change is made; settling only watches.
+	if err := a.openConfirmation(); err != nil {
+		return err
 	}
 	a.say(wire.Progress{Step: "settle", Detail: strings.Join(names, ", ")})
 	return a.settle(sd, names, false)

@@ -133,6 +133,9 @@ type Result struct {
 	Error string `json:"error,omitempty"`
 	// RollbackError is why the rollback failed, for RollbackFailed.
 	RollbackError string `json:"rollback_error,omitempty"`
+	// Unconfirmed says the apply failed because no confirmation came in
+	// time (see ApplyRequest.ConfirmTimeout).
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
