@@ -11,9 +11,10 @@ default:
 demo: lab-deps
     scripts/demo.sh
 
-# Build deptool and deptool-lab into bin/.
+# Build deptool and deptool-lab into bin/. deptool is stripped: it is also
+# the agent uploaded to every host on first contact, 30 % smaller so.
 build:
-    go build -o bin/deptool ./cmd/deptool
+    go build -trimpath -ldflags='-s -w' -o bin/deptool ./cmd/deptool
     go build -o bin/deptool-lab ./cmd/deptool-lab
 
 # Every test, lab included: a lab that cannot start fails the run.

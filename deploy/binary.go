@@ -1,34 +1,31 @@
 package deploy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/deptool/deptool/deploy/transport"
+	"github.com/deptool/deptool/deploy/wire"
 )
 
 // BinDirEnv names the directory holding deptool binaries for platforms
 // other than the operator's own, as <os>-<arch>/deptool.
 const BinDirEnv = "DEPTOOL_BIN_DIR"
 
-// remoteBinDir is where agents live on hosts; each build has its own file,
-// so an upgrade never replaces a binary another deploy may be running.
-const remoteBinDir = "/var/lib/deptool/bin"
-
 // agentBinary is the deptool executable to run on hosts of one platform.
 type agentBinary struct {
 	platform string // "linux-amd64"
-	data     []byte
+	blob     *transport.Blob
 	build    string // first 12 hex digits of its SHA-256
 }
 
-func (b *agentBinary) remotePath(version string) string {
-	return fmt.Sprintf("%s/deptool-%s-%s", remoteBinDir, version, b.build)
-}
+// remotePath is where the binary lives on hosts: each build has its own
+// file, so an upgrade never replaces a binary another deploy may be running.
+func (b *agentBinary) remotePath() string { return wire.AgentPath(b.build) }
 
 // binaries loads each platform's binary once per process.
 type binaries struct {
@@ -53,8 +50,8 @@ func (b *binaries) forPlatform(platform string) (*agentBinary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read agent binary for %s: %w", platform, err)
 	}
-	sum := sha256.Sum256(data)
-	bin := &agentBinary{platform: platform, data: data, build: hex.EncodeToString(sum[:])[:12]}
+	blob := transport.NewBlob(data)
+	bin := &agentBinary{platform: platform, blob: blob, build: blob.SHA256()[:12]}
 	if b.loaded == nil {
 		b.loaded = map[string]*agentBinary{}
 	}

@@ -49,10 +49,9 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 		return nil, fmt.Errorf("host %s: %w", host, err)
 	}
 	err = d.startAgent(ctx, sess, bin)
-	if errors.Is(err, errAgentMissing) {
-		if bin, err = d.upload(ctx, sess); err == nil {
-			err = d.startAgent(ctx, sess, bin)
-		}
+	var missing *agentMissing
+	if errors.As(err, &missing) {
+		err = d.install(ctx, sess, missing.uname)
 	}
 	if err != nil {
 		sess.close()
@@ -61,49 +60,68 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	return sess, nil
 }
 
-var errAgentMissing = errors.New("agent not installed")
+// agentMissing is a host without this build's agent; uname is the host's
+// `uname -sm`, which says which build it needs.
+type agentMissing struct{ uname string }
 
+func (*agentMissing) Error() string { return "agent not installed" }
+
+// startAgent starts an installed agent. Where there is none, the same
+// command reports the host's platform, so a first contact needs no round
+// trip of its own to ask.
 func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBinary) error {
-	path := bin.remotePath(wire.Version)
-	cmd := fmt.Sprintf(`[ -x %s ] || exit %d; exec %s agent`, path, exitAgentMissing, path)
+	path := bin.remotePath()
+	cmd := fmt.Sprintf(`[ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
 	if err != nil {
 		return fmt.Errorf("host %s: start agent: %w", sess.host, err)
 	}
+	return d.hello(ctx, sess, proc, bin)
+}
+
+// install uploads the agent for the host's platform and starts it in the
+// same session.
+func (d *deployer) install(ctx context.Context, sess *session, uname string) error {
+	d.opts.Reporter.Phase(sess.host, Uploading, "")
+	platform, err := platformOf(uname)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", sess.host, err)
+	}
+	bin, err := d.bins.forPlatform(platform)
+	if err != nil {
+		return fmt.Errorf("host %s: %w", sess.host, err)
+	}
+	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
+	if err != nil {
+		return err
+	}
+	return d.hello(ctx, sess, proc, bin)
+}
+
+// hello opens the protocol with an agent just started. When the command
+// ended instead, its exit says why better than the broken protocol does.
+func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
 	hello, err := client.Hello(ctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
 	if err != nil {
 		proc.Close()
-		if code, ok := exitCode(proc.Wait()); ok && code == exitAgentMissing {
-			return errAgentMissing
+		var agentErr *wire.AgentError
+		if errors.As(err, &agentErr) {
+			return fmt.Errorf("host %s: agent: %w", sess.host, err)
+		}
+		exit := proc.Wait()
+		if code, ok := exitCode(exit); ok && code == exitAgentMissing {
+			return &agentMissing{uname: proc.Stderr()}
+		}
+		if _, ok := exitCode(exit); ok {
+			return exit
 		}
 		return fmt.Errorf("host %s: agent: %w", sess.host, err)
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
-}
-
-// upload installs the agent for the host's platform.
-func (d *deployer) upload(ctx context.Context, sess *session) (*agentBinary, error) {
-	d.opts.Reporter.Phase(sess.host, Uploading, "")
-	uname, err := sess.conn.Run(ctx, "uname -sm", nil)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", sess.host, err)
-	}
-	platform, err := platformOf(string(uname))
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", sess.host, err)
-	}
-	bin, err := d.bins.forPlatform(platform)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", sess.host, err)
-	}
-	if err := sess.conn.Upload(ctx, bin.remotePath(wire.Version), bin.data, 0o755); err != nil {
-		return nil, fmt.Errorf("host %s: upload agent: %w", sess.host, err)
-	}
-	return bin, nil
 }
 
 func exitCode(err error) (int, bool) {

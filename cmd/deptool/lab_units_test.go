@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,7 +252,7 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	}
 	op.write(map[string]string{"web1/svc/dtest.conf": "v2\n"})
 	// Without confirmation, the host finishes the apply as asked.
-	killMidSettle(t, l, op, "v2", "--settle", "4s", "--confirm-timeout", "0s")
+	killAt(t, op, "applying", "settle", "--settle", "4s", "--confirm-timeout", "0s")
 	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && [ $(wc -l < /var/lib/deptool/journal.jsonl) -ge 2 ]", 20*time.Second)
 	refs := strings.Fields(onHost(t, l, "web1", "git --git-dir /var/lib/deptool/store rev-parse current target"))
 	if len(refs) != 2 || refs[0] != refs[1] {
@@ -273,7 +275,7 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	// With confirmation, nobody confirms a host whose operator vanished:
 	// it rolls back by itself once the timeout runs out.
 	op.write(map[string]string{"web1/svc/dtest.conf": "v3\n"})
-	killMidSettle(t, l, op, "v3", "--settle", "3s", "--confirm-timeout", "2s")
+	killAt(t, op, "confirming", "", "--settle", "3s", "--confirm-timeout", "2s")
 	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && tail -1 /var/lib/deptool/journal.jsonl | grep -q rolled_back", 20*time.Second)
 	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/svc/current/dtest.conf; systemctl is-active dta.service; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "v2\nactive\n") || !strings.Contains(got, "not confirmed") {
 		t.Errorf("host after an unconfirmed apply:\n%s", got)
@@ -284,18 +286,34 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	}
 }
 
-// killMidSettle starts a deploy and kills the operator once the host has
-// checked out version, in the middle of its settle window.
-func killMidSettle(t *testing.T, l *lab.Lab, op *operator, version string, flags ...string) {
+// killAt starts a deploy and kills the operator as soon as it reports
+// web1 in the phase (and, for applying, the agent's step) given. The kill
+// follows the report by milliseconds, which keeps it ahead of anything
+// the operator would do next, such as dialling to confirm.
+func killAt(t *testing.T, op *operator, phase, detail string, flags ...string) {
 	t.Helper()
-	cmd := exec.Command(op.bin, append([]string{"deploy", "--yes"}, flags...)...)
+	cmd := exec.Command(op.bin, append([]string{"deploy", "--yes", "--output", "json"}, flags...)...)
 	cmd.Dir, cmd.Env = op.root, op.env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, l, "web1", "grep -q "+version+" /var/lib/deptool/apps/svc/current/dtest.conf", 20*time.Second)
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
+	deadline := time.AfterFunc(60*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	var seen []string
+	lines := bufio.NewScanner(stdout)
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		var ev struct{ Event, Host, Phase, Detail string }
+		if json.Unmarshal(lines.Bytes(), &ev) == nil && ev.Event == "phase" && ev.Host == "web1" && ev.Phase == phase && ev.Detail == detail {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return
+		}
 	}
 	cmd.Wait()
+	t.Fatalf("the deploy ended without reporting web1 %s %s:\n%s", phase, detail, strings.Join(seen, "\n"))
 }

@@ -32,6 +32,9 @@ type recorder struct {
 	failures   map[string]int
 	// failRestart makes Restart of a unit fail once with this job result.
 	failRestart map[string]string
+	// observe, when set, sees each call as the agent makes it, so a test
+	// can look at the host at that moment.
+	observe func(call string)
 }
 
 func newRecorder() *recorder {
@@ -48,9 +51,14 @@ func (r *recorder) fail(unit, reason string, n int) {
 func (r *recorder) open(context.Context) (units, func(), error) { return r, func() {}, nil }
 
 func (r *recorder) add(format string, args ...any) {
+	call := fmt.Sprintf(format, args...)
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, fmt.Sprintf(format, args...))
+	r.calls = append(r.calls, call)
+	observe := r.observe
+	r.mu.Unlock()
+	if observe != nil {
+		observe(call)
+	}
 }
 
 // take returns the calls so far and forgets them.

@@ -62,7 +62,7 @@ func TestLabSudo(t *testing.T) {
 	}
 	path := "/var/lib/deptool-sudo-test/file"
 	t.Cleanup(func() { l.Exec("web1", "rm", "-rf", "/var/lib/deptool-sudo-test") })
-	if err := c.Upload(labCtx(t), path, []byte("x"), 0o600); err != nil {
+	if err := c.Upload(labCtx(t), path, NewBlob([]byte("x")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustExec(t, l, "web1", "stat", "-c", "%a %U", path); got != "600 root\n" {

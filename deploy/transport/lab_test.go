@@ -125,7 +125,7 @@ func TestLabUpload(t *testing.T) {
 	}
 	data := make([]byte, 3<<20+17)
 	rand.Read(data)
-	if err := c.Upload(labCtx(t), path, data, 0o750); err != nil {
+	if err := c.Upload(labCtx(t), path, NewBlob(data), 0o750); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
@@ -136,7 +136,7 @@ func TestLabUpload(t *testing.T) {
 		t.Errorf("mode and owner of file, dir, bin:\n%s", got)
 	}
 	// Replaced in place, with nothing left beside it.
-	if err := c.Upload(labCtx(t), path, []byte("v2\n"), 0o644); err != nil {
+	if err := c.Upload(labCtx(t), path, NewBlob([]byte("v2\n")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustExec(t, l, "web1", "sh", "-c", "ls -A "+dir+"/bin; cat "+path); got != "deptool-v1-abc123\nv2\n" {
@@ -147,6 +147,31 @@ func TestLabUpload(t *testing.T) {
 	}
 }
 
+// The command started after an upload talks over the same session: what
+// follows the blob on stdin is the command's.
+func TestLabUploadAndStart(t *testing.T) {
+	l := lab.Start(t, "web1", "web2")
+	c := dialLab(t, "web1", labOptions(l))
+	dir := "/var/lib/deptool-transport-test3"
+	t.Cleanup(func() { l.Exec("web1", "rm", "-rf", dir) })
+	data := make([]byte, 5<<20+3)
+	rand.Read(data)
+	p, err := c.UploadAndStart(labCtx(t), dir+"/agent", NewBlob(data), 0o755, `read -r line; echo "got $line"; exit 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(p.Stdin, "hello\n")
+	out, _ := io.ReadAll(p.Stdout)
+	var ee *ExitError
+	if err := p.Wait(); string(out) != "got hello\n" || !errors.As(err, &ee) || ee.Status != 3 {
+		t.Fatalf("command after the upload said %q and ended with %v", out, err)
+	}
+	sum := sha256.Sum256(data)
+	if got := mustExec(t, l, "web1", "sha256sum", dir+"/agent"); !strings.HasPrefix(got, hex.EncodeToString(sum[:])) {
+		t.Errorf("sha256sum on the host: %s", got)
+	}
+}
+
 func TestLabUploadFailureLeavesNoTemp(t *testing.T) {
 	l := lab.Start(t, "web1", "web2")
 	c := dialLab(t, "web1", labOptions(l))
@@ -154,7 +179,7 @@ func TestLabUploadFailureLeavesNoTemp(t *testing.T) {
 	t.Cleanup(func() { l.Exec("web1", "rm", "-rf", dir) })
 	// A directory where the file should go: the rename must fail.
 	mustExec(t, l, "web1", "mkdir", "-p", dir+"/target/sub")
-	err := c.Upload(labCtx(t), dir+"/target", []byte("x"), 0o644)
+	err := c.Upload(labCtx(t), dir+"/target", NewBlob([]byte("x")), 0o644)
 	if err == nil || !strings.HasPrefix(err.Error(), "host web1: upload "+dir+"/target: exit status") {
 		t.Fatalf("upload onto a directory: %v", err)
 	}

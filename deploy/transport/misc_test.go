@@ -60,18 +60,22 @@ func TestShellQuote(t *testing.T) {
 }
 
 func TestUploadScript(t *testing.T) {
-	s := uploadScript("/var/lib/deptool/bin/deptool-1 x", "abc", 0o755)
+	blob := NewBlob([]byte("agent"))
+	s := uploadScript("/var/lib/deptool/bin/deptool-1 x", blob, 0o755)
 	for _, want := range []string{
 		"mkdir -p -- /var/lib/deptool/bin\n",
 		"t='/var/lib/deptool/bin/.deptool-1 x.deptool-",
 		`chmod 0755 "$t"`,
 		`mv -f -T -- "$t" '/var/lib/deptool/bin/deptool-1 x'`,
+		`head -c 5 > "$t"`,
+		"want=" + blob.blake2b + ";",
+		"want=" + blob.sha256 + ";",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("script lacks %q:\n%s", want, s)
 		}
 	}
-	if a, b := uploadScript("/a", "abc", 0o644), uploadScript("/a", "abc", 0o644); a == b {
+	if a, b := uploadScript("/a", blob, 0o644), uploadScript("/a", blob, 0o644); a == b {
 		t.Error("two uploads share a temp name")
 	}
 }
@@ -79,11 +83,11 @@ func TestUploadScript(t *testing.T) {
 func TestUploadRefusesBadArguments(t *testing.T) {
 	c := &Conn{host: "web1"}
 	for _, p := range []string{"relative", "/a/../b", "/"} {
-		if err := c.Upload(t.Context(), p, nil, 0o644); err == nil || !strings.HasPrefix(err.Error(), "host web1: upload") {
+		if err := c.Upload(t.Context(), p, NewBlob(nil), 0o644); err == nil || !strings.HasPrefix(err.Error(), "host web1: upload") {
 			t.Errorf("Upload(%q) = %v", p, err)
 		}
 	}
-	if err := c.Upload(t.Context(), "/x", nil, os.ModeSetuid|0o755); err == nil {
+	if err := c.Upload(t.Context(), "/x", NewBlob(nil), os.ModeSetuid|0o755); err == nil {
 		t.Error("setuid mode accepted")
 	}
 }

@@ -32,11 +32,16 @@ type Process struct {
 // Start starts a shell command line as root. When ctx ends before the
 // process does, the process is closed as by Close.
 func (c *Conn) Start(ctx context.Context, cmd string) (*Process, error) {
-	s, err := c.session(cmd)
+	return c.start(ctx, cmd, cmd)
+}
+
+// start is Start with what errors call the command.
+func (c *Conn) start(ctx context.Context, cmd, name string) (*Process, error) {
+	s, err := c.session(name)
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{conn: c, cmd: cmd, s: s, stderr: newTail(stderrTail)}
+	p := &Process{conn: c, cmd: name, s: s, stderr: newTail(stderrTail)}
 	s.Stderr = p.stderr
 	if p.Stdin, err = s.StdinPipe(); err == nil {
 		p.Stdout, err = s.StdoutPipe()
@@ -46,7 +51,7 @@ func (c *Conn) Start(ctx context.Context, cmd string) (*Process, error) {
 	}
 	if err != nil {
 		s.Close()
-		return nil, c.fail(cmd, err)
+		return nil, c.fail(name, err)
 	}
 	p.stop = context.AfterFunc(ctx, func() { p.Close() })
 	return p, nil

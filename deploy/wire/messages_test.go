@@ -103,3 +103,19 @@ func TestResultErr(t *testing.T) {
 		t.Errorf("failed: %v", err)
 	}
 }
+
+func TestBuildFromPath(t *testing.T) {
+	for path, want := range map[string]string{
+		AgentPath("0123456789ab"):                          "0123456789ab",
+		"/usr/local/bin/deptool":                           "",
+		"/tmp/deptool-" + Version + "-0123456789ab":        "",
+		AgentDir + "/deptool-0.0.1-0123456789ab":           "",
+		AgentDir + "/deptool-" + Version + "-0123":         "",
+		AgentDir + "/deptool-" + Version + "-XYZ456789abc": "",
+	} {
+		got, ok := buildFromPath(path)
+		if got != want || ok != (want != "") {
+			t.Errorf("buildFromPath(%q) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+}
