@@ -92,6 +92,8 @@ describe_machine() {
 # measure SERIES RUN CMD...: time one run of CMD and append its row. A
 # program runs under /usr/bin/time for its peak RSS; a shell function (the
 # ssh floor) has no single operator process, so its RSS is recorded as 0.
+# %M is the largest single process of the command and its children, so for
+# ansible-playbook it is its biggest process, not the sum of its forks.
 # A run that fails stops the benchmark: it is never recorded as a time.
 measure() {
     local series=$1 run=$2 t0 t1 rss=0
