@@ -65,9 +65,18 @@ lab-up *names="web1 web2 db1":
 lab-down:
     go run ./cmd/deptool-lab down --state .lab
 
-# Whole deploys on lab hosts against the OpenSSH floor (root; not in CI).
-bench runs="5" *counts="1 8": lab-deps
-    scripts/bench-deploy.sh {{runs}} {{counts}}
+# Whole deploys on lab hosts: deptool, Ansible and the OpenSSH floor, raw
+# rows in docs/performance/deploy.tsv (root; not in CI; ~30 min at defaults).
+bench runs="5" *counts="1 8 32": lab-deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v ansible-playbook >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ansible-core
+    fi
+    scripts/bench-deploy.sh -o docs/performance/deploy.tsv {{runs}} {{counts}}
+    if [ -d cmd/deptool-benchchart ]; then
+        go run ./cmd/deptool-benchchart docs/performance/deploy.tsv docs/performance/deploy.svg
+    fi
     just bench-go
 
 # Planner and store benchmarks.

@@ -1,41 +1,306 @@
 #!/usr/bin/env bash
-# Whole-deploy benchmark on lab hosts: first contact (agent upload), steady
-# state (one changed file per host), and the OpenSSH floor (`ssh host true`
-# to the same hosts in parallel), for each host count given. Root only.
-# Usage: scripts/bench-deploy.sh [RUNS] [N...]   (default: 5 runs, N = 1 8)
+# Whole-deploy benchmark on lab hosts (issue 8). For each host count N it
+# boots N fresh lab hosts (bench1..benchN) and times, RUNS times each:
+#
+#   deptool                 steady-state `deptool deploy --yes --settle 0s`:
+#                           one changed file per host in an app whose unit is
+#                           enabled, so every host restarts it
+#   deptool-noconfirm       the same with --confirm-timeout 0s (no second
+#                           SSH connection per host)
+#   deptool-settle          the same with the default settle window
+#   ansible                 scripts/bench/playbook.yml doing the same: copy
+#                           the file (and unit), a handler restarts the unit
+#   ssh-floor               `ssh -F cfg HOST true` to all N hosts in parallel
+#   deptool-first-contact   a deploy to hosts that have never seen deptool
+#                           (agent upload included), --settle 0s
+#
+# Raw rows go to a TSV file (series, hosts, run, seconds, max_rss_kb); the
+# machine, versions and binary size to deploy.env next to it. Root only;
+# `just bench` installs what it needs first.
+#
+# Usage: scripts/bench-deploy.sh [-o FILE] [RUNS] [N...]
+#        (default: $BENCH_OUT or docs/performance/deploy.tsv, 5 runs, N = 1 8 32)
 set -euo pipefail
-runs=${1:-5}; shift || true
-counts=${*:-1 8}
-top=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d /tmp/deptool-bench.XXXXXX)
-trap '"$top/bin/deptool-lab" down --state "$work/lab" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-cd "$top" && go build -o bin/deptool ./cmd/deptool && go build -o bin/deptool-lab ./cmd/deptool-lab
+export LC_ALL=C.UTF-8 # '.' as the decimal point in EPOCHREALTIME and awk; UTF-8 for Ansible
 
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-minmax() { sort -n | awk 'NR==1{min=$1} {max=$1} END {printf "%.3f-%.3f", min, max}'; }
-
-echo "binary size: $(stat -c %s bin/deptool) bytes"
-printf '%-6s %-12s %-10s %-14s %-10s %-14s %-6s %s\n' hosts first-contact deploy-p50 deploy-min-max floor-p50 floor-min-max ratio peak-rss-MB
-for n in $counts; do
-    hosts=$(seq -f 'bench%g' 1 "$n")
-    "$top/bin/deptool-lab" up --state "$work/lab" $hosts >/dev/null 2>&1
-    cfg=$work/lab/ssh_config
-    rm -rf "$work/op" && mkdir -p "$work/op" && cd "$work/op"
-    export DEPTOOL_SSH_CONFIG=$cfg DEPTOOL_STORE=$work/op/.deptool
-    "$top/bin/deptool" init prod >/dev/null
-    for h in $hosts; do mkdir -p prod/$h/app && echo "v0" > prod/$h/app/app.conf; done
-    t=$(now); "$top/bin/deptool" deploy --yes >/dev/null 2>&1; first=$(echo "$(now) - $t" | bc)
-    : > deploys; : > floors; : > rss
-    for r in $(seq 1 "$runs"); do
-        for h in $hosts; do echo "v$r" > prod/$h/app/app.conf; done
-        t=$(now); /usr/bin/time -f %M -a -o rss "$top/bin/deptool" deploy --yes >/dev/null 2>&1; echo "$(now) - $t" | bc >> deploys
-        t=$(now)
-        for h in $hosts; do ssh -F "$cfg" "$h" true & done; wait
-        echo "$(now) - $t" | bc >> floors
-    done
-    d=$(median < deploys); f=$(median < floors)
-    printf '%-6s %-12.3f %-10.3f %-14s %-10.3f %-14s %-6.2f %d\n' "$n" "$first" "$d" "$(minmax < deploys)" "$f" "$(minmax < floors)" "$(echo "$d / $f" | bc -l)" "$(( $(sort -n rss | tail -1) / 1024 ))"
-    cd "$top"
-    "$top/bin/deptool-lab" down --state "$work/lab" >/dev/null
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+out=${BENCH_OUT:-docs/performance/deploy.tsv}
+while getopts o:h opt; do
+    case $opt in
+    o) out=$OPTARG ;;
+    *) usage ;;
+    esac
 done
+shift $((OPTIND - 1))
+runs=${1:-5}
+shift || true
+counts=${*:-1 8 32}
+[[ $runs =~ ^[1-9][0-9]*$ ]] || usage
+for n in $counts; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage; done
+
+out=$(realpath -m "$out") # before the cd below
+top=$(cd "$(dirname "$0")/.." && pwd)
+bench=$top/scripts/bench
+work=$(mktemp -d /tmp/deptool-bench.XXXXXX)
+lab=$work/lab     # the lab's state; hosts are rebooted fresh for each N
+cfg=$lab/ssh_config
+op=$work/op       # the operator's directory: store and config tree
+log=$work/out     # output of the last measured command
+export DEPTOOL_SSH_CONFIG=$cfg DEPTOOL_STORE=$op/.deptool PATH=$top/bin:$PATH
+export ANSIBLE_CONFIG=$bench/ansible.cfg ANSIBLE_LOCAL_TEMP=$work/ansible-tmp
+
+# The lab goes down on any exit, failures included: its hosts hold mounts,
+# network namespaces and cgroups until then.
+cleanup() {
+    "$top/bin/deptool-lab" down --state "$lab" >/dev/null 2>&1 || true
+    close_ansible_masters
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# build uses the justfile's build recipe when just is there, so the binary
+# measured (and its size) is the one the project builds; the fallback is
+# that recipe's plain command.
+build() {
+    cd "$top"
+    if command -v just >/dev/null; then
+        just build
+    else
+        go build -o bin/deptool ./cmd/deptool
+        go build -o bin/deptool-lab ./cmd/deptool-lab
+    fi
+}
+
+# describe_machine writes deploy.env: what the figures were measured with.
+describe_machine() {
+    {
+        echo "binary_bytes=$(stat -c %s "$top/bin/deptool")"
+        echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+        echo "cores=$(nproc)"
+        echo "kernel=$(uname -r)"
+        echo "ansible=$(ansible --version 2>/dev/null | sed -n 1p)"
+        echo "openssh=$(ssh -V 2>&1)"
+        echo "go=$(go version)"
+    } >"$(dirname "$out")/deploy.env"
+}
+
+# ---- measuring ----------------------------------------------------------
+
+# measure SERIES RUN CMD...: time one run of CMD and append its row. A
+# program runs under /usr/bin/time for its peak RSS; a shell function (the
+# ssh floor) has no single operator process, so its RSS is recorded as 0.
+# %M is the largest single process of the command and its children, so for
+# ansible-playbook it is its biggest process, not the sum of its forks.
+# A run that fails stops the benchmark: it is never recorded as a time.
+measure() {
+    local series=$1 run=$2 t0 t1 rss=0
+    shift 2
+    t0=$EPOCHREALTIME
+    if [[ $(type -t "$1") == function ]]; then
+        "$@" >"$log" 2>&1 || fail "$series" "$@"
+    else
+        /usr/bin/time -f %M -o "$work/rss" "$@" >"$log" 2>&1 || fail "$series" "$@"
+        rss=$(tail -1 "$work/rss")
+    fi
+    t1=$EPOCHREALTIME
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+    printf '%s\t%s\t%s\t%s\t%s\n' "$series" "$n" "$run" "$secs" "$rss" >>"$out"
+    printf '%-22s %2d hosts  run %d  %7.3f s  %6d KiB\n' "$series" "$n" "$run" "$secs" "$rss"
+}
+
+fail() {
+    local series=$1
+    shift
+    echo "bench: $series with $n hosts failed: $*" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+# ---- lab hosts ----------------------------------------------------------
+
+hosts=()
+
+boot() {
+    mapfile -t hosts < <(seq -f 'bench%g' 1 "$n")
+    "$top/bin/deptool-lab" down --state "$lab" >/dev/null 2>&1 || true
+    "$top/bin/deptool-lab" up --state "$lab" "${hosts[@]}" >"$work/lab.log" 2>&1 ||
+        { cat "$work/lab.log" >&2; die "lab up failed"; }
+    tail -1 "$work/lab.log"
+}
+
+# on_all CMD: run a shell command on every host in parallel; all must succeed.
+on_all() {
+    local h pids=() bad=0
+    for h in "${hosts[@]}"; do
+        ssh -F "$cfg" "$h" "$1" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || bad=1; done
+    return $bad
+}
+
+# ssh_floor is what OpenSSH alone costs: one `true` per host, all at once.
+ssh_floor() { on_all true; }
+
+# forget_deptool puts every host back to never having seen deptool: no
+# agent, no host store, no bench unit (stopped, unlinked, reloaded).
+forget_deptool() {
+    on_all 'systemctl disable --now bench-app.service >/dev/null 2>&1 || true
+        rm -f /etc/systemd/system/bench-app.service /etc/systemd/system/*.wants/bench-app.service
+        rm -rf /var/lib/deptool
+        systemctl daemon-reload && systemctl reset-failed'
+}
+
+# ---- deptool ------------------------------------------------------------
+
+# new_store starts the operator afresh: a new store (deptool init) and a
+# tree with the bench app on every host.
+new_store() {
+    rm -rf "$op" && mkdir -p "$op" && cd "$op"
+    deptool init prod >/dev/null
+    local h
+    for h in "${hosts[@]}"; do
+        mkdir -p "prod/$h"
+        cp -r "$bench/app" "prod/$h/bench"
+    done
+    change_conf initial
+}
+
+# change_conf VALUE: the one file that changes on every host.
+change_conf() {
+    local h
+    for h in "${hosts[@]}"; do echo "$1 $h" >"$op/prod/$h/bench/app.conf"; done
+}
+
+# deployed checks the last deploy really deployed every host: exit status
+# 0 also covers "Nothing to deploy", which would time nothing.
+deployed() {
+    grep -q "^Deployed $n of $n hosts" "$log" ||
+        { cat "$log" >&2; die "deptool did not deploy all $n hosts"; }
+}
+
+# ---- Ansible ------------------------------------------------------------
+
+# write_inventory makes the inventory from the lab's hosts, reached through
+# the lab's ssh_config like deptool, and the playbook command line.
+play=()
+write_inventory() {
+    {
+        echo "[bench]"
+        printf '%s\n' "${hosts[@]}"
+        echo
+        echo "[bench:vars]"
+        echo "ansible_user=root"
+        echo "ansible_ssh_common_args='-F $cfg'"
+    } >"$work/inventory"
+    play=(ansible-playbook -i "$work/inventory" --forks "$n" "$bench/playbook.yml")
+}
+
+# new_control_dir RUN gives each playbook run a ControlPath directory of its
+# own, and close_ansible_masters ends its multiplexing masters after it:
+# with Ansible's ControlPersist=60s a run would otherwise reuse the previous
+# run's connections, which no real deploy minutes apart gets.
+ansible_dir=
+new_control_dir() {
+    ansible_dir=$work/cp-$1
+    mkdir -p "$ansible_dir"
+    export ANSIBLE_SSH_CONTROL_PATH_DIR=$ansible_dir
+}
+
+# handler_ran checks the last playbook restarted the unit on every host.
+handler_ran() {
+    local restarted
+    restarted=$(sed -n '/RUNNING HANDLER/,/PLAY RECAP/p' "$log" | grep -c '^changed:' || true)
+    ((restarted == n)) || { cat "$log" >&2; die "Ansible's handler ran on $restarted of $n hosts"; }
+}
+
+close_ansible_masters() {
+    local s
+    [[ -n $ansible_dir && -d $ansible_dir ]] || return 0
+    for s in "$ansible_dir"/*; do
+        if [[ -S $s ]]; then ssh -o ControlPath="$s" -O exit dummy >/dev/null 2>&1 || true; fi
+    done
+    ansible_dir=
+}
+
+# ---- the benchmark ------------------------------------------------------
+
+# first_contact: each run on hosts that have never seen deptool, from a
+# fresh store. The hosts stay booted (booting N hosts per run would take
+# longer than the runs); forget_deptool wipes what deptool left instead.
+first_contact() {
+    local r
+    for r in $(seq 1 "$runs"); do
+        ((r == 1)) || forget_deptool || die "could not wipe deptool from the hosts"
+        new_store
+        measure deptool-first-contact "$r" deptool deploy --yes --settle 0s
+        deployed
+    done
+}
+
+# steady: the interleaved series, each run of each on a new config value.
+# The operator store is the one the last first contact left.
+steady() {
+    local r
+    write_inventory
+    # Warm-up, untimed: caches on both sides, Ansible's first copy of the unit.
+    change_conf warmup
+    deptool deploy --yes --settle 0s >"$log" 2>&1 || fail warm-up deptool deploy
+    new_control_dir 0
+    "${play[@]}" -e bench_value=warmup >"$log" 2>&1 || fail warm-up "${play[@]}"
+    close_ansible_masters
+    for r in $(seq 1 "$runs"); do
+        change_conf "deptool $r"
+        measure deptool "$r" deptool deploy --yes --settle 0s
+        deployed
+        change_conf "deptool-noconfirm $r"
+        measure deptool-noconfirm "$r" deptool deploy --yes --settle 0s --confirm-timeout 0s
+        deployed
+        change_conf "deptool-settle $r"
+        measure deptool-settle "$r" deptool deploy --yes
+        deployed
+        new_control_dir "$r"
+        measure ansible "$r" "${play[@]}" -e "bench_value=ansible-$r"
+        handler_ran
+        close_ansible_masters
+        measure ssh-floor "$r" ssh_floor
+    done
+}
+
+# summary prints each series' median, range and peak RSS from the TSV.
+summary() {
+    echo
+    printf '%-22s %5s  %8s  %-15s  %s\n' series hosts median min-max peak-RSS
+    tail -n +2 "$out" | sort -t$'\t' -k1,1 -k2,2n -k4,4n | awk -F'\t' '
+        function flush() {
+            if (k) printf "%-22s %5d  %7.3fs  %6.3f-%-7.3f  %4.0f MB\n", s, h,
+                (k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2), v[1], v[k], rss / 1024
+        }
+        $1 != s || $2 != h { flush(); s = $1; h = $2; k = 0; rss = 0 }
+        { v[++k] = $4; if ($5 > rss) rss = $5 }
+        END { flush() }'
+}
+
+main() {
+    command -v ansible-playbook >/dev/null || die "ansible-playbook not found: apt-get install ansible-core"
+    build
+    mkdir -p "$(dirname "$out")"
+    describe_machine
+    echo "deptool binary: $(stat -c %s "$top/bin/deptool") bytes; $runs runs; hosts: $counts; rows to $out"
+    # The file is rewritten; rows are added as they are measured, so a run
+    # cut short keeps what it got.
+    printf 'series\thosts\trun\tseconds\tmax_rss_kb\n' >"$out"
+    for n in $counts; do
+        boot
+        first_contact
+        steady
+        "$top/bin/deptool-lab" down --state "$lab" >/dev/null
+    done
+    summary
+}
+
+main
