@@ -71,7 +71,7 @@ func withFile(err error, name string) error {
 func Read(r io.Reader) ([]Run, error) {
 	sc := bufio.NewScanner(r)
 	type key struct {
-		series    string
+		series     string
 		hosts, run int
 	}
 	seen := map[key]int{}

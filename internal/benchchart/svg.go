@@ -1,6 +1,7 @@
 package benchchart
 
 import (
+	"bytes"
 	"errors"
 	"image/color"
 	"io"
@@ -8,16 +9,21 @@ import (
 	"strconv"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
-// Title is the chart's title.
-const Title = "deptool vs Ansible vs the OpenSSH floor"
+// The chart's title and y axis label.
+const (
+	Title  = "deptool vs Ansible vs the OpenSSH floor"
+	YLabel = "wall time, s (median; bars: fastest–slowest)"
+)
 
-// Chart size: wide enough for the legend beside the lines at three host
-// counts, small enough to sit in a README without scaling.
+// Chart size: room for the legend beside the plot, small enough to sit in a
+// README without scaling.
 var (
 	Width  = 18 * vg.Centimeter
 	Height = 12 * vg.Centimeter
@@ -57,13 +63,17 @@ func WriteSVG(w io.Writer, s *Summary) error {
 	p := plot.New()
 	p.Title.Text = Title
 	p.X.Label.Text = "hosts, deployed in parallel"
-	p.Y.Label.Text = "wall time, seconds (median; bars: fastest–slowest)"
 	p.X.Scale = plot.LogScale{}
 	p.Y.Scale = plot.LogScale{}
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Legend.Padding = vg.Points(2)
 	p.Add(plotter.NewGrid())
+	// The legend goes beside the plot rather than in it: with six series
+	// it would cover some line wherever it sat inside.
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
+	for _, f := range []*font.Font{&p.Title.TextStyle.Font, &p.X.Label.TextStyle.Font, &p.Y.Label.TextStyle.Font,
+		&p.X.Tick.Label.Font, &p.Y.Tick.Label.Font, &legend.TextStyle.Font} {
+		f.Variant = "Sans"
+	}
 
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for i, name := range s.Series {
@@ -83,6 +93,9 @@ func WriteSVG(w io.Writer, s *Summary) error {
 			return err
 		}
 		line.Color, line.Dashes, line.Width = st.color, st.dash, vg.Points(1.5)
+		if name == Deptool {
+			line.Width = vg.Points(2.5)
+		}
 		points.Color, points.Shape, points.Radius = st.color, st.glyph, vg.Points(3)
 		bars, err := plotter.NewYErrorBars(struct {
 			plotter.XYs
@@ -93,13 +106,10 @@ func WriteSVG(w io.Writer, s *Summary) error {
 		}
 		bars.Color, bars.CapWidth = st.color, vg.Points(6)
 		p.Add(bars, line, points)
-		p.Legend.Add(Label(name), line, points)
+		legend.Add(Label(name), line, points)
 	}
 
 	p.Y.Min, p.Y.Max = niceBelow(lo), niceAbove(hi)
-	// Head room above the lines for the legend, which sits top left where
-	// the fewest hosts give the lowest times.
-	p.Y.Max = niceAbove(p.Y.Max * 2.5)
 	p.Y.Tick.Marker = logTicks{}
 	p.X.Min = float64(s.Hosts[0]) / 1.4
 	p.X.Max = float64(s.Hosts[len(s.Hosts)-1]) * 1.4
@@ -109,11 +119,33 @@ func WriteSVG(w io.Writer, s *Summary) error {
 	}
 	p.X.Tick.Marker = xt
 
-	wt, err := p.WriterTo(Width, Height, "svg")
-	if err != nil {
+	c := vgsvg.New(Width, Height)
+	dc := draw.New(c)
+	// Slack beyond the measured width, for viewers that substitute a
+	// wider font.
+	lw := legend.Rectangle(dc).Size().X * 1.1
+	// The y label is drawn here rather than by plot, which centres it at
+	// the arithmetic mean of a log axis and so pads the top of the plot.
+	ylabel := p.Y.Label.TextStyle
+	yh := ylabel.Height(YLabel)
+	pc := draw.Crop(dc, yh+p.Y.Label.Padding, -lw-vg.Points(8), 0, 0)
+	p.Draw(pc)
+	ylabel.Rotation = math.Pi / 2
+	data := p.DataCanvas(pc)
+	dc.FillText(ylabel, vg.Point{X: dc.Min.X + yh - ylabel.FontExtents().Descent, Y: data.Center().Y}, YLabel)
+	lc := draw.Crop(dc, Width-lw, 0, 0, 0)
+	lc.Max.Y = p.DataCanvas(pc).Max.Y
+	legend.Draw(lc)
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
 		return err
 	}
-	_, err = wt.WriteTo(w)
+	// vgsvg names only Liberation Sans, which few viewers have; without a
+	// fallback browsers use a serif font. Arial has the same metrics, so the
+	// layout still fits.
+	out := bytes.ReplaceAll(buf.Bytes(), []byte("font-family:Liberation Sans;"),
+		[]byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;"))
+	_, err := w.Write(out)
 	return err
 }
 
@@ -127,7 +159,7 @@ func seriesStyle(name string, i int) style {
 // dodge shifts each series a little sideways on the log axis so that error
 // bars of series with similar times do not hide one another.
 func dodge(hosts, i, n int) float64 {
-	const step = 0.03 // in log10 units: about 7 %
+	const step = 0.02 // in log10 units: about 5 %
 	return float64(hosts) * math.Pow(10, step*(float64(i)-float64(n-1)/2))
 }
 
