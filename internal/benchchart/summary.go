@@ -138,6 +138,15 @@ func (s *Summary) PeakRSSKB(hosts int) (int64, bool) {
 	return peak, found
 }
 
+func (s *Summary) hasRSS() bool {
+	for _, h := range s.Hosts {
+		if _, ok := s.PeakRSSKB(h); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func isDeptool(series string) bool {
 	return series == Deptool || strings.HasPrefix(series, Deptool+"-")
 }

@@ -105,17 +105,14 @@ func columns(s *Summary) []column {
 	ratio("deptool/floor, best", Deptool, Floor, true, formatRatio)
 	ratio("vs Ansible", Ansible, Deptool, false, func(r float64) string { return formatRatio(r) + " faster" })
 	ratio("first contact/steady", FirstContact, Deptool, false, formatRatio)
-	for _, h := range s.Hosts {
-		if _, ok := s.PeakRSSKB(h); ok {
-			cols = append(cols, column{"peak RSS", func(h int) string {
-				kb, ok := s.PeakRSSKB(h)
-				if !ok {
-					return "–"
-				}
-				return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
-			}})
-			break
-		}
+	if s.hasRSS() {
+		cols = append(cols, column{"peak RSS", func(h int) string {
+			kb, ok := s.PeakRSSKB(h)
+			if !ok {
+				return "–"
+			}
+			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		}})
 	}
 	return cols
 }
@@ -139,13 +136,16 @@ func notes(s *Summary) string {
 	var n []string
 	n = append(n, fmt.Sprintf("Wall time of one deploy to all hosts in parallel: median of %s, fastest–slowest in parentheses.", runs))
 	if s.Has(Deptool) {
-		n = append(n, "deptool is a steady-state deploy with --settle 0s; first contact includes uploading the agent.")
+		n = append(n, "deptool is a steady-state deploy with --settle 0s.")
+	}
+	if s.Has(FirstContact) {
+		n = append(n, "First contact includes uploading the agent.")
 	}
 	if s.Has(Floor) {
 		n = append(n, "The ssh floor is `ssh host true` to the same hosts in parallel.")
 		n = append(n, "Ratios compare medians, except “best”, which compares the fastest run of each.")
 	}
-	if _, ok := s.PeakRSSKB(s.Hosts[len(s.Hosts)-1]); ok {
+	if s.hasRSS() {
 		n = append(n, "Peak RSS is the largest max RSS of any deptool run at that host count.")
 	}
 	return strings.Join(n, "\n")
