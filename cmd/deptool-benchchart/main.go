@@ -33,10 +33,12 @@ Flags:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if err != flag.ErrHelp {
-			fmt.Fprintln(os.Stderr, "deptool-benchchart:", err)
-		}
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == flag.ErrHelp:
+		// Asked for: not a failure, as with the flag package's own exit.
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "deptool-benchchart:", err)
 		os.Exit(2)
 	}
 }
