@@ -74,9 +74,7 @@ bench runs="5" *counts="1 8 32": lab-deps
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ansible-core
     fi
     scripts/bench-deploy.sh -o docs/performance/deploy.tsv {{runs}} {{counts}}
-    if [ -d cmd/deptool-benchchart ]; then
-        go run ./cmd/deptool-benchchart docs/performance/deploy.tsv docs/performance/deploy.svg
-    fi
+    go run ./cmd/deptool-benchchart -md docs/performance/deploy.md docs/performance/deploy.tsv docs/performance/deploy.svg
     just bench-go
 
 # Planner and store benchmarks.

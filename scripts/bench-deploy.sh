@@ -68,7 +68,7 @@ build() {
     if command -v just >/dev/null; then
         just build
     else
-        go build -o bin/deptool ./cmd/deptool
+        go build -trimpath -ldflags='-s -w' -o bin/deptool ./cmd/deptool
         go build -o bin/deptool-lab ./cmd/deptool-lab
     fi
 }
