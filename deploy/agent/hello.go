@@ -2,11 +2,11 @@ package agent
 
 import (
 	"fmt"
-	"github.com/deptool/deptool/diff"
 	"os"
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
 )
 
 // hello checks the agent is on the host the operator means and reports
