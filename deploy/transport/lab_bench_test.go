@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"testing"
@@ -68,6 +69,22 @@ func BenchmarkRun(b *testing.B) {
 	c := dialLab(b, "bench", labOptions(l))
 	for b.Loop() {
 		if _, err := c.Run(labCtx(b), "true", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUpload is the agent's first-contact upload: 10 MiB, checked on
+// the host and renamed into place.
+func BenchmarkUpload(b *testing.B) {
+	l := benchLab(b)
+	c := dialLab(b, "bench", labOptions(l))
+	data := make([]byte, 10<<20)
+	rand.Read(data)
+	blob := NewBlob(data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := c.Upload(labCtx(b), "/var/lib/deptool-bench/agent", blob, 0o755); err != nil {
 			b.Fatal(err)
 		}
 	}
