@@ -23,11 +23,16 @@ var replanTree struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if replanTree.dir != "" {
+	if replanTree.dir != "" && os.Getenv(keepReplanTree) == "" {
 		os.RemoveAll(filepath.Dir(replanTree.dir))
 	}
 	os.Exit(code)
 }
+
+// keepReplanTree names a directory to keep the generated tree and store
+// in, and to reuse them from, so that profiles of the re-plan are not
+// swamped by generating it.
+const keepReplanTree = "DEPTOOL_BENCH_REPLAN_DIR"
 
 // writeSynthetic writes the synthetic cluster into dir as files.
 func writeSynthetic(dir string, hosts, apps int, version string) error {
@@ -49,11 +54,16 @@ func writeSynthetic(dir string, hosts, apps int, version string) error {
 }
 
 func setUpReplan(hosts int) (dir, storePath string, err error) {
-	tmp, err := os.MkdirTemp("", "deptool-replan-")
-	if err != nil {
-		return "", "", err
+	tmp := os.Getenv(keepReplanTree)
+	if tmp == "" {
+		if tmp, err = os.MkdirTemp("", "deptool-replan-"); err != nil {
+			return "", "", err
+		}
 	}
 	dir, storePath = filepath.Join(tmp, "prod"), filepath.Join(tmp, ".deptool")
+	if _, err := os.Stat(filepath.Join(tmp, "ready")); err == nil {
+		return dir, storePath, nil
+	}
 	if err := writeSynthetic(dir, hosts, 10, "v1"); err != nil {
 		return dir, "", err
 	}
@@ -72,8 +82,10 @@ func setUpReplan(hosts int) (dir, storePath string, err error) {
 	// snapshot are read again by the next one. The cold snapshot above
 	// takes far longer than that window, so after one more snapshot every
 	// file is remembered, as in a tree generated a while ago.
-	_, err = s.Snapshot(dir)
-	return dir, storePath, err
+	if _, err = s.Snapshot(dir); err != nil {
+		return dir, storePath, err
+	}
+	return dir, storePath, os.WriteFile(filepath.Join(tmp, "ready"), nil, 0o644)
 }
 
 // deployTree records tree as accepted by every host, as a deploy would.

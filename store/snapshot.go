@@ -58,12 +58,12 @@ func (s *Store) Snapshot(dir string) (*Snapshot, error) {
 		return nil, err
 	}
 	w := &walker{store: s, root: abs, trustBefore: trustBefore}
-	snap, res, err := w.cluster(old)
+	snap, res, trees, err := w.cluster(old)
 	if err != nil {
 		return nil, err
 	}
 	fresh := &statCache{root: abs, tree: res.id, rec: res.rec}
-	if err := s.saveStatCache(fresh, !res.same); err != nil {
+	if err := s.saveStatCache(fresh, trees, !res.same); err != nil {
 		return nil, err
 	}
 	return snap, nil
@@ -112,15 +112,22 @@ type child struct {
 type collector struct {
 	irregular []Irregular
 	ignored   []string
+	trees     []treeRecord
 	buf       []byte // getdents scratch
+}
+
+// treeRecord is a directory's tree id and the record listing its entries.
+type treeRecord struct {
+	id  ID
+	rec []byte
 }
 
 func newCollector() *collector { return &collector{buf: make([]byte, direntBufSize)} }
 
-func (w *walker) cluster(old *statCache) (*Snapshot, dirResult, error) {
+func (w *walker) cluster(old *statCache) (*Snapshot, dirResult, []treeRecord, error) {
 	fd, err := unix.Open(w.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, dirResult{}, w.errorf("", err)
+		return nil, dirResult{}, nil, w.errorf("", err)
 	}
 	defer unix.Close(fd)
 	var top cachedEntry
@@ -130,11 +137,11 @@ func (w *walker) cluster(old *statCache) (*Snapshot, dirResult, error) {
 	c := newCollector()
 	res, err := w.dir(c, fd, "", clusterLevel, top)
 	if err != nil {
-		return nil, dirResult{}, err
+		return nil, dirResult{}, nil, err
 	}
 	sort.Slice(c.irregular, func(i, j int) bool { return c.irregular[i].Path < c.irregular[j].Path })
 	sort.Strings(c.ignored)
-	return &Snapshot{Tree: res.id, Irregular: c.irregular, Ignored: c.ignored}, res, nil
+	return &Snapshot{Tree: res.id, Irregular: c.irregular, Ignored: c.ignored}, res, c.trees, nil
 }
 
 // dir hashes the directory open as fd, rel being its slash path below the
@@ -183,10 +190,14 @@ func (w *walker) dir(c *collector, fd int, rel string, lvl level, old cachedEntr
 	for _, ch := range children {
 		same = same && (ch.mode != ModeDir || ch.same)
 	}
-	if same {
-		return dirResult{id: old.id, rec: old.rec, same: true}, nil
+	res := dirResult{id: old.id, rec: old.rec, same: true}
+	if !same {
+		if res, err = w.hashDir(children, old); err != nil {
+			return dirResult{}, err
+		}
 	}
-	return w.hashDir(children, old)
+	c.trees = append(c.trees, treeRecord{res.id, res.rec})
+	return res, nil
 }
 
 // entry classifies one name of a directory: into the tree (keep), or
@@ -206,11 +217,7 @@ func (w *walker) entry(c *collector, fd int, rel string, lvl level, e dirent) (c
 	case typ == unix.DT_DIR && (lvl == appLevel || !hidden):
 		return child{name: e.name, mode: ModeDir}, true, nil
 	case typ == unix.DT_REG && lvl == appLevel:
-		ch = child{name: e.name, mode: ModeFile, stat: statOf(&st)}
-		if st.Mode&0o111 != 0 {
-			ch.mode = ModeExecutable
-		}
-		return ch, true, nil
+		return child{name: e.name, mode: fileMode(st.Mode), stat: statOf(&st)}, true, nil
 	case typ == unix.DT_DIR || typ == unix.DT_REG || lvl == clusterLevel && hidden:
 		c.ignored = append(c.ignored, join(rel, e.name))
 	default:
@@ -259,6 +266,7 @@ func (w *walker) hosts(c *collector, fd int, children []child) error {
 		res       dirResult
 		irregular []Irregular
 		ignored   []string
+		trees     []treeRecord
 		err       error
 	}
 	results := make([]result, len(children))
@@ -268,10 +276,10 @@ func (w *walker) hosts(c *collector, fd int, children []child) error {
 		wg.Go(func() {
 			wc := newCollector()
 			for i := int(next.Add(1) - 1); i < len(children); i = int(next.Add(1) - 1) {
-				wc.irregular, wc.ignored = nil, nil
+				wc.irregular, wc.ignored, wc.trees = nil, nil, nil
 				r := &results[i]
 				r.res, r.err = w.subdir(wc, fd, children[i].name, children[i].name, hostLevel, children[i].old)
-				r.irregular, r.ignored = wc.irregular, wc.ignored
+				r.irregular, r.ignored, r.trees = wc.irregular, wc.ignored, wc.trees
 			}
 		})
 	}
@@ -283,6 +291,7 @@ func (w *walker) hosts(c *collector, fd int, children []child) error {
 		children[i].id, children[i].rec, children[i].same = r.res.id, r.res.rec, r.res.same
 		c.irregular = append(c.irregular, r.irregular...)
 		c.ignored = append(c.ignored, r.ignored...)
+		c.trees = append(c.trees, r.trees...)
 	}
 	return nil
 }
@@ -312,7 +321,9 @@ func (w *walker) hashDir(children []child, old cachedEntry) (dirResult, error) {
 		case ch.mode == ModeDir:
 			rec = appendDirRecord(rec, ch.name, ch.id, ch.rec)
 		case ch.trusted:
-			rec = appendFileRecord(rec, ch.name, ch.stat, ch.id)
+			rec = appendFileRecord(rec, ch.name, kindFile, ch.stat, ch.id)
+		default:
+			rec = appendFileRecord(rec, ch.name, kindRacy, ch.stat, ch.id)
 		}
 	}
 	obj, err := encodeTree(entries)

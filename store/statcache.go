@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,13 +44,14 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // A directory record is a sequence of entries sorted by name:
 //
 //	name     uvarint length, bytes
-//	kind     'f' (file) or 'd' (directory)
+//	kind     'f' (file), 'r' (racy file) or 'd' (directory)
 //	file:    size uvarint, mtime 8 bytes, ctime-mtime zigzag varint,
 //	         inode uvarint, mode uvarint, blob id 20 bytes
 //	dir:     tree id 20 bytes, record length uvarint, record
 //
-// Only entries that are part of the tree are recorded; files modified
-// within racyWindow of the snapshot are left out, so they are read again.
+// A record lists exactly the entries of the directory's tree, so it can
+// stand in for the tree object (see Store.ReadTree). Files modified within
+// racyWindow of the snapshot are racy: recorded, but read again next time.
 type statCache struct {
 	root string
 	tree ID     // the cluster's tree id
@@ -58,6 +60,7 @@ type statCache struct {
 
 const (
 	kindFile = 'f'
+	kindRacy = 'r'
 	kindDir  = 'd'
 )
 
@@ -104,11 +107,15 @@ func (s *Store) loadStatCache(root string) (*statCache, error) {
 	return nil, nil
 }
 
-// saveStatCache keeps c for the next snapshot, and writes it unless it is
-// the cache that was loaded.
-func (s *Store) saveStatCache(c *statCache, changed bool) error {
+// saveStatCache keeps c for the next snapshot, and the snapshot's trees
+// for reading, and writes c unless it is the cache that was loaded.
+func (s *Store) saveStatCache(c *statCache, trees []treeRecord, changed bool) error {
+	byID := make(map[ID][]byte, len(trees))
+	for _, t := range trees {
+		byID[t.id] = t.rec
+	}
 	s.cacheMu.Lock()
-	s.cache = c
+	s.cache, s.trees = c, byID
 	s.cacheMu.Unlock()
 	if s.path == "" || !changed {
 		return nil
@@ -221,7 +228,7 @@ func (r *recordReader) next() (e cachedEntry, ok bool) {
 	}
 	e.kind = kind[0]
 	switch e.kind {
-	case kindFile:
+	case kindFile, kindRacy:
 		e.stat.size = int64(r.uvarint())
 		if m := r.take(8); m != nil {
 			e.stat.mtime = int64(binary.LittleEndian.Uint64(m))
@@ -262,10 +269,10 @@ func (r *recordReader) seek(name string) (e cachedEntry, found, skipped bool) {
 
 // appendFileRecord and appendDirRecord encode entries in the layout
 // described at statCache.
-func appendFileRecord(b []byte, name string, fs fileStat, blob ID) []byte {
+func appendFileRecord(b []byte, name string, kind byte, fs fileStat, blob ID) []byte {
 	b = binary.AppendUvarint(b, uint64(len(name)))
 	b = append(b, name...)
-	b = append(b, kindFile)
+	b = append(b, kind)
 	b = binary.AppendUvarint(b, uint64(fs.size))
 	b = binary.LittleEndian.AppendUint64(b, uint64(fs.mtime))
 	b = binary.AppendVarint(b, fs.ctime-fs.mtime)
@@ -302,4 +309,37 @@ func writeFileAtomic(name string, write func(io.Writer) error) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// treeEntries turns a directory record back into its tree's entries, in
+// Git order; ok is false for a damaged record.
+func treeEntries(rec []byte) (entries []Entry, ok bool) {
+	r := recordReader{b: rec}
+	for e, more := r.next(); more; e, more = r.next() {
+		entry := Entry{Name: string(e.name), Mode: ModeDir, ID: e.id}
+		if e.kind != kindDir {
+			entry.Mode = fileMode(e.stat.mode)
+		}
+		entries = append(entries, entry)
+	}
+	sortEntries(entries)
+	return entries, !r.bad
+}
+
+func fileMode(mode uint32) filemode.FileMode {
+	if mode&0o111 != 0 {
+		return ModeExecutable
+	}
+	return ModeFile
+}
+
+// snapshotTree reads a tree of the last snapshot from its record.
+func (s *Store) snapshotTree(id ID) ([]Entry, bool) {
+	s.cacheMu.Lock()
+	rec, ok := s.trees[id]
+	s.cacheMu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return treeEntries(rec)
 }

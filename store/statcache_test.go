@@ -74,6 +74,8 @@ func statCacheTree(t *testing.T) string {
 		"web2/nginx/nginx.conf":      "worker_processes 2;\n",
 		"web2/nginx/conf/main.conf":  "main\n",
 		"web2/nginx/conf/extra.conf": "extra\n",
+		"web2/nginx/conf.d/x.conf":   "x\n",
+		"web2/nginx/conf-x":          "git sorts conf-x, conf.d, conf/\n",
 		"db1/pg/pg.conf":             "shared_buffers = 1GB\n",
 		"README":                     "ignored\n",
 	})
@@ -369,8 +371,8 @@ func TestDamagedStatCacheIsIgnored(t *testing.T) {
 			if diff := cmp.Diff(coldSnapshot(t, dir), mustSnapshot(t, r, dir)); diff != "" {
 				t.Errorf("snapshot differs from a cold one (-cold +cached):\n%s", diff)
 			}
-			if n := reads.Load(); n != 9 {
-				t.Errorf("%d files read, want all 9", n)
+			if n := reads.Load(); n != 11 {
+				t.Errorf("%d files read, want all 11", n)
 			}
 		})
 	}
@@ -380,7 +382,7 @@ func TestDamagedStatCacheIsIgnored(t *testing.T) {
 // must not be trusted beyond the point where it stops making sense.
 func TestMalformedRecordEndsTheCache(t *testing.T) {
 	var rec []byte
-	rec = appendFileRecord(rec, "a", fileStat{size: 1}, ID{1})
+	rec = appendFileRecord(rec, "a", kindFile, fileStat{size: 1}, ID{1})
 	rec = append(rec, 9, 'b', 'z') // a name longer than what follows
 	r := recordReader{b: rec}
 	if _, found, _ := r.seek("a"); !found {
@@ -389,4 +391,44 @@ func TestMalformedRecordEndsTheCache(t *testing.T) {
 	if _, found, _ := r.seek("b"); found || !r.bad {
 		t.Errorf("malformed entry: found = %v, bad = %v; want not found and bad", found, r.bad)
 	}
+}
+
+// ReadTree answers from the last snapshot's records what it would answer
+// from the objects: same entries, same Git order, modes included, racy
+// files too.
+func TestTreesFromTheSnapshotEqualTheObjects(t *testing.T) {
+	dir := statCacheTree(t)
+	s := initStore(t)
+	written := mtime(t, dir, "web1/nginx/nginx.conf")
+	s.now = func() time.Time { return written } // every file racy
+	t.Run("racy", func(t *testing.T) { compareTrees(t, s, mustSnapshot(t, s, dir).Tree) })
+	s.now = func() time.Time { return farFuture }
+	t.Run("trusted", func(t *testing.T) { compareTrees(t, s, mustSnapshot(t, s, dir).Tree) })
+}
+
+func compareTrees(t *testing.T, s *Store, tree ID) {
+	objects := reopen(t, s) // has taken no snapshot: reads objects
+	var walk func(id ID, path string)
+	walk = func(id ID, path string) {
+		if _, ok := s.snapshotTree(id); !ok && id != EmptyTree {
+			t.Errorf("%s: tree not served from the snapshot", path)
+		}
+		fromRecords, err := s.ReadTree(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fromObjects, err := objects.ReadTree(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(fromObjects, fromRecords); diff != "" {
+			t.Errorf("%s: entries (-objects +records):\n%s", path, diff)
+		}
+		for _, e := range fromObjects {
+			if e.IsDir() {
+				walk(e.ID, path+e.Name+"/")
+			}
+		}
+	}
+	walk(tree, "/")
 }
