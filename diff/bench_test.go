@@ -7,80 +7,53 @@ import (
 	"github.com/deptool/deptool/store"
 )
 
-// synthetic writes a cluster of hosts x apps x 20 files into s: each app
-// has a manifest enabling one unit and creating one symlink, its unit file,
-// and 18 configuration files in two directories. Every file names its
-// host, so no two hosts share a tree. version is mixed into one file of
-// app0 on every host, so a new version changes each host in one file.
+// syntheticApp is one app of the synthetic cluster, by slash path: a
+// manifest enabling one unit and creating one symlink, its unit file, and
+// 18 configuration files in two directories. Every file names its host, so
+// no two hosts share a tree. version is mixed into one file of app0, so a
+// new version changes each host in one file.
+func syntheticApp(host string, a int, version string) map[string]string {
+	app := fmt.Sprintf("app%d", a)
+	main := fmt.Sprintf("# %s on %s\nlisten 80%02d;\n", app, host, a)
+	if a == 0 {
+		main += "# " + version + "\n"
+	}
+	files := map[string]string{
+		ManifestName:                  fmt.Sprintf(`{"systemd": {"units_enabled": ["%s.service"]}, "symlinks": {"/etc/%s/main.conf": "conf/main.conf"}}`, app, app),
+		"systemd/" + app + ".service": "[Service]\nExecStart=/bin/" + app + "\n",
+		"conf/main.conf":              main,
+	}
+	for i := range 8 {
+		files[fmt.Sprintf("conf/part%d.conf", i)] = fmt.Sprintf("%s %s conf %d\n", host, app, i)
+	}
+	for i := range 9 {
+		files[fmt.Sprintf("data/data%d.txt", i)] = fmt.Sprintf("%s %s data %d\n", host, app, i)
+	}
+	return files
+}
+
+func syntheticHost(h int) string { return fmt.Sprintf("host%04d", h) }
+
+// synthetic writes the cluster of hosts x apps syntheticApps into s.
 func synthetic(b *testing.B, s *store.Store, hosts, apps int, version string) store.ID {
 	b.Helper()
-	blob := func(data string) store.Entry {
-		id, err := s.WriteBlob([]byte(data))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return store.Entry{Mode: store.ModeFile, ID: id}
-	}
-	tree := func(entries []store.Entry) store.Entry {
-		id, err := s.WriteTree(entries)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return store.Entry{Mode: store.ModeDir, ID: id}
-	}
-	named := func(e store.Entry, name string) store.Entry { e.Name = name; return e }
-
-	var root []store.Entry
+	files := map[string]file{}
 	for h := range hosts {
-		host := fmt.Sprintf("host%04d", h)
-		var appEntries []store.Entry
+		host := syntheticHost(h)
 		for a := range apps {
-			app := fmt.Sprintf("app%d", a)
-			main := fmt.Sprintf("# %s on %s\nlisten 80%02d;\n", app, host, a)
-			if a == 0 {
-				main += "# " + version + "\n"
+			for p, data := range syntheticApp(host, a, version) {
+				files[fmt.Sprintf("%s/app%d/%s", host, a, p)] = file{data: data}
 			}
-			var conf, data []store.Entry
-			conf = append(conf, named(blob(main), "main.conf"))
-			for i := range 8 {
-				conf = append(conf, named(blob(fmt.Sprintf("%s %s conf %d\n", host, app, i)), fmt.Sprintf("part%d.conf", i)))
-			}
-			for i := range 9 {
-				data = append(data, named(blob(fmt.Sprintf("%s %s data %d\n", host, app, i)), fmt.Sprintf("data%d.txt", i)))
-			}
-			manifest := fmt.Sprintf(`{"systemd": {"units_enabled": ["%s.service"]}, "symlinks": {"/etc/%s/main.conf": "conf/main.conf"}}`, app, app)
-			appTree := tree([]store.Entry{
-				named(blob(manifest), ManifestName),
-				named(tree([]store.Entry{named(blob("[Service]\nExecStart=/bin/"+app+"\n"), app+".service")}), "systemd"),
-				named(tree(conf), "conf"),
-				named(tree(data), "data"),
-			})
-			appEntries = append(appEntries, named(appTree, app))
 		}
-		root = append(root, named(tree(appEntries), host))
 	}
-	return tree(root).ID
+	return buildFiles(b, s, files)
 }
 
 // deployAll records tree as accepted by every host, as a deploy would.
 func deployAll(b *testing.B, s *store.Store, tree store.ID) {
 	b.Helper()
-	commit, err := s.Commit(tree, "deploy", "bench@host", testTime)
-	if err != nil {
+	if err := deployTree(s, tree); err != nil {
 		b.Fatal(err)
-	}
-	hosts, err := s.ReadTree(tree)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, h := range hosts {
-		hc, err := s.CommitHost(h.Name, h.ID, commit, "bench@host", testTime)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.SetHostRef(h.Name, hc); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 

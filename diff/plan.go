@@ -182,7 +182,11 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl := &planner{src: src, loader: newLoader(src)}
+	refs, err := src.HostRefs()
+	if err != nil {
+		return nil, err
+	}
+	pl := &planner{src: src, loader: newLoader(src), refs: refs}
 	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
 	pins, err := src.Pins()
 	if err != nil {
@@ -206,9 +210,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		}
 	}
 	if len(opts.Limit) == 0 {
-		if plan.Untracked, err = untracked(src, hosts); err != nil {
-			return nil, err
-		}
+		plan.Untracked = untrackedOf(refs, hosts)
 	}
 	known := make([]string, len(hosts))
 	for i, h := range hosts {
@@ -292,27 +294,44 @@ func untracked(src source, hosts []store.Entry) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return untrackedOf(refs, hosts), nil
+}
+
+func untrackedOf(refs map[string]store.ID, hosts []store.Entry) []string {
+	inTree := make(map[string]bool, len(hosts))
 	for _, h := range hosts {
-		delete(refs, h.Name)
+		inTree[h.Name] = true
 	}
 	var out []string
 	for name := range refs {
-		out = append(out, name)
+		if !inTree[name] {
+			out = append(out, name)
+		}
 	}
 	sort.Strings(out)
-	return out, nil
+	return out
 }
 
 type planner struct {
 	src    source
 	loader *loader
+	// refs are the hosts' refs, read once: one read of every ref costs
+	// less than a read per host on a store with many hosts.
+	refs map[string]store.ID
 }
 
 // deployed returns the host commit a host last accepted and its tree.
 func deployed(src source, host string) (base store.ID, tree store.ID, ok bool, err error) {
 	base, ok, err = src.HostRef(host)
-	if err != nil || !ok {
+	if err != nil {
 		return store.ZeroID, store.EmptyTree, false, err
+	}
+	return deployedAt(src, host, base, ok)
+}
+
+func deployedAt(src source, host string, base store.ID, ok bool) (store.ID, store.ID, bool, error) {
+	if !ok {
+		return store.ZeroID, store.EmptyTree, false, nil
 	}
 	info, err := src.CommitInfo(base)
 	if err != nil {
@@ -323,7 +342,8 @@ func deployed(src source, host string) (base store.ID, tree store.ID, ok bool, e
 
 // host plans one host, or returns nil when it is up to date.
 func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
-	base, from, ok, err := deployed(pl.src, h.Name)
+	base, ok := pl.refs[h.Name]
+	base, from, ok, err := deployedAt(pl.src, h.Name, base, ok)
 	if err != nil {
 		return nil, err
 	}

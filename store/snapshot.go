@@ -3,13 +3,14 @@ package store
 import (
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
 
-	"github.com/sourcegraph/conc/pool"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/sourcegraph/conc"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,8 +35,11 @@ type Irregular struct {
 }
 
 // Snapshot hashes the config tree in dir into the store. Files whose size,
-// times, inode and mode match the stat cache are not read again, which is
-// what makes re-planning a large unchanged tree cheap.
+// times, inode and mode match the stat cache are not read again, and
+// directories whose entries all match it are not hashed again, which is
+// what makes re-planning a large unchanged tree cheap. Every file is still
+// lstat'ed: a content edit changes neither its directory's mtime nor any
+// other directory's.
 func (s *Store) Snapshot(dir string) (*Snapshot, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -46,213 +50,318 @@ func (s *Store) Snapshot(dir string) (*Snapshot, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("config tree %s: not a directory", dir)
 	}
+	// Taken before any file is read: a file modified after this may have
+	// been read before the change, within one timestamp tick of it.
+	trustBefore := s.now().Add(-racyWindow).UnixNano()
 	old, err := s.loadStatCache(abs)
 	if err != nil {
 		return nil, err
 	}
-	w := &walker{store: s, root: abs, old: old}
-	snap, fresh, err := w.cluster()
+	w := &walker{store: s, root: abs, trustBefore: trustBefore}
+	snap, res, trees, err := w.cluster(old)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.saveStatCache(abs, old, fresh); err != nil {
+	fresh := &statCache{root: abs, tree: res.id, rec: res.rec}
+	if err := s.saveStatCache(fresh, trees, !res.same); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
-// walker hashes one config tree. Hosts are walked in parallel; each host's
-// results are merged once it is done, so workers share nothing mutable.
+// walker hashes one config tree. Hosts are walked in parallel, each by one
+// worker from start to end, so workers share nothing mutable.
 type walker struct {
 	store *Store
 	root  string
-	old   *statCache
+	// trustBefore is a time in Unix nanoseconds: files whose mtime and
+	// ctime are no later are remembered in the cache, others read again.
+	trustBefore int64
 }
 
-// hostResult is what walking one host yields.
-type hostResult struct {
-	entry     Entry
+// level says what a directory's entries are to the tree.
+type level int
+
+const (
+	clusterLevel level = iota // hosts
+	hostLevel                 // apps
+	appLevel                  // an app's files and directories, at any depth
+)
+
+// dirResult is one hashed directory.
+type dirResult struct {
+	id   ID
+	rec  []byte // its record for the new cache
+	same bool   // id and rec are the cached ones: nothing below changed
+}
+
+// child is an entry of a directory that goes into its tree.
+type child struct {
+	name    string
+	mode    filemode.FileMode
+	id      ID
+	stat    fileStat // files
+	trusted bool     // files: old enough to be remembered
+	hit     bool     // files: as cached, so not read
+	rec     []byte   // directories
+	same    bool     // directories: as cached, all the way down
+	old     cachedEntry
+}
+
+// collector gathers, for one worker, what the walk finds besides the tree.
+type collector struct {
 	irregular []Irregular
 	ignored   []string
-	files     map[string]fileStat // this host's part of the new stat cache
-	old       map[string]fileStat // and of the old one
-	trees     []ID
+	trees     []treeRecord
+	buf       []byte // getdents scratch
 }
 
-func (w *walker) cluster() (*Snapshot, *statCache, error) {
-	entries, err := os.ReadDir(w.root)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config tree: %w", err)
-	}
-	snap := &Snapshot{}
-	fresh := newStatCache()
-	p := pool.NewWithResults[hostResult]().WithErrors().WithMaxGoroutines(2 * runtime.GOMAXPROCS(0))
-	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case strings.HasPrefix(name, "."):
-			snap.Ignored = append(snap.Ignored, name)
-		case e.Type().IsRegular():
-			snap.Ignored = append(snap.Ignored, name)
-		case e.IsDir():
-			p.Go(func() (hostResult, error) { return w.host(name) })
-		default:
-			snap.Irregular = append(snap.Irregular, Irregular{Path: name, Kind: kindOf(e.Type())})
-		}
-	}
-	results, err := p.Wait()
-	if err != nil {
-		return nil, nil, err
-	}
-	hosts := make([]Entry, 0, len(results))
-	for _, r := range results {
-		hosts = append(hosts, r.entry)
-		snap.Irregular = append(snap.Irregular, r.irregular...)
-		snap.Ignored = append(snap.Ignored, r.ignored...)
-		fresh.files[r.entry.Name] = r.files
-		fresh.trees = append(fresh.trees, r.trees...)
-	}
-	snap.Tree, err = w.tree(hosts, fresh)
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Slice(snap.Irregular, func(i, j int) bool { return snap.Irregular[i].Path < snap.Irregular[j].Path })
-	sort.Strings(snap.Ignored)
-	return snap, fresh, nil
+// treeRecord is a directory's tree id and the record listing its entries.
+type treeRecord struct {
+	id  ID
+	rec []byte
 }
 
-// host walks one host directory: its subdirectories are apps, anything else
-// is not deployed.
-func (w *walker) host(name string) (hostResult, error) {
-	old := w.old.files[name]
-	r := hostResult{files: make(map[string]fileStat, len(old)), old: old}
-	entries, err := os.ReadDir(filepath.Join(w.root, name))
+func newCollector() *collector { return &collector{buf: make([]byte, direntBufSize)} }
+
+func (w *walker) cluster(old *statCache) (*Snapshot, dirResult, []treeRecord, error) {
+	fd, err := unix.Open(w.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return r, fmt.Errorf("config tree: %w", err)
+		return nil, dirResult{}, nil, w.errorf("", err)
 	}
-	var apps []Entry
-	for _, e := range entries {
-		rel := name + "/" + e.Name()
-		switch {
-		case e.IsDir() && !strings.HasPrefix(e.Name(), "."):
-			id, err := w.dir(rel, &r)
-			if err != nil {
-				return r, err
-			}
-			apps = append(apps, Entry{Name: e.Name(), Mode: ModeDir, ID: id})
-		case e.IsDir() || e.Type().IsRegular():
-			r.ignored = append(r.ignored, rel)
-		default:
-			r.irregular = append(r.irregular, Irregular{Path: rel, Kind: kindOf(e.Type())})
-		}
+	defer unix.Close(fd)
+	var top cachedEntry
+	if old != nil {
+		top = cachedEntry{kind: kindDir, id: old.tree, rec: old.rec}
 	}
-	fresh := &statCache{}
-	id, err := w.tree(apps, fresh)
-	r.trees = append(r.trees, fresh.trees...)
-	r.entry = Entry{Name: name, Mode: ModeDir, ID: id}
-	return r, err
+	c := newCollector()
+	res, err := w.dir(c, fd, "", clusterLevel, top)
+	if err != nil {
+		return nil, dirResult{}, nil, err
+	}
+	sort.Slice(c.irregular, func(i, j int) bool { return c.irregular[i].Path < c.irregular[j].Path })
+	sort.Strings(c.ignored)
+	return &Snapshot{Tree: res.id, Irregular: c.irregular, Ignored: c.ignored}, res, c.trees, nil
 }
 
-// dir hashes a directory inside an app, recursively.
-func (w *walker) dir(rel string, r *hostResult) (ID, error) {
-	f, err := os.Open(filepath.Join(w.root, filepath.FromSlash(rel)))
+// dir hashes the directory open as fd, rel being its slash path below the
+// cluster directory and old its entry in the cache (kind 0 when it has
+// none).
+func (w *walker) dir(c *collector, fd int, rel string, lvl level, old cachedEntry) (dirResult, error) {
+	ents, err := readDirents(fd, c.buf)
 	if err != nil {
-		return ZeroID, fmt.Errorf("config tree: %w", err)
+		return dirResult{}, w.errorf(rel, err)
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return ZeroID, fmt.Errorf("config tree: %s: %w", rel, err)
-	}
-	entries := make([]Entry, 0, len(names))
-	for _, name := range names {
-		child := path.Join(rel, name)
-		var st unix.Stat_t
-		if err := unix.Fstatat(int(f.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return ZeroID, fmt.Errorf("config tree: %s: %w", child, err)
-		}
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			id, err := w.dir(child, r)
-			if err != nil {
-				return ZeroID, err
-			}
-			entries = append(entries, Entry{Name: name, Mode: ModeDir, ID: id})
-		case unix.S_IFREG:
-			e, err := w.file(child, name, &st, r)
-			if err != nil {
-				return ZeroID, err
-			}
-			entries = append(entries, e)
-		default:
-			r.irregular = append(r.irregular, Irregular{Path: child, Kind: kindOfStat(st.Mode)})
-		}
-	}
-	fresh := &statCache{}
-	id, err := w.tree(entries, fresh)
-	r.trees = append(r.trees, fresh.trees...)
-	return id, err
-}
-
-func (w *walker) file(rel, name string, st *unix.Stat_t, r *hostResult) (Entry, error) {
-	mode := ModeFile
-	if st.Mode&0o111 != 0 {
-		mode = ModeExecutable
-	}
-	fs := statOf(st)
-	if cached, ok := r.old[rel]; ok && cached.sameFile(fs) {
-		fs.blob = cached.blob
-	} else {
-		data, err := w.store.readFile(filepath.Join(w.root, filepath.FromSlash(rel)))
+	cached := recordReader{b: old.rec}
+	same := old.kind == kindDir
+	children := make([]child, 0, len(ents))
+	for _, e := range ents {
+		ch, keep, err := w.entry(c, fd, rel, lvl, e)
 		if err != nil {
-			return Entry{}, fmt.Errorf("config tree: %w", err)
+			return dirResult{}, err
 		}
-		if fs.blob, err = w.store.WriteBlob(data); err != nil {
-			return Entry{}, err
+		if !keep {
+			continue
+		}
+		ce, found, skipped := cached.seek(e.name)
+		if found {
+			ch.old = ce
+		}
+		same = same && found && !skipped
+		if ch.mode != ModeDir {
+			if err := w.file(&ch, join(rel, ch.name)); err != nil {
+				return dirResult{}, err
+			}
+			same = same && ch.hit
+		}
+		children = append(children, ch)
+	}
+	if _, more := cached.next(); more || cached.bad {
+		same = false // entries were removed, or the record is damaged
+	}
+	if lvl == clusterLevel {
+		err = w.hosts(c, fd, children)
+	} else {
+		err = w.subdirs(c, fd, rel, lvl, children)
+	}
+	if err != nil {
+		return dirResult{}, err
+	}
+	for _, ch := range children {
+		same = same && (ch.mode != ModeDir || ch.same)
+	}
+	res := dirResult{id: old.id, rec: old.rec, same: true}
+	if !same {
+		if res, err = w.hashDir(children, old); err != nil {
+			return dirResult{}, err
 		}
 	}
-	r.files[rel] = fs
-	return Entry{Name: name, Mode: mode, ID: fs.blob}, nil
+	c.trees = append(c.trees, treeRecord{res.id, res.rec})
+	return res, nil
 }
 
-// tree hashes entries in memory and writes the tree only when the last
-// snapshot did not already write it.
-func (w *walker) tree(entries []Entry, fresh *statCache) (ID, error) {
+// entry classifies one name of a directory: into the tree (keep), or
+// recorded as ignored or irregular. It lstats what getdents did not type,
+// and every file, whose stat fields the cache compares.
+func (w *walker) entry(c *collector, fd int, rel string, lvl level, e dirent) (ch child, keep bool, err error) {
+	typ := e.typ
+	var st unix.Stat_t
+	if typ == unix.DT_UNKNOWN || lvl == appLevel && typ == unix.DT_REG {
+		if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return ch, false, w.errorf(join(rel, e.name), err)
+		}
+		typ = uint8((st.Mode & unix.S_IFMT) >> 12) // DT_* are S_IF* shifted
+	}
+	hidden := strings.HasPrefix(e.name, ".")
+	switch {
+	case typ == unix.DT_DIR && (lvl == appLevel || !hidden):
+		return child{name: e.name, mode: ModeDir}, true, nil
+	case typ == unix.DT_REG && lvl == appLevel:
+		return child{name: e.name, mode: fileMode(st.Mode), stat: statOf(&st)}, true, nil
+	case typ == unix.DT_DIR || typ == unix.DT_REG || lvl == clusterLevel && hidden:
+		c.ignored = append(c.ignored, join(rel, e.name))
+	default:
+		c.irregular = append(c.irregular, Irregular{Path: join(rel, e.name), Kind: kindOfType(typ)})
+	}
+	return ch, false, nil
+}
+
+// file sets a file's blob id: the cached one when its stat fields match and
+// it was old enough to be trusted, else by reading it.
+func (w *walker) file(ch *child, rel string) error {
+	ch.trusted = ch.stat.mtime <= w.trustBefore && ch.stat.ctime <= w.trustBefore
+	if ch.trusted && ch.old.kind == kindFile && ch.old.stat == ch.stat {
+		ch.id, ch.hit = ch.old.id, true
+		return nil
+	}
+	data, err := w.store.readFile(filepath.Join(w.root, filepath.FromSlash(rel)))
+	if err != nil {
+		return fmt.Errorf("config tree: %w", err)
+	}
+	ch.id, err = w.store.WriteBlob(data)
+	return err
+}
+
+// subdirs hashes the directories among children, in order.
+func (w *walker) subdirs(c *collector, fd int, rel string, lvl level, children []child) error {
+	for i := range children {
+		ch := &children[i]
+		if ch.mode != ModeDir {
+			continue
+		}
+		res, err := w.subdir(c, fd, join(rel, ch.name), ch.name, min(lvl+1, appLevel), ch.old)
+		if err != nil {
+			return err
+		}
+		ch.id, ch.rec, ch.same = res.id, res.rec, res.same
+	}
+	return nil
+}
+
+// hosts hashes the host directories on GOMAXPROCS workers. Each worker
+// collects into its own collector per host, and the results are merged in
+// host order, so the snapshot does not depend on scheduling.
+func (w *walker) hosts(c *collector, fd int, children []child) error {
+	type result struct {
+		res       dirResult
+		irregular []Irregular
+		ignored   []string
+		trees     []treeRecord
+		err       error
+	}
+	results := make([]result, len(children))
+	var next atomic.Int64
+	var wg conc.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(children)) {
+		wg.Go(func() {
+			wc := newCollector()
+			for i := int(next.Add(1) - 1); i < len(children); i = int(next.Add(1) - 1) {
+				wc.irregular, wc.ignored, wc.trees = nil, nil, nil
+				r := &results[i]
+				r.res, r.err = w.subdir(wc, fd, children[i].name, children[i].name, hostLevel, children[i].old)
+				r.irregular, r.ignored, r.trees = wc.irregular, wc.ignored, wc.trees
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.err != nil {
+			return r.err
+		}
+		children[i].id, children[i].rec, children[i].same = r.res.id, r.res.rec, r.res.same
+		c.irregular = append(c.irregular, r.irregular...)
+		c.ignored = append(c.ignored, r.ignored...)
+		c.trees = append(c.trees, r.trees...)
+	}
+	return nil
+}
+
+// subdir opens name relative to its parent's descriptor, which spares the
+// kernel resolving the whole path for every directory.
+func (w *walker) subdir(c *collector, parent int, rel, name string, lvl level, old cachedEntry) (dirResult, error) {
+	fd, err := unix.Openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return dirResult{}, w.errorf(rel, err)
+	}
+	defer unix.Close(fd)
+	if old.kind != kindDir {
+		old = cachedEntry{}
+	}
+	return w.dir(c, fd, rel, lvl, old)
+}
+
+// hashDir writes a directory's tree, unless the last snapshot wrote the
+// same one, and encodes its new cache record.
+func (w *walker) hashDir(children []child, old cachedEntry) (dirResult, error) {
+	entries := make([]Entry, len(children))
+	var rec []byte
+	for i, ch := range children {
+		entries[i] = Entry{Name: ch.name, Mode: ch.mode, ID: ch.id}
+		switch {
+		case ch.mode == ModeDir:
+			rec = appendDirRecord(rec, ch.name, ch.id, ch.rec)
+		case ch.trusted:
+			rec = appendFileRecord(rec, ch.name, kindFile, ch.stat, ch.id)
+		default:
+			rec = appendFileRecord(rec, ch.name, kindRacy, ch.stat, ch.id)
+		}
+	}
 	obj, err := encodeTree(entries)
 	if err != nil {
-		return ZeroID, err
+		return dirResult{}, err
 	}
 	id := obj.Hash()
-	fresh.trees = append(fresh.trees, id)
-	if w.old.hasTree(id) {
-		return id, nil
+	if old.kind != kindDir || id != old.id {
+		if _, err := w.store.put(obj); err != nil {
+			return dirResult{}, err
+		}
 	}
-	return w.store.put(obj)
+	if rec == nil {
+		rec = []byte{} // an empty directory still has a record, unlike one never walked
+	}
+	return dirResult{id: id, rec: rec}, nil
 }
 
-func kindOf(m os.FileMode) string {
-	switch {
-	case m&os.ModeSymlink != 0:
-		return "symlink"
-	case m&os.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&os.ModeSocket != 0:
-		return "socket"
-	case m&os.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
+func (w *walker) errorf(rel string, err error) error {
+	return fmt.Errorf("config tree %s: %w", filepath.Join(w.root, filepath.FromSlash(rel)), err)
 }
 
-func kindOfStat(mode uint32) string {
-	switch mode & unix.S_IFMT {
-	case unix.S_IFLNK:
+func join(rel, name string) string {
+	if rel == "" {
+		return name
+	}
+	return rel + "/" + name
+}
+
+func kindOfType(typ uint8) string {
+	switch typ {
+	case unix.DT_LNK:
 		return "symlink"
-	case unix.S_IFIFO:
+	case unix.DT_FIFO:
 		return "named pipe"
-	case unix.S_IFSOCK:
+	case unix.DT_SOCK:
 		return "socket"
-	case unix.S_IFCHR, unix.S_IFBLK:
+	case unix.DT_CHR, unix.DT_BLK:
 		return "device"
 	}
 	return "special file"

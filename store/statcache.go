@@ -1,38 +1,73 @@
 package store
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
-	"iter"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"golang.org/x/sys/unix"
 )
 
 // The stat cache remembers, per file of the config tree, the stat fields and
-// the blob id they had when last read. It lives in the store directory but
-// outside Git's data, so it is never shared: it describes this checkout only.
+// the blob id they had when last read, and per directory the tree id it
+// hashed to. It lives in the store directory but outside Git's data, so it
+// is never shared: it describes this checkout only.
 const statCacheFile = "deptool-statcache"
 
-// statCacheMagic names the format; a cache of another format is ignored.
-const statCacheMagic = "deptool statcache 1\n"
+// statCacheMagic and statCacheVersion name the format; a cache of another
+// format or version is ignored and rebuilt. Version 1 was a flat list of
+// paths; version 2 nests one record per directory.
+const (
+	statCacheMagic   = "deptool statcache\n"
+	statCacheVersion = 2
+)
 
 // racyWindow: a file changed this close to the snapshot may change again
 // within the same timestamp tick without its stat fields moving, so it is
 // not remembered and gets read again next time (Git's "racy clean" problem).
 const racyWindow = 2 * time.Second
 
+// crcTable checksums the cache: a damaged cache that still parsed could
+// map a file to another file's blob.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// statCache is a loaded cache: the record of the cluster directory, laid
+// out as in the file. Records are decoded where the walk needs them, by the
+// worker walking that host, so loading costs one read and one checksum.
+//
+// A directory record is a sequence of entries sorted by name:
+//
+//	name     uvarint length, bytes
+//	kind     'f' (file), 'r' (racy file) or 'd' (directory)
+//	file:    size uvarint, mtime 8 bytes, ctime-mtime zigzag varint,
+//	         inode uvarint, mode uvarint, blob id 20 bytes
+//	dir:     tree id 20 bytes, record length uvarint, record
+//
+// A record lists exactly the entries of the directory's tree, so it can
+// stand in for the tree object (see Store.ReadTree). Files modified within
+// racyWindow of the snapshot are racy: recorded, but read again next time.
+type statCache struct {
+	root string
+	tree ID     // the cluster's tree id
+	rec  []byte // the cluster directory's record
+}
+
+const (
+	kindFile = 'f'
+	kindRacy = 'r'
+	kindDir  = 'd'
+)
+
 type fileStat struct {
 	size, mtime, ctime int64
 	ino                uint64
 	mode               uint32
-	blob               ID
 }
 
 func statOf(st *unix.Stat_t) fileStat {
@@ -45,189 +80,214 @@ func statOf(st *unix.Stat_t) fileStat {
 	}
 }
 
-func (a fileStat) sameFile(b fileStat) bool {
-	return a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime && a.ino == b.ino && a.mode == b.mode
-}
-
-type statCache struct {
-	root    string
-	files   map[string]map[string]fileStat // by host, then by path; one map per host keeps lookups and merges cheap
-	trees   []ID
-	treeSet map[ID]struct{}
-}
-
-func newStatCache() *statCache {
-	return &statCache{files: map[string]map[string]fileStat{}, treeSet: map[ID]struct{}{}}
-}
-
-func (c *statCache) hasTree(id ID) bool {
-	_, ok := c.treeSet[id]
-	return ok
-}
-
-// loadStatCache returns the cache for the cluster dir root; an in-memory
-// store keeps it between snapshots, a store on disk reads it from its file.
-// A missing, foreign or damaged cache is an empty one: it only saves work.
+// loadStatCache returns the cache for the cluster dir root, or nil; an
+// in-memory store keeps it between snapshots, a store on disk reads it from
+// its file. A missing, foreign or damaged cache is no cache: it only saves
+// work.
 func (s *Store) loadStatCache(root string) (*statCache, error) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	if s.cache != nil && s.cache.root == root {
 		return s.cache, nil
 	}
-	c := newStatCache()
-	c.root = root
 	if s.path == "" {
-		return c, nil
+		return nil, nil
 	}
-	f, err := os.Open(filepath.Join(s.path, statCacheFile))
+	name := filepath.Join(s.path, statCacheFile)
+	data, err := os.ReadFile(name)
 	if errors.Is(err, os.ErrNotExist) {
-		return c, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: stat cache: %w", err)
+		return nil, fmt.Errorf("store: stat cache %s: %w", name, err)
 	}
-	defer f.Close()
-	if loaded, err := readStatCache(bufio.NewReaderSize(f, 1<<16)); err == nil && loaded.root == root {
-		return loaded, nil
+	if c, err := decodeStatCache(data); err == nil && c.root == root {
+		return c, nil
 	}
-	return c, nil
+	return nil, nil
 }
 
-func (s *Store) saveStatCache(root string, old, fresh *statCache) error {
-	now := s.now()
-	fresh.root = root
-	fresh.treeSet = make(map[ID]struct{}, len(fresh.trees))
-	for _, id := range fresh.trees {
-		fresh.treeSet[id] = struct{}{}
-	}
-	for _, files := range fresh.files {
-		for rel, fs := range files {
-			if now.Sub(time.Unix(0, max(fs.mtime, fs.ctime))) < racyWindow {
-				delete(files, rel)
-			}
-		}
+// saveStatCache keeps c for the next snapshot, and the snapshot's trees
+// for reading, and writes c unless it is the cache that was loaded.
+func (s *Store) saveStatCache(c *statCache, trees []treeRecord, changed bool) error {
+	byID := make(map[ID][]byte, len(trees))
+	for _, t := range trees {
+		byID[t.id] = t.rec
 	}
 	s.cacheMu.Lock()
-	s.cache = fresh
+	s.cache, s.trees = c, byID
 	s.cacheMu.Unlock()
-	if s.path == "" || sameCache(old, fresh) {
+	if s.path == "" || !changed {
 		return nil
 	}
 	return writeFileAtomic(filepath.Join(s.path, statCacheFile), func(w io.Writer) error {
-		return writeStatCache(w, fresh)
+		_, err := w.Write(encodeStatCache(c))
+		return err
 	})
 }
 
-func sameCache(a, b *statCache) bool {
-	if a.root != b.root || len(a.files) != len(b.files) || len(a.treeSet) != len(b.treeSet) {
-		return false
-	}
-	for host, files := range b.files {
-		old := a.files[host]
-		if len(old) != len(files) {
-			return false
-		}
-		for k, v := range files {
-			if w, ok := old[k]; !ok || w != v {
-				return false
-			}
-		}
-	}
-	for id := range b.treeSet {
-		if !a.hasTree(id) {
-			return false
-		}
-	}
-	return true
+func encodeStatCache(c *statCache) []byte {
+	b := make([]byte, 0, len(statCacheMagic)+1+binary.MaxVarintLen64+len(c.root)+len(c.tree)+len(c.rec)+4)
+	b = append(b, statCacheMagic...)
+	b = append(b, statCacheVersion)
+	b = binary.AppendUvarint(b, uint64(len(c.root)))
+	b = append(b, c.root...)
+	b = append(b, c.tree[:]...)
+	b = append(b, c.rec...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
 }
 
-func writeStatCache(w io.Writer, c *statCache) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	var buf [binary.MaxVarintLen64]byte
-	putUvarint := func(v uint64) { bw.Write(buf[:binary.PutUvarint(buf[:], v)]) }
-	putString := func(s string) { putUvarint(uint64(len(s))); bw.WriteString(s) }
-	bw.WriteString(statCacheMagic)
-	putString(c.root)
-	total := 0
-	for _, files := range c.files {
-		total += len(files)
+var errBadCache = errors.New("not a stat cache of this version")
+
+func decodeStatCache(data []byte) (*statCache, error) {
+	head := len(statCacheMagic) + 1
+	if len(data) < head+4 || string(data[:len(statCacheMagic)]) != statCacheMagic || data[head-1] != statCacheVersion {
+		return nil, errBadCache
 	}
-	putUvarint(uint64(total))
-	for rel, fs := range allFiles(c) {
-		putString(rel)
-		putUvarint(uint64(fs.size))
-		putUvarint(uint64(fs.mtime))
-		putUvarint(uint64(fs.ctime))
-		putUvarint(fs.ino)
-		putUvarint(uint64(fs.mode))
-		bw.Write(fs.blob[:])
+	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, crcTable) != sum {
+		return nil, errBadCache
 	}
-	putUvarint(uint64(len(c.treeSet)))
-	for id := range c.treeSet {
-		bw.Write(id[:])
+	r := recordReader{b: body[head:]}
+	root := r.bytes()
+	c := &statCache{root: string(root)}
+	r.id(&c.tree)
+	if r.bad {
+		return nil, errBadCache
 	}
-	return bw.Flush()
+	c.rec = r.b
+	return c, nil
 }
 
-func readStatCache(r *bufio.Reader) (*statCache, error) {
-	magic := make([]byte, len(statCacheMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != statCacheMagic {
-		return nil, errors.New("not a stat cache")
-	}
-	c := newStatCache()
-	d := decoder{r: r}
-	c.root = d.string()
-	n := d.uvarint()
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		rel := d.string()
-		fs := fileStat{size: int64(d.uvarint()), mtime: int64(d.uvarint()), ctime: int64(d.uvarint()), ino: d.uvarint(), mode: uint32(d.uvarint())}
-		d.read(fs.blob[:])
-		host, _, _ := strings.Cut(rel, "/")
-		if c.files[host] == nil {
-			c.files[host] = map[string]fileStat{}
-		}
-		c.files[host][rel] = fs
-	}
-	n = d.uvarint()
-	for i := uint64(0); i < n && d.err == nil; i++ {
-		var id ID
-		d.read(id[:])
-		c.treeSet[id] = struct{}{}
-	}
-	return c, d.err
+// cachedEntry is one decoded entry of a directory record. name and rec
+// alias the cache's bytes.
+type cachedEntry struct {
+	name []byte
+	kind byte
+	stat fileStat
+	id   ID     // blob or tree
+	rec  []byte // a directory's own record
 }
 
-// decoder reads the cache format and remembers the first error, so the
-// reading code stays a straight line.
-type decoder struct {
-	r   *bufio.Reader
-	err error
+// recordReader decodes a directory record entry by entry. Malformed data
+// ends the record and sets bad, so a walk treats whatever follows as not
+// cached, which is always safe.
+type recordReader struct {
+	b   []byte
+	bad bool
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
+func (r *recordReader) fail() {
+	r.b, r.bad = nil, true
+}
+
+func (r *recordReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
 		return 0
 	}
-	v, err := binary.ReadUvarint(d.r)
-	d.err = err
+	r.b = r.b[n:]
 	return v
 }
 
-func (d *decoder) read(p []byte) {
-	if d.err == nil {
-		_, d.err = io.ReadFull(d.r, p)
+func (r *recordReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) take(n uint64) []byte {
+	if r.bad || n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *recordReader) bytes() []byte { return r.take(r.uvarint()) }
+
+func (r *recordReader) id(id *ID) { copy(id[:], r.take(uint64(len(id)))) }
+
+// next decodes the next entry; ok is false at the end or on bad data.
+func (r *recordReader) next() (e cachedEntry, ok bool) {
+	if len(r.b) == 0 || r.bad {
+		return e, false
+	}
+	e.name = r.bytes()
+	kind := r.take(1)
+	if r.bad || len(e.name) == 0 {
+		r.fail()
+		return e, false
+	}
+	e.kind = kind[0]
+	switch e.kind {
+	case kindFile, kindRacy:
+		e.stat.size = int64(r.uvarint())
+		if m := r.take(8); m != nil {
+			e.stat.mtime = int64(binary.LittleEndian.Uint64(m))
+		}
+		e.stat.ctime = e.stat.mtime + r.varint()
+		e.stat.ino = r.uvarint()
+		e.stat.mode = uint32(r.uvarint())
+		r.id(&e.id)
+	case kindDir:
+		r.id(&e.id)
+		e.rec = r.bytes()
+	default:
+		r.fail()
+	}
+	return e, !r.bad
+}
+
+// seek returns the entry named name, skipping (and reporting) entries with
+// smaller names: those were removed from the directory. Both the record and
+// the walk go in byte order of names.
+func (r *recordReader) seek(name string) (e cachedEntry, found, skipped bool) {
+	for {
+		save := *r
+		e, ok := r.next()
+		if !ok {
+			return e, false, skipped
+		}
+		switch {
+		case string(e.name) == name:
+			return e, true, skipped
+		case string(e.name) > name:
+			*r = save
+			return e, false, skipped
+		}
+		skipped = true
 	}
 }
 
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if d.err != nil || n > 1<<16 {
-		d.err = errors.Join(d.err, errors.New("bad string"))
-		return ""
-	}
-	p := make([]byte, n)
-	d.read(p)
-	return string(p)
+// appendFileRecord and appendDirRecord encode entries in the layout
+// described at statCache.
+func appendFileRecord(b []byte, name string, kind byte, fs fileStat, blob ID) []byte {
+	b = binary.AppendUvarint(b, uint64(len(name)))
+	b = append(b, name...)
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(fs.size))
+	b = binary.LittleEndian.AppendUint64(b, uint64(fs.mtime))
+	b = binary.AppendVarint(b, fs.ctime-fs.mtime)
+	b = binary.AppendUvarint(b, fs.ino)
+	b = binary.AppendUvarint(b, uint64(fs.mode))
+	return append(b, blob[:]...)
+}
+
+func appendDirRecord(b []byte, name string, tree ID, rec []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(name)))
+	b = append(b, name...)
+	b = append(b, kindDir)
+	b = append(b, tree[:]...)
+	b = binary.AppendUvarint(b, uint64(len(rec)))
+	return append(b, rec...)
 }
 
 // writeFileAtomic writes through a temp file and rename, so a crash leaves
@@ -251,14 +311,35 @@ func writeFileAtomic(name string, write func(io.Writer) error) error {
 	return nil
 }
 
-func allFiles(c *statCache) iter.Seq2[string, fileStat] {
-	return func(yield func(string, fileStat) bool) {
-		for _, files := range c.files {
-			for rel, fs := range files {
-				if !yield(rel, fs) {
-					return
-				}
-			}
+// treeEntries turns a directory record back into its tree's entries, in
+// Git order; ok is false for a damaged record.
+func treeEntries(rec []byte) (entries []Entry, ok bool) {
+	r := recordReader{b: rec}
+	for e, more := r.next(); more; e, more = r.next() {
+		entry := Entry{Name: string(e.name), Mode: ModeDir, ID: e.id}
+		if e.kind != kindDir {
+			entry.Mode = fileMode(e.stat.mode)
 		}
+		entries = append(entries, entry)
 	}
+	sortEntries(entries)
+	return entries, !r.bad
+}
+
+func fileMode(mode uint32) filemode.FileMode {
+	if mode&0o111 != 0 {
+		return ModeExecutable
+	}
+	return ModeFile
+}
+
+// snapshotTree reads a tree of the last snapshot from its record.
+func (s *Store) snapshotTree(id ID) ([]Entry, bool) {
+	s.cacheMu.Lock()
+	rec, ok := s.trees[id]
+	s.cacheMu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return treeEntries(rec)
 }

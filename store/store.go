@@ -5,13 +5,14 @@
 package store
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,11 @@ type Store struct {
 
 	cacheMu sync.Mutex
 	cache   *statCache
+	// trees maps the tree ids of the last snapshot's directories to their
+	// records in cache, which list the same entries: validation reads
+	// every tree just hashed, and decoding a record is much cheaper than
+	// inflating a loose object.
+	trees map[ID][]byte
 
 	now      func() time.Time             // the clock, replaced in tests
 	readFile func(string) ([]byte, error) // replaced in tests to count reads
@@ -170,13 +176,31 @@ func encodeTree(entries []Entry) (*plumbing.MemoryObject, error) {
 // sortTreeEntries orders entries as Git does: a directory sorts as if its
 // name ended in a slash. Any other order yields a tree Git calls corrupt.
 func sortTreeEntries(entries []object.TreeEntry) {
-	key := func(e object.TreeEntry) string {
-		if e.Mode == filemode.Dir {
-			return e.Name + "/"
-		}
-		return e.Name
+	slices.SortFunc(entries, func(a, b object.TreeEntry) int { return compareGit(a.Name, a.Mode, b.Name, b.Mode) })
+}
+
+func sortEntries(entries []Entry) {
+	slices.SortFunc(entries, func(a, b Entry) int { return compareGit(a.Name, a.Mode, b.Name, b.Mode) })
+}
+
+func compareGit(a string, am filemode.FileMode, b string, bm filemode.FileMode) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
 	}
-	sort.Slice(entries, func(i, j int) bool { return key(entries[i]) < key(entries[j]) })
+	return cmp.Compare(gitNameEnd(a, am, n), gitNameEnd(b, bm, n))
+}
+
+// gitNameEnd is the byte after a common prefix of length n: a directory's
+// name goes on with a slash.
+func gitNameEnd(name string, mode filemode.FileMode, n int) int {
+	switch {
+	case n < len(name):
+		return int(name[n])
+	case mode == filemode.Dir:
+		return '/'
+	}
+	return -1
 }
 
 // ReadBlob returns the contents of a blob.
@@ -204,6 +228,9 @@ func (s *Store) ReadTree(id ID) ([]Entry, error) {
 	if id == EmptyTree {
 		// Git knows the empty tree without storing it; so do we.
 		return nil, nil
+	}
+	if entries, ok := s.snapshotTree(id); ok {
+		return entries, nil
 	}
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
