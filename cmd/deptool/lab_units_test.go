@@ -317,3 +317,54 @@ func killAt(t *testing.T, op *operator, phase, detail string, flags ...string) {
 	cmd.Wait()
 	t.Fatalf("the deploy ended without reporting web1 %s %s:\n%s", phase, detail, strings.Join(seen, "\n"))
 }
+
+// A unit systemd has never read needs no daemon-reload: systemd reads it
+// from disk when the enable and restart ask for it. A unit it has read
+// does: the change must be seen, not the copy in memory.
+func TestDaemonReloadOnlyForUnitsSystemdHasRead(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	reloads := func(out string) bool {
+		t.Helper()
+		var seen bool
+		for line := range strings.Lines(out) {
+			var ev struct{ Event, Phase, Detail string }
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("not JSON: %q", line)
+			}
+			seen = seen || ev.Event == "phase" && ev.Detail == "daemon-reload"
+		}
+		return seen
+	}
+	deploy := func(what string, wantReload bool) {
+		t.Helper()
+		out, code := op.stdout("deploy", "--yes", "--settle", "0s", "--output", "json")
+		if code != 0 {
+			t.Fatalf("%s exited %d:\n%s", what, code, out)
+		}
+		if got := reloads(out); got != wantReload {
+			t.Errorf("%s: daemon-reload %v, want %v", what, got, wantReload)
+		}
+	}
+	op.write(map[string]string{
+		"web1/svc/manifest.json":       `{"systemd": {"units_enabled": ["dtr.service"]}}`,
+		"web1/svc/systemd/dtr.service": "[Service]\nEnvironment=V=1\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n",
+	})
+	deploy("a new unit", false)
+	state := "for p in Environment NeedDaemonReload UnitFileState ActiveState; do systemctl show -p $p dtr.service; done"
+	if got := onHost(t, l, "web1", state); got != "Environment=V=1\nNeedDaemonReload=no\nUnitFileState=enabled\nActiveState=active" {
+		t.Errorf("a new unit without a reload:\n%s", got)
+	}
+
+	op.write(map[string]string{"web1/svc/systemd/dtr.service": "[Service]\nEnvironment=V=2\nExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n"})
+	deploy("a changed unit", true)
+	if got := onHost(t, l, "web1", state); got != "Environment=V=2\nNeedDaemonReload=no\nUnitFileState=enabled\nActiveState=active" {
+		t.Errorf("a changed unit:\n%s", got)
+	}
+
+	op.write(map[string]string{"web1/svc/systemd/dtr.service.d/v3.conf": "[Service]\nEnvironment=V=3\n"})
+	deploy("a new drop-in for a loaded unit", true)
+	if got := onHost(t, l, "web1", state); got != "Environment=V=3\nNeedDaemonReload=no\nUnitFileState=enabled\nActiveState=active" {
+		t.Errorf("a drop-in for a loaded unit:\n%s", got)
+	}
+}

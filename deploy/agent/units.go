@@ -33,6 +33,8 @@ const journalLines = 20
 // checks the agent's own sequencing and nothing of systemd.
 type units interface {
 	Reload(ctx context.Context) error
+	// Loaded reports whether systemd holds any of the units in memory.
+	Loaded(ctx context.Context, units []string) (bool, error)
 	Enable(ctx context.Context, units []string) error
 	Disable(ctx context.Context, units []string) error
 	Restart(ctx context.Context, unit string) error
@@ -293,6 +295,51 @@ func (a *applier) linkUnits() error {
 	return a.linkFiles(quadletDir, "quadlets", func(ap diff.AppPlan) []diff.LinkStep { return ap.Quadlets })
 }
 
+// reloadNeeded reports whether systemd must reload to see the plan's unit
+// files. A reload re-reads every unit on the host, a third of a second of
+// systemd's time on a small host and the largest part of a first deploy to
+// many hosts. It is needed for anything systemd has already read: a unit
+// or drop-in it holds, a removal, a quadlet (a generator makes its units).
+// A unit systemd has never loaded it reads from disk the first time it is
+// asked for, as the enable and restart that follow do.
+func (a *applier) reloadNeeded(sd units) (bool, error) {
+	names, ok := newUnitFiles(*a.plan)
+	if !ok {
+		return true, nil
+	}
+	return sd.Loaded(a.ctx, names)
+}
+
+// newUnitFiles lists the units whose files or drop-ins the plan only adds.
+// It says false when the plan changes anything else under systemd/ or
+// quadlets/, or touches a unit whose files systemd may read for others:
+// templates and instances, and drop-ins for a whole type or prefix
+// (service.d/, foo-.service.d/).
+func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
+	var names []string
+	for _, ap := range hp.Apps {
+		for _, f := range ap.Files {
+			dir, rest, _ := strings.Cut(f.Path, "/")
+			switch {
+			case dir == "quadlets":
+				return nil, false
+			case dir != "systemd":
+				continue
+			case f.Op != diff.Add:
+				return nil, false
+			}
+			unit, _, _ := strings.Cut(rest, "/")
+			unit = strings.TrimSuffix(unit, ".d")
+			prefix, _, _ := strings.Cut(unit, ".")
+			if prefix == "" || prefix == unit || strings.HasSuffix(prefix, "-") || strings.Contains(unit, "@") {
+				return nil, false
+			}
+			names = append(names, unit)
+		}
+	}
+	return names, true
+}
+
 // startUnits reloads systemd when the plan says so, enables, then restarts
 // units across apps, then watches the restarted ones settle (phase 6).
 func (a *applier) startUnits() error {
@@ -301,9 +348,15 @@ func (a *applier) startUnits() error {
 		if err != nil {
 			return err
 		}
-		a.say(wire.Progress{Step: "daemon-reload"})
-		if err := sd.Reload(a.ctx); err != nil {
+		need, err := a.reloadNeeded(sd)
+		if err != nil {
 			return err
+		}
+		if need {
+			a.say(wire.Progress{Step: "daemon-reload"})
+			if err := sd.Reload(a.ctx); err != nil {
+				return err
+			}
 		}
 	}
 	apps, names := a.planned(diff.Enable)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,9 @@ type recorder struct {
 	// observe, when set, sees each call as the agent makes it, so a test
 	// can look at the host at that moment.
 	observe func(call string)
+	// unloaded names the units Loaded says systemd has never read; all
+	// others it holds, so by default every unit change reloads.
+	unloaded map[string]bool
 }
 
 func newRecorder() *recorder {
@@ -49,6 +53,17 @@ func (r *recorder) fail(unit, reason string, n int) {
 }
 
 func (r *recorder) open(context.Context) (units, func(), error) { return r, func() {}, nil }
+
+func (r *recorder) Loaded(_ context.Context, units []string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, u := range units {
+		if !r.unloaded[u] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
 
 func (r *recorder) add(format string, args ...any) {
 	call := fmt.Sprintf(format, args...)
@@ -504,5 +519,53 @@ func TestRollbackFinishesWhenOperatorVanishes(t *testing.T) {
 	}
 	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(rbV1) || h.exists("/etc/systemd/system/new.service") {
 		t.Error("not rolled back")
+	}
+}
+
+func TestNewUnitFiles(t *testing.T) {
+	plan := func(files ...diff.FileChange) diff.HostPlan {
+		return diff.HostPlan{Apps: []diff.AppPlan{{App: "web", Files: files}}}
+	}
+	add := func(p string) diff.FileChange { return diff.FileChange{Op: diff.Add, Path: p} }
+	for _, c := range []struct {
+		name  string
+		plan  diff.HostPlan
+		units []string
+		ok    bool
+	}{
+		{"new unit and drop-in", plan(add("systemd/web.service"), add("systemd/web.service.d/env.conf"), add("index.html")), []string{"web.service", "web.service"}, true},
+		{"drop-in for another unit", plan(add("systemd/nginx.service.d/x.conf")), []string{"nginx.service"}, true},
+		{"changed unit", plan(diff.FileChange{Op: diff.Update, Path: "systemd/web.service"}), nil, false},
+		{"removed unit", plan(diff.FileChange{Op: diff.Remove, Path: "systemd/web.service"}), nil, false},
+		{"template", plan(add("systemd/web@.service")), nil, false},
+		{"instance drop-in", plan(add("systemd/web@1.service.d/x.conf")), nil, false},
+		{"drop-in for a whole type", plan(add("systemd/service.d/x.conf")), nil, false},
+		{"drop-in for a prefix", plan(add("systemd/web-.service.d/x.conf")), nil, false},
+		{"quadlet", plan(add("quadlets/db.container")), nil, false},
+		{"no units", plan(add("index.html")), nil, true},
+	} {
+		units, ok := newUnitFiles(c.plan)
+		if ok != c.ok || !slices.Equal(units, c.units) {
+			t.Errorf("%s: %q, %v; want %q, %v", c.name, units, ok, c.units, c.ok)
+		}
+	}
+}
+
+// The agent reloads only for units systemd has read; the recorder says
+// which it has not.
+func TestReloadOnlyForUnitsSystemdHolds(t *testing.T) {
+	h, rec := unitHost(t)
+	rec.unloaded = map[string]bool{"web.service": true}
+	web := func(version string) files {
+		return files{"manifest.json": unitManifest([]string{"web.service"}, nil), "systemd/web.service": "[Service]\nExecStart=/bin/" + version + "\n"}
+	}
+	h.deploy(apps{"web": web("v1")}).mustSucceed(t)
+	if got := rec.take(); !slices.Equal(got, []string{"enable web.service", "restart web.service", "settle web.service 0s"}) {
+		t.Errorf("a unit systemd never read: %q, want no reload", got)
+	}
+	rec.unloaded = nil
+	h.deploy(apps{"web": web("v2")}).mustSucceed(t)
+	if got := rec.take(); len(got) == 0 || got[0] != "reload" {
+		t.Errorf("a changed unit: %q, want a reload first", got)
 	}
 }

@@ -71,6 +71,26 @@ func (m *Manager) Reload(ctx context.Context) error {
 	return nil
 }
 
+// Loaded reports whether systemd holds any of the units in memory: loaded,
+// or remembered from an earlier reference. Asking does not load them, as
+// asking for a unit's properties would.
+func (m *Manager) Loaded(ctx context.Context, units []string) (bool, error) {
+	all, err := m.conn.ListUnitsContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("systemd: listing units: %w", err)
+	}
+	want := make(map[string]bool, len(units))
+	for _, u := range units {
+		want[u] = true
+	}
+	for _, u := range all {
+		if want[u.Name] {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Enable enables the units persistently, as `systemctl enable` would, and
 // keeps their install links out of versioned checkouts (see
 // FixInstallLinks). Enabling an already enabled unit is not an error;
