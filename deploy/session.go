@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/deploy/wire"
@@ -112,16 +113,23 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 			return fmt.Errorf("host %s: agent: %w", sess.host, err)
 		}
 		exit := proc.Wait()
-		if code, ok := exitCode(exit); ok && code == exitAgentMissing {
-			return &agentMissing{uname: proc.Stderr()}
-		}
-		if _, ok := exitCode(exit); ok {
+		if code, ok := exitCode(exit); ok {
+			if code == exitAgentMissing {
+				return &agentMissing{uname: lastLine(proc.Stderr())}
+			}
 			return exit
 		}
 		return fmt.Errorf("host %s: agent: %w", sess.host, err)
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
+}
+
+// lastLine is the last line of s: what a command printed last, after
+// anything a login script wrote before it.
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndexByte(s, '\n')+1:]
 }
 
 func exitCode(err error) (int, bool) {
