@@ -66,7 +66,7 @@ lab-down:
     go run ./cmd/deptool-lab down --state .lab
 
 # Whole deploys on lab hosts: deptool, Ansible and the OpenSSH floor, raw
-# rows in docs/performance/deploy.tsv (root; not in CI; ~30 min at defaults).
+# rows in docs/performance/deploy.tsv (root; not in CI; ~20 min at defaults).
 bench runs="5" *counts="1 8 32": lab-deps
     #!/usr/bin/env bash
     set -euo pipefail
