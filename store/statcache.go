@@ -181,18 +181,14 @@ func (r *recordReader) fail() {
 	r.b, r.bad = nil, true
 }
 
-func (r *recordReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
+func (r *recordReader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *recordReader) varint() int64 {
-	v, n := binary.Varint(r.b)
+func (r *recordReader) varint() int64 { return readVarint(r, binary.Varint) }
+
+// readVarint decodes one varint with decode, failing the reader on a
+// truncated or overlong one.
+func readVarint[T uint64 | int64](r *recordReader, decode func([]byte) (T, int)) T {
+	v, n := decode(r.b)
 	if n <= 0 {
 		r.fail()
 		return 0

@@ -34,9 +34,6 @@ func NewBlob(data []byte) *Blob {
 // SHA256 is the hex SHA-256 of the blob.
 func (b *Blob) SHA256() string { return b.sha256 }
 
-// Len is the blob's size in bytes.
-func (b *Blob) Len() int { return len(b.data) }
-
 // Upload writes the blob to dst on the host as a root-owned file with the
 // given permission bits, creating missing parent directories. The data is
 // written to a temporary name beside dst, its checksum verified on the
