@@ -64,7 +64,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: diff.ObjectID(deployID)}
+	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
 	for i, st := range stages {
 		results := d.stage(ctx, st)
@@ -81,7 +81,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		if r.Outcome != Deployed {
 			continue
 		}
-		if err := s.SetHostRef(r.Host, store.ID(r.Commit)); err != nil {
+		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
 			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
 		}
 	}
@@ -183,11 +183,11 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	if ctx.Err() != nil {
 		return finish(Skipped, ctx.Err())
 	}
-	commit, err := d.store.CommitHost(hp.Host, store.ID(hp.To), d.deploy, d.opts.Operator, d.opts.Now())
+	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
 	if err != nil {
 		return finish(Failed, err)
 	}
-	r.Commit = diff.ObjectID(commit)
+	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
 	if err != nil {
 		return finish(Unreachable, err)
@@ -209,7 +209,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	}
 	rep.Phase(hp.Host, Sending, "")
 	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{store.ID(sess.hello.Current)})
+		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
 		return err
 	})
 	if err != nil {
@@ -218,7 +218,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
 		ConfirmTimeout: d.opts.ConfirmTimeout,
 	}, func(p wire.Progress) {
 		if p.Step != "confirm" {

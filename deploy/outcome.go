@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
 // Outcome is how a deploy ended on one host.
@@ -26,7 +26,7 @@ const (
 type HostResult struct {
 	Host    string        `json:"host"`
 	Outcome Outcome       `json:"outcome"`
-	Commit  diff.ObjectID `json:"commit,omitzero"` // the host commit attempted; zero when skipped
+	Commit  store.ID      `json:"commit,omitzero"` // the host commit attempted; zero when skipped
 	Error   string        `json:"error,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Units are the units the apply restarted or judged, as the host saw
@@ -40,7 +40,7 @@ type HostResult struct {
 
 // Result is a whole deploy's outcome.
 type Result struct {
-	Deploy  diff.ObjectID `json:"deploy"`
+	Deploy  store.ID      `json:"deploy"`
 	Hosts   []HostResult  `json:"hosts"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }

@@ -105,13 +105,13 @@ func (a *applier) run() wire.Result {
 		}
 	}
 	a.att = &Attempt{
-		Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
-		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Started: a.now().UTC(),
+		Operator: a.req.Operator, Deploy: a.req.Deploy,
+		From: a.from, To: a.req.Commit, Started: a.now().UTC(),
 	}
 	if err := a.att.save(a.l); err != nil {
 		return a.finish(err)
 	}
-	if err := a.hs.setRef(targetRef, store.ID(a.req.Commit)); err != nil {
+	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
 		return a.finish(err)
 	}
 	err := a.execute()
@@ -125,7 +125,7 @@ func (a *applier) run() wire.Result {
 		}
 		return a.finish(err)
 	}
-	return a.finish(a.hs.setRef(currentRef, store.ID(a.req.Commit)))
+	return a.finish(a.hs.setRef(currentRef, a.req.Commit))
 }
 
 // rollback undoes the failed attempt, units included, so the host runs
@@ -145,7 +145,7 @@ func (a *applier) rollback(cause error) wire.Result {
 func (a *applier) execute() error {
 	for _, ap := range a.plan.Apps {
 		if ap.Action != diff.Remove {
-			if err := a.checkout(ap.App, store.ID(ap.To)); err != nil {
+			if err := a.checkout(ap.App, ap.To); err != nil {
 				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 			}
 		}
@@ -204,8 +204,8 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		}
 	}
 	entry := JournalEntry{
-		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
-		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Outcome: res.Outcome, Error: res.Error,
+		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: a.req.Deploy,
+		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Error,
 		RollbackError: res.RollbackError,
 	}
 	for _, u := range res.Units {
@@ -226,7 +226,7 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		res.Freed = a.gc()
 	}
 	if r, rerr := a.hs.refs(); rerr == nil {
-		res.Current, res.Target = diff.ObjectID(r.current), diff.ObjectID(r.target)
+		res.Current, res.Target = r.current, r.target
 	}
 	return res
 }
@@ -253,14 +253,14 @@ func (a *applier) check(host string) *wire.AgentError {
 	if p.Host != host {
 		return wire.Errorf(wire.CodeBadRequest, "host %s: the plan is for host %s", host, p.Host)
 	}
-	if store.ID(p.Base) != a.from {
-		return staleError(host, store.ID(p.Base), a.from)
+	if p.Base != a.from {
+		return staleError(host, p.Base, a.from)
 	}
-	info, err := a.st.CommitInfo(store.ID(a.req.Commit))
+	info, err := a.st.CommitInfo(a.req.Commit)
 	if err != nil {
 		return wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store: send its objects first", host, a.req.Commit)
 	}
-	if info.Tree != store.ID(p.To) {
+	if info.Tree != p.To {
 		return wire.Errorf(wire.CodeBadRequest, "host %s: commit %s has tree %s, the plan wants %s", host, short(a.req.Commit), short(info.Tree), short(p.To))
 	}
 	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
@@ -304,7 +304,7 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		switch {
 		case ap.Action == diff.Remove && inCommit:
 			errs = append(errs, fmt.Errorf("app %s is removed by the plan but in the commit", ap.App))
-		case ap.Action != diff.Remove && tree != store.ID(ap.To):
+		case ap.Action != diff.Remove && tree != ap.To:
 			errs = append(errs, fmt.Errorf("app %s: the plan wants tree %s, the commit has %s", ap.App, short(ap.To), short(tree)))
 		}
 		for _, step := range ap.Symlinks {

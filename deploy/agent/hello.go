@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // hello checks the agent is on the host the operator means and reports
@@ -32,7 +31,7 @@ func (s *session) hello(req *wire.HelloRequest) (*wire.HelloReply, error) {
 	}
 	return &wire.HelloReply{
 		Version: wire.Version, Build: s.opts.Build, Hostname: name,
-		Current: diff.ObjectID(r.current), Target: diff.ObjectID(r.target),
+		Current: r.current, Target: r.target,
 	}, nil
 }
 

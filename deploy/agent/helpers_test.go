@@ -328,7 +328,7 @@ func (h *testHost) plan(as apps) deployment {
 	if d.deploy, err = h.src.Commit(desired, "deploy", operator, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
-	if d.commit, err = h.src.CommitHost("web1", store.ID(d.plan.To), d.deploy, operator, h.clock.Now()); err != nil {
+	if d.commit, err = h.src.CommitHost("web1", d.plan.To, d.deploy, operator, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
 	return d
@@ -349,13 +349,13 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 		h.t.Fatalf("lock: %v", err)
 	}
 	err := r.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{store.ID(hello.Current)})
+		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{hello.Current})
 		return err
 	})
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
 		ConfirmTimeout: h.confirmTimeout}
 	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) {
 		d.progress = append(d.progress, p)

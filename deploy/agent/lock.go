@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/deptool/deptool/diff"
 	"os"
 	"path/filepath"
 	"time"
@@ -123,11 +122,11 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.current != store.ID(req.Base) {
+	if r.current != req.Base {
 		// Nothing changed: the operator fetches and plans again.
 		s.lock.release()
 		s.lock = nil
-		return nil, staleError(s.host, store.ID(req.Base), r.current)
+		return nil, staleError(s.host, req.Base, r.current)
 	}
 	return &wire.LockReply{}, nil
 }
@@ -142,6 +141,6 @@ func staleError(host string, base, current store.ID) *wire.AgentError {
 		assumed = short(base)
 	}
 	e := wire.Errorf(wire.CodeStale, "host %s %s, but the plan was made against %s: it was deployed from another store since", host, at, assumed)
-	e.Current = diff.ObjectID(current)
+	e.Current = current
 	return e
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"github.com/deptool/deptool/diff"
 	"io"
 
 	"github.com/deptool/deptool/deploy/wire"
@@ -46,7 +45,7 @@ func (s *session) fetch() error {
 	if err != nil {
 		return s.conn.Send(asAgentError(err))
 	}
-	if err := s.conn.Send(&wire.FetchReply{Current: diff.ObjectID(r.current)}); err != nil {
+	if err := s.conn.Send(&wire.FetchReply{Current: r.current}); err != nil {
 		return err
 	}
 	err = s.conn.WriteStream(func(w io.Writer) error {

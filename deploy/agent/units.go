@@ -486,7 +486,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		// Put the files back all the same: that much does not need it.
 		return errors.Join(err, undoFiles(a.l, att))
 	}
-	before, err := a.enabledAt(store.ID(att.From))
+	before, err := a.enabledAt(att.From)
 	if err != nil {
 		return fmt.Errorf("units the host ran before: %w", err)
 	}

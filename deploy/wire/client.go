@@ -238,7 +238,7 @@ func (c *Client) Fetch(ctx context.Context, w io.Writer) (store.ID, error) {
 		}
 		return store.ZeroID, c.fail(fmt.Errorf("fetch from %s: %w", c.hostName(), err))
 	}
-	return store.ID(reply.Current), nil
+	return reply.Current, nil
 }
 
 // Ping asks the agent for a pong with the same sequence number.

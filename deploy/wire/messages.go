@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
-// Ids in messages are diff.ObjectIDs, which travel as hex, so a captured
-// session reads like git output; convert with store.ID(x) at the edges.
+// Ids in messages are store.IDs, which travel as hex, so a captured
+// session reads like git output.
 
 // Type names a message on the wire.
 type Type string
@@ -58,15 +59,15 @@ type HelloReply struct {
 	// Current is the last host commit applied successfully, Target the
 	// last one attempted; zero when there is none. They differ after a
 	// failed or interrupted apply.
-	Current diff.ObjectID `json:"current,omitzero"`
-	Target  diff.ObjectID `json:"target,omitzero"`
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
 }
 
 // LockRequest takes the host's deploy lock. Base is the host commit the
 // operator believes is deployed (zero for a host never deployed).
 type LockRequest struct {
-	Base     diff.ObjectID `json:"base,omitzero"`
-	Operator string        `json:"operator"`
+	Base     store.ID `json:"base,omitzero"`
+	Operator string   `json:"operator"`
 }
 
 // LockReply confirms the lock is held until bye or the end of the session.
@@ -80,8 +81,8 @@ type ObjectsReply struct{}
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
-	Commit   diff.ObjectID `json:"commit"`
-	Deploy   diff.ObjectID `json:"deploy,omitzero"`
+	Commit   store.ID      `json:"commit"`
+	Deploy   store.ID      `json:"deploy,omitzero"`
 	Operator string        `json:"operator"`
 	Plan     diff.HostPlan `json:"plan"`
 	// Settle is how long the agent watches restarted units before judging
@@ -139,8 +140,8 @@ type Result struct {
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
-	Current diff.ObjectID `json:"current,omitzero"`
-	Target  diff.ObjectID `json:"target,omitzero"`
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
 	// Units are the units the apply restarted and then watched, and after
 	// a rollback those the rollback restarted (AfterRollback), with their
 	// states; a failed unit carries its last journal lines.
@@ -198,7 +199,7 @@ type FetchRequest struct{}
 // FetchReply names the commit whose pack follows in data frames. A host
 // never deployed answers with a zero commit and an empty stream.
 type FetchReply struct {
-	Current diff.ObjectID `json:"current,omitzero"`
+	Current store.ID `json:"current,omitzero"`
 }
 
 // Ping asks for a Pong with the same Seq.
@@ -231,12 +232,12 @@ type JournalReply struct {
 // JournalEntry is one apply on a host, as the host's journal records it,
 // whichever store it came from.
 type JournalEntry struct {
-	Time     time.Time     `json:"time"`
-	Operator string        `json:"operator"`
-	Deploy   diff.ObjectID `json:"deploy"`
-	From     diff.ObjectID `json:"from"`
-	To       diff.ObjectID `json:"to"`
-	Outcome  Outcome       `json:"outcome"`
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	Deploy   store.ID  `json:"deploy"`
+	From     store.ID  `json:"from"`
+	To       store.ID  `json:"to"`
+	Outcome  Outcome   `json:"outcome"`
 	// Error is why the apply failed or was rolled back.
 	Error string `json:"error,omitempty"`
 	// RollbackError is why the rollback failed too.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"github.com/deptool/deptool/store"
 	"strings"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 )
 
 var (
-	idA = diff.ObjectID(plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
-	idB = diff.ObjectID(plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+	idA = store.ID(plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	idB = store.ID(plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
 )
 
 func TestMessagesRoundTrip(t *testing.T) {
@@ -25,8 +26,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&ObjectsRequest{},
 		&ObjectsReply{},
 		&ApplyRequest{Commit: idA, Deploy: idB, Operator: "ann@laptop", Plan: diff.HostPlan{
-			Host: "web1", To: diff.ObjectID(idB),
-			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: diff.ObjectID(idA),
+			Host: "web1", To: idB,
+			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: idA,
 				Symlinks: []diff.SymlinkStep{{Op: diff.Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
 		}},
 		&Progress{Step: "checkout", App: "nginx", Detail: "aaaaaaaaaaaa"},
@@ -39,8 +40,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&ByeReply{},
 		&JournalRequest{Limit: 3},
 		&JournalReply{Entries: []JournalEntry{{
-			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: diff.ObjectID(idA),
-			From: diff.ObjectID(idA), To: diff.ObjectID(idB), Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
+			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: idA,
+			From: idA, To: idB, Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
 		}}},
 		&ApplyRequest{Commit: idA, Operator: "ann@laptop", Keep: 3, Plan: diff.HostPlan{Host: "web1"}},
 		&Result{Outcome: Deployed, Current: idA, Target: idA, Freed: 12345},
