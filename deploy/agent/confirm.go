@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 )
 
 // The confirmation is a dead-man switch: after an apply the agent keeps
@@ -41,7 +42,7 @@ func (e *NotConfirmedError) Error() string {
 	return fmt.Sprintf("not confirmed: no new SSH connection reached the host within %s of the apply, so the host undid it by itself", e.Timeout)
 }
 
-func (l layout) confirmSocket() string { return l.state("confirm.sock") }
+func (l layout) confirmSocket() string { return l.host(hostlayout.ConfirmSocket) }
 
 // confirmation is an apply's open wait for confirmation.
 type confirmation struct {

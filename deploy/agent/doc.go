@@ -3,7 +3,7 @@
 // plans the operator sends. It never plans.
 //
 // Everything it touches lives under one root ("/" in production, a temp dir
-// in tests):
+// in tests); the paths are package diff/layout's table:
 //
 //	/etc/hostname                       checked against the hello
 //	/var/lib/deptool/lock               flock'd by the agent; holds its Holder

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -399,3 +400,6 @@ func wantAgentError(t *testing.T, err error, code wire.Code) *wire.AgentError {
 	}
 	return ae
 }
+
+// stateDir is deptool's own directory on a host, as tests spell paths.
+const stateDir = hostlayout.StateDir

@@ -14,15 +14,16 @@ import (
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
 // Where the files of an app's special directories are linked, as host
 // paths: systemd/ (units and drop-ins), sysusers/ and quadlets/.
 const (
-	unitDir     = "/etc/systemd/system"
-	sysusersDir = "/etc/sysusers.d"
-	quadletDir  = "/etc/containers/systemd"
+	unitDir     = hostlayout.UnitDir
+	sysusersDir = hostlayout.SysusersDir
+	quadletDir  = hostlayout.QuadletDir
 )
 
 // journalLines is how much of a failed unit's journal a Result carries.
