@@ -51,7 +51,7 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 	d.opts.Reporter.Phase(host, Fetching, "")
 	current, err := fetchInto(ctx, d.store, sess)
 	if err != nil {
-		r.Error = "host " + host + ": fetch: " + err.Error()
+		r.Error = "fetch: " + err.Error()
 		return r
 	}
 	if !current.IsZero() {

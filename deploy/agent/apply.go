@@ -38,6 +38,8 @@ type applier struct {
 	fault func(Effect) error
 	after func(time.Duration) <-chan time.Time
 	say   func(wire.Progress)
+	// await tells the operator the apply waits for confirmation.
+	await func(wire.AwaitConfirm)
 	req   *wire.ApplyRequest
 	plan  *diff.HostPlan
 	from  store.ID            // current before the apply
@@ -64,7 +66,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	if st == nil {
-		return nil, wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store (it has none yet): send its objects first", s.host, req.Commit)
+		return nil, wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store (it has none yet): send its objects first", req.Commit)
 	}
 	r, err := s.store.refs()
 	if err != nil {
@@ -73,7 +75,8 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
-		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 	}
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
@@ -251,23 +254,23 @@ func (a *applier) repair() error {
 func (a *applier) check(host string) *wire.AgentError {
 	p := a.plan
 	if p.Host != host {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: the plan is for host %s", host, p.Host)
+		return wire.Errorf(wire.CodeBadRequest, "the plan is for host %s", p.Host)
 	}
 	if p.Base != a.from {
-		return staleError(host, p.Base, a.from)
+		return staleError(p.Base, a.from)
 	}
 	info, err := a.st.CommitInfo(a.req.Commit)
 	if err != nil {
-		return wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store: send its objects first", host, a.req.Commit)
+		return wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store: send its objects first", a.req.Commit)
 	}
 	if info.Tree != p.To {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: commit %s has tree %s, the plan wants %s", host, short(a.req.Commit), short(info.Tree), short(p.To))
+		return wire.Errorf(wire.CodeBadRequest, "commit %s has tree %s, the plan wants %s", short(a.req.Commit), short(info.Tree), short(p.To))
 	}
 	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
-		return wire.Errorf(wire.CodeMissing, "host %s: %v", host, err)
+		return wire.Errorf(wire.CodeMissing, "%v", err)
 	}
 	if err := checkPlan(p, a.apps); err != nil {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: bad plan: %v", host, err)
+		return wire.Errorf(wire.CodeBadRequest, "bad plan: %v", err)
 	}
 	return nil
 }

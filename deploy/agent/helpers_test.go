@@ -55,6 +55,7 @@ type testHost struct {
 	confirmTimeout time.Duration
 	// onProgress, when set, sees each progress report as it comes.
 	onProgress func(wire.Progress)
+	onAwait    func(wire.AwaitConfirm)
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -358,11 +359,18 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 	}
 	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
 		ConfirmTimeout: h.confirmTimeout}
-	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) {
-		d.progress = append(d.progress, p)
-		if h.onProgress != nil {
-			h.onProgress(p)
-		}
+	d.result, err = r.client.Apply(ctx, req, wire.ApplyEvents{
+		Progress: func(p wire.Progress) {
+			d.progress = append(d.progress, p)
+			if h.onProgress != nil {
+				h.onProgress(p)
+			}
+		},
+		AwaitConfirm: func(m wire.AwaitConfirm) {
+			if h.onAwait != nil {
+				h.onAwait(m)
+			}
+		},
 	})
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)

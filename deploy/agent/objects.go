@@ -17,17 +17,17 @@ func (s *session) objects(ctx context.Context) error {
 	}
 	st, err := s.store.open(true)
 	if err != nil {
-		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
 	readErr := st.ReadPack(stream)
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
-			return s.conn.Send(wire.Errorf(wire.CodeAborted, "host %s: the operator aborted sending objects: %v", s.host, err))
+			return s.conn.Send(wire.Errorf(wire.CodeAborted, "the operator aborted sending objects: %v", err))
 		}
 		return err // the stream broke: nobody is left to answer
 	}
 	if readErr != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects: %v", s.host, readErr))
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "store objects: %v", readErr))
 	}
 	return s.conn.Send(&wire.ObjectsReply{})
 }

@@ -24,7 +24,7 @@ func TestHelloRefusesWrongHostname(t *testing.T) {
 	r := h.start(h.opts)
 	_, err := r.client.Hello(context.Background(), wire.HelloRequest{Build: testBuild, Host: "web1"})
 	ae := wantAgentError(t, err, wire.CodeHostname)
-	if want := "host web1: /etc/hostname says web2: is ssh config pointing at the wrong machine?"; ae.Message != want {
+	if want := "/etc/hostname says web2: is ssh config pointing at the wrong machine?"; ae.Message != want {
 		t.Errorf("message %q\nwant    %q", ae.Message, want)
 	}
 	// Nothing is done for a session without a good hello.
@@ -86,7 +86,7 @@ func TestLockBusyNamesHolder(t *testing.T) {
 	if diff := cmp.Diff(want, ae.Holder); diff != "" {
 		t.Errorf("holder (-want +got):\n%s", diff)
 	}
-	wantMsg := fmt.Sprintf("host web1 is locked by alice@laptop (agent pid %d) since 2025-06-01T12:00:01Z", os.Getpid())
+	wantMsg := fmt.Sprintf("locked by alice@laptop (agent pid %d) since 2025-06-01T12:00:01Z", os.Getpid())
 	if ae.Message != wantMsg {
 		t.Errorf("message %q\nwant    %q", ae.Message, wantMsg)
 	}
@@ -174,7 +174,7 @@ func TestApplyNeedsTheCommit(t *testing.T) {
 	if err := r.client.Lock(ctx, wire.LockRequest{Operator: operator}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, nil)
+	_, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, wire.ApplyEvents{})
 	wantAgentError(t, err, wire.CodeMissing)
 	if got := h.refs(); got != (refs{}) {
 		t.Errorf("refs moved for a refused apply: %+v", got)
@@ -361,6 +361,6 @@ func TestObjectsAbortedByOperator(t *testing.T) {
 	if err := r.client.Ping(ctx, 2); err != nil {
 		t.Errorf("ping after an aborted pack: %v", err)
 	}
-	_, err = r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, nil)
+	_, err = r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, wire.ApplyEvents{})
 	wantAgentError(t, err, wire.CodeMissing)
 }

@@ -473,7 +473,7 @@ func TestRollbackFailed(t *testing.T) {
 		t.Errorf("refs %+v", r)
 	}
 	if att := h.attempt(); att.Outcome != wire.RollbackFailed || att.Undone {
-		t.Errorf("attempt %+v: want rollback_failed, not undone", att)
+		t.Errorf("attempt %+v: want rollback failed, not undone", att)
 	}
 	rec.take()
 	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)

@@ -25,6 +25,7 @@ const (
 	TypeObjectsOK Type = "objects_ok"
 	TypeApply     Type = "apply"
 	TypeProgress  Type = "progress"
+	TypeAwait     Type = "await_confirm"
 	TypeResult    Type = "result"
 	TypeFetch     Type = "fetch"
 	TypeFetchOK   Type = "fetch_ok"
@@ -93,9 +94,9 @@ type ApplyRequest struct {
 	// default (5).
 	Keep int `json:"keep,omitempty"`
 	// ConfirmTimeout, when set, makes the agent hold a successful apply
-	// open until a confirm request with the token of its "confirm"
-	// progress step arrives over a new connection, and roll back by itself
-	// when none comes in time: a deploy that breaks logins undoes itself.
+	// open until a confirm request with the token of its AwaitConfirm
+	// arrives over a new connection, and roll back by itself when none
+	// comes in time: a deploy that breaks logins undoes itself.
 	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
 }
 
@@ -106,7 +107,17 @@ type Progress struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Outcome is how an apply ended, as the journal records it.
+// AwaitConfirm says every change of the apply is made and the host now
+// waits until Deadline for a ConfirmRequest with Token over a new
+// connection; without one it rolls back by itself.
+type AwaitConfirm struct {
+	Token    string    `json:"token"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// Outcome is how an apply ended, as the journal records it. The spellings
+// are package deploy's, so the host journal, the store's notes and every
+// output say an outcome the same way.
 type Outcome string
 
 // Outcomes.
@@ -118,11 +129,25 @@ const (
 	Failed Outcome = "failed"
 	// RolledBack: the apply failed and the agent put the host back on the
 	// commit it ran before (current), restarting the units it touched.
-	RolledBack Outcome = "rolled_back"
+	RolledBack Outcome = "rolled back"
 	// RollbackFailed: the apply failed and so did putting it back; the
 	// next apply tries the undo again first.
-	RollbackFailed Outcome = "rollback_failed"
+	RollbackFailed Outcome = "rollback failed"
 )
+
+// UnmarshalText reads an outcome, including the spellings journals written
+// before deptool 0.2 used ("rolled_back", "rollback_failed").
+func (o *Outcome) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "rolled_back":
+		*o = RolledBack
+	case "rollback_failed":
+		*o = RollbackFailed
+	default:
+		*o = Outcome(s)
+	}
+	return nil
+}
 
 // Result ends an apply. A failed apply is a Result with Outcome Failed,
 // RolledBack or RollbackFailed, not a protocol error: the host is
@@ -274,6 +299,7 @@ func (*ObjectsRequest) Type() Type { return TypeObjects }
 func (*ObjectsReply) Type() Type   { return TypeObjectsOK }
 func (*ApplyRequest) Type() Type   { return TypeApply }
 func (*Progress) Type() Type       { return TypeProgress }
+func (*AwaitConfirm) Type() Type   { return TypeAwait }
 func (*Result) Type() Type         { return TypeResult }
 func (*FetchRequest) Type() Type   { return TypeFetch }
 func (*FetchReply) Type() Type     { return TypeFetchOK }
@@ -296,6 +322,7 @@ var registry = map[Type]func() Message{
 	TypeObjectsOK: func() Message { return new(ObjectsReply) },
 	TypeApply:     func() Message { return new(ApplyRequest) },
 	TypeProgress:  func() Message { return new(Progress) },
+	TypeAwait:     func() Message { return new(AwaitConfirm) },
 	TypeResult:    func() Message { return new(Result) },
 	TypeFetch:     func() Message { return new(FetchRequest) },
 	TypeFetchOK:   func() Message { return new(FetchReply) },

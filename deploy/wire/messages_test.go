@@ -1,12 +1,13 @@
 package wire
 
 import (
-	"github.com/deptool/deptool/store"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 )
@@ -118,5 +119,17 @@ func TestBuildFromPath(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("buildFromPath(%q) = %q, %v; want %q", path, got, ok, want)
 		}
+	}
+}
+
+// Host journals written before the outcome had one spelling say
+// "rolled_back"; they read as today's.
+func TestOldOutcomeSpellingsRead(t *testing.T) {
+	var e JournalEntry
+	if err := json.Unmarshal([]byte(`{"outcome":"rolled_back"}`), &e); err != nil || e.Outcome != RolledBack {
+		t.Fatalf("rolled_back read as %q (%v), want %q", e.Outcome, err, RolledBack)
+	}
+	if err := json.Unmarshal([]byte(`{"outcome":"rollback_failed"}`), &e); err != nil || e.Outcome != RollbackFailed {
+		t.Fatalf("rollback_failed read as %q (%v), want %q", e.Outcome, err, RollbackFailed)
 	}
 }
