@@ -252,9 +252,10 @@ func TestHostFaultsFailOnlyThatHost(t *testing.T) {
 	t.Run("host down", func(t *testing.T) {
 		onHost(t, l, "web1", "systemctl stop ssh.socket ssh.service 2>/dev/null; systemctl stop ssh.service; true")
 		out, code := op.run("deploy", "--yes")
-		if code != exitHostFailed || !strings.Contains(out, "web1  unreachable") || !strings.Contains(out, "host web1") {
+		if code != exitHostFailed || !strings.Contains(out, "web1  unreachable: "+l.Addr("web1")+":22: connect: ") {
 			t.Fatalf("deploy with web1 down exited %d:\n%s", code, out)
 		}
+		namesHostsOnce(t, out, "web1", "web2")
 		st, _ := op.run("status")
 		if !strings.Contains(st, "web1  new host") || !strings.Contains(st, "web2  deployed") {
 			t.Errorf("refs after web1 was down:\n%s", st)
@@ -286,5 +287,19 @@ func TestStalePlanIsRefusedAndFetched(t *testing.T) {
 	}
 	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/site/current/a"); got != "bob" {
 		t.Errorf("after bob's re-run a = %q", got)
+	}
+}
+
+// namesHostsOnce fails when a line of out names one of hosts twice: the
+// host column says which host a line is about, the error does not repeat
+// it.
+func namesHostsOnce(t *testing.T, out string, hosts ...string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		for _, h := range hosts {
+			if strings.Count(line, h) > 1 {
+				t.Errorf("line names %s twice: %q", h, line)
+			}
+		}
 	}
 }

@@ -132,7 +132,7 @@ func (c *credentials) noKeys(h *hop, ring *keyring) error {
 		why = append(why, "none of "+strings.Join(h.Identities, ", ")+" exists")
 	}
 	why = append(why, c.notes...)
-	return fmt.Errorf("host %s: no key to log in as %s with: %s", h.Alias, h.User, strings.Join(why, "; "))
+	return fmt.Errorf("no key to log in as %s with: %s", h.User, strings.Join(why, "; "))
 }
 
 // identity loads one identity file. An encrypted key is used through the

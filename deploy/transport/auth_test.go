@@ -62,7 +62,7 @@ func TestEncryptedKeyWithoutAgentSaysSSHAdd(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	want := "host web1: no key to log in as root with: no ssh-agent (SSH_AUTH_SOCK is unset); identity file " +
+	want := "no key to log in as root with: no ssh-agent (SSH_AUTH_SOCK is unset); identity file " +
 		key + " is encrypted and not in ssh-agent: add it with: ssh-add " + key
 	if err.Error() != want {
 		t.Errorf("message:\n got %s\nwant %s", err, want)
@@ -113,7 +113,7 @@ func TestMissingIdentities(t *testing.T) {
 	defaults := []string{filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "id_rsa")}
 	h := &hop{Alias: "web1", User: "deploy", Identities: defaults, DefaultIdentity: true}
 	_, err := loadCredentials(h, &keyring{})
-	want := "host web1: no key to log in as deploy with: no ssh-agent (SSH_AUTH_SOCK is unset); none of " + strings.Join(defaults, ", ") + " exists"
+	want := "no key to log in as deploy with: no ssh-agent (SSH_AUTH_SOCK is unset); none of " + strings.Join(defaults, ", ") + " exists"
 	if err == nil || err.Error() != want {
 		t.Errorf("defaults missing:\n got %v\nwant %s", err, want)
 	}
@@ -128,7 +128,7 @@ func TestMissingIdentities(t *testing.T) {
 func TestAuthErrorNamesUserAndKeys(t *testing.T) {
 	h := &hop{Alias: "web1", User: "root"}
 	c := &credentials{tried: []string{"agent keys (2)", "/root/.ssh/id_ed25519"}, notes: []string{"identity file /k is encrypted and not in ssh-agent: add it with: ssh-add /k"}}
-	want := "host web1: login as root refused (tried: agent keys (2), /root/.ssh/id_ed25519): check User and IdentityFile in ssh config; also: identity file /k is encrypted and not in ssh-agent: add it with: ssh-add /k"
+	want := "login as root refused (tried: agent keys (2), /root/.ssh/id_ed25519): check User and IdentityFile in ssh config; also: identity file /k is encrypted and not in ssh-agent: add it with: ssh-add /k"
 	if got := authError(h, c).Error(); got != want {
 		t.Errorf("message:\n got %s\nwant %s", got, want)
 	}

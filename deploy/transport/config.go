@@ -46,12 +46,14 @@ type hop struct {
 
 func (h *hop) addr() string { return net.JoinHostPort(h.HostName, strconv.Itoa(h.Port)) }
 
-// where says where a hop is, for messages: "web2 (198.18.2.2:22 via web1)".
+// where says where a hop is, for messages: "198.18.2.2:22 via web1". It
+// leaves out the hop's own name: errors from Dial name no host, as the
+// caller that iterates hosts names it once.
 func (h *hop) where() string {
 	if h.Via != "" {
-		return fmt.Sprintf("%s (%s via %s)", h.Alias, h.addr(), h.Via)
+		return fmt.Sprintf("%s via %s", h.addr(), h.Via)
 	}
-	return fmt.Sprintf("%s (%s)", h.Alias, h.addr())
+	return h.addr()
 }
 
 // resolver looks hosts up in one ssh_config.
@@ -128,7 +130,7 @@ func (r *resolver) hop(alias string) (*hop, error) {
 	h := &hop{Alias: alias, HostName: alias, Port: 22, User: r.localUser}
 	for _, step := range []func(*hop) error{r.address, r.identities, r.hostKeys, r.timeout} {
 		if err := step(h); err != nil {
-			return nil, fmt.Errorf("host %s: ssh config %s: %w", alias, r.file, err)
+			return nil, fmt.Errorf("ssh config %s: %w", r.file, err)
 		}
 	}
 	h.ProxyJump = r.get(alias, "ProxyJump")

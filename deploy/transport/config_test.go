@@ -141,7 +141,7 @@ func TestBadValuesNameHostAndFile(t *testing.T) {
 			t.Errorf("%s: no error", line)
 			continue
 		}
-		if msg := err.Error(); !strings.HasPrefix(msg, "host web1: ssh config "+r.file+": ") {
+		if msg := err.Error(); !strings.HasPrefix(msg, "ssh config "+r.file+": ") {
 			t.Errorf("%s: error %q does not name the host and the file", line, msg)
 		}
 	}

@@ -67,7 +67,7 @@ func (c *Conn) Close() error {
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("host %s: close: %w", c.host, err)
+		return fmt.Errorf("close: %w", err)
 	}
 	return nil
 }
@@ -105,14 +105,14 @@ func (c *Conn) fail(op string, err error) error {
 	lost := c.lost
 	c.mu.Unlock()
 	if lost != nil {
-		return fmt.Errorf("host %s: %s: connection lost: %w", c.host, op, lost)
+		return fmt.Errorf("%s: connection lost: %w", op, lost)
 	}
 	select {
 	case <-c.closed:
-		return fmt.Errorf("host %s: %s: connection closed", c.host, op)
+		return fmt.Errorf("%s: connection closed", op)
 	default:
 	}
-	return fmt.Errorf("host %s: %s: %w", c.host, op, err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 func (c *Conn) session(op string) (*ssh.Session, error) {

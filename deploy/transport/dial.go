@@ -34,7 +34,7 @@ var kexPreference = []string{
 func Dial(ctx context.Context, host string, opts Options) (*Conn, error) {
 	r, err := newResolver(opts.ConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", host, err)
+		return nil, err
 	}
 	route, err := r.route(host)
 	if err != nil {
@@ -51,6 +51,10 @@ func Dial(ctx context.Context, host string, opts Options) (*Conn, error) {
 		c, err := dialHop(ctx, via, h, ring, opts, jumpCommand(r, route, i))
 		if err != nil {
 			closeClients(clients)
+			if i < len(route)-1 {
+				// The caller names the host it asked for, not this one.
+				return nil, fmt.Errorf("jump host %s: %w", h.Alias, err)
+			}
 			return nil, err
 		}
 		clients = append(clients, c)
@@ -132,13 +136,13 @@ func connectError(ctx context.Context, h *hop, err error) error {
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
-		return fmt.Errorf("host %s: connect: cannot resolve %s: %v: check HostName in ssh config", h.where(), dns.Name, dns.Err)
+		return fmt.Errorf("%s: connect: cannot resolve %s: %v: check HostName in ssh config", h.where(), dns.Name, dns.Err)
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		err = errno
 	}
-	return fmt.Errorf("host %s: connect: %w: is the host up?", h.where(), err)
+	return fmt.Errorf("%s: connect: %w: is the host up?", h.where(), err)
 }
 
 func isTimeout(err error) bool {
@@ -150,9 +154,9 @@ func isTimeout(err error) bool {
 // hop's ConnectTimeout.
 func timeoutError(ctx context.Context, h *hop, step string) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("host %s: %s: %w", h.where(), step, err)
+		return fmt.Errorf("%s: %s: %w", h.where(), step, err)
 	}
-	return fmt.Errorf("host %s: %s: no answer within %v (ConnectTimeout): is the host up?", h.where(), step, h.ConnectTimeout)
+	return fmt.Errorf("%s: %s: no answer within %v (ConnectTimeout): is the host up?", h.where(), step, h.ConnectTimeout)
 }
 
 func handshakeError(h *hop, keys *hostKeys, creds *credentials, err error) error {
@@ -168,16 +172,16 @@ func handshakeError(h *hop, keys *hostKeys, creds *credentials, err error) error
 	case keys.wasVerified() && strings.Contains(msg, "unable to authenticate"):
 		return authError(h, creds)
 	case !keys.wasVerified() && len(keys.known) > 0 && strings.Contains(msg, "no common algorithm for host key"):
-		return fmt.Errorf("host %s: it offers none of the host key types known_hosts has for it (%s): "+
+		return fmt.Errorf("%s: it offers none of the host key types known_hosts has for it (%s): "+
 			"its key may have changed; refusing to connect; if the host was reinstalled, remove the old key with: %s",
 			h.where(), strings.Join(keys.known, ", "), keys.removeCommand())
 	}
-	return fmt.Errorf("host %s: ssh: %s", h.where(), msg)
+	return fmt.Errorf("%s: ssh: %s", h.where(), msg)
 }
 
 func authError(h *hop, creds *credentials) error {
-	msg := fmt.Sprintf("host %s: login as %s refused (tried: %s): check User and IdentityFile in ssh config",
-		h.Alias, h.User, strings.Join(creds.tried, ", "))
+	msg := fmt.Sprintf("login as %s refused (tried: %s): check User and IdentityFile in ssh config",
+		h.User, strings.Join(creds.tried, ", "))
 	if len(creds.notes) > 0 {
 		msg += "; also: " + strings.Join(creds.notes, "; ")
 	}

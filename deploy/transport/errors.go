@@ -35,9 +35,9 @@ func (e *HostKeyError) Error() string {
 		where += " via " + e.Via
 	}
 	if e.Changed() {
-		return fmt.Sprintf("host %s (%s): %s", e.Host, where, e.changed())
+		return fmt.Sprintf("%s: %s", where, e.changed())
 	}
-	return fmt.Sprintf("host %s (%s): %s", e.Host, where, e.unknown())
+	return fmt.Sprintf("%s: %s", where, e.unknown())
 }
 
 func (e *HostKeyError) unknown() string {
@@ -75,10 +75,10 @@ func (e *HostKeyError) changed() string {
 	for _, f := range files {
 		rm = append(rm, "ssh-keygen -R "+shellQuote(host)+" -f "+shellQuote(f))
 	}
-	return fmt.Sprintf("HOST KEY FOR %s HAS CHANGED: it presented %s %s, but known_hosts has %s. "+
+	return fmt.Sprintf("THE HOST KEY HAS CHANGED: it presented %s %s, but known_hosts has %s. "+
 		"Someone may be intercepting the connection; refusing to connect; "+
 		"if the host was reinstalled, remove the old key with: %s",
-		e.Host, e.Key.Type(), ssh.FingerprintSHA256(e.Key), strings.Join(had, ", "), strings.Join(rm, " && "))
+		e.Key.Type(), ssh.FingerprintSHA256(e.Key), strings.Join(had, ", "), strings.Join(rm, " && "))
 }
 
 func splitAddr(addr string) (host, port string) {
@@ -116,7 +116,7 @@ func (e *ExitError) Error() string {
 	if e.Signal != "" {
 		how = "killed by signal " + e.Signal
 	}
-	msg := fmt.Sprintf("host %s: %s: %s", e.Host, e.Cmd, how)
+	msg := fmt.Sprintf("%s: %s", e.Cmd, how)
 	if e.Stderr != "" {
 		msg += ": " + e.Stderr
 	}

@@ -51,7 +51,7 @@ func loadHostKeys(h *hop, notify func(string)) (*hostKeys, error) {
 		if _, err := os.Stat(f); err == nil {
 			k.files = append(k.files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
+			return nil, fmt.Errorf("known hosts: %w", err)
 		}
 	}
 	if len(k.files) == 0 {
@@ -59,7 +59,7 @@ func loadHostKeys(h *hop, notify func(string)) (*hostKeys, error) {
 	}
 	db, err := skh.NewDB(k.files...)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
+		return nil, fmt.Errorf("known hosts: %w", err)
 	}
 	k.db = db
 	k.known = sortAlgos(db.HostKeyAlgorithms(h.addr()))
@@ -137,7 +137,7 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 	case err == nil:
 		return nil
 	case !errors.As(err, &ke):
-		return fmt.Errorf("host %s: known hosts: %w", k.hop.where(), err)
+		return fmt.Errorf("%s: known hosts: %w", k.hop.where(), err)
 	case len(ke.Want) > 0:
 		return k.keyError(key, ke.Want)
 	case k.hop.Strict == strictAcceptNew:
@@ -159,16 +159,16 @@ func (k *hostKeys) keyError(key ssh.PublicKey, known []knownhosts.KnownKey) *Hos
 func (k *hostKeys) add(hostname string, remote net.Addr, key ssh.PublicKey) error {
 	file := k.firstFile()
 	if file == "" {
-		return fmt.Errorf("host %s: StrictHostKeyChecking accept-new, but UserKnownHostsFile is none: nowhere to record the key", k.hop.where())
+		return fmt.Errorf("%s: StrictHostKeyChecking accept-new, but UserKnownHostsFile is none: nowhere to record the key", k.hop.where())
 	}
 	var line strings.Builder
 	if err := skh.WriteKnownHost(&line, hostname, remote, key); err != nil {
-		return fmt.Errorf("host %s: %w", k.hop.where(), err)
+		return fmt.Errorf("%s: %w", k.hop.where(), err)
 	}
 	if err := appendLine(file, line.String()); err != nil {
-		return fmt.Errorf("host %s: recording its host key (accept-new): %w", k.hop.where(), err)
+		return fmt.Errorf("%s: recording its host key (accept-new): %w", k.hop.where(), err)
 	}
-	k.notify(fmt.Sprintf("host %s: added host key %s %s to %s (StrictHostKeyChecking accept-new)",
+	k.notify(fmt.Sprintf("%s: added host key %s %s to %s (StrictHostKeyChecking accept-new)",
 		k.hop.where(), key.Type(), ssh.FingerprintSHA256(key), file))
 	return nil
 }

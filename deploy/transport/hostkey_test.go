@@ -68,7 +68,7 @@ func TestUnknownKeyRefusedWithInstructions(t *testing.T) {
 	if !errors.As(err, &hke) || hke.Changed() {
 		t.Fatalf("got %v, want an unknown-key HostKeyError", err)
 	}
-	want := "host web1 (198.18.1.2:22): unknown host key " + ssh.FingerprintSHA256(key) +
+	want := "198.18.1.2:22: unknown host key " + ssh.FingerprintSHA256(key) +
 		"; verify it, then run: ssh-keyscan -t ed25519 198.18.1.2 >> " + k.hop.KnownHosts[0] +
 		" (or set StrictHostKeyChecking accept-new)"
 	if err.Error() != want {
@@ -93,7 +93,7 @@ func TestChangedKeyRefusedLoudly(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"host web1 (198.18.1.2:22): HOST KEY FOR web1 HAS CHANGED",
+		"198.18.1.2:22: THE HOST KEY HAS CHANGED",
 		ssh.FingerprintSHA256(key), ssh.FingerprintSHA256(old),
 		k.hop.KnownHosts[0] + ":1",
 		"refusing to connect; if the host was reinstalled, remove the old key with: ssh-keygen -R 198.18.1.2 -f " + k.hop.KnownHosts[0],
@@ -160,7 +160,7 @@ func TestKnownAlgorithmsPreferred(t *testing.T) {
 func TestHostKeyErrorBehindJumpAndOnOtherPort(t *testing.T) {
 	key := newHostKey(t)
 	e := &HostKeyError{Host: "web2", Addr: "198.18.2.2:2222", Via: "web1", Key: key, File: "/k h", sshCmd: "ssh -F /lab/ssh_config web1"}
-	want := "host web2 (198.18.2.2:2222 via web1): unknown host key " + ssh.FingerprintSHA256(key) +
+	want := "198.18.2.2:2222 via web1: unknown host key " + ssh.FingerprintSHA256(key) +
 		"; verify it, then run: ssh -F /lab/ssh_config web1 ssh-keyscan -p 2222 -t ed25519 198.18.2.2 >> '/k h' (or set StrictHostKeyChecking accept-new)"
 	if e.Error() != want {
 		t.Errorf("message:\n got %s\nwant %s", e, want)

@@ -102,7 +102,7 @@ func (r *resolver) route(alias string) ([]*hop, error) {
 
 func (r *resolver) routeFrom(alias string, spec *jump, depth int) ([]*hop, error) {
 	if depth >= maxHops {
-		return nil, fmt.Errorf("host %s: ssh config %s: more than %d ProxyJump hops: is there a loop?", alias, r.file, maxHops)
+		return nil, fmt.Errorf("ssh config %s: more than %d ProxyJump hops: is there a loop?", r.file, maxHops)
 	}
 	last, err := r.jumpHop(alias, spec)
 	if err != nil || last.ProxyJump == "" {
@@ -110,7 +110,7 @@ func (r *resolver) routeFrom(alias string, spec *jump, depth int) ([]*hop, error
 	}
 	jumps, err := parseJumps(last.ProxyJump)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: ssh config %s: %w", alias, r.file, err)
+		return nil, fmt.Errorf("ssh config %s: %w", r.file, err)
 	}
 	route, err := r.routeFrom(jumps[0].Host, &jumps[0], depth+1)
 	if err != nil {
@@ -125,7 +125,7 @@ func (r *resolver) routeFrom(alias string, spec *jump, depth int) ([]*hop, error
 		route = append(route, h)
 	}
 	if len(route)+1 > maxHops {
-		return nil, fmt.Errorf("host %s: ssh config %s: more than %d ProxyJump hops", alias, r.file, maxHops)
+		return nil, fmt.Errorf("ssh config %s: more than %d ProxyJump hops", r.file, maxHops)
 	}
 	return append(route, last), nil
 }

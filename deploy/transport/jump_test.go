@@ -116,7 +116,7 @@ func TestWhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := route[1].where(); got != "web2 (198.18.2.2:22 via web1)" {
+	if got := route[1].where(); got != "198.18.2.2:22 via web1" {
 		t.Errorf("where = %q", got)
 	}
 }

@@ -58,7 +58,7 @@ func TestLabUnknownHostKeyRefusedAndTheInstructionWorks(t *testing.T) {
 	if !errors.As(err, &hke) || hke.Changed() {
 		t.Fatalf("Dial with web1's key removed = %v, want an unknown host key error", err)
 	}
-	want := "host web1 (" + l.Addr("web1") + ":22): unknown host key " + ssh.FingerprintSHA256(hke.Key) +
+	want := l.Addr("web1") + ":22: unknown host key " + ssh.FingerprintSHA256(hke.Key) +
 		"; verify it, then run: ssh-keyscan -t ed25519 " + l.Addr("web1") + " >> " + known +
 		" (or set StrictHostKeyChecking accept-new)"
 	if err.Error() != want {
@@ -91,7 +91,7 @@ func TestLabChangedHostKeyRefusedLoudly(t *testing.T) {
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		"host web1 (" + l.Addr("web1") + ":22): HOST KEY FOR web1 HAS CHANGED",
+		l.Addr("web1") + ":22: THE HOST KEY HAS CHANGED",
 		ssh.FingerprintSHA256(impostor),
 		"refusing to connect; if the host was reinstalled, remove the old key with: ssh-keygen -R " + l.Addr("web1") + " -f " + known,
 	} {
@@ -140,7 +140,7 @@ func TestLabClosedPortNamesTheHost(t *testing.T) {
 	l := lab.Start(t, "web1", "web2")
 	opts := writeConfig(t, hostBlock(t, l, "web1", "web1", "Port 2"))
 	_, err := Dial(labCtx(t), "web1", opts)
-	want := "host web1 (" + l.Addr("web1") + ":2): connect: connection refused: is the host up?"
+	want := l.Addr("web1") + ":2: connect: connection refused: is the host up?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Dial to a closed port:\n got %v\nwant %s", err, want)
 	}
@@ -152,7 +152,7 @@ func TestLabLoginRefused(t *testing.T) {
 	writeKey(t, stranger, "")
 	opts := writeConfig(t, hostBlock(t, l, "web1", "web1", "IdentityFile "+stranger))
 	_, err := Dial(labCtx(t), "web1", opts)
-	want := "host web1: login as root refused (tried: " + stranger + "): check User and IdentityFile in ssh config"
+	want := "login as root refused (tried: " + stranger + "): check User and IdentityFile in ssh config"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Dial with a key the host does not know:\n got %v\nwant %s", err, want)
 	}

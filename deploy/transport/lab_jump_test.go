@@ -48,7 +48,7 @@ func TestLabProxyJumpErrorsNameTheJump(t *testing.T) {
 		hostBlock(t, l, "web1", "web1"),
 	)
 	_, err := Dial(labCtx(t), "closed", opts)
-	if err == nil || !strings.HasPrefix(err.Error(), "host closed ("+l.Addr("web2")+":2 via web1): connect: ") ||
+	if err == nil || !strings.HasPrefix(err.Error(), l.Addr("web2")+":2 via web1: connect: ") ||
 		!strings.HasSuffix(err.Error(), ": is the host up?") {
 		t.Errorf("closed port behind a jump: %v", err)
 	}

@@ -27,7 +27,7 @@ func TestLabKeepAliveNoticesAFrozenHost(t *testing.T) {
 	ctx, cancel := context.WithTimeout(labCtx(t), 20*time.Second)
 	defer cancel()
 	_, err = c.Run(ctx, "true", nil)
-	want := "host web1: true: connection lost: no answer to 3 keepalives 100ms apart"
+	want := "true: connection lost: no answer to 3 keepalives 100ms apart"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Run on a frozen connection:\n got %v\nwant %s", err, want)
 	}

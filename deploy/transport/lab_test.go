@@ -39,7 +39,7 @@ func TestLabRunFailureCarriesStatusAndStderr(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Status != 3 || ee.Stderr != "it broke" {
 		t.Fatalf("got %#v, want exit status 3 with stderr 'it broke'", err)
 	}
-	if want := "host web1: echo partial; echo '  it broke  ' >&2; exit 3: exit status 3: it broke"; err.Error() != want {
+	if want := "echo partial; echo '  it broke  ' >&2; exit 3: exit status 3: it broke"; err.Error() != want {
 		t.Errorf("message:\n got %s\nwant %s", err, want)
 	}
 }
@@ -180,7 +180,7 @@ func TestLabUploadFailureLeavesNoTemp(t *testing.T) {
 	// A directory where the file should go: the rename must fail.
 	mustExec(t, l, "web1", "mkdir", "-p", dir+"/target/sub")
 	err := c.Upload(labCtx(t), dir+"/target", NewBlob([]byte("x")), 0o644)
-	if err == nil || !strings.HasPrefix(err.Error(), "host web1: upload "+dir+"/target: exit status") {
+	if err == nil || !strings.HasPrefix(err.Error(), "upload "+dir+"/target: exit status") {
 		t.Fatalf("upload onto a directory: %v", err)
 	}
 	if got := mustExec(t, l, "web1", "sh", "-c", "cd "+dir+" && ls -A . target"); got != ".:\ntarget\n\ntarget:\nsub\n" {

@@ -83,7 +83,7 @@ func TestUploadScript(t *testing.T) {
 func TestUploadRefusesBadArguments(t *testing.T) {
 	c := &Conn{host: "web1"}
 	for _, p := range []string{"relative", "/a/../b", "/"} {
-		if err := c.Upload(t.Context(), p, NewBlob(nil), 0o644); err == nil || !strings.HasPrefix(err.Error(), "host web1: upload") {
+		if err := c.Upload(t.Context(), p, NewBlob(nil), 0o644); err == nil || !strings.HasPrefix(err.Error(), "upload") {
 			t.Errorf("Upload(%q) = %v", p, err)
 		}
 	}

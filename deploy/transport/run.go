@@ -55,7 +55,7 @@ func (c *Conn) run(ctx context.Context, cmd, name string, stdin io.Reader) ([]by
 	}
 	if err, ok := wait(ctx, s); !ok {
 		in.stop()
-		return nil, fmt.Errorf("host %s: %s: %w", c.host, name, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	} else if err != nil {
 		return out.Bytes(), c.exitError(name, err, errs)
 	}
@@ -131,7 +131,7 @@ func (c *Conn) checkSudo(ctx context.Context) error {
 	}
 	err, ok := wait(ctx, s)
 	if !ok {
-		return fmt.Errorf("host %s: checking sudo for %s: %w", c.host, c.user, err)
+		return fmt.Errorf("checking sudo for %s: %w", c.user, err)
 	}
 	var ee *ssh.ExitError
 	if err == nil {
@@ -143,7 +143,7 @@ func (c *Conn) checkSudo(ctx context.Context) error {
 	if msg := c.sudoProblem(ee.ExitStatus(), errs.String()); msg != "" {
 		return errors.New(msg)
 	}
-	return fmt.Errorf("host %s: logged in as %s, sudo -n true failed (exit status %d): %s", c.host, c.user, ee.ExitStatus(), errs.String())
+	return fmt.Errorf("logged in as %s, sudo -n true failed (exit status %d): %s", c.user, ee.ExitStatus(), errs.String())
 }
 
 // sudoProblem recognises sudo refusing, as opposed to the command failing.
@@ -155,12 +155,12 @@ func (c *Conn) sudoProblem(status int, stderr string) string {
 		c.user, c.user, c.user)
 	switch {
 	case status == 1 && strings.Contains(stderr, "password is required"):
-		return fmt.Sprintf("host %s: logged in as %s, and sudo asks for a password, which deptool cannot type: %s", c.host, c.user, fix)
+		return fmt.Sprintf("logged in as %s, and sudo asks for a password, which deptool cannot type: %s", c.user, fix)
 	case status == 1 && strings.Contains(stderr, "not in the sudoers file"),
 		status == 1 && strings.Contains(stderr, "is not allowed to"):
-		return fmt.Sprintf("host %s: logged in as %s, who may not use sudo: %s (sudo said: %s)", c.host, c.user, fix, stderr)
+		return fmt.Sprintf("logged in as %s, who may not use sudo: %s (sudo said: %s)", c.user, fix, stderr)
 	case status == 127 && strings.Contains(stderr, "sudo"):
-		return fmt.Sprintf("host %s: logged in as %s, but sudo is not installed: install it, or log in as root", c.host, c.user)
+		return fmt.Sprintf("logged in as %s, but sudo is not installed: install it, or log in as root", c.user)
 	}
 	return ""
 }

@@ -66,7 +66,7 @@ func (c *Conn) UploadAndStart(ctx context.Context, dst string, b *Blob, mode os.
 		if werr := p.Wait(); werr != nil {
 			return nil, werr
 		}
-		return nil, fmt.Errorf("host %s: upload %s: %w", c.host, dst, err)
+		return nil, fmt.Errorf("upload %s: %w", dst, err)
 	}
 	return p, nil
 }
@@ -75,10 +75,10 @@ func (b *Blob) reader() io.Reader { return bytes.NewReader(b.data) }
 
 func (c *Conn) uploadScript(dst string, b *Blob, mode os.FileMode) (string, error) {
 	if !path.IsAbs(dst) || path.Clean(dst) != dst || dst == "/" {
-		return "", fmt.Errorf("host %s: upload %s: want a clean absolute file path", c.host, dst)
+		return "", fmt.Errorf("upload %s: want a clean absolute file path", dst)
 	}
 	if mode&^os.ModePerm != 0 {
-		return "", fmt.Errorf("host %s: upload %s: mode %v: only permission bits are supported", c.host, dst, mode)
+		return "", fmt.Errorf("upload %s: mode %v: only permission bits are supported", dst, mode)
 	}
 	return uploadScript(dst, b, mode), nil
 }
