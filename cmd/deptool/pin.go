@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"slices"
+	"github.com/deptool/deptool/deploy"
 
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -25,42 +25,18 @@ store, so teammates see them after a pull or clone.`,
 			if err != nil {
 				return err
 			}
-			host := args[0]
-			at, err := pinTarget(s, host, args[1:])
+			host, rev := args[0], ""
+			if len(args) == 2 {
+				rev = args[1]
+			}
+			at, err := deploy.Pin(s, host, rev)
 			if err != nil {
 				return err
 			}
-			if err := s.Pin(host, at); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Pinned %s at %s: deploys leave it alone until 'deptool unpin %s'.\n", host, at.String()[:7], host)
+			fmt.Fprintf(cmd.OutOrStdout(), "Pinned %s at %s: deploys leave it alone until 'deptool unpin'.\n", host, at.String()[:7])
 			return nil
 		},
 	}
-}
-
-func pinTarget(s *store.Store, host string, rev []string) (store.ID, error) {
-	if len(rev) == 1 {
-		return s.Resolve(rev[0])
-	}
-	id, ok, err := s.HostRef(host)
-	if err != nil {
-		return store.ZeroID, err
-	}
-	if !ok {
-		known, _ := s.HostRefs()
-		names := make([]string, 0, len(known))
-		for h := range known {
-			names = append(names, h)
-		}
-		slices.Sort(names)
-		return store.ZeroID, fmt.Errorf("host %s was never deployed from this store, so there is nothing to pin it at (deployed hosts: %v); name a commit: deptool pin %s REV", host, names, host)
-	}
-	deploy, found, err := s.DeployOf(id)
-	if err != nil || !found {
-		return id, err
-	}
-	return deploy, nil
 }
 
 func newUnpinCmd() *cobra.Command {

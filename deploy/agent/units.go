@@ -392,7 +392,7 @@ func (a *applier) startUnits() error {
 		if err := sd.Restart(a.ctx, u); err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
 				Journal: sd.JournalTail(u, journalLines)})
-			return fmt.Errorf("app %s: restart %s: %w", apps[i], u, err)
+			return fmt.Errorf("app %s: %w", apps[i], err) // systemd names the job and the unit
 		}
 	}
 	// Every change is made; settling only watches.

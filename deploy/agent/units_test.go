@@ -435,7 +435,7 @@ func TestFailedRestartRollsBack(t *testing.T) {
 	rec.failRestart["new.service"] = "failed"
 	d := h.deploy(apps{"web": rbV2})
 	res := d.result
-	if res.Outcome != wire.RolledBack || res.Error != `app web: restart new.service: systemd: restart new.service: job did not complete: result "failed"` {
+	if res.Outcome != wire.RolledBack || res.Error != `app web: systemd: restart new.service: job did not complete: result "failed"` {
 		t.Fatalf("result %+v", res)
 	}
 	if len(res.Units) == 0 || res.Units[0].Unit != "new.service" || !res.Units[0].Failed || len(res.Units[0].Journal) == 0 {

@@ -1,0 +1,51 @@
+package deploy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/deptool/deptool/store"
+)
+
+// Pin holds host at rev (a commit as 'deptool log' shows it), or without
+// rev at the deploy it last accepted, and returns the commit it is held
+// at: plans leave the host out until Unpin.
+func Pin(s *store.Store, host, rev string) (store.ID, error) {
+	at, err := pinTarget(s, host, rev)
+	if err != nil {
+		return store.ZeroID, err
+	}
+	return at, s.Pin(host, at)
+}
+
+func pinTarget(s *store.Store, host, rev string) (store.ID, error) {
+	if rev != "" {
+		return s.Resolve(rev)
+	}
+	id, ok, err := s.HostRef(host)
+	if err != nil {
+		return store.ZeroID, err
+	}
+	if !ok {
+		known, err := s.HostRefs()
+		if err != nil {
+			return store.ZeroID, err
+		}
+		names := make([]string, 0, len(known))
+		for h := range known {
+			names = append(names, h)
+		}
+		slices.Sort(names)
+		deployed := "none yet"
+		if len(names) > 0 {
+			deployed = strings.Join(names, ", ")
+		}
+		return store.ZeroID, fmt.Errorf("host %s was never deployed from this store, so there is nothing to pin it at (deployed hosts: %s); name a commit: deptool pin %s REV", host, deployed, host)
+	}
+	deploy, found, err := s.DeployOf(id)
+	if err != nil || !found {
+		return id, err
+	}
+	return deploy, nil
+}
