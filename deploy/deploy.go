@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/deptool/deptool/deploy/transport"
@@ -38,6 +40,10 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// Stop, once closed, starts no new host: hosts not yet applying are
+	// skipped, and those applying are followed to their outcome. Ending
+	// the context instead abandons those too (see Abandoned).
+	Stop <-chan struct{}
 }
 
 func (o *Options) defaults() {
@@ -64,10 +70,14 @@ func (o *Options) defaults() {
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
 	opts.defaults()
 	start := time.Now()
-	d := &deployer{store: s, deploy: deployID, opts: opts}
+	d := &deployer{store: s, deploy: deployID, tree: plan.Tree, opts: opts}
 	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
 	for i, st := range stages {
+		if d.stopped() || ctx.Err() != nil {
+			res.Hosts = append(res.Hosts, d.skipAll(st, errInterrupted)...)
+			continue
+		}
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
 		if failed := notDeployed(results); len(failed) > 0 {
@@ -152,22 +162,46 @@ func notDeployed(results []HostResult) []string {
 
 // skip reports the hosts of a stage the rollout never reached.
 func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult {
+	return d.skipAll(st, fmt.Errorf(
+		"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
+		stopped, strings.Join(failed, ", ")))
+}
+
+func (d *deployer) skipAll(st stage, why error) []HostResult {
 	var results []HostResult
 	for _, hp := range st.hosts {
-		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
-			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-			stopped, strings.Join(failed, ", "))}
+		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: why.Error()}
 		d.opts.Reporter.Done(r)
 		results = append(results, r)
 	}
 	return results
 }
 
+// errInterrupted is why a host an interrupted deploy never started is
+// skipped.
+var errInterrupted = errors.New("not attempted: the deploy was interrupted; nothing changed here and the change stays pending")
+
+// errAbandoned is why a host the operator stopped following has no
+// outcome yet.
+var errAbandoned = errors.New("the deploy was interrupted twice while the host applied: it finishes on its own, and the next deploy records how it ended")
+
 type deployer struct {
 	store  *store.Store
 	deploy store.ID
+	tree   store.ID // the desired config tree, to plan a host again
 	opts   Options
 	bins   binaries
+	notes  sync.Mutex // amendments of earlier deploys' notes
+}
+
+// stopped reports whether the deploy was told to start no new host.
+func (d *deployer) stopped() bool {
+	select {
+	case <-d.opts.Stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // host runs one host's deploy from connection to result. Its errors do not
@@ -182,32 +216,47 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		}
 		return r
 	}
-	if ctx.Err() != nil {
-		return finish(Skipped, ctx.Err())
+	if d.stopped() || ctx.Err() != nil {
+		return finish(Skipped, errInterrupted)
 	}
-	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
-	if err != nil {
-		return finish(Failed, err)
-	}
-	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
 	if err != nil {
+		if ctx.Err() != nil {
+			return finish(Skipped, errInterrupted)
+		}
 		return finish(Unreachable, err)
 	}
 	defer sess.close()
-	o, err := d.apply(ctx, sess, hp, commit, &r)
+	o, err := d.apply(ctx, sess, hp, &r)
 	return finish(o, err)
 }
 
 // apply locks the host, sends what it lacks and applies the plan, filling
-// in r's units, checks and freed bytes from the host's result.
-func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID, r *HostResult) (Outcome, error) {
+// in r's commit, units, checks and freed bytes from the host's result.
+func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r *HostResult) (Outcome, error) {
 	rep := d.opts.Reporter
-	rep.Phase(hp.Host, Locking, "")
-	err := sess.client.Lock(ctx, wire.LockRequest{Base: hp.Base, Operator: d.opts.Operator})
-	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
-		return o, err
+	w := &lockWait{}
+	for {
+		rep.Phase(hp.Host, Locking, "")
+		err := sess.client.Lock(ctx, wire.LockRequest{Base: hp.Base, Operator: d.opts.Operator})
+		if err == nil {
+			break
+		}
+		next, o, err := d.refused(ctx, sess, hp, err, w, r)
+		if next == nil {
+			return o, err
+		}
+		hp = *next
 	}
+	if d.stopped() || ctx.Err() != nil {
+		sess.client.Bye(ctx)
+		return Skipped, errInterrupted
+	}
+	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
+	if err != nil {
+		return Failed, err
+	}
+	r.Commit = commit
 	rep.Phase(hp.Host, Sending, "")
 	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
 		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
@@ -232,6 +281,11 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		},
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// The apply goes on without us; the next deploy finds how
+			// it ended on the host.
+			return Abandoned, errAbandoned
+		}
 		return Failed, err
 	}
 	if res.Unconfirmed && confirmErr != nil {
@@ -289,26 +343,118 @@ func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *age
 	return nil
 }
 
-// lockOutcome turns a refused lock into an outcome. A stale plan fetches the
-// host's state into the store first, so the next plan starts from the truth.
-func (d *deployer) lockOutcome(ctx context.Context, sess *session, err error) (Outcome, error) {
-	if err == nil {
-		return Deployed, nil
-	}
+// refused handles a refused lock. It returns the host's plan to lock with
+// again, or else the host's outcome: a lock held by an apply that waits
+// for a confirmation is confirmed and waited for; a plan made stale by an
+// earlier deploy of this store that never heard back is recorded and made
+// again; anything else ends the host's deploy.
+func (d *deployer) refused(ctx context.Context, sess *session, hp diff.HostPlan, err error, w *lockWait, r *HostResult) (*diff.HostPlan, Outcome, error) {
 	host := sess.host
 	var agentErr *wire.AgentError
 	if !errors.As(err, &agentErr) {
-		return Unreachable, fmt.Errorf("lock: %w", err)
+		return nil, Unreachable, fmt.Errorf("lock: %w", err)
+	}
+	if d.stopped() {
+		return nil, Skipped, errInterrupted
 	}
 	switch agentErr.Code {
 	case wire.CodeBusy:
-		return Busy, fmt.Errorf("%s; nothing was changed there, try again once that deploy is done", agentErr.Message)
+		if !w.wait(ctx, d, sess, agentErr) {
+			return nil, Busy, fmt.Errorf("%s; nothing was changed there, try again once that deploy is done", agentErr.Message)
+		}
+		return &hp, "", nil
 	case wire.CodeStale:
 		d.opts.Reporter.Phase(host, Fetching, "")
 		if _, ferr := fetchInto(ctx, d.store, sess); ferr != nil {
-			return Stale, fmt.Errorf("the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", ferr)
+			return nil, Stale, fmt.Errorf("the plan is stale (the host is at %s) and fetching its state failed: %w", short(agentErr.Current), ferr)
 		}
-		return Stale, errors.New("the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan")
+		earlier, ours := d.ownDeploy(agentErr.Current)
+		if !ours {
+			return nil, Stale, errors.New("the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan")
+		}
+		// An earlier deploy from this store applied the host commit
+		// there but never heard back: record that, and plan again.
+		if err := d.recordFound(earlier, host, agentErr.Current); err != nil {
+			return nil, Failed, err
+		}
+		next, err := d.replan(hp)
+		if err != nil {
+			return nil, Failed, err
+		}
+		if next == nil {
+			sess.client.Bye(ctx)
+			r.Commit = agentErr.Current
+			r.Detail = fmt.Sprintf("already deployed by the interrupted deploy %s, found on the host and now recorded", short(earlier))
+			return nil, Deployed, nil
+		}
+		return next, "", nil
 	}
-	return Failed, fmt.Errorf("lock: %w", err)
+	return nil, Failed, fmt.Errorf("lock: %w", err)
+}
+
+func short(id store.ID) string {
+	if id.IsZero() {
+		return "(none)"
+	}
+	return id.Short()
+}
+
+// ownDeploy reports which deploy of this store made host commit id, if
+// one did.
+func (d *deployer) ownDeploy(id store.ID) (store.ID, bool) {
+	if id.IsZero() || !d.store.Has(id) {
+		return store.ZeroID, false
+	}
+	deploy, ok, err := d.store.DeployOf(id)
+	if err != nil || !ok || deploy == d.deploy {
+		return store.ZeroID, false
+	}
+	if _, err := d.store.CommitInfo(deploy); err != nil {
+		return store.ZeroID, false
+	}
+	return deploy, true
+}
+
+// recordFound amends the outcomes note of deploy earlier: host deployed
+// commit, as found on the host by this deploy.
+func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) error {
+	d.notes.Lock()
+	defer d.notes.Unlock()
+	res := Result{Deploy: earlier}
+	if note, ok, err := d.store.Outcomes(earlier); err != nil {
+		return err
+	} else if ok {
+		if err := json.Unmarshal(note, &res); err != nil {
+			return fmt.Errorf("outcomes of deploy %s: %w", short(earlier), err)
+		}
+	}
+	found := HostResult{Host: host, Outcome: Deployed, Commit: commit,
+		Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))}
+	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
+	if i < 0 {
+		res.Hosts = append(res.Hosts, found)
+	} else {
+		res.Hosts[i] = found
+	}
+	note, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	if err := d.store.RecordOutcomes(earlier, note, d.opts.Operator, d.opts.Now()); err != nil {
+		return fmt.Errorf("record the outcome of deploy %s found on the host: %w", short(earlier), err)
+	}
+	return nil
+}
+
+// replan plans hp's host again from its ref, which a fetch just moved: nil
+// when the host already runs the desired tree.
+func (d *deployer) replan(hp diff.HostPlan) (*diff.HostPlan, error) {
+	plan, err := diff.MakePlan(d.store, d.tree, diff.PlanOptions{Limit: []string{hp.Host}, NoRollback: !hp.Rollback && !hp.New})
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Hosts) == 0 {
+		return nil, nil
+	}
+	return &plan.Hosts[0], nil
 }

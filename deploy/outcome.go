@@ -22,11 +22,15 @@ const (
 	Busy           Outcome = "busy"            // another deploy holds the host's lock
 	Stale          Outcome = "stale"           // the host is not where the plan started
 	Skipped        Outcome = "skipped"         // never attempted
+	// Abandoned: the operator stopped following the apply (a second
+	// interrupt); the host finishes it on its own, and the next deploy
+	// records how it ended.
+	Abandoned Outcome = "abandoned"
 )
 
 // Outcomes lists every outcome, worst kept for last, in the order
 // summaries count them.
-var Outcomes = []Outcome{Deployed, RolledBack, RollbackFailed, Failed, Unreachable, Busy, Stale, Skipped}
+var Outcomes = []Outcome{Deployed, RolledBack, RollbackFailed, Failed, Unreachable, Busy, Stale, Abandoned, Skipped}
 
 // UnmarshalText reads an outcome, including the spellings of host
 // journals written before one spelling was chosen ("rolled_back").
@@ -54,10 +58,13 @@ func fromWire(o wire.Outcome) Outcome {
 
 // HostResult is one host's outcome.
 type HostResult struct {
-	Host    string        `json:"host"`
-	Outcome Outcome       `json:"outcome"`
-	Commit  store.ID      `json:"commit,omitzero"` // the host commit attempted; zero when skipped
-	Error   string        `json:"error,omitempty"` // why, without the host's name or the outcome
+	Host    string   `json:"host"`
+	Outcome Outcome  `json:"outcome"`
+	Commit  store.ID `json:"commit,omitzero"` // the host commit attempted; zero when skipped
+	Error   string   `json:"error,omitempty"` // why, without the host's name or the outcome
+	// Detail says more about an outcome that is not a failure, such as
+	// a deploy found on the host after its operator was interrupted.
+	Detail  string        `json:"detail,omitempty"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Units are the units the apply restarted or judged, as the host saw
 	// them; a failed one carries its last journal lines.
@@ -137,6 +144,7 @@ const (
 	Sending    Phase = "sending objects"
 	Applying   Phase = "applying"
 	Confirming Phase = "confirming"
+	Waiting    Phase = "waiting"
 	Fetching   Phase = "fetching host state"
 )
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -162,6 +161,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if events != nil {
 		opts.Reporter = events
 	}
+	rep, stop, done := deploying(cmd.Context(), opts.Reporter)
+	defer done()
+	opts.Reporter, opts.Stop = rep, stop
 	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
 	if err != nil {
 		return err
@@ -180,27 +182,27 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	return &exitError{code: code, err: why}
 }
 
-var errNotConfirmed = errors.New("deploy cancelled: nothing was changed")
-
 // confirm asks [y/N/d] until it gets an answer; d shows the diff first.
+// No (the default), Ctrl-C and Ctrl-D cancel; anything else asks again.
 func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 	if !isTerminal(cmd.InOrStdin()) {
 		return errors.New("refusing to deploy without confirmation: standard input is not a terminal; pass --yes to deploy anyway")
 	}
-	in := bufio.NewReader(cmd.InOrStdin())
+	p := promptOn(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
 	hosts := "hosts"
 	if len(plan.Hosts) == 1 {
 		hosts = "host"
 	}
 	for {
-		fmt.Fprintf(cmd.OutOrStdout(), "Apply to %d %s in cluster '%s'? [y/N/d] ", len(plan.Hosts), hosts, c.Name())
-		answer, err := in.ReadString('\n')
-		if err != nil && answer == "" {
-			return errNotConfirmed
+		answer, err := p.ask(fmt.Sprintf("Apply to %d %s in cluster '%s'? [y/N/d] ", len(plan.Hosts), hosts, c.Name()))
+		if err != nil {
+			return err
 		}
-		switch strings.ToLower(strings.TrimSpace(answer)) {
+		switch strings.ToLower(answer) {
 		case "y", "yes":
 			return nil
+		case "", "n", "no":
+			return errCancelled
 		case "d", "diff":
 			if err := withPager(cmd, func(w io.Writer, color bool) error {
 				return diff.RenderDiff(w, c.store, plan, color)
@@ -208,7 +210,7 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 				return err
 			}
 		default:
-			return errNotConfirmed
+			fmt.Fprintf(cmd.OutOrStdout(), "Answer y to apply, n to cancel, or d to see the diff.\n")
 		}
 	}
 }

@@ -8,14 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	// On interrupt the context ends: no new host is started, and agents
-	// already applying finish on their own and release their locks.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// See interrupts: what an interrupt does depends on the moment.
+	ctx, stop := withInterrupts(context.Background(), os.Stderr)
 	defer stop()
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	if err == nil {

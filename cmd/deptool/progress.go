@@ -38,6 +38,18 @@ func (p *liveProgress) Done(r deploy.HostResult) {
 	p.set(r.Host, fmt.Sprintf("%s (%s)", r.Outcome, r.Elapsed.Round(10*time.Millisecond)))
 }
 
+// Notice prints msg above the host lines and draws them again below it.
+func (p *liveProgress) Notice(msg string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", len(p.hosts))
+	}
+	fmt.Fprintln(p.w, msg)
+	p.drawn = false
+	p.redraw()
+}
+
 func (p *liveProgress) set(host, text string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/store"
@@ -107,15 +105,19 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 		}
 		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), e.Operator, e.Subject(), mark)
 	}
-	fmt.Fprint(out, "Roll back to which version? [2] ")
-	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-	answer = strings.TrimSpace(answer)
-	if answer == "" {
-		answer = "2"
+	p := promptOn(cmd.Context(), cmd.InOrStdin(), out)
+	for {
+		answer, err := p.ask("Roll back to which version? [2] ")
+		if err != nil {
+			return "", err
+		}
+		if answer == "" {
+			answer = "2"
+		}
+		n, err := strconv.Atoi(answer)
+		if err == nil && n >= 1 && n <= len(entries) {
+			return entries[n-1].Commit.String(), nil
+		}
+		fmt.Fprintf(out, "Answer with a number from 1 to %d (Ctrl-C to cancel).\n", len(entries))
 	}
-	n, err := strconv.Atoi(answer)
-	if err != nil || n < 1 || n > len(entries) {
-		return "", fmt.Errorf("%q is not one of 1 to %d: nothing was changed", answer, len(entries))
-	}
-	return entries[n-1].Commit.String(), nil
 }

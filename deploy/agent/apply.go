@@ -40,6 +40,8 @@ type applier struct {
 	say   func(wire.Progress)
 	// await tells the operator the apply waits for confirmation.
 	await func(wire.AwaitConfirm)
+	// doing records in the lock file what the apply does now.
+	doing func(doing string, until time.Time, token string)
 	req   *wire.ApplyRequest
 	plan  *diff.HostPlan
 	from  store.ID            // current before the apply
@@ -77,6 +79,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
 		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
+		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
 	}
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
@@ -107,6 +110,7 @@ func (a *applier) run() wire.Result {
 			return a.finish(fmt.Errorf("nothing was changed on the host: %w", err))
 		}
 	}
+	a.doing(wire.Applying, time.Time{}, "")
 	a.att = &Attempt{
 		Operator: a.req.Operator, Deploy: a.req.Deploy,
 		From: a.from, To: a.req.Commit, Started: a.now().UTC(),

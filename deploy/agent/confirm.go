@@ -82,7 +82,9 @@ func (a *applier) openConfirmation() error {
 	c := &confirmation{ln: ln, timeout: timeout, timer: a.after(timeout), arrived: make(chan struct{})}
 	go c.accept(token)
 	a.confirm = c
-	a.await(wire.AwaitConfirm{Token: token, Deadline: a.now().Add(timeout).UTC()})
+	deadline := a.now().Add(timeout).UTC()
+	a.doing(wire.AwaitingConfirmation, deadline, token)
+	a.await(wire.AwaitConfirm{Token: token, Deadline: deadline})
 	return nil
 }
 
@@ -115,6 +117,7 @@ func (a *applier) closeConfirmation() {
 	a.confirm.decide()
 	a.confirm.ln.Close() // also removes the socket file
 	a.confirm = nil
+	a.doing(wire.Applying, time.Time{}, "")
 }
 
 // decide closes the wait and reports whether the apply was confirmed.
@@ -181,6 +184,16 @@ func newToken() (string, error) {
 // waiting for it.
 func (s *session) confirm(ctx context.Context, req *wire.ConfirmRequest) (wire.Message, error) {
 	nothing := wire.Errorf(wire.CodeBadRequest, "no apply is waiting for confirmation: it may have timed out and rolled back")
+	token := req.Token
+	if token == "" {
+		// Whichever apply waits: this session's own connection is the
+		// proof it waits for.
+		rec := readRecord(s.l.lockFile())
+		if rec == nil || rec.Token == "" {
+			return nil, nothing
+		}
+		token = rec.Token
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", s.l.confirmSocket())
 	if err != nil {
@@ -188,7 +201,7 @@ func (s *session) confirm(ctx context.Context, req *wire.ConfirmRequest) (wire.M
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintln(c, req.Token); err != nil {
+	if _, err := fmt.Fprintln(c, token); err != nil {
 		return nil, nothing
 	}
 	answer, err := bufio.NewReader(c).ReadString('\n')

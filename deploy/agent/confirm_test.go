@@ -141,3 +141,36 @@ func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
 		t.Fatalf("confirmed apply with a failed unit: %s, unconfirmed %v (%s)", d.result.Outcome, d.result.Unconfirmed, d.result.Error)
 	}
 }
+
+// An apply whose operator is gone waits for a confirmation that will not
+// come. The next deploy's session finds the lock busy, learns from it what
+// the holder does and until when, and its own new connection confirms the
+// apply, without the token the operator took with it.
+func TestNextSessionConfirmsAnAbandonedApply(t *testing.T) {
+	h, _ := confirmingHost(t)
+	var busy *wire.AgentError
+	var confirmErr error
+	h.onAwait = func(m wire.AwaitConfirm) {
+		r := h.start(h.opts)
+		r.hello(t)
+		defer r.client.Bye(context.Background())
+		busy = wantAgentError(t, r.client.Lock(context.Background(), wire.LockRequest{Operator: "bob@desk"}), wire.CodeBusy)
+		if got := busy.Holder; got == nil || got.Doing != wire.AwaitingConfirmation || !got.Until.Equal(m.Deadline) {
+			t.Errorf("holder while awaiting confirmation: %+v, want %s until %s", got, wire.AwaitingConfirmation, m.Deadline)
+		}
+		confirmErr = r.client.Confirm(context.Background(), "")
+	}
+	d := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
+	if confirmErr != nil {
+		t.Fatalf("confirm from the next session: %v", confirmErr)
+	}
+	want := "waiting for a new connection to confirm deploy " + d.deploy.String()[:12] + "; without one it rolls back by itself at "
+	if busy == nil || !strings.Contains(busy.Message, want) {
+		t.Errorf("busy message does not say what the holder waits for:\n%v\nwant it to contain %q", busy, want)
+	}
+	// Once decided, nothing waits: a confirmation without a token finds
+	// nothing to confirm.
+	if err := h.confirmFrom(""); err == nil {
+		t.Error("a confirmation without a token was taken with nothing waiting")
+	}
+}

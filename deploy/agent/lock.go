@@ -46,9 +46,24 @@ func acquireLock(path string, holder wire.Holder) (*hostLock, error) {
 	return l, nil
 }
 
+// lockRecord is what the lock file holds: the holder, and while an apply
+// waits for confirmation its token, so that the agent of a new connection
+// can confirm it (the file is root's alone, like the socket).
+type lockRecord struct {
+	wire.Holder
+	Token string `json:"token,omitempty"`
+}
+
 // record writes who holds the lock, for whoever finds it busy.
 func (l *hostLock) record(holder wire.Holder) error {
-	data, err := json.Marshal(holder)
+	return l.write(lockRecord{Holder: holder})
+}
+
+func (l *hostLock) write(rec lockRecord) error {
+	if l == nil || l.f == nil {
+		return nil // a local test's apply without a session lock
+	}
+	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
@@ -64,15 +79,23 @@ func (l *hostLock) record(holder wire.Holder) error {
 // readHolder reads the holder a locked file names; nil when it cannot tell
 // (the holder may be between taking the lock and writing its name).
 func readHolder(path string) *wire.Holder {
+	rec := readRecord(path)
+	if rec == nil {
+		return nil
+	}
+	return &rec.Holder
+}
+
+func readRecord(path string) *lockRecord {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	var h wire.Holder
-	if json.Unmarshal(data, &h) != nil {
+	var rec lockRecord
+	if json.Unmarshal(data, &rec) != nil {
 		return nil
 	}
-	return &h
+	return &rec
 }
 
 // release empties the file, so a free lock names nobody, and unlocks it.
@@ -91,8 +114,15 @@ func busyError(h *wire.Holder) *wire.AgentError {
 	if h == nil {
 		return wire.Errorf(wire.CodeBusy, "locked by another deploy (its holder has not written its name yet)")
 	}
-	e := wire.Errorf(wire.CodeBusy, "locked by %s (agent pid %d) since %s",
-		h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("locked by %s (agent pid %d) since %s", h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
+	switch h.Doing {
+	case wire.Applying:
+		msg += ", applying deploy " + short(h.Deploy)
+	case wire.AwaitingConfirmation:
+		msg += fmt.Sprintf(", waiting for a new connection to confirm deploy %s; without one it rolls back by itself at %s",
+			short(h.Deploy), h.Until.UTC().Format(time.RFC3339))
+	}
+	e := wire.Errorf(wire.CodeBusy, "%s", msg)
 	e.Holder = h
 	return e
 }
@@ -116,7 +146,7 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.lock = l
+		s.lock, s.holder = l, holder
 	}
 	r, err := s.store.refs()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/store"
 )
 
 // Options configure an agent.
@@ -124,6 +125,15 @@ type session struct {
 	operator string
 	mismatch *wire.AgentError // the hello came from another build
 	lock     *hostLock
+	holder   wire.Holder // what the lock file says while this session holds it
+}
+
+// doing records in the lock file what this session's apply does now, so
+// that a deploy that finds the host busy can say what it waits for, and
+// confirm an apply whose operator is gone.
+func (s *session) doing(doing string, deploy store.ID, until time.Time, token string) {
+	s.holder.Doing, s.holder.Deploy, s.holder.Until = doing, deploy, until
+	s.lock.write(lockRecord{Holder: s.holder, Token: token})
 }
 
 func newSession(in io.Reader, out io.Writer, opts Options) *session {

@@ -276,20 +276,37 @@ type JournalEntry struct {
 }
 
 // ConfirmRequest confirms, from a new connection, the apply that is
-// waiting with Token. It needs a hello, not the lock.
+// waiting with Token. It needs a hello, not the lock. Without a token it
+// confirms whichever apply waits: one whose operator is gone, found by
+// the next deploy, whose own new connection proves what confirmation
+// asks, that the host is still reachable. The agent reads that apply's
+// token from the lock file, which only root can read.
 type ConfirmRequest struct {
-	Token string `json:"token"`
+	Token string `json:"token,omitempty"`
 }
 
 // ConfirmReply says the waiting apply took the confirmation.
 type ConfirmReply struct{}
 
-// Holder is who holds a host's lock.
+// Holder is who holds a host's lock, and what it is doing.
 type Holder struct {
 	Operator string    `json:"operator"`
 	PID      int       `json:"pid"`
 	Since    time.Time `json:"since"`
+	// Doing is what the holder does now: Applying, AwaitingConfirmation,
+	// or "" for a session that only holds the lock.
+	Doing  string   `json:"doing,omitempty"`
+	Deploy store.ID `json:"deploy,omitzero"` // the deploy it applies
+	// Until is, while AwaitingConfirmation, when the apply rolls back
+	// by itself unless a new connection confirms it.
+	Until time.Time `json:"until,omitzero"`
 }
+
+// What a lock holder does (Holder.Doing).
+const (
+	Applying             = "applying"
+	AwaitingConfirmation = "awaiting confirmation"
+)
 
 func (*HelloRequest) Type() Type   { return TypeHello }
 func (*HelloReply) Type() Type     { return TypeHelloOK }
