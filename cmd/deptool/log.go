@@ -97,6 +97,9 @@ func outcomeDetail(h deploy.HostResult) string {
 	if h.Error != "" {
 		return ": " + h.Error
 	}
+	if h.Detail != "" {
+		return ": " + h.Detail
+	}
 	return ""
 }
 

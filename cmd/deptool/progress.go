@@ -114,6 +114,8 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		line := fmt.Sprintf("%-*s  %s", width, h.Host, h.Outcome)
 		if h.Error != "" {
 			line += ": " + h.Error
+		} else if h.Detail != "" {
+			line += ": " + h.Detail
 		}
 		fmt.Fprintln(w, line)
 		printUnits(w, width, h.Units)

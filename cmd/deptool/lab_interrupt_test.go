@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/deptool/deptool/internal/lab"
+)
+
+// runningDeploy is 'deptool deploy --yes --output json' in the background,
+// its events read as they come.
+type runningDeploy struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr lockedBuffer
+	mu     sync.Mutex
+	events []map[string]any
+	lines  []string
+	more   chan struct{} // signalled on every event
+	done   chan struct{}
+}
+
+func startDeploy(t *testing.T, op *operator, flags ...string) *runningDeploy {
+	t.Helper()
+	cmd := exec.Command(op.bin, append([]string{"deploy", "--yes", "--output", "json"}, flags...)...)
+	cmd.Dir, cmd.Env = op.root, op.env
+	d := &runningDeploy{t: t, cmd: cmd, more: make(chan struct{}, 1), done: make(chan struct{})}
+	cmd.Stderr = &d.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev map[string]any
+			json.Unmarshal(sc.Bytes(), &ev)
+			d.mu.Lock()
+			d.events, d.lines = append(d.events, ev), append(d.lines, sc.Text())
+			d.mu.Unlock()
+			select {
+			case d.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return d
+}
+
+// lockedBuffer is a buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// waitStderr waits until the deploy's stderr holds want.
+func (d *runningDeploy) waitStderr(want string) {
+	d.t.Helper()
+	end := time.Now().Add(30 * time.Second)
+	for !strings.Contains(d.stderr.String(), want) {
+		if time.Now().After(end) {
+			d.t.Fatalf("stderr never said %q:\n%s", want, d.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// waitUntil waits until cond holds of the events so far.
+func (d *runningDeploy) waitUntil(what string, cond func(events []map[string]any) bool) {
+	d.t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		d.mu.Lock()
+		ok := cond(d.events)
+		d.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-d.more:
+		case <-d.done:
+			d.mu.Lock()
+			ok := cond(d.events)
+			d.mu.Unlock()
+			if !ok {
+				d.t.Fatalf("the deploy ended before %s:\n%s\n%s", what, d.output(), d.stderr.String())
+			}
+			return
+		case <-deadline:
+			d.t.Fatalf("no %s within 60s:\n%s", what, d.output())
+		}
+	}
+}
+
+func (d *runningDeploy) output() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.lines, "\n")
+}
+
+// exit waits for the deploy and returns its exit status.
+func (d *runningDeploy) exit() int {
+	d.t.Helper()
+	<-d.done
+	err := d.cmd.Wait()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return 0
+}
+
+// settling reports whether every one of hosts reported its units settling.
+func settling(hosts ...string) func([]map[string]any) bool {
+	return func(events []map[string]any) bool {
+		seen := map[string]bool{}
+		for _, ev := range events {
+			if ev["event"] == "phase" && ev["phase"] == "applying" && ev["detail"] == "settle" {
+				seen[ev["host"].(string)] = true
+			}
+		}
+		for _, h := range hosts {
+			if !seen[h] {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// outcomes are the hosts' outcomes in the stream, by host.
+func (d *runningDeploy) outcomes() map[string]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[string]string{}
+	for _, ev := range d.events {
+		if ev["event"] == "outcome" {
+			out[ev["host"].(string)] = fmt.Sprint(ev["outcome"])
+		}
+	}
+	return out
+}
+
+func interruptUnits(hosts []string, version string) map[string]string {
+	files := map[string]string{}
+	for _, h := range hosts {
+		files[h+"/svc/manifest.json"] = `{"systemd": {"units_enabled": ["dti.service"]}}`
+		files[h+"/svc/systemd/dti.service"] = goodUnit
+		files[h+"/svc/dti.conf"] = version + "\n"
+	}
+	return files
+}
+
+// Ctrl-C while hosts settle: they are followed to their real outcome,
+// which is printed, recorded and in the exit status. With --parallel 1 the
+// hosts not yet started are skipped and stay pending. A second Ctrl-C
+// stops following; the hosts finish on their own and the next deploy
+// records what they did, as its own store's work.
+func TestInterruptMidSettle(t *testing.T) {
+	hosts := []string{"web1", "web2", "web3"}
+	l := lab.StartFresh(t, hosts...)
+	op := newOperator(t, l)
+	op.write(interruptUnits(hosts, "v1"))
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+
+	// One interrupt, every host settling: all deploy, exit 0.
+	op.write(interruptUnits(hosts, "v2"))
+	d := startDeploy(t, op, "--settle", "4s", "--confirm-timeout", "0s")
+	d.waitUntil("every host settling", settling(hosts...))
+	d.cmd.Process.Signal(syscall.SIGINT)
+	if code := d.exit(); code != 0 {
+		t.Errorf("deploy interrupted once mid-settle exited %d, want 0:\n%s\n%s", code, d.output(), d.stderr.String())
+	}
+	for _, h := range hosts {
+		if got := d.outcomes()[h]; got != "deployed" {
+			t.Errorf("%s: outcome %q, want deployed:\n%s", h, got, d.output())
+		}
+	}
+	if want := "Interrupted: starting no new hosts; following web1, web2, web3 to the end of the apply"; !strings.Contains(d.stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, d.stderr.String())
+	}
+	st, _ := op.run("status")
+	if strings.Contains(st, "undeployed") || strings.Count(st, "deployed") < 3 {
+		t.Errorf("status after the interrupted deploy:\n%s", st)
+	}
+	lg, _ := op.run("log", "-n", "1")
+	for _, h := range hosts {
+		if !strings.Contains(lg, h+"  deployed") {
+			t.Errorf("log does not say %s deployed:\n%s", h, lg)
+		}
+	}
+
+	// One at a time: web1 settles when interrupted; the rest never start.
+	op.write(interruptUnits(hosts, "v3"))
+	d = startDeploy(t, op, "--settle", "4s", "--confirm-timeout", "0s", "--parallel", "1")
+	d.waitUntil("a host settling", func(evs []map[string]any) bool {
+		return settling("web1")(evs) || settling("web2")(evs) || settling("web3")(evs)
+	})
+	d.cmd.Process.Signal(syscall.SIGINT)
+	if code := d.exit(); code != exitHostFailed {
+		t.Errorf("deploy --parallel 1 interrupted exited %d, want %d:\n%s", code, exitHostFailed, d.output())
+	}
+	got := d.outcomes()
+	var deployed, skipped []string
+	for h, o := range got {
+		switch o {
+		case "deployed":
+			deployed = append(deployed, h)
+		case "skipped":
+			skipped = append(skipped, h)
+		}
+	}
+	if len(deployed) != 1 || len(skipped) != 2 || !strings.Contains(d.output(), "the deploy was interrupted") {
+		t.Errorf("outcomes %v, want one deployed and two skipped as interrupted:\n%s", got, d.output())
+	}
+	st, _ = op.run("status")
+	if strings.Count(st, "undeployed changes") != 2 {
+		t.Errorf("status after the interrupted --parallel 1 deploy, want two hosts pending:\n%s", st)
+	}
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("finishing v3 exited %d:\n%s", code, out)
+	}
+
+	// Twice: the hosts are abandoned to finish on their own.
+	op.write(interruptUnits(hosts, "v4"))
+	d = startDeploy(t, op, "--settle", "4s", "--confirm-timeout", "0s")
+	d.waitUntil("every host settling", settling(hosts...))
+	d.cmd.Process.Signal(syscall.SIGINT)
+	d.waitStderr("Interrupted: starting no new hosts")
+	d.cmd.Process.Signal(syscall.SIGINT)
+	if code := d.exit(); code != exitHostFailed {
+		t.Errorf("deploy interrupted twice exited %d, want %d:\n%s", code, exitHostFailed, d.output())
+	}
+	for _, h := range hosts {
+		if got := d.outcomes()[h]; got != "abandoned" {
+			t.Errorf("%s: outcome %q after two interrupts, want abandoned:\n%s", h, got, d.output())
+		}
+	}
+	if want := "Interrupted again: no longer waiting for web1, web2, web3; they finish on their own"; !strings.Contains(d.stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, d.stderr.String())
+	}
+	for _, h := range hosts {
+		waitFor(t, l, h, "flock -n /var/lib/deptool/lock true && tail -1 /var/lib/deptool/journal.jsonl | grep -q '\"outcome\":\"deployed\"'", 30*time.Second)
+	}
+	out, code := op.run("deploy", "--yes", "--settle", "0s")
+	if code != 0 || strings.Contains(out, "another store") || strings.Count(out, "already deployed by the interrupted deploy") != 3 {
+		t.Errorf("deploy after the abandoned one exited %d, want 0 with each host found deployed:\n%s", code, out)
+	}
+	namesHostsOnce(t, out, hosts...)
+	lg, _ = op.run("log", "-n", "2")
+	if strings.Count(lg, "deployed: found on the host by deploy") != 3 {
+		t.Errorf("log does not record what the abandoned deploy did:\n%s", lg)
+	}
+	if out, _ := op.run("deploy", "--yes"); !strings.Contains(out, "Nothing to deploy") {
+		t.Errorf("a third deploy has work to do:\n%s", out)
+	}
+}
+
+// The operator is killed while a host waits for its confirmation. The next
+// deploy, started at once, does not stop at "busy": its own new connection
+// confirms the waiting apply, it waits for that apply to finish, records
+// it as this store's, and converges without waiting for the timeout.
+func TestKilledMidConfirmationNextDeployConverges(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	op.write(interruptUnits([]string{"web1"}, "v1"))
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	op.write(interruptUnits([]string{"web1"}, "v2"))
+	killAt(t, op, "confirming", "", "--settle", "1s", "--confirm-timeout", "60s")
+	start := time.Now()
+	out, code := op.run("deploy", "--yes", "--settle", "0s")
+	took := time.Since(start)
+	t.Logf("deploy after the kill, %s:\n%s", took, out)
+	if code != 0 || !strings.Contains(out, "web1  deployed") {
+		t.Fatalf("deploy right after the kill exited %d, want 0:\n%s", code, out)
+	}
+	if took > 30*time.Second {
+		t.Errorf("the deploy took %s: it waited for the host's own timeout", took.Round(time.Second))
+	}
+	namesHostsOnce(t, out, "web1")
+	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/svc/current/dti.conf; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "v2\n") || !strings.Contains(got, `"outcome":"deployed"`) {
+		t.Errorf("web1 after the deploy:\n%s", got)
+	}
+	lg, _ := op.run("log", "-n", "2")
+	if !strings.Contains(lg, "web1  deployed: found on the host by deploy") {
+		t.Errorf("log does not record the killed deploy's real outcome:\n%s", lg)
+	}
+	if out, _ := op.run("deploy", "--yes"); !strings.Contains(out, "Nothing to deploy") {
+		t.Errorf("a third deploy has work to do:\n%s", out)
+	}
+}
