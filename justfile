@@ -14,7 +14,7 @@ demo: lab-deps
 # Build deptool and deptool-lab into bin/. deptool is stripped: it is also
 # the agent uploaded to every host on first contact, 30 % smaller so.
 build:
-    go build -trimpath -ldflags='-s -w' -o bin/deptool ./cmd/deptool
+    go build -trimpath -ldflags="-s -w -X main.commit=$(git rev-parse --short=12 HEAD 2>/dev/null)$(git diff --quiet HEAD 2>/dev/null || echo +changes)" -o bin/deptool ./cmd/deptool
     go build -o bin/deptool-lab ./cmd/deptool-lab
 
 # Every test, lab included: a lab that cannot start fails the run.

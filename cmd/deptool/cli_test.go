@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
 
@@ -75,6 +77,14 @@ func TestInitSaysWhatItDid(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(root, "prod")); err != nil || !fi.IsDir() {
 		t.Errorf("cluster directory not created: %v", err)
+	}
+	// Again: the store is there, and init says so.
+	out, _, err = run(t, "init", filepath.Join(root, "prod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "Initialized") || strings.Contains(out, "Created") || !strings.Contains(out, "already exists") {
+		t.Errorf("init on an existing store:\n%s", out)
 	}
 }
 
@@ -174,19 +184,38 @@ func TestLimitTakesRepeatedFlagsAndCommaLists(t *testing.T) {
 	}
 }
 
-func TestDirDefaultsToTheLastOneUsed(t *testing.T) {
+// Only init sets the default cluster: looking at another one does not
+// change what a later plain deploy targets.
+func TestOnlyInitSetsTheDefaultCluster(t *testing.T) {
 	first := newCluster(t, map[string]string{"web1/a/f": "1"})
 	second := filepath.Join(filepath.Dir(first), "staging")
 	writeFiles(t, second, map[string]string{"stage1/a/f": "1"})
-	if _, _, err := run(t, "status", second); err != nil {
-		t.Fatal(err)
+	if out, _, err := run(t, "status", second); err != nil || !strings.Contains(out, "stage1") {
+		t.Fatalf("status %s: %v\n%s", second, err, out)
 	}
-	out, _, err := run(t, "status")
+	out, _, err := run(t, "deploy", "--plan-only")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "stage1") {
-		t.Errorf("status without <dir> after using %s:\n%s", second, out)
+	if strings.Contains(out, "stage1") || !strings.Contains(out, "web1") {
+		t.Errorf("deploy without <dir> after 'status %s' plans:\n%s", second, out)
+	}
+}
+
+// The store is found from any directory inside the checkout, as Git finds
+// .git.
+func TestStoreIsFoundInAParentDirectory(t *testing.T) {
+	dir := newCluster(t, map[string]string{"web1/a/f": "1"})
+	store := os.Getenv("DEPTOOL_STORE")
+	t.Setenv("DEPTOOL_STORE", "")
+	os.Unsetenv("DEPTOOL_STORE")
+	t.Chdir(filepath.Join(dir, "web1", "a"))
+	if got, want := storePath(), store; got != want {
+		t.Errorf("store found from %s: %s, want %s", filepath.Join(dir, "web1", "a"), got, want)
+	}
+	out, _, err := run(t, "status")
+	if err != nil || !strings.Contains(out, "web1") {
+		t.Errorf("status from inside the cluster: %v\n%s", err, out)
 	}
 }
 
@@ -232,5 +261,17 @@ func TestRollbackRefusesBadTargetsBeforeContactingHosts(t *testing.T) {
 	}
 	if _, _, err := run(t, "rollback", "--yes"); err == nil || !strings.Contains(err.Error(), "--to") {
 		t.Errorf("rollback without a terminal and without --to: err = %v", err)
+	}
+}
+
+func TestVersionSaysReleaseCommitAndGo(t *testing.T) {
+	out, _, err := run(t, "--version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"deptool " + wire.Version + " (commit ", ", build ", runtime.Version()} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--version lacks %q: %q", want, out)
+		}
 	}
 }

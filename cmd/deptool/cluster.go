@@ -15,7 +15,30 @@ import (
 	"golang.org/x/term"
 )
 
+// storePath is the store to open: $DEPTOOL_STORE, or the first .deptool
+// in the working directory or one of its parents, as Git finds .git; or
+// ./.deptool when there is none, so that the error names it.
 func storePath() string {
+	if p := os.Getenv("DEPTOOL_STORE"); p != "" {
+		return p
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for dir := wd; ; dir = filepath.Dir(dir) {
+			p := filepath.Join(dir, ".deptool")
+			if fi, err := os.Stat(filepath.Join(p, "HEAD")); err == nil && !fi.IsDir() {
+				return p
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	return ".deptool"
+}
+
+// initPath is where init creates the store: $DEPTOOL_STORE, or .deptool in
+// the working directory.
+func initPath() string {
 	if p := os.Getenv("DEPTOOL_STORE"); p != "" {
 		return p
 	}
@@ -34,8 +57,9 @@ type cluster struct {
 func (c *cluster) Name() string { return filepath.Base(filepath.Clean(c.dir)) }
 
 // openCluster opens the store, finds the cluster directory (the argument, or
-// the one used last) and hashes and validates the tree in it. Nothing is
-// committed: a tree that fails validation leaves no trace.
+// the one init recorded) and hashes and validates the tree in it. Nothing is
+// committed: a tree that fails validation leaves no trace, and the default
+// cluster stays what init made it.
 func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	s, err := store.Open(storePath())
 	if err != nil {
@@ -54,11 +78,6 @@ func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	}
 	if err := diff.Validate(s, snap, dir); err != nil {
 		return nil, err
-	}
-	if len(args) == 1 {
-		if err := s.SetDefaultCluster(dir); err != nil {
-			return nil, err
-		}
 	}
 	return &cluster{store: s, dir: dir, snap: snap}, nil
 }

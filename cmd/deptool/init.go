@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -14,7 +15,11 @@ func newInitCmd() *cobra.Command {
 		Short: "Create the store and the cluster directory",
 		Long: `Create the store (.deptool, or $DEPTOOL_STORE) and the cluster directory
 <dir> (default: prod), and record <dir> as the default cluster for the
-other commands. Running it again on an existing store only records <dir>.`,
+other commands: only init changes it. Running it again on an existing store
+keeps the store and only records <dir>.
+
+The other commands find the store in the working directory or the nearest
+parent directory that holds a .deptool, as Git finds .git.`,
 		Example: `  deptool init prod
   mkdir -p prod/web1/nginx && $EDITOR prod/web1/nginx/nginx.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -23,16 +28,20 @@ other commands. Running it again on an existing store only records <dir>.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			return runInit(cmd, storePath(), dir)
+			return runInit(cmd, initPath(), dir)
 		},
 	}
 }
 
 func runInit(cmd *cobra.Command, path, dir string) error {
+	_, err := os.Stat(filepath.Join(path, "HEAD"))
+	storeExisted := err == nil
 	s, err := store.Init(path)
 	if err != nil {
 		return err
 	}
+	_, err = os.Stat(dir)
+	dirExisted := err == nil
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create cluster directory: %w", err)
 	}
@@ -40,7 +49,15 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "Initialized store at '%s'.\n", path)
-	fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
+	if storeExisted {
+		fmt.Fprintf(out, "Store at '%s' already exists; kept it as it is.\n", path)
+	} else {
+		fmt.Fprintf(out, "Initialized store at '%s'.\n", path)
+	}
+	if dirExisted {
+		fmt.Fprintf(out, "Recorded the cluster directory '%s' as the default.\n", dir)
+	} else {
+		fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
+	}
 	return nil
 }

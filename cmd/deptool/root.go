@@ -21,7 +21,9 @@ plan in parallel, rolling back only the hosts where a unit fails.
   deptool deploy`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newInitCmd(),
 		newDiffCmd(),
