@@ -3,6 +3,7 @@ package deploy
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/deptool/deptool/diff"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ func History(s *store.Store, hosts []string, n int) ([]Entry, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := knownHosts(s, hosts); err != nil {
+		return nil, err
+	}
 	var out []Entry
 	for _, c := range history {
 		if n > 0 && len(out) == n {
@@ -61,6 +65,46 @@ func History(s *store.Store, hosts []string, n int) ([]Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// knownHosts refuses a host this store never planned for: a typo would
+// otherwise show an empty history, as if the host had never changed.
+func knownHosts(s *store.Store, hosts []string) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	refs, err := s.HostRefs()
+	if err != nil {
+		return err
+	}
+	known := make([]string, 0, len(refs))
+	for h := range refs {
+		known = append(known, h)
+	}
+	if main, ok, err := s.Main(); err != nil {
+		return err
+	} else if ok {
+		info, err := s.CommitInfo(main)
+		if err != nil {
+			return err
+		}
+		entries, err := s.ReadTree(info.Tree)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !slices.Contains(known, e.Name) {
+				known = append(known, e.Name)
+			}
+		}
+	}
+	slices.Sort(known)
+	for _, h := range hosts {
+		if !slices.Contains(known, h) {
+			return fmt.Errorf("unknown host %s: no deploy of this store has it%s", h, diff.DidYouMean(h, known))
+		}
+	}
+	return nil
 }
 
 // DeployedVersions are the deploys in which at least one of hosts (every

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"github.com/deptool/deptool/diff"
 	"slices"
 	"strings"
 
@@ -41,7 +42,7 @@ func pinTarget(s *store.Store, host, rev string) (store.ID, error) {
 		if len(names) > 0 {
 			deployed = strings.Join(names, ", ")
 		}
-		return store.ZeroID, fmt.Errorf("host %s was never deployed from this store, so there is nothing to pin it at (deployed hosts: %s); name a commit: deptool pin %s REV", host, deployed, host)
+		return store.ZeroID, fmt.Errorf("host %s was never deployed from this store, so there is nothing to pin it at%s (deployed hosts: %s); or name a commit: deptool pin HOST REV", host, diff.DidYouMean(host, names), deployed)
 	}
 	deploy, found, err := s.DeployOf(id)
 	if err != nil || !found {

@@ -277,7 +277,11 @@ func unknownHostsError(unknown []string, hosts []store.Entry) error {
 	if len(unknown) > 1 {
 		what = "hosts"
 	}
-	return fmt.Errorf("unknown %s %s: not in the config tree (hosts: %s)", what, strings.Join(unknown, ", "), known)
+	var hint string
+	if len(unknown) == 1 {
+		hint = DidYouMean(unknown[0], names)
+	}
+	return fmt.Errorf("unknown %s %s: not in the config tree%s (hosts: %s)", what, strings.Join(unknown, ", "), hint, known)
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -275,3 +275,35 @@ func TestVersionSaysReleaseCommitAndGo(t *testing.T) {
 		}
 	}
 }
+
+// A host named wrong gets a suggestion, wherever it is named; and 'log'
+// does not answer an unknown host with an empty history.
+func TestUnknownHostsAreRefusedWithASuggestion(t *testing.T) {
+	dir := newCluster(t, twoHosts)
+	if _, _, err := run(t, "deploy", "--plan-only", "--limit", "wbe1"); err == nil || !strings.Contains(err.Error(), "did you mean web1?") {
+		t.Errorf("--limit wbe1: %v", err)
+	}
+	s, err := store.Open(os.Getenv("DEPTOOL_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(snap.Tree, "deploy", "ann@laptop", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "log", "--limit", "nosuchhost"); err == nil || !strings.Contains(err.Error(), "unknown host nosuchhost") {
+		t.Errorf("log --limit nosuchhost: %v", err)
+	}
+	if _, _, err := run(t, "log", "--limit", "db2"); err == nil || !strings.Contains(err.Error(), "did you mean db1?") {
+		t.Errorf("log --limit db2: %v", err)
+	}
+	if _, _, err := run(t, "log", "--limit", "db1"); err != nil {
+		t.Errorf("log --limit db1: %v", err)
+	}
+	if _, _, err := run(t, "pin", "web2"); err == nil || strings.Contains(err.Error(), "[") {
+		t.Errorf("pin of a host never deployed: %v", err)
+	}
+}
