@@ -89,12 +89,19 @@ func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts O
 		return nil, err
 	}
 	keys.sshCmd = jumpCmd
-	creds, err := loadCredentials(h, ring)
-	if err != nil {
-		return nil, err
-	}
 	hctx, cancel := context.WithTimeout(ctx, h.ConnectTimeout)
 	defer cancel()
+	creds, err := loadCredentials(h, ring)
+	if err != nil {
+		// A host that is not in the ssh config does not resolve either,
+		// which says more than the missing key does.
+		if via == nil && net.ParseIP(h.HostName) == nil {
+			if _, rerr := net.DefaultResolver.LookupHost(hctx, h.HostName); rerr != nil {
+				return nil, connectError(ctx, h, rerr)
+			}
+		}
+		return nil, err
+	}
 	nc, err := connect(hctx, via, h)
 	if err != nil {
 		return nil, connectError(ctx, h, err)
@@ -136,7 +143,7 @@ func connectError(ctx context.Context, h *hop, err error) error {
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
-		return fmt.Errorf("%s: connect: cannot resolve %s: %v: check HostName in ssh config", h.where(), dns.Name, dns.Err)
+		return fmt.Errorf("%s: connect: cannot resolve %s: %v: is the host in the ssh config, with the right HostName?", h.where(), dns.Name, dns.Err)
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
