@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -305,5 +306,14 @@ func TestUnknownHostsAreRefusedWithASuggestion(t *testing.T) {
 	}
 	if _, _, err := run(t, "pin", "web2"); err == nil || strings.Contains(err.Error(), "[") {
 		t.Errorf("pin of a host never deployed: %v", err)
+	}
+}
+
+func TestPagerGetsLessFRXUnlessLessIsSet(t *testing.T) {
+	if got := pagerEnv([]string{"PATH=/bin"}); !slices.Contains(got, "LESS=FRX") {
+		t.Errorf("LESS unset: pager env %q", got)
+	}
+	if got := pagerEnv([]string{"LESS=-S"}); slices.Contains(got, "LESS=FRX") || !slices.Contains(got, "LESS=-S") {
+		t.Errorf("LESS=-S: pager env %q", got)
 	}
 }

@@ -107,17 +107,21 @@ func useColor(w io.Writer) bool {
 }
 
 // withPager runs render with its output going through $PAGER (default
-// "less -R") when stdout is a terminal, and straight to stdout otherwise.
+// less) when stdout is a terminal, and straight to stdout otherwise. As
+// Git does, it sets LESS=FRX unless LESS is set: less then exits at once
+// when the text fits the screen, passes colours, and leaves the text on
+// the screen when it exits.
 func withPager(cmd *cobra.Command, render func(w io.Writer, color bool) error) error {
 	out := cmd.OutOrStdout()
 	pager, set := os.LookupEnv("PAGER")
 	if !set {
-		pager = "less -R"
+		pager = "less"
 	}
 	if !isTerminal(out) || pager == "" || pager == "cat" {
 		return render(out, useColor(out))
 	}
 	p := exec.Command("sh", "-c", pager)
+	p.Env = pagerEnv(os.Environ())
 	p.Stdout, p.Stderr = out, cmd.ErrOrStderr()
 	in, err := p.StdinPipe()
 	if err != nil {
@@ -136,6 +140,16 @@ func withPager(cmd *cobra.Command, render func(w io.Writer, color bool) error) e
 		return fmt.Errorf("pager %q: %w", pager, waitErr)
 	}
 	return nil
+}
+
+// pagerEnv is env with LESS=FRX added unless LESS is set, even to "".
+func pagerEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "LESS=") {
+			return env
+		}
+	}
+	return append(env, "LESS=FRX")
 }
 
 // outputFormat validates --output.

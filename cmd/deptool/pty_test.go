@@ -31,9 +31,20 @@ type ptySession struct {
 
 func startPTY(t *testing.T, dir string, args ...string) *ptySession {
 	t.Helper()
+	return startPTYEnv(t, dir, []string{"PAGER=cat"}, args...)
+}
+
+func startPTYEnv(t *testing.T, dir string, env []string, args ...string) *ptySession {
+	t.Helper()
 	cmd := exec.Command(deptoolBinary(t), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "NO_COLOR=1", "PAGER=cat", "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"),
+	var base []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PAGER=") && !strings.HasPrefix(kv, "LESS=") {
+			base = append(base, kv)
+		}
+	}
+	cmd.Env = append(append(base, env...), "NO_COLOR=1", "TERM=xterm", "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"),
 		"DEPTOOL_SSH_CONFIG="+filepath.Join(dir, "no_ssh_config"))
 	tty, err := pty.Start(cmd)
 	if err != nil {
@@ -219,4 +230,23 @@ func twoDeployedVersions(t *testing.T, dir string) store.ID {
 		}
 	}
 	return mainOf(t, dir)
+}
+
+// 'd' at the prompt pages the diff through less, as Git does: a diff that
+// fits the screen is printed and less exits at once (LESS=FRX), so the
+// prompt comes back without a keypress and the diff stays on the screen.
+func TestDiffAtThePromptPagesLikeGit(t *testing.T) {
+	if _, err := exec.LookPath("less"); err != nil {
+		t.Fatal("less is not installed: apt-get install less")
+	}
+	dir := ptyCluster(t)
+	s := startPTYEnv(t, dir, nil, "deploy")
+	s.expect("[y/N/d] ")
+	s.send("d\r")
+	s.expect("+v1")
+	s.expect("[y/N/d] ")
+	s.send("n\r")
+	if code := s.exit(); code != 1 {
+		t.Errorf("exit %d after n, want 1:\n%s", code, s.all())
+	}
 }
