@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
@@ -158,3 +160,26 @@ type noReporter struct{}
 
 func (noReporter) Phase(string, Phase, string) {}
 func (noReporter) Done(HostResult)             {}
+
+// Why names the failed units and checks behind an outcome, or else its
+// error or detail: what 'deptool log' and 'status' say after the outcome.
+func (r HostResult) Why() string {
+	var failed []string
+	for _, u := range r.Units {
+		if u.Failed && !u.AfterRollback {
+			failed = append(failed, u.Unit+": "+u.Reason)
+		}
+	}
+	for _, c := range r.Checks {
+		if !c.OK {
+			failed = append(failed, fmt.Sprintf("app %s: check %s: %s", c.App, c.Check, c.Error))
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return strings.Join(failed, "; ")
+	case r.Error != "":
+		return r.Error
+	}
+	return r.Detail
+}

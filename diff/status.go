@@ -26,6 +26,20 @@ type HostStatus struct {
 	// Undeployed names the apps whose tree differs from the host's: added,
 	// changed or removed since.
 	Undeployed []string `json:"undeployed,omitempty"`
+	// PinnedAt is the commit 'deptool pin' holds the host at, if any.
+	PinnedAt store.ID `json:"pinned_at,omitzero"`
+	// Attempt is the host's last deploy attempt when it did not deploy
+	// (rolled back, failed...), newer than its last deploy; nil otherwise.
+	// Package deploy fills it in from the store's outcome notes.
+	Attempt *Attempt `json:"last_attempt,omitempty"`
+}
+
+// Attempt is a deploy attempt that did not take, as status shows it.
+type Attempt struct {
+	Commit  store.ID  `json:"commit"` // the deploy commit on main
+	Time    time.Time `json:"time"`
+	Outcome string    `json:"outcome"`
+	Why     string    `json:"why,omitempty"`
 }
 
 // Status reports every host of the config tree desired (or those in limit),
@@ -44,12 +58,17 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 	if err != nil {
 		return nil, err
 	}
+	pins, err := src.Pins()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]HostStatus, 0, len(selected))
 	for _, h := range selected {
 		st, err := hostStatus(src, h.Name, h.ID)
 		if err != nil {
 			return nil, err
 		}
+		st.PinnedAt = pins[h.Name]
 		out = append(out, st)
 	}
 	if len(limit) > 0 {
@@ -129,12 +148,32 @@ func RenderStatus(w io.Writer, hosts []HostStatus, color bool) error {
 	var b strings.Builder
 	for _, h := range hosts {
 		fmt.Fprintf(&b, "%-*s  %s\n", width, h.Host, statusLine(h, color))
+		if h.Attempt != nil {
+			fmt.Fprintf(&b, "%-*s  %s\n", width, "", attemptLine(h.Attempt, color))
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 func statusLine(h HostStatus, color bool) string {
+	line := statusState(h, color)
+	if !h.PinnedAt.IsZero() {
+		line += "; " + paint("pinned at "+h.PinnedAt.String()[:7], yellow, color) + ": deploys leave it alone"
+	}
+	return line
+}
+
+// attemptLine says how the host's last attempt ended, under its line.
+func attemptLine(a *Attempt, color bool) string {
+	line := paint(fmt.Sprintf("last attempt %s at %s: %s", a.Commit.String()[:12], a.Time.Format("2006-01-02 15:04 -0700"), a.Outcome), red, color)
+	if a.Why != "" {
+		line += ": " + a.Why
+	}
+	return line
+}
+
+func statusState(h HostStatus, color bool) string {
 	what := "new host"
 	if !h.New {
 		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])

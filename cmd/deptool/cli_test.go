@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
@@ -315,5 +317,40 @@ func TestPagerGetsLessFRXUnlessLessIsSet(t *testing.T) {
 	}
 	if got := pagerEnv([]string{"LESS=-S"}); slices.Contains(got, "LESS=FRX") || !slices.Contains(got, "LESS=-S") {
 		t.Errorf("LESS=-S: pager env %q", got)
+	}
+}
+
+// status says a host is pinned, and, for a host whose last attempt did
+// not deploy, how it ended and why.
+func TestStatusShowsPinsAndTheLastFailedAttempt(t *testing.T) {
+	dir := newCluster(t, twoHosts)
+	s, err := store.Open(os.Getenv("DEPTOOL_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	when := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	id, err := s.Commit(snap.Tree, "deploy", "ann@laptop", when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note, _ := json.Marshal(deploy.Result{Deploy: id, Hosts: []deploy.HostResult{{Host: "web1", Outcome: deploy.RolledBack,
+		Error: "unit web.service failed", Units: []deploy.UnitReport{{Unit: "web.service", Failed: true, Reason: "exited 1"}}}}})
+	if err := s.RecordOutcomes(id, note, "ann@laptop", when); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin("db1", id); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "last attempt " + id.Short() + " at 2026-03-01 12:00 +0000: rolled back: web.service: exited 1"
+	if !strings.Contains(out, want) || !strings.Contains(out, "; pinned at "+id.String()[:7]+": deploys leave it alone") {
+		t.Errorf("status lacks the pin or %q:\n%s", want, out)
 	}
 }

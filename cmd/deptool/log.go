@@ -81,24 +81,10 @@ func renderLog(w io.Writer, entries []deploy.Entry) {
 	}
 }
 
-// outcomeDetail names the failed units and checks, or the error, behind an
-// outcome.
+// outcomeDetail is ": why" behind an outcome, or "".
 func outcomeDetail(h deploy.HostResult) string {
-	var failed []string
-	for _, u := range h.Units {
-		if u.Failed && !u.AfterRollback {
-			failed = append(failed, u.Unit+": "+u.Reason)
-		}
-	}
-	failed = append(failed, failedChecks(h.Checks)...)
-	if len(failed) > 0 {
-		return ": " + strings.Join(failed, "; ")
-	}
-	if h.Error != "" {
-		return ": " + h.Error
-	}
-	if h.Detail != "" {
-		return ": " + h.Detail
+	if why := h.Why(); why != "" {
+		return ": " + why
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +16,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show each host's last deploy and its undeployed changes",
 		Long: `Show one line per host: when it was last deployed and which commit, or
 "new host" if it never was; and "undeployed changes: app1, app2" where the
-config tree differs from what the host last received. Offline.`,
+config tree differs from what the host last received; whether it is pinned;
+and, under it, its last attempt when that did not deploy (rolled back,
+failed...) and why. Offline.`,
 		Example: `  deptool status
   deptool status --limit db1`,
 		Args: cobra.MaximumNArgs(1),
@@ -28,7 +31,7 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
-			statuses, err := diff.Status(c.store, c.snap.Tree, limit)
+			statuses, err := deploy.Status(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err
 			}
