@@ -227,8 +227,53 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Unreachable, err)
 	}
 	defer sess.close()
+	if err := d.recordUnheard(ctx, sess); err != nil {
+		return finish(Failed, err)
+	}
 	o, err := d.apply(ctx, sess, hp, &r)
 	return finish(o, err)
+}
+
+// recordUnheard records how an earlier deploy of this store ended on the
+// host when that deploy never heard back and the host did not keep its
+// commit (a rollback): the host's target names it, and its journal says
+// what happened. A host that kept the commit is found by the lock's
+// stale check instead.
+func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
+	target := sess.hello.Target
+	if target.IsZero() || target == sess.hello.Current {
+		return nil
+	}
+	earlier, ours := d.ownDeploy(target)
+	if !ours || d.recorded(earlier, sess.host) {
+		return nil
+	}
+	entries, err := sess.client.Journal(ctx, 5)
+	if err != nil {
+		return nil // the journal only adds to the record; the deploy goes on
+	}
+	for _, e := range entries {
+		if e.To != target {
+			continue
+		}
+		return d.amend(earlier, HostResult{Host: sess.host, Outcome: fromWire(e.Outcome), Commit: target, Error: e.Error,
+			Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))})
+	}
+	return nil
+}
+
+// recorded reports whether deploy's note has host's real outcome.
+func (d *deployer) recorded(deploy store.ID, host string) bool {
+	note, ok, err := d.store.Outcomes(deploy)
+	if err != nil || !ok {
+		return false
+	}
+	var res Result
+	if json.Unmarshal(note, &res) != nil {
+		return false
+	}
+	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
+	return i >= 0 && res.Hosts[i].Outcome != Abandoned
 }
 
 // apply locks the host, sends what it lacks and applies the plan, filling
@@ -418,6 +463,14 @@ func (d *deployer) ownDeploy(id store.ID) (store.ID, bool) {
 // recordFound amends the outcomes note of deploy earlier: host deployed
 // commit, as found on the host by this deploy.
 func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) error {
+	return d.amend(earlier, HostResult{Host: host, Outcome: Deployed, Commit: commit,
+		Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))})
+}
+
+// amend replaces (or adds) found's host in the outcomes note of deploy
+// earlier.
+func (d *deployer) amend(earlier store.ID, found HostResult) error {
+	host := found.Host
 	d.notes.Lock()
 	defer d.notes.Unlock()
 	res := Result{Deploy: earlier}
@@ -428,8 +481,6 @@ func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) e
 			return fmt.Errorf("outcomes of deploy %s: %w", short(earlier), err)
 		}
 	}
-	found := HostResult{Host: host, Outcome: Deployed, Commit: commit,
-		Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
 	if i < 0 {
 		res.Hosts = append(res.Hosts, found)

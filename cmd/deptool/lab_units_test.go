@@ -285,6 +285,10 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	if code != 0 {
 		t.Errorf("deploy after the host rolled itself back exited %d:\n%s", code, out)
 	}
+	// That deploy found what the killed one did and recorded it.
+	if lg, _ := op.run("log", "-n", "2"); !strings.Contains(lg, "web1  rolled back: not confirmed") {
+		t.Errorf("log does not record the killed deploy's rollback:\n%s", lg)
+	}
 }
 
 // killAt starts a deploy and kills the operator as soon as it reports
