@@ -26,6 +26,15 @@ const (
 	quadletDir  = hostlayout.QuadletDir
 )
 
+// unitReason is why a unit failed, without its name: the report names it.
+func unitReason(err error) string {
+	var je *systemd.JobError
+	if errors.As(err, &je) {
+		return je.Why()
+	}
+	return err.Error()
+}
+
 // journalLines is how much of a failed unit's journal a Result carries.
 const journalLines = 20
 
@@ -390,7 +399,7 @@ func (a *applier) startUnits() error {
 			return err
 		}
 		if err := sd.Restart(a.ctx, u); err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
+			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: unitReason(err),
 				Journal: sd.JournalTail(u, journalLines)})
 			return fmt.Errorf("app %s: %w", apps[i], err) // systemd names the job and the unit
 		}

@@ -200,6 +200,29 @@ type jobFunc func(ctx context.Context, name, mode string, ch chan<- string) (int
 // with a result other than "done".
 var ErrJobFailed = errors.New("job did not complete")
 
+// JobError is a job on a unit that failed: systemd refused it, its result
+// was not "done", or the wait for it gave up.
+type JobError struct {
+	Verb, Unit string
+	Err        error
+	Result     string // the job's result, when it had one
+}
+
+func (e *JobError) Error() string { return "systemd: " + e.Verb + " " + e.Unit + ": " + e.detail() }
+
+// Why is the error without the unit, for a line that names it already:
+// "restart: job did not complete: result "failed"".
+func (e *JobError) Why() string { return e.Verb + ": " + e.detail() }
+
+func (e *JobError) detail() string {
+	if e.Result != "" {
+		return fmt.Sprintf("%v: result %q", e.Err, e.Result)
+	}
+	return e.Err.Error()
+}
+
+func (e *JobError) Unwrap() error { return e.Err }
+
 func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) error {
 	// Buffered: go-systemd delivers the result while holding its job lock,
 	// and we may have stopped listening because ctx ended.
@@ -207,15 +230,15 @@ func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) err
 	// "replace": a deploy's restart must win over a start or stop job
 	// already queued for the unit, as systemctl does by default.
 	if _, err := start(ctx, unit, "replace", ch); err != nil {
-		return fmt.Errorf("systemd: %s %s: %w", verb, unit, err)
+		return &JobError{Verb: verb, Unit: unit, Err: err}
 	}
 	select {
 	case result := <-ch:
 		if result != "done" {
-			return fmt.Errorf("systemd: %s %s: %w: result %q", verb, unit, ErrJobFailed, result)
+			return &JobError{Verb: verb, Unit: unit, Err: ErrJobFailed, Result: result}
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("systemd: %s %s: gave up waiting for the job: %w", verb, unit, ctx.Err())
+		return &JobError{Verb: verb, Unit: unit, Err: fmt.Errorf("gave up waiting for it: %w", ctx.Err())}
 	}
 }
