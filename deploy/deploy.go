@@ -429,7 +429,7 @@ func (d *deployer) refused(ctx context.Context, sess *session, hp diff.HostPlan,
 		if next == nil {
 			sess.client.Bye(ctx)
 			r.Commit = agentErr.Current
-			r.Detail = fmt.Sprintf("already deployed by the interrupted deploy %s, found on the host and now recorded", short(earlier))
+			r.Detail = fmt.Sprintf("already deployed by deploy %s, found on the host", short(earlier))
 			return nil, Deployed, nil
 		}
 		return next, "", nil
@@ -461,8 +461,12 @@ func (d *deployer) ownDeploy(id store.ID) (store.ID, bool) {
 }
 
 // recordFound amends the outcomes note of deploy earlier: host deployed
-// commit, as found on the host by this deploy.
+// commit, as found on the host by this deploy. A note that has the host
+// already is the earlier deploy's own word, and stays.
 func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) error {
+	if d.recorded(earlier, host) {
+		return nil
+	}
 	return d.amend(earlier, HostResult{Host: host, Outcome: Deployed, Commit: commit,
 		Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))})
 }

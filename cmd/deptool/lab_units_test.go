@@ -265,7 +265,7 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	// The store never heard back: the next deploy finds the host on the
 	// host commit of its own store, records it, and has nothing to do.
 	out, code := op.run("deploy", "--yes")
-	if code != 0 || !strings.Contains(out, "web1  deployed: already deployed by the interrupted deploy") || strings.Contains(out, "stale") {
+	if code != 0 || !strings.Contains(out, "web1  deployed: already deployed by deploy") || strings.Contains(out, "stale") {
 		t.Fatalf("deploy after the kill exited %d:\n%s", code, out)
 	}
 	out, code = op.run("deploy", "--yes")

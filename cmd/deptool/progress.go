@@ -72,12 +72,28 @@ func (p *liveProgress) redraw() {
 
 // plainProgress prints one line per host when it is done: for logs and CI.
 type plainProgress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	width int
+	mu      sync.Mutex
+	w       io.Writer
+	width   int
+	waiting map[string]bool
 }
 
-func (p *plainProgress) Phase(string, deploy.Phase, string) {}
+// Phase prints only what the operator waits for: a host that waits for
+// another deploy to finish says so once, with until when.
+func (p *plainProgress) Phase(host string, ph deploy.Phase, detail string) {
+	if ph != deploy.Waiting {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waiting == nil {
+		p.waiting = map[string]bool{}
+	}
+	if !p.waiting[host] {
+		p.waiting[host] = true
+		fmt.Fprintf(p.w, "%-*s  waiting %s\n", p.width, host, detail)
+	}
+}
 
 func (p *plainProgress) Done(r deploy.HostResult) {
 	p.mu.Lock()
@@ -122,7 +138,10 @@ func printSummary(w io.Writer, res *deploy.Result) {
 		printChecks(w, width, h.Checks)
 	}
 	var parts []string
-	for _, o := range []deploy.Outcome{deploy.RolledBack, deploy.RollbackFailed, deploy.Failed, deploy.Unreachable, deploy.Busy, deploy.Stale, deploy.Skipped} {
+	for _, o := range deploy.Outcomes {
+		if o == deploy.Deployed {
+			continue
+		}
 		if counts[o] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
 		}
