@@ -3,5 +3,12 @@
 // spoken to through package wire), sends each host only its own objects,
 // applies, and advances the store's refs for the hosts that succeeded.
 //
+// It owns the deploy transaction (Deploy): committing the tree, running the
+// hosts stage by stage, moving refs, recording each host's outcome as a
+// note, and ranking the outcomes into the exit status; and the history
+// those notes make (History, DeployedVersions, Status, RollbackTo, Pin).
+// Its errors never name the host: HostResult does, once. The CLI only
+// wires flags to these and prints what they return.
+//
 // It never plans: plans come from package diff, computed offline.
 package deploy

@@ -11,10 +11,16 @@
 //	hello   -> hello_ok
 //	lock    -> locked
 //	objects, data..., end -> objects_ok
-//	apply   -> progress... -> result
+//	apply   -> progress..., [await_confirm, progress...] -> result
+//	confirm -> confirmed  (from a new connection, while an apply awaits)
+//	journal -> journal_ok
 //	fetch   -> fetch_ok, data..., end
 //	ping    -> pong
 //	bye     -> bye_ok, then the agent exits
+//
+// Messages name no host: the operator knows which host a session is with,
+// and says so once, where it reports on each host. Outcomes are spelled as
+// package deploy spells them; deploy converts these types to its own.
 //
 // Any request may be answered by an error message instead (see AgentError).
 package wire
