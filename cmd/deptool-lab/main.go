@@ -69,6 +69,8 @@ Needs root and the packages 'just lab-deps' installs.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newUp(), newDown(), newExec())
+	root.AddCommand(faultCommands()...)
+	root.AddCommand(newLimitDisk(), newUnlimitDisk())
 	for _, c := range root.Commands() {
 		c.DisableFlagsInUseLine = true
 	}
@@ -153,6 +155,121 @@ exact argv given (each is quoted for the remote shell); for a pipeline, run
 				return exitErr{code}
 			}
 			return nil
+		},
+	}
+	stateFlag(cmd, &state)
+	return cmd
+}
+
+// faultCommands are the faults that take only host names: each applies
+// to every named host in turn and stops at the first that fails.
+func faultCommands() []*cobra.Command {
+	type fault struct {
+		use, short, long, example string
+		do                        func(ctx context.Context, l *lab.Lab, name string) error
+	}
+	faults := []fault{
+		{"cut", "Take hosts' network links down",
+			`Take each host's link down (the machine side of its veth). Connections to it
+fail at once with "no route to host" (the lab keeps 198.18.0.0/15
+unreachable, so nothing goes out through the default gateway); connections
+already open hang until they time out. 'restore' undoes it.`,
+			"  deptool-lab cut --state .lab web1\n  deptool-lab restore --state .lab web1",
+			func(_ context.Context, l *lab.Lab, n string) error { return l.Cut(n) }},
+		{"restore", "Bring cut hosts' network links back up",
+			"Bring each host's link back up after 'cut'; open connections that have not\ntimed out carry on.",
+			"  deptool-lab restore --state .lab web1",
+			func(_ context.Context, l *lab.Lab, n string) error { return l.Restore(n) }},
+		{"freeze", "Freeze every process of hosts (cgroup freezer)",
+			`Freeze every process of each host with the cgroup v2 freezer, as a host that
+hangs: TCP connections are still accepted by its kernel, but nothing answers.
+'thaw' lets it run on.`,
+			"  deptool-lab freeze --state .lab web1\n  deptool-lab thaw --state .lab web1",
+			func(_ context.Context, l *lab.Lab, n string) error { return l.Freeze(n) }},
+		{"thaw", "Let frozen hosts run on",
+			"Thaw each host frozen by 'freeze'.",
+			"  deptool-lab thaw --state .lab web1",
+			func(_ context.Context, l *lab.Lab, n string) error { return l.Thaw(n) }},
+		{"stop", "Kill every process of hosts, keeping their root",
+			`Kill every process of each host at once, as a power cut: its root
+filesystem, host key, address and network stay, so 'start' boots the same
+host again. A stopped host refuses connections.`,
+			"  deptool-lab stop --state .lab web1\n  deptool-lab start --state .lab web1",
+			func(_ context.Context, l *lab.Lab, n string) error { return l.Stop(n) }},
+		{"start", "Boot stopped hosts again",
+			`Boot each host stopped by 'stop' again, from the same root, with the same host
+key and address, and wait until it runs with no failed unit.`,
+			"  deptool-lab start --state .lab web1",
+			func(ctx context.Context, l *lab.Lab, n string) error { return l.Start(ctx, n) }},
+	}
+	var cmds []*cobra.Command
+	for _, f := range faults {
+		var state string
+		cmd := &cobra.Command{
+			Use:     f.use + " --state DIR NAME...",
+			Short:   f.short,
+			Long:    f.long,
+			Example: f.example,
+			Args:    usage(func(a []string) bool { return len(a) > 0 }),
+			RunE: func(cmd *cobra.Command, names []string) error {
+				l, err := lab.Open(state)
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					if err := f.do(cmd.Context(), l, n); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		}
+		stateFlag(cmd, &state)
+		cmds = append(cmds, cmd)
+	}
+	return cmds
+}
+
+func newLimitDisk() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "limit-disk --state DIR NAME PATH SIZE",
+		Short: "Put a small tmpfs over a directory of a host, to fill its disk",
+		Long: `Mount a tmpfs of SIZE (as tmpfs takes it: 512k, 1m, 2g) over PATH inside host
+NAME, with PATH's current contents copied in, so writing past SIZE fails with
+"No space left on device". 'unlimit-disk' undoes it and keeps what was
+written; so does 'stop' (the limit is lost with the host's processes).`,
+		Example: `  deptool-lab limit-disk --state .lab web1 /var/lib/deptool 2m
+  deptool-lab unlimit-disk --state .lab web1 /var/lib/deptool`,
+		Args: usage(func(a []string) bool { return len(a) == 3 }),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := lab.Open(state)
+			if err != nil {
+				return err
+			}
+			return l.LimitDisk(args[0], args[1], args[2])
+		},
+	}
+	stateFlag(cmd, &state)
+	return cmd
+}
+
+func newUnlimitDisk() *cobra.Command {
+	var state string
+	cmd := &cobra.Command{
+		Use:   "unlimit-disk --state DIR NAME PATH",
+		Short: "Remove a disk limit, keeping what was written",
+		Long: `Remove the tmpfs 'limit-disk' put over PATH inside host NAME. What was
+written to it is copied back to the host's root first, so the host sees the
+same files, with room again.`,
+		Example: `  deptool-lab unlimit-disk --state .lab web1 /var/lib/deptool`,
+		Args:    usage(func(a []string) bool { return len(a) == 2 }),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := lab.Open(state)
+			if err != nil {
+				return err
+			}
+			return l.UnlimitDisk(args[0], args[1])
 		},
 	}
 	stateFlag(cmd, &state)

@@ -134,6 +134,9 @@ func Up(ctx context.Context, opts Options, names ...string) (*Lab, error) {
 		return nil, err
 	}
 	raiseInotifyLimits()
+	if err := ensureUnreachable(ctx); err != nil {
+		return nil, err
+	}
 	if err := l.up(ctx, opts, names); err != nil {
 		return nil, err
 	}
@@ -462,6 +465,9 @@ func (l *Lab) connect(ctx context.Context, name string) (*ssh.Client, error) {
 	}
 	if !h.Ready {
 		return nil, fmt.Errorf("lab: host %s in %s never finished booting: run 'deptool-lab down --state %s' and 'up' again", name, l.dir, l.dir)
+	}
+	if h.Stopped {
+		return nil, fmt.Errorf("lab: host %s is stopped: start it with 'deptool-lab start --state %s %s'", name, l.dir, name)
 	}
 	if !h.Init.alive() {
 		return nil, fmt.Errorf("lab: host %s is no longer running: run 'deptool-lab down --state %s' and 'up' again", name, l.dir)

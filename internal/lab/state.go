@@ -51,6 +51,9 @@ type hostState struct {
 	Init    proc     `json:"init"`
 	HostKey string   `json:"host_key,omitempty"`
 	Ready   bool     `json:"ready"`
+	// Stopped: Stop ended the host's processes on purpose; its root,
+	// network and cgroups remain for Start.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 func (h *hostState) log() string  { return filepath.Join(h.Dir, "nspawn.log") }
@@ -139,7 +142,7 @@ func (st *labState) stale() string {
 		if !h.Ready {
 			return fmt.Sprintf("host %s never finished booting (an interrupted 'up'?)", h.Name)
 		}
-		if !h.Init.alive() {
+		if !h.Stopped && !h.Init.alive() {
 			return fmt.Sprintf("host %s is no longer running", h.Name)
 		}
 	}
