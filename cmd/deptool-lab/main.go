@@ -70,7 +70,7 @@ Needs root and the packages 'just lab-deps' installs.`,
 	}
 	root.AddCommand(newUp(), newDown(), newExec())
 	root.AddCommand(faultCommands()...)
-	root.AddCommand(newLimitDisk(), newUnlimitDisk())
+	root.AddCommand(newLimitDisk(), newUnlimitDisk(), newBuildRoot())
 	for _, c := range root.Commands() {
 		c.DisableFlagsInUseLine = true
 	}
@@ -78,22 +78,28 @@ Needs root and the packages 'just lab-deps' installs.`,
 }
 
 func newUp() *cobra.Command {
-	var state string
+	var state, release string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "up --state DIR NAME...",
+		Use:   "up --state DIR [--release RELEASE] NAME[@RELEASE]...",
 		Short: "Boot hosts and wait until each runs with no failed unit",
 		Long: `Boot the named hosts in parallel and return once each one's systemd reports
 'running' with no failed unit. Writes DIR/ssh_config (and known_hosts and the
 lab's client key), so 'ssh -F DIR/ssh_config NAME' works. A host that does not
-come up tears down every host this command started.`,
+come up tears down every host this command started.
+
+Hosts boot this machine's own root, or with --release (or NAME@RELEASE, for
+one host) a Debian release's: bullseye, bookworm or trixie (or 11, 12, 13).
+A release's root is built once with mmdebstrap (about a minute) and cached
+in ` + lab.RootCache + `; one lab may mix releases.`,
 		Example: `  deptool-lab up --state .lab web1 web2 db1
+  deptool-lab up --state .lab --release trixie trx1 old1@bullseye web1@12
   ssh -F .lab/ssh_config web1 systemctl status
   DEPTOOL_SSH_CONFIG=.lab/ssh_config deptool ping`,
 		Args: usage(func(a []string) bool { return len(a) > 0 }),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			start := time.Now()
-			_, err := lab.Up(cmd.Context(), lab.Options{StateDir: state, BootTimeout: timeout, Progress: cmd.ErrOrStderr()}, names...)
+			_, err := lab.Up(cmd.Context(), lab.Options{StateDir: state, BootTimeout: timeout, Progress: cmd.ErrOrStderr(), Release: release}, names...)
 			if err != nil {
 				return err
 			}
@@ -103,6 +109,7 @@ come up tears down every host this command started.`,
 	}
 	stateFlag(cmd, &state)
 	cmd.Flags().DurationVar(&timeout, "timeout", lab.DefaultBootTimeout, "how long each host may take to boot")
+	cmd.Flags().StringVar(&release, "release", "", "Debian release of the hosts whose name has no @RELEASE (default: this machine's own root)")
 	return cmd
 }
 
@@ -273,6 +280,31 @@ same files, with room again.`,
 		},
 	}
 	stateFlag(cmd, &state)
+	return cmd
+}
+
+func newBuildRoot() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "build-root RELEASE...",
+		Short: "Build (or find in the cache) the root of Debian releases for lab hosts",
+		Long: `Build the root filesystem hosts of RELEASE boot (bullseye, bookworm, trixie,
+or 11, 12, 13) with mmdebstrap, unless the cache in ` + lab.RootCache + `
+already has one for the current package list, and print its directory. 'up'
+builds missing roots itself; this command does it ahead of time, e.g. in CI
+before tests that must not spend their time limit on it.`,
+		Example: `  deptool-lab build-root bullseye bookworm trixie`,
+		Args:    usage(func(a []string) bool { return len(a) > 0 }),
+		RunE: func(cmd *cobra.Command, releases []string) error {
+			for _, r := range releases {
+				dir, err := lab.BuildRoot(cmd.Context(), r, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), dir)
+			}
+			return nil
+		},
+	}
 	return cmd
 }
 

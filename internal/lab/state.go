@@ -39,6 +39,10 @@ type labState struct {
 
 type hostState struct {
 	Name    string `json:"name"`
+	// Release is the Debian release the host boots ("" for this
+	// machine's own root), Lower the root directory under its overlay.
+	Release string `json:"release,omitempty"`
+	Lower   string `json:"lower,omitempty"`
 	Index   int    `json:"index,omitempty"`
 	Machine string `json:"machine"`
 	Netns   string `json:"netns,omitempty"`
