@@ -38,7 +38,7 @@ type labState struct {
 }
 
 type hostState struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
 	// Release is the Debian release the host boots ("" for this
 	// machine's own root), Lower the root directory under its overlay.
 	Release string `json:"release,omitempty"`
