@@ -38,6 +38,11 @@ func (a *applier) checkout(app string, tree store.ID) error {
 	case err != nil:
 		return bare(err)
 	}
+	if readlink(filepath.Join(appDir, "current")) != name {
+		if err := keepUnitTimes(dir, filepath.Join(appDir, "current")); err != nil {
+			return fmt.Errorf("keep the times of unchanged unit files: %w", bare(err))
+		}
+	}
 	// The age garbage collection goes by is when a checkout was last
 	// deployed, not when it was first written.
 	now := a.now()
