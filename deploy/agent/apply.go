@@ -54,6 +54,10 @@ type applier struct {
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
+	// validation reports the validation commands run; runs counts them,
+	// for unique unit names.
+	validation []wire.ValidationReport
+	runs       int
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -120,6 +124,9 @@ func (a *applier) run() wire.Result {
 	}
 	a.closeConfirmation()
 	if err != nil {
+		if isValidationError(err) {
+			return a.refused(err)
+		}
 		if a.plan.Rollback {
 			return a.rollback(err)
 		}
@@ -143,6 +150,9 @@ func (a *applier) rollback(cause error) wire.Result {
 // execute runs the phases that change the host, in the plan's order, then
 // the health checks, so a check that fails rolls back like a failed unit.
 func (a *applier) execute() error {
+	if err := a.validateApps(); err != nil {
+		return err
+	}
 	for _, ap := range a.plan.Apps {
 		if ap.Action != diff.Remove {
 			if err := a.checkout(ap.App, store.ID(ap.To)); err != nil {
@@ -187,7 +197,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks}
+	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
 	if cause != nil {
 		res.Error = cause.Error()
 		var nc *NotConfirmedError

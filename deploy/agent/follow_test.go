@@ -1,13 +1,20 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deptool/deptool/deploy/systemd"
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/google/go-cmp/cmp"
 )
 
 // An unchanged unit file keeps its time across checkouts, so systemd
@@ -88,5 +95,165 @@ func BenchmarkKeepUnitTimes(b *testing.B) {
 		if err := keepUnitTimes(cur, old); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func (r *recorder) ReloadUnit(_ context.Context, u string) error {
+	r.add("reload %s", u)
+	return nil
+}
+
+// Run records the command and writes where it ran to its output; a
+// command with an argument "fail" exits 1.
+func (r *recorder) Run(_ context.Context, name string, c systemd.Command) error {
+	r.add("run %s", strings.Join(c.Argv, " "))
+	msg := fmt.Sprintf("in %s with %s: %s\n", c.Dir, strings.Join(c.Env, " "), strings.Join(c.Argv, " "))
+	if err := os.WriteFile(c.Output, []byte(msg), 0o600); err != nil {
+		return err
+	}
+	if slices.Contains(c.Argv, "fail") {
+		return &systemd.CommandError{Result: "exit-code", Status: 1}
+	}
+	return nil
+}
+
+// sshApp links a config file into sshd's drop-in directory and reloads
+// ssh.service, which it does not ship; web.service, its own, reloads
+// instead of restarting.
+func sshApp(conf string) files {
+	return files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\nExecReload=/bin/kill -HUP $MAINPID\n",
+		"deny.conf":           conf,
+		"manifest.json": `{"systemd": {"units_enabled": ["web.service"], "reload": ["web.service", "ssh.service"], "restart": ["cron.service"]},
+			"symlinks": {"/etc/ssh/sshd_config.d/deny.conf": "deny.conf"}}`,
+	}
+}
+
+// Forward, the app's units reload and the outside units follow; when the
+// apply fails, the rollback reloads and restarts them again, after the old
+// files are back.
+func TestFollowingUnitsActForwardAndOnRollback(t *testing.T) {
+	h, rec := unitHost(t)
+	h.deploy(apps{"sshd": sshApp("# nothing\n")}).mustSucceed(t)
+	rec.take()
+
+	d := h.deploy(apps{"sshd": sshApp("# still nothing\n")}).mustSucceed(t)
+	want := []string{"restart cron.service", "reload web.service", "reload ssh.service", "settle cron.service web.service ssh.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("config change: systemd calls (-want +got):\n%s", diff)
+	}
+	if len(d.result.Units) != 3 {
+		t.Errorf("unit reports %+v; want the reloaded and restarted units judged", d.result.Units)
+	}
+
+	// ssh.service settles badly: the rollback puts the old file back, then
+	// acts on every unit again, as the way forward did.
+	var linkAtReload string
+	rec.observe = func(call string) {
+		if call == "reload ssh.service" {
+			linkAtReload = h.read("/etc/ssh/sshd_config.d/deny.conf")
+		}
+	}
+	rec.fail("ssh.service", "not active: failed (exit-code)", 1)
+	d = h.deploy(apps{"sshd": sshApp("DenyUsers root\n")})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("result %+v", d.result)
+	}
+	want = []string{
+		"restart cron.service", "reload web.service", "reload ssh.service", "settle cron.service web.service ssh.service 0s",
+		"reload", // daemon-reload: web.service's links may have changed
+		"reload web.service", "restart cron.service", "reload ssh.service", "settle web.service cron.service ssh.service 0s",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("rollback: systemd calls (-want +got):\n%s", diff)
+	}
+	if linkAtReload != "# still nothing\n" || h.read("/etc/ssh/sshd_config.d/deny.conf") != "# still nothing\n" {
+		t.Errorf("ssh.service reloaded with %q in place; want the old file back first", linkAtReload)
+	}
+	if !h.attempt().Undone {
+		t.Error("the attempt is not marked undone")
+	}
+}
+
+// An app that only links a file and reloads an outside unit still has it
+// reloaded when the rollback takes the file away, without a daemon-reload.
+func TestFollowingUnitAloneOnRollback(t *testing.T) {
+	h, rec := unitHost(t)
+	app := func(conf string) files {
+		return files{"deny.conf": conf, "manifest.json": `{"systemd": {"reload": ["ssh.service"]}, "symlinks": {"/etc/ssh/sshd_config.d/deny.conf": "deny.conf"}}`}
+	}
+	h.deploy(apps{"sshd": app("# nothing\n")}).mustSucceed(t)
+	rec.take()
+	rec.fail("ssh.service", "not active: failed (exit-code)", 1)
+	if d := h.deploy(apps{"sshd": app("DenyUsers root\n")}); d.result.Outcome != wire.RolledBack {
+		t.Fatalf("result %+v", d.result)
+	}
+	want := []string{"reload ssh.service", "settle ssh.service 0s", "reload ssh.service", "settle ssh.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+}
+
+func validatedApp(conf string, argv ...string) files {
+	cmd, _ := json.Marshal([][]string{argv})
+	return files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n",
+		"web.conf":            conf,
+		"manifest.json":       `{"systemd": {"units_enabled": ["web.service"]}, "validate": ` + string(cmd) + `}`,
+	}
+}
+
+// Validation runs in the new checkout before current switches and before
+// any unit is touched; a failing one leaves the host as it was.
+func TestValidationBeforeActivation(t *testing.T) {
+	h, rec := unitHost(t)
+	v1 := validatedApp("v1\n", "/usr/bin/check", "web.conf")
+	d1 := h.deploy(apps{"web": v1}).mustSucceed(t)
+	if got := rec.take(); len(got) == 0 || got[0] != "run /usr/bin/check web.conf" {
+		t.Errorf("first deploy's calls %q; want the validation first", got)
+	}
+	if d1.result.Validation[0].Output != "in "+h.path(appsDir+"/web/"+h.appTree(v1))+" with DEPTOOL_CHECKOUT="+h.path(appsDir+"/web/"+h.appTree(v1))+": /usr/bin/check web.conf" {
+		t.Errorf("validation report %+v; want it run in the new checkout", d1.result.Validation)
+	}
+
+	var currentAtRun string
+	rec.observe = func(call string) {
+		if strings.HasPrefix(call, "run ") {
+			currentAtRun = h.readlink(appsDir + "/web/current")
+		}
+	}
+	before := h.hostState()
+	v2 := validatedApp("v2\n", "/usr/bin/check", "fail")
+	d := h.deploy(apps{"web": v2})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("result %+v; want rolled back", d.result)
+	}
+	if diff := cmp.Diff([]string{"run /usr/bin/check fail"}, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if currentAtRun != h.appTree(v1) {
+		t.Errorf("current was %s while validating, want the old %s", currentAtRun, h.appTree(v1))
+	}
+	if diff := cmp.Diff(before, h.hostState()); diff != "" {
+		t.Errorf("host after the failed validation (-before +after):\n%s", diff)
+	}
+	if r := h.refs(); r.current != d1.commit {
+		t.Errorf("current moved to %s", r.current)
+	}
+	rep := d.result.Validation
+	if len(rep) != 1 || rep[0].OK || rep[0].Error != "exit status 1" || !strings.Contains(rep[0].Output, "/usr/bin/check fail") {
+		t.Errorf("validation report %+v", rep)
+	}
+	if !strings.HasPrefix(d.result.Error, "app web: validate /usr/bin/check fail: exit status 1; nothing was changed:\n    in ") {
+		t.Errorf("error %q; want the command, why and its output", d.result.Error)
+	}
+	if j := h.journal(); j[len(j)-1].Outcome != wire.RolledBack || !strings.Contains(j[len(j)-1].Error, "validate /usr/bin/check fail") {
+		t.Errorf("journal %+v", j[len(j)-1])
+	}
+
+	// Without automatic rollback a refused validation is still no change.
+	h.noRollback = true
+	if d := h.deploy(apps{"web": v2}); d.result.Outcome != wire.RolledBack {
+		t.Errorf("without rollback: outcome %s, want rolled back", d.result.Outcome)
 	}
 }
