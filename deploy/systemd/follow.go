@@ -47,6 +47,9 @@ type CommandError struct {
 func (e *CommandError) Error() string {
 	switch e.Result {
 	case "exit-code":
+		if e.Status == 203 { // systemd's EXIT_EXEC
+			return "exit status 203: systemd could not execute the program (missing, not executable, or a bad interpreter line)"
+		}
 		return fmt.Sprintf("exit status %d", e.Status)
 	case "timeout":
 		return "timed out"
@@ -70,7 +73,9 @@ func (m *Manager) Run(ctx context.Context, name string, c Command) error {
 	props := []sd.Property{
 		sd.PropDescription("deptool validation: " + c.Argv[0]),
 		sd.PropType("oneshot"),
-		sd.PropExecStart(c.Argv, true),
+		// go-systemd calls the flag "uncleanIsFailure", but systemd reads
+		// true as "ignore failure", the "-" prefix of ExecStart=.
+		sd.PropExecStart(c.Argv, false),
 		{Name: "WorkingDirectory", Value: godbus.MakeVariant(c.Dir)},
 		{Name: "Environment", Value: godbus.MakeVariant(c.Env)},
 		{Name: "StandardOutputFile", Value: godbus.MakeVariant(c.Output)},
