@@ -196,6 +196,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	o, units, err := d.apply(ctx, sess, hp, commit)
 	r.Units, r.Freed = units, sess.freed
 	r.Checks = sess.checks
+	r.Validation = sess.validation
 	return finish(o, err)
 }
 
@@ -239,6 +240,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	}
 	sess.client.Bye(ctx)
 	sess.checks = res.Checks
+	sess.validation = res.Validation
 	switch res.Outcome {
 	case wire.Deployed:
 		sess.freed = res.Freed

@@ -34,6 +34,9 @@ type HostResult struct {
 	Units []wire.UnitReport `json:"units,omitempty"`
 	// Checks are the health checks the host ran after its units settled.
 	Checks []wire.CheckReport `json:"checks,omitempty"`
+	// Validation are the validation commands the host ran before the
+	// apply changed anything, with their output.
+	Validation []wire.ValidationReport `json:"validation,omitempty"`
 	// Freed is what the host's clean-up of old checkouts and agents freed.
 	Freed int64 `json:"freed_bytes,omitempty"`
 }

@@ -26,6 +26,8 @@ type session struct {
 	bin    *agentBinary // the agent running there
 	freed  int64        // bytes the host's garbage collection freed
 	checks []wire.CheckReport
+	// validation is what the apply's validation commands reported.
+	validation []wire.ValidationReport
 }
 
 func (s *session) close() {

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/internal/lab"
 )
@@ -56,5 +60,113 @@ func TestNoUnitChangedOnDiskAfterDeploys(t *testing.T) {
 		if got := onHost(t, l, "web1", "systemctl status dtnr.service 2>&1 | grep -c 'changed on disk' || true"); got != "0" {
 			t.Errorf("after the %s, systemctl status warns of a change on disk", s.what)
 		}
+	}
+}
+
+// An app links a drop-in into sshd's configuration that locks root out
+// and names ssh.service to reload. Nobody can confirm, so the host undoes
+// the deploy by itself, and reloads sshd on the old configuration: the
+// operator gets back in.
+func TestSSHLockoutUndoneWithSSHReloaded(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	app := func(conf string) map[string]string {
+		return map[string]string{
+			"web1/sshd/manifest.json": `{"systemd": {"reload": ["ssh.service"]}, "symlinks": {"/etc/ssh/sshd_config.d/deny.conf": "deny.conf"}}`,
+			"web1/sshd/deny.conf":     conf,
+		}
+	}
+	op.write(app("# nobody denied yet\n"))
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	op.write(app("DenyUsers root\n"))
+	out, code := op.run("deploy", "--yes", "--confirm-timeout", "8s")
+	if code != exitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
+		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, exitRolledBack, out)
+	}
+	ssh := exec.Command("ssh", "-F", l.SSHConfig(), "-o", "BatchMode=yes", "web1", "true")
+	if msg, err := ssh.CombinedOutput(); err != nil {
+		t.Fatalf("ssh web1 true after the rollback: %v: %s", err, msg)
+	}
+	if got := onHost(t, l, "web1", "cat /etc/ssh/sshd_config.d/deny.conf; sshd -T | grep -ci '^denyusers' || true"); got != "# nobody denied yet\n0" {
+		t.Errorf("web1's sshd configuration after the rollback:\n%s", got)
+	}
+}
+
+// A unit with ExecReload named in systemd.reload keeps its main process
+// across a config-only deploy, and that process sees the new config.
+func TestReloadKeepsMainPIDAndSeesNewConfig(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	// The service reads its config at start and again on SIGHUP.
+	serve := "#!/bin/sh\nread() { cat /etc/dtrl.conf > /run/dtrl.seen; }\nread\ntrap read HUP\nwhile :; do sleep 0.2 & wait $!; done\n"
+	op.write(map[string]string{
+		"web1/rl/manifest.json":        `{"systemd": {"units_enabled": ["dtrl.service"], "reload": ["dtrl.service"]}, "symlinks": {"/etc/dtrl.conf": "dtrl.conf"}}`,
+		"web1/rl/systemd/dtrl.service": "[Service]\nExecStart=/var/lib/deptool/apps/rl/current/serve\nExecReload=/bin/kill -HUP $MAINPID\n\n[Install]\nWantedBy=multi-user.target\n",
+		"web1/rl/serve":                serve,
+		"web1/rl/dtrl.conf":            "v1\n",
+	})
+	if err := os.Chmod(filepath.Join(op.root, "prod/web1/rl/serve"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("first deploy exited %d:\n%s", code, out)
+	}
+	pid := onHost(t, l, "web1", "systemctl show -P MainPID dtrl.service")
+	if pid == "0" || onHost(t, l, "web1", "cat /run/dtrl.seen") != "v1" {
+		t.Fatalf("dtrl.service did not start on v1 (main PID %s)", pid)
+	}
+	op.write(map[string]string{"web1/rl/dtrl.conf": "v2\n"})
+	out, code := op.run("deploy", "--yes")
+	if code != 0 || !strings.Contains(out, "reload unit dtrl.service") {
+		t.Fatalf("config-only deploy exited %d, want 0 and a reload in the plan:\n%s", code, out)
+	}
+	if got := onHost(t, l, "web1", "systemctl show -P MainPID dtrl.service"); got != pid {
+		t.Errorf("main PID %s after the deploy, was %s: the unit restarted", got, pid)
+	}
+	// The reload only signals; the service rereads when it gets there.
+	deadline := time.Now().Add(10 * time.Second)
+	for onHost(t, l, "web1", "cat /run/dtrl.seen") != "v2" {
+		if time.Now().After(deadline) {
+			t.Fatal("the service never saw v2 of its config")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A validation command that fails refuses the deploy before anything
+// changes: the running unit keeps its main PID, current stays, and the
+// command's output is in the summary, the JSON and the log.
+func TestFailingValidationChangesNothing(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	op.write(map[string]string{
+		"web1/v/manifest.json":       `{"systemd": {"units_enabled": ["dtv.service"]}, "validate": [["/bin/sh", "-c", "grep -x ok dtv.conf || { echo \"dtv.conf: want ok\" >&2; exit 1; }"], ["/bin/grep", "-qx", "ok", "${DEPTOOL_CHECKOUT}/dtv.conf"]]}`,
+		"web1/v/systemd/dtv.service": goodUnit,
+		"web1/v/dtv.conf":            "ok\n",
+	})
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("first deploy exited %d:\n%s", code, out)
+	}
+	state := "systemctl show -P MainPID dtv.service; readlink /var/lib/deptool/apps/v/current; ls /var/lib/deptool/apps/v | wc -l"
+	before := onHost(t, l, "web1", state)
+	op.write(map[string]string{"web1/v/dtv.conf": "broken\n"})
+	out, code := op.run("deploy", "--yes")
+	if code != exitRolledBack || !strings.Contains(out, "dtv.conf: want ok") || !strings.Contains(out, "exit status 1") {
+		t.Fatalf("deploy failing validation exited %d, want %d and the command's output:\n%s", code, exitRolledBack, out)
+	}
+	if got := onHost(t, l, "web1", state); got != before {
+		t.Errorf("web1 after the refused deploy:\n%s\nbefore:\n%s", got, before)
+	}
+	js, code := op.stdout("deploy", "--yes", "--output", "json")
+	if code != exitRolledBack || !strings.Contains(js, `"validation":[{"app":"v","command":["/bin/sh"`) || !strings.Contains(js, `dtv.conf: want ok`) {
+		t.Errorf("JSON of the refused deploy (exit %d) lacks the validation report:\n%s", code, js)
+	}
+	if log, _ := op.run("log"); !strings.Contains(log, "dtv.conf: want ok") {
+		t.Errorf("log lacks the validation output:\n%s", log)
+	}
+	if got := onHost(t, l, "web1", state); got != before {
+		t.Errorf("web1 after the second refused deploy:\n%s\nbefore:\n%s", got, before)
 	}
 }
