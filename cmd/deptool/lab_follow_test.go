@@ -170,3 +170,53 @@ func TestFailingValidationChangesNothing(t *testing.T) {
 		t.Errorf("web1 after the second refused deploy:\n%s\nbefore:\n%s", got, before)
 	}
 }
+
+// check finds a file edited by hand in a checkout and an enabled unit
+// disabled by hand, changes nothing, and says so in its exit status.
+func TestCheckFindsHandEditsAndDisabledUnits(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	op.write(map[string]string{
+		"web1/svc/manifest.json":         `{"systemd": {"units_enabled": ["dtck.service", "dtck2.service"]}, "symlinks": {"/etc/dtck.conf": "dtck.conf"}, "checks": [{"tcp": "127.0.0.1:22"}]}`,
+		"web1/svc/systemd/dtck.service":  goodUnit,
+		"web1/svc/systemd/dtck2.service": goodUnit,
+		"web1/svc/dtck.conf":             "v1\n",
+	})
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
+	}
+	if out, code := op.run("check"); code != 0 || !strings.Contains(out, "web1  ok at ") || !strings.Contains(out, "check tcp 127.0.0.1:22: ok") {
+		t.Fatalf("check of a host as deployed exited %d:\n%s", code, out)
+	}
+	// systemctl disable also takes the unit's link away (deptool's links
+	// point outside systemd's search path); removing the install link
+	// leaves the unit known but disabled.
+	onHost(t, l, "web1", `echo edited > /var/lib/deptool/apps/svc/current/dtck.conf; systemctl disable --now dtck.service 2>/dev/null
+rm /etc/systemd/system/multi-user.target.wants/dtck2.service; systemctl daemon-reload`)
+	before := onHost(t, l, "web1", "ls -l --time-style=full-iso /var/lib/deptool /var/lib/deptool/apps/svc; systemctl is-enabled dtck.service dtck2.service || true")
+	out, code := op.run("check")
+	for _, want := range []string{
+		"web1  4 problems at ",
+		"svc: file dtck.conf: changed on the host",
+		"svc: link /etc/systemd/system/dtck.service: removed on the host",
+		"svc: unit dtck.service: not found by systemd",
+		"svc: unit dtck2.service: not enabled on the host (linked), the app enables it",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q", want)
+		}
+	}
+	if code != exitHostFailed {
+		t.Errorf("check of a drifted host exited %d, want %d", code, exitHostFailed)
+	}
+	if t.Failed() {
+		t.Logf("check output:\n%s", out)
+	}
+	js, code := op.stdout("check", "--limit", "web1", "--output", "json")
+	if code != exitHostFailed || !strings.Contains(js, `{"app":"svc","kind":"file","path":"dtck.conf","what":"changed on the host"}`) {
+		t.Errorf("check --output json exited %d:\n%s", code, js)
+	}
+	if after := onHost(t, l, "web1", "ls -l --time-style=full-iso /var/lib/deptool /var/lib/deptool/apps/svc; systemctl is-enabled dtck.service dtck2.service || true"); after != before {
+		t.Errorf("check changed the host:\n%s\nbefore:\n%s", after, before)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -255,5 +256,93 @@ func TestValidationBeforeActivation(t *testing.T) {
 	h.noRollback = true
 	if d := h.deploy(apps{"web": v2}); d.result.Outcome != wire.RolledBack {
 		t.Errorf("without rollback: outcome %s, want rolled back", d.result.Outcome)
+	}
+}
+
+func (r *recorder) Status(_ context.Context, u string) (systemd.UnitStatus, error) {
+	return systemd.UnitStatus{LoadState: "loaded", FileState: "enabled", ActiveState: "active", SubState: "running", Type: "simple", Result: "success"}, nil
+}
+
+// statusRecorder reports the units in status as given, the rest as the
+// recorder does.
+type statusRecorder struct {
+	*recorder
+	status map[string]systemd.UnitStatus
+}
+
+func (s statusRecorder) Status(ctx context.Context, u string) (systemd.UnitStatus, error) {
+	if st, ok := s.status[u]; ok {
+		return st, nil
+	}
+	return s.recorder.Status(ctx, u)
+}
+
+func (h *testHost) drift(opts Options) *wire.DriftReply {
+	h.t.Helper()
+	r := h.start(opts)
+	r.hello(h.t)
+	reply, err := r.client.Drift(context.Background())
+	if err != nil {
+		h.t.Fatalf("drift: %v", err)
+	}
+	return reply
+}
+
+// check finds hand-edited, added and removed files in a checkout, links
+// removed or replaced, and enabled units disabled or stopped, and changes
+// nothing; a host as deployed has no drift.
+func TestDriftFindsWhatChangedOnTheHost(t *testing.T) {
+	h, rec := unitHost(t)
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\n",
+		"systemd/db.service":  "[Service]\nExecStart=/bin/db\n[Install]\nWantedBy=multi-user.target\n",
+		"web.conf":            "v1\n",
+		"conf/other.conf":     "o\n",
+		"manifest.json":       unitManifest([]string{"web.service", "db.service"}, map[string]string{"/etc/web.conf": "web.conf", "/etc/other.conf": "conf/other.conf"}),
+	}
+	d := h.deploy(apps{"web": v1}).mustSucceed(t)
+	if got := h.drift(h.opts); got.Current != diff.ObjectID(d.commit) || len(got.Drift) != 0 {
+		t.Fatalf("drift of a host as deployed: %+v", got)
+	}
+
+	cur := appsDir + "/web/current/"
+	h.write(cur+"web.conf", "edited by hand\n", 0o644)
+	h.write(cur+"notes.txt", "x", 0o644)
+	if err := os.Remove(h.path(cur + "conf/other.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.path("/etc/web.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.path("/etc/systemd/system/db.service")); err != nil {
+		t.Fatal(err)
+	}
+	h.write("/etc/systemd/system/db.service", "[Service]\n", 0o644)
+	opts := h.opts
+	opts.units = func(context.Context) (units, func(), error) {
+		return statusRecorder{rec, map[string]systemd.UnitStatus{
+			"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead", Type: "simple"},
+		}}, func() {}, nil
+	}
+	before := h.hostState()
+	rec.take()
+	got := h.drift(opts)
+	want := []wire.Drift{
+		{App: "web", Kind: wire.DriftFile, Path: "conf/other.conf", What: "missing on the host"},
+		{App: "web", Kind: wire.DriftFile, Path: "web.conf", What: "changed on the host"},
+		{App: "web", Kind: wire.DriftFile, Path: "notes.txt", What: "added on the host, not in the host commit"},
+		{App: "web", Kind: wire.DriftLink, Path: "/etc/web.conf", What: "removed on the host"},
+		{App: "web", Kind: wire.DriftLink, Path: "/etc/systemd/system/db.service", What: "replaced on the host by a file"},
+		{App: "web", Kind: wire.DriftUnit, Path: "web.service", What: "not enabled on the host (disabled), the app enables it"},
+		{App: "web", Kind: wire.DriftUnit, Path: "web.service", What: "not active: inactive (dead)"},
+	}
+	if diff := cmp.Diff(want, got.Drift); diff != "" {
+		t.Errorf("drift (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, h.hostState()); diff != "" {
+		t.Errorf("check changed the host (-before +after):\n%s", diff)
+	}
+	if calls := rec.take(); len(calls) != 0 {
+		t.Errorf("check asked systemd to %q", calls)
 	}
 }

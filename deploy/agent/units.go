@@ -48,6 +48,8 @@ type units interface {
 	ReloadUnit(ctx context.Context, unit string) error
 	// Run runs a command as a transient unit and waits for it to end.
 	Run(ctx context.Context, name string, c systemd.Command) error
+	// Status reads a unit's state, for drift checks.
+	Status(ctx context.Context, unit string) (systemd.UnitStatus, error)
 }
 
 // openUnits connects to systemd; close releases the connection.

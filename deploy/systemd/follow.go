@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -122,4 +123,41 @@ func (m *Manager) stopQuietly(name string) error {
 	err := m.job(ctx, "stop", name, m.conn.StopUnitContext)
 	_ = m.conn.ResetFailedUnitContext(ctx, name)
 	return err
+}
+
+// UnitStatus is a unit's state as `deptool check` judges it.
+type UnitStatus struct {
+	LoadState   string // "loaded", "not-found", ...
+	FileState   string // UnitFileState: "enabled", "disabled", ...
+	ActiveState string
+	SubState    string
+	Type        string // the service's Type=; empty for other unit types
+	Result      string // the service's Result; empty for other unit types
+}
+
+// Running reports whether the unit runs as an enabled unit should: active,
+// or a oneshot that ran and succeeded.
+func (s UnitStatus) Running() bool {
+	switch s.ActiveState {
+	case "active", "reloading", "activating":
+		return s.SubState != "auto-restart"
+	}
+	return s.ActiveState == "inactive" && s.Type == "oneshot" && s.Result == "success"
+}
+
+// Status reads a unit's state. It changes nothing (systemd may load the
+// unit to answer, as systemctl status does).
+func (m *Manager) Status(ctx context.Context, unit string) (UnitStatus, error) {
+	props, err := m.conn.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return UnitStatus{}, fmt.Errorf("systemd: %s: %w", unit, err)
+	}
+	str := func(p map[string]any, k string) string { s, _ := p[k].(string); return s }
+	s := UnitStatus{LoadState: str(props, "LoadState"), FileState: str(props, "UnitFileState"), ActiveState: str(props, "ActiveState"), SubState: str(props, "SubState")}
+	if strings.HasSuffix(unit, ".service") {
+		if sp, err := m.conn.GetUnitTypePropertiesContext(ctx, unit, "Service"); err == nil {
+			s.Type, s.Result = str(sp, "Type"), str(sp, "Result")
+		}
+	}
+	return s, nil
 }
