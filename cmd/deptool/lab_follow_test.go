@@ -220,3 +220,60 @@ rm /etc/systemd/system/multi-user.target.wants/dtck2.service; systemctl daemon-r
 		t.Errorf("check changed the host:\n%s\nbefore:\n%s", after, before)
 	}
 }
+
+// sshBanner is what sshd on host says before login, as OpenSSH shows it.
+func sshBanner(t *testing.T, l *lab.Lab, host string) string {
+	t.Helper()
+	out, err := exec.Command("ssh", "-F", l.SSHConfig(), "-o", "BatchMode=yes", host, "true").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh %s true: %v: %s", host, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// A unit outside the apps, named in systemd.reload, follows the app's
+// files on an automatic rollback and on 'rollback --to' too. Which banner
+// sshd shows says which configuration it runs on: sshd reads its
+// configuration only at start and on reload.
+func TestOutsideUnitFollowsEveryRollback(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	onHost(t, l, "web1", "echo banner v1 > /etc/dtbanner1; echo banner v2 > /etc/dtbanner2; echo banner v3 > /etc/dtbanner3")
+	t.Cleanup(func() { l.Exec("web1", "sh", "-c", "rm -f /etc/dtbanner?") })
+	app := func(v, port string) map[string]string {
+		return map[string]string{
+			"web1/sshd/manifest.json": `{"systemd": {"reload": ["ssh.service"]}, "checks": [{"tcp": "127.0.0.1:` + port + `", "timeout": "1s"}],
+				"symlinks": {"/etc/ssh/sshd_config.d/dtbanner.conf": "banner.conf"}}`,
+			"web1/sshd/banner.conf": "Banner /etc/dtbanner" + v + "\n",
+		}
+	}
+	op.write(app("1", "22"))
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	if got := sshBanner(t, l, "web1"); got != "banner v1" {
+		t.Fatalf("banner after v1: %q", got)
+	}
+	// v2's health check fails: the automatic rollback reloads sshd on v1.
+	op.write(app("2", "1"))
+	if out, code := op.run("deploy", "--yes"); code != exitRolledBack {
+		t.Fatalf("v2 with a failing check exited %d, want %d:\n%s", code, exitRolledBack, out)
+	}
+	if got := sshBanner(t, l, "web1"); got != "banner v1" {
+		t.Errorf("banner after the automatic rollback: %q, want v1's", got)
+	}
+	op.write(app("3", "22"))
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("v3 exited %d:\n%s", code, out)
+	}
+	if got := sshBanner(t, l, "web1"); got != "banner v3" {
+		t.Fatalf("banner after v3: %q", got)
+	}
+	// main~2 is v1 (main~1 the rolled-back v2).
+	if out, code := op.run("rollback", "--to", "main~2", "--yes"); code != 0 {
+		t.Fatalf("rollback --to v1 exited %d:\n%s", code, out)
+	}
+	if got := sshBanner(t, l, "web1"); got != "banner v1" {
+		t.Errorf("banner after rollback --to v1: %q", got)
+	}
+}
