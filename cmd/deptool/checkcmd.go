@@ -46,7 +46,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 			}
 			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel})
 			if asJSON {
-				if err := emitEach(cmd.OutOrStdout(), "check", results); err != nil {
+				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err
 				}
 			} else {
