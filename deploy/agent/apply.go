@@ -342,6 +342,9 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 				errs = append(errs, fmt.Errorf("app %s: checks[%d]: %w", ap.App, i, err))
 			}
 		}
+		if err := checkValidate(ap.Validate); err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -234,6 +234,22 @@ func (a *applier) refused(cause error) wire.Result {
 	return a.end(wire.RolledBack, cause, nil)
 }
 
+// checkValidate refuses validation commands the planner would not have
+// made: the plan comes over the network, and the agent runs them as root.
+func checkValidate(argvs [][]string) error {
+	for i, argv := range argvs {
+		if len(argv) == 0 || !filepath.IsAbs(argv[0]) || filepath.Clean(argv[0]) != argv[0] {
+			return fmt.Errorf("validate[%d]: want a command whose program is an absolute, clean path", i)
+		}
+		for _, a := range argv {
+			if strings.ContainsRune(a, 0) {
+				return fmt.Errorf("validate[%d]: an argument holds a NUL byte", i)
+			}
+		}
+	}
+	return nil
+}
+
 // isValidationError reports whether err is a failed validation.
 func isValidationError(err error) bool {
 	var ve *ValidationError

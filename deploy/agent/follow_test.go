@@ -346,3 +346,33 @@ func TestDriftFindsWhatChangedOnTheHost(t *testing.T) {
 		t.Errorf("check asked systemd to %q", calls)
 	}
 }
+
+// Several apps naming one outside unit: it is acted on once, a restart
+// winning over a reload.
+func TestOutsideUnitActedOnOnce(t *testing.T) {
+	h, rec := unitHost(t)
+	app := func(key, conf string) files {
+		return files{"a.conf": conf, "manifest.json": `{"systemd": {"` + key + `": ["shared.service"]}}`}
+	}
+	h.deploy(apps{"a": app("reload", "1"), "b": app("restart", "1"), "c": app("reload", "1")}).mustSucceed(t)
+	want := []string{"restart shared.service", "settle shared.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	h.deploy(apps{"a": app("reload", "2"), "b": app("restart", "1"), "c": app("reload", "2")}).mustSucceed(t)
+	want = []string{"reload shared.service", "settle shared.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls when only the reloading apps changed (-want +got):\n%s", diff)
+	}
+}
+
+func TestAgentRefusesBadValidateCommands(t *testing.T) {
+	for _, argvs := range [][][]string{{{}}, {{"nginx", "-t"}}, {{"/usr/sbin/../sbin/nginx"}}, {{"/bin/true", "a\x00b"}}} {
+		if err := checkValidate(argvs); err == nil {
+			t.Errorf("checkValidate(%q) passed", argvs)
+		}
+	}
+	if err := checkValidate([][]string{{"/usr/sbin/nginx", "-t", "${DEPTOOL_CHECKOUT}/x"}}); err != nil {
+		t.Error(err)
+	}
+}
