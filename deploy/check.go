@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/sourcegraph/conc/pool"
 )
 
@@ -15,11 +14,22 @@ type CheckResult struct {
 	Host string `json:"host"`
 	// Current is the host commit the host runs; zero when nothing was
 	// ever deployed there.
-	Current diff.ObjectID      `json:"current,omitzero"`
-	Drift   []wire.Drift       `json:"drift,omitempty"`
-	Checks  []wire.CheckReport `json:"checks,omitempty"`
+	Current store.ID      `json:"current,omitzero"`
+	Drift   []Drift       `json:"drift,omitempty"`
+	Checks  []CheckReport `json:"checks,omitempty"`
 	// Error is why the host could not be checked.
 	Error string `json:"error,omitempty"`
+}
+
+// Drift is one difference between a host and the host commit it runs.
+type Drift struct {
+	App string `json:"app"`
+	// Kind is "file" (in a checkout), "checkout" (current names another),
+	// "link" (removed or replaced) or "unit" (disabled or not active).
+	Kind string `json:"kind"`
+	// Path is the file (relative to the app), link (a host path) or unit.
+	Path string `json:"path"`
+	What string `json:"what"` // e.g. "changed on the host"
 }
 
 // OK reports whether the host was checked and nothing is wrong with it.
@@ -65,6 +75,9 @@ func (d *deployer) check(ctx context.Context, host string) CheckResult {
 		return r
 	}
 	sess.client.Bye(ctx)
-	r.Current, r.Drift, r.Checks = reply.Current, reply.Drift, reply.Checks
+	r.Current, r.Checks = reply.Current, checksFromWire(reply.Checks)
+	for _, d := range reply.Drift {
+		r.Drift = append(r.Drift, Drift{App: d.App, Kind: string(d.Kind), Path: d.Path, What: d.What})
+	}
 	return r
 }

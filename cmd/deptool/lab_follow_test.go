@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/lab"
 )
 
@@ -46,7 +47,7 @@ func TestNoUnitChangedOnDiskAfterDeploys(t *testing.T) {
 		{"config-only deploy", map[string]string{"web1/svc/svc.conf": "v2\n"}, []string{"deploy", "--yes"}, 0},
 		{"unit update", map[string]string{"web1/svc/systemd/dtnr.service.d/env.conf": "[Service]\nEnvironment=A=2\n", "web1/svc/svc.conf": "v3\n"}, []string{"deploy", "--yes"}, 0},
 		// The unit fails to start: an automatic rollback.
-		{"automatic rollback", map[string]string{"web1/svc/systemd/dtnr.service": strings.Replace(unit, "/bin/sleep infinity", "/bin/false", 1)}, []string{"deploy", "--yes"}, exitRolledBack},
+		{"automatic rollback", map[string]string{"web1/svc/systemd/dtnr.service": strings.Replace(unit, "/bin/sleep infinity", "/bin/false", 1)}, []string{"deploy", "--yes"}, deploy.ExitRolledBack},
 		{"rollback --to", nil, []string{"rollback", "--to", "main~3", "--yes"}, 0},
 	}
 	for _, s := range steps {
@@ -82,8 +83,8 @@ func TestSSHLockoutUndoneWithSSHReloaded(t *testing.T) {
 	}
 	op.write(app("DenyUsers root\n"))
 	out, code := op.run("deploy", "--yes", "--confirm-timeout", "8s")
-	if code != exitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
-		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
+		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, deploy.ExitRolledBack, out)
 	}
 	ssh := exec.Command("ssh", "-F", l.SSHConfig(), "-o", "BatchMode=yes", "web1", "true")
 	if msg, err := ssh.CombinedOutput(); err != nil {
@@ -153,14 +154,14 @@ func TestFailingValidationChangesNothing(t *testing.T) {
 	before := onHost(t, l, "web1", state)
 	op.write(map[string]string{"web1/v/dtv.conf": "broken\n"})
 	out, code := op.run("deploy", "--yes")
-	if code != exitRolledBack || !strings.Contains(out, "dtv.conf: want ok") || !strings.Contains(out, "exit status 1") {
-		t.Fatalf("deploy failing validation exited %d, want %d and the command's output:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "dtv.conf: want ok") || !strings.Contains(out, "exit status 1") {
+		t.Fatalf("deploy failing validation exited %d, want %d and the command's output:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := onHost(t, l, "web1", state); got != before {
 		t.Errorf("web1 after the refused deploy:\n%s\nbefore:\n%s", got, before)
 	}
 	js, code := op.stdout("deploy", "--yes", "--output", "json")
-	if code != exitRolledBack || !strings.Contains(js, `"validation":[{"app":"v","command":["/bin/sh"`) || !strings.Contains(js, `dtv.conf: want ok`) {
+	if code != deploy.ExitRolledBack || !strings.Contains(js, `"validation":[{"app":"v","command":["/bin/sh"`) || !strings.Contains(js, `dtv.conf: want ok`) {
 		t.Errorf("JSON of the refused deploy (exit %d) lacks the validation report:\n%s", code, js)
 	}
 	if log, _ := op.run("log"); !strings.Contains(log, "dtv.conf: want ok") {
@@ -206,14 +207,14 @@ rm /etc/systemd/system/multi-user.target.wants/dtck2.service; systemctl daemon-r
 			t.Errorf("check output lacks %q", want)
 		}
 	}
-	if code != exitHostFailed {
-		t.Errorf("check of a drifted host exited %d, want %d", code, exitHostFailed)
+	if code != deploy.ExitHostFailed {
+		t.Errorf("check of a drifted host exited %d, want %d", code, deploy.ExitHostFailed)
 	}
 	if t.Failed() {
 		t.Logf("check output:\n%s", out)
 	}
 	js, code := op.stdout("check", "--limit", "web1", "--output", "json")
-	if code != exitHostFailed || !strings.Contains(js, `{"app":"svc","kind":"file","path":"dtck.conf","what":"changed on the host"}`) {
+	if code != deploy.ExitHostFailed || !strings.Contains(js, `{"app":"svc","kind":"file","path":"dtck.conf","what":"changed on the host"}`) {
 		t.Errorf("check --output json exited %d:\n%s", code, js)
 	}
 	if after := onHost(t, l, "web1", "ls -l --time-style=full-iso /var/lib/deptool /var/lib/deptool/apps/svc; systemctl is-enabled dtck.service dtck2.service || true"); after != before {
@@ -256,8 +257,8 @@ func TestOutsideUnitFollowsEveryRollback(t *testing.T) {
 	}
 	// v2's health check fails: the automatic rollback reloads sshd on v1.
 	op.write(app("2", "1"))
-	if out, code := op.run("deploy", "--yes"); code != exitRolledBack {
-		t.Fatalf("v2 with a failing check exited %d, want %d:\n%s", code, exitRolledBack, out)
+	if out, code := op.run("deploy", "--yes"); code != deploy.ExitRolledBack {
+		t.Fatalf("v2 with a failing check exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := sshBanner(t, l, "web1"); got != "banner v1" {
 		t.Errorf("banner after the automatic rollback: %q, want v1's", got)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -26,7 +27,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	reply := &wire.DriftReply{Current: diff.ObjectID(r.current)}
+	reply := &wire.DriftReply{Current: r.current}
 	if r.current == store.ZeroID {
 		return reply, nil // nothing applied here yet: nothing to drift from
 	}
@@ -115,8 +116,11 @@ func (dc *driftCheck) app(app string, tree store.ID) (diff.Manifest, error) {
 	}
 	for _, rel := range special {
 		sub, name, _ := strings.Cut(rel, "/")
-		hostDir := map[string]string{"systemd": unitDir, "sysusers": sysusersDir, "quadlets": quadletDir}[sub]
-		dc.link(app, path.Join(hostDir, name), dc.l.linkTarget(app, rel))
+		for _, sp := range hostlayout.Specials {
+			if sp.Dir == sub {
+				dc.link(app, path.Join(sp.Host, name), dc.l.linkTarget(app, rel))
+			}
+		}
 	}
 	return m, dc.units(app, m.Systemd.UnitsEnabled)
 }
@@ -148,7 +152,7 @@ func (dc *driftCheck) files(app, dir string, tree store.ID, rel string, special 
 			}
 			continue
 		}
-		if top, _, ok := strings.Cut(r, "/"); ok && (top == "systemd" || top == "sysusers" || top == "quadlets") {
+		if top, _, ok := strings.Cut(r, "/"); ok && isSpecial(top) {
 			*special = append(*special, r)
 		}
 		blob, err := dc.st.ReadBlob(e.ID)
@@ -177,6 +181,16 @@ func (dc *driftCheck) files(app, dir string, tree store.ID, rel string, special 
 		}
 	}
 	return nil
+}
+
+// isSpecial: an app directory whose files are linked into the system.
+func isSpecial(dir string) bool {
+	for _, sp := range hostlayout.Specials {
+		if sp.Dir == dir {
+			return true
+		}
+	}
+	return false
 }
 
 func fileKind(fi fs.FileInfo) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -181,7 +182,7 @@ func (a *applier) runValidation(app, dir string, argv []string, output *string) 
 		return err
 	}
 	a.say(wire.Progress{Step: "validate", App: app, Detail: strings.Join(argv, " ")})
-	f, err := os.CreateTemp(a.l.state(), ".validate-*.log")
+	f, err := os.CreateTemp(a.l.host(hostlayout.StateDir), ".validate-*.log")
 	if err != nil {
 		return fmt.Errorf("create its output file: %w", bare(err))
 	}

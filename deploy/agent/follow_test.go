@@ -14,7 +14,6 @@ import (
 
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -301,7 +300,7 @@ func TestDriftFindsWhatChangedOnTheHost(t *testing.T) {
 		"manifest.json":       unitManifest([]string{"web.service", "db.service"}, map[string]string{"/etc/web.conf": "web.conf", "/etc/other.conf": "conf/other.conf"}),
 	}
 	d := h.deploy(apps{"web": v1}).mustSucceed(t)
-	if got := h.drift(h.opts); got.Current != diff.ObjectID(d.commit) || len(got.Drift) != 0 {
+	if got := h.drift(h.opts); got.Current != d.commit || len(got.Drift) != 0 {
 		t.Fatalf("drift of a host as deployed: %+v", got)
 	}
 

@@ -1,6 +1,6 @@
 package wire
 
-import "github.com/deptool/deptool/diff"
+import "github.com/deptool/deptool/store"
 
 // Message types of `deptool check`: how far a host has drifted from what
 // it last applied, and its health checks, without changing anything.
@@ -18,8 +18,8 @@ type DriftRequest struct{}
 type DriftReply struct {
 	// Current is the host commit the host runs; zero when nothing was
 	// ever applied there.
-	Current diff.ObjectID `json:"current,omitzero"`
-	Drift   []Drift       `json:"drift,omitempty"`
+	Current store.ID `json:"current,omitzero"`
+	Drift   []Drift  `json:"drift,omitempty"`
 	// Checks are every app's health checks, run now.
 	Checks []CheckReport `json:"checks,omitempty"`
 }
