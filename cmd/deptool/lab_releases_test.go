@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/lab"
 )
 
@@ -59,8 +60,8 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 
 	op.write(files("2", onlyNot12))
 	out, code := op.run("deploy", "--yes")
-	if code != exitRolledBack || !strings.Contains(out, "m12  rolled back") || !strings.Contains(out, "m11  deployed") || !strings.Contains(out, "m13  deployed") {
-		t.Fatalf("deploy of v2 exited %d, want %d with only m12 rolled back:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "m12  rolled back") || !strings.Contains(out, "m11  deployed") || !strings.Contains(out, "m13  deployed") {
+		t.Fatalf("deploy of v2 exited %d, want %d with only m12 rolled back:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	for h, wantV := range map[string]string{"m11": "2", "m12": "1", "m13": "2"} {
 		if got := version(h); got != "active\nV="+wantV+"\nenabled" {
