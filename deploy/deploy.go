@@ -77,12 +77,16 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 	}
 	res.Elapsed = time.Since(start)
+	// Record everything that can be recorded even when a part fails: a
+	// host ref left behind only makes the next plan stale, which the next
+	// deploy repairs; a lost outcome is lost.
+	var errs []error
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
 		if err := s.SetHostRef(r.Host, store.ID(r.Commit)); err != nil {
-			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
+			errs = append(errs, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -92,9 +96,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
 	if err != nil {
-		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
+		errs = append(errs, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err))
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // stage is one step of a rollout: hosts deployed in parallel.

@@ -132,6 +132,15 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 // tree against the hosts, show the plan, confirm, commit, apply, report.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
+	if !f.planOnly {
+		// Held from the plan to the last record: a plan made while
+		// another deploy from this store runs is stale before it is shown.
+		lock, err := lockStore(c.store)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
 	if err != nil {
 		return err
@@ -173,11 +182,13 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if events != nil {
 		opts.Reporter = events
 	}
-	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
-	if err != nil {
-		return err
-	}
+	res, recordErr := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
 	code, why := exitOf(res)
+	if recordErr != nil {
+		// Hosts were contacted: the summary still says what happened to
+		// each, and the code is never "nothing changed".
+		code, why = max(code, exitHostFailed), recordErr
+	}
 	if events != nil {
 		if err := events.summary(res, code); err != nil {
 			return err
