@@ -193,6 +193,9 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	}
 	r.Commit = diff.ObjectID(commit)
 	sess, err := d.connect(ctx, hp.Host)
+	if reached := (*reachedError)(nil); errors.As(err, &reached) {
+		return finish(Failed, err)
+	}
 	if err != nil {
 		return finish(Unreachable, err)
 	}
@@ -212,11 +215,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return o, nil, err
 	}
 	rep.Phase(hp.Host, Sending, "")
-	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{store.ID(sess.hello.Current)})
-		return err
-	})
-	if err != nil {
+	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
 		return Failed, nil, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
 	}
 	rep.Phase(hp.Host, Applying, "")
@@ -253,6 +252,44 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return RollbackFailed, res.Units, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
 	}
 	return Failed, res.Units, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+}
+
+// sendObjects sends the host what it lacks of commit and of the commit it
+// runs (hp.Base, which a rollback returns to): a pack against what the
+// host says it runs, and when the host finds objects still missing (its
+// store lost a pack, or was deleted and rebuilt from its journal), a pack
+// of both commits' whole histories, which this store holds: the host
+// commits are made here.
+func (d *deployer) sendObjects(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) error {
+	want := []store.ID{commit}
+	if !hp.Base.IsZero() {
+		want = append(want, store.ID(hp.Base))
+	}
+	wantIDs := make([]diff.ObjectID, len(want))
+	for i, id := range want {
+		wantIDs[i] = diff.ObjectID(id)
+	}
+	var haves []store.ID
+	if !sess.hello.Current.IsZero() {
+		haves = []store.ID{store.ID(sess.hello.Current)}
+	}
+	for try := 0; ; try++ {
+		reply, err := sess.client.SendObjectsFor(ctx, wantIDs, func(w io.Writer) error {
+			_, err := d.store.WritePack(w, want, haves)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if reply.Missing.IsZero() {
+			return nil
+		}
+		if try > 0 || len(haves) == 0 {
+			return fmt.Errorf("the host store still lacks object %s after a full pack", reply.Missing)
+		}
+		d.opts.Reporter.Phase(hp.Host, Sending, "repairing the host store")
+		haves = nil
+	}
 }
 
 // confirm reaches host again over a new SSH connection and confirms the

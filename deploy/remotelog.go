@@ -10,19 +10,21 @@ import (
 // RemoteLog asks host's agent for the host's own journal of applies, newest
 // first, at most limit entries (0: all), including applies made from other
 // stores. It takes no lock and changes nothing on the host, though the
-// agent is uploaded on first contact as for any session.
-func RemoteLog(ctx context.Context, host string, limit int, opts Options) ([]wire.JournalEntry, error) {
+// agent is uploaded on first contact as for any session. Lines of the
+// journal the host could not read (cut short by a crash or a full disk)
+// are left out, and warnings name them.
+func RemoteLog(ctx context.Context, host string, limit int, opts Options) (entries []wire.JournalEntry, warnings []string, err error) {
 	opts.defaults()
 	d := &deployer{opts: opts}
 	sess, err := d.connect(ctx, host)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer sess.close()
-	entries, err := sess.client.Journal(ctx, limit)
+	reply, err := sess.client.JournalReply(ctx, limit)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: journal: %w", host, err)
+		return nil, nil, fmt.Errorf("host %s: journal: %w", host, err)
 	}
 	sess.client.Bye(ctx)
-	return entries, nil
+	return reply.Entries, reply.Warnings, nil
 }

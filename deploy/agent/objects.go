@@ -2,22 +2,32 @@ package agent
 
 import (
 	"context"
-	"github.com/deptool/deptool/diff"
+	"fmt"
 	"io"
+
+	"github.com/deptool/deptool/diff"
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
 
 // objects stores the pack that follows in data frames. The stream is read
-// to its end whatever happens, so the next frame is a request again.
-func (s *session) objects(ctx context.Context) error {
+// to its end whatever happens, so the next frame is a request again. Then
+// it checks the commits the operator wants here are whole: a store that
+// lost objects says which one, and the operator sends everything.
+func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 	stream := s.conn.ReadStream(ctx)
 	if refuse := s.mayChange(); refuse != nil {
 		return s.refuseStream(stream, refuse)
 	}
 	st, err := s.store.open(true)
 	if err != nil {
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+	}
+	// Under the lock no other agent writes a pack: what an interrupted
+	// one left (a full disk, a killed agent) is garbage that may hold the
+	// disk full.
+	if _, err := st.CleanPacks(); err != nil {
 		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
 	}
 	readErr := st.ReadPack(stream)
@@ -28,7 +38,21 @@ func (s *session) objects(ctx context.Context) error {
 		return err // the stream broke: nobody is left to answer
 	}
 	if readErr != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects: %v", s.host, readErr))
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects in %s: %v", s.host, s.l.storeDir(), readErr))
+	}
+	want := make([]store.ID, len(req.Want))
+	for i, id := range req.Want {
+		want[i] = store.ID(id)
+	}
+	missing, ok, err := st.Missing(want...)
+	if err != nil {
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: check the store %s: %v", s.host, s.l.storeDir(), err))
+	}
+	if ok {
+		return s.conn.Send(&wire.ObjectsReply{Missing: diff.ObjectID(missing)})
+	}
+	if err := s.store.restoreRefs(); err != nil {
+		return s.conn.Send(asAgentError(err))
 	}
 	return s.conn.Send(&wire.ObjectsReply{})
 }
@@ -56,6 +80,9 @@ func (s *session) fetch() error {
 		st, err := s.store.open(false)
 		if err != nil {
 			return err
+		}
+		if st == nil || r.fromJournal {
+			return fmt.Errorf("host %s: the host store %s lost the objects of %s, which the journal says is deployed: deploy to it to rebuild the store from the operator's", s.host, s.l.storeDir(), short(r.current))
 		}
 		_, err = st.WritePack(w, []store.ID{r.current}, nil)
 		return err
