@@ -94,10 +94,9 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 		return fmt.Errorf("host %s: %w", sess.host, err)
 	}
 	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
-	if err != nil {
-		return err
+	if err == nil {
+		err = d.hello(ctx, sess, proc, bin)
 	}
-	err = d.hello(ctx, sess, proc, bin)
 	if exit := (*transport.ExitError)(nil); errors.As(err, &exit) {
 		return &reachedError{err}
 	}

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/deptool/deptool/diff"
 
@@ -38,7 +40,11 @@ func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 		return err // the stream broke: nobody is left to answer
 	}
 	if readErr != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects in %s: %v", s.host, s.l.storeDir(), readErr))
+		hint := ""
+		if errors.Is(readErr, syscall.ENOSPC) {
+			hint = ": free space there and deploy again (what this pack began is removed)"
+		}
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects in %s: %v%s", s.host, s.l.storeDir(), readErr, hint))
 	}
 	want := make([]store.ID, len(req.Want))
 	for i, id := range req.Want {
