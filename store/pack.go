@@ -196,3 +196,110 @@ func (s *Store) Missing(commits ...ID) (ID, bool, error) {
 	}
 	return ZeroID, false, nil
 }
+
+// Repack rewrites the store as one pack of what is reachable from keep
+// (full histories) and deletes every other pack and loose object: objects
+// of attempts that were rolled back, and the copies a repair sent again.
+// Like CleanPacks, only the store's owner may call it, holding the lock
+// that keeps other writers out. The new pack is stored before anything is
+// deleted, so a crash half way leaves copies, never a loss. It returns the
+// bytes freed.
+func (s *Store) Repack(keep ...ID) (int64, error) {
+	if s.path == "" {
+		return 0, nil
+	}
+	var wants []ID
+	for _, id := range keep {
+		if !id.IsZero() {
+			wants = append(wants, id)
+		}
+	}
+	if len(wants) == 0 {
+		return 0, nil
+	}
+	tmp, err := os.CreateTemp(s.packDir(), "tmp_pack_repack_")
+	if err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := s.WritePack(tmp, wants, nil); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	// The pack's name is its trailing checksum: the one pack to keep,
+	// whether ReadPack writes it anew or finds it there already.
+	info, err := tmp.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	sum := make([]byte, 20)
+	if _, err := tmp.ReadAt(sum, info.Size()-20); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	name := fmt.Sprintf("pack-%x", sum)
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	if err := s.ReadPack(tmp); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	if !completePack(s.packDir(), name+".pack") {
+		return 0, fmt.Errorf("store: repack: %s was not written", name)
+	}
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	// go-git keeps the pack indexes it read: forget them, or it would look
+	// for objects in the packs deleted here.
+	defer func() {
+		if r, ok := s.objects.(interface{ Reindex() }); ok {
+			r.Reindex()
+		}
+	}()
+	var freed int64
+	remove := func(path string) error {
+		info, err := os.Lstat(path)
+		if err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("store: repack: %w", err)
+		}
+		freed += info.Size()
+		return nil
+	}
+	for file := range s.packFiles() {
+		if strings.HasPrefix(file, "pack-") && !strings.HasPrefix(file, name+".") {
+			if err := remove(filepath.Join(s.packDir(), file)); err != nil {
+				return freed, err
+			}
+		}
+	}
+	dirs, _ := os.ReadDir(filepath.Join(s.path, "objects"))
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 || !isHexID(d.Name()+strings.Repeat("0", 38)) {
+			continue // pack/, info/
+		}
+		dir := filepath.Join(s.path, "objects", d.Name())
+		loose, _ := os.ReadDir(dir)
+		for _, o := range loose {
+			if err := remove(filepath.Join(dir, o.Name())); err != nil {
+				return freed, err
+			}
+		}
+		os.Remove(dir)
+	}
+	return freed, nil
+}
+
+// Packs counts the store's packs.
+func (s *Store) Packs() int {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	n := 0
+	for name := range s.packFiles() {
+		if strings.HasPrefix(name, "pack-") && strings.HasSuffix(name, ".pack") {
+			n++
+		}
+	}
+	return n
+}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"fmt"
+	"os/exec"
 	"testing"
 )
 
@@ -75,5 +77,65 @@ func TestPackCarriesOnlyWhatTheReceiverLacks(t *testing.T) {
 	secret, _ := src.WriteBlob([]byte("db only"))
 	if dst.Has(secret) {
 		t.Error("the receiver got another host's file")
+	}
+}
+
+// Repack keeps what keep reaches, history included, in one pack, and
+// deletes everything else: the store still reads, and plain git finds it
+// whole.
+func TestRepackKeepsWhatIsReachable(t *testing.T) {
+	src := initStore(t)
+	dst := initStore(t)
+	var commits []ID
+	var parent []ID
+	for i := range 5 {
+		blob, _ := src.WriteBlob([]byte(fmt.Sprintf("version %d\n", i)))
+		tree, _ := src.WriteTree([]Entry{{Name: "conf", Mode: ModeFile, ID: blob}})
+		c, err := src.writeCommit(tree, parent, "v", "op@x", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent = []ID{c}
+		commits = append(commits, c)
+		var buf bytes.Buffer
+		if _, err := src.WritePack(&buf, []ID{c}, nil); err != nil { // a full pack each time: copies
+			t.Fatal(err)
+		}
+		if err := dst.ReadPack(&buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An attempt nobody keeps.
+	junk, _ := dst.WriteBlob([]byte("rolled back\n"))
+	if n := dst.Packs(); n != 5 {
+		t.Fatalf("%d packs before, want 5", n)
+	}
+	freed, err := dst.Repack(commits[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dst.Packs(); n != 1 || freed <= 0 {
+		t.Errorf("after repack: %d packs, %d bytes freed", n, freed)
+	}
+	if dst.Has(junk) {
+		t.Error("the unreachable blob survived")
+	}
+	for _, c := range commits {
+		if missing, ok, err := dst.Missing(c); ok || err != nil {
+			t.Errorf("commit %s lost %s (%v)", c, missing, err)
+		}
+	}
+	if err := dst.setRef("refs/heads/current", commits[4], ZeroID); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("git", "--git-dir", dst.Path(), "fsck", "--no-dangling").CombinedOutput(); err != nil {
+		t.Errorf("git fsck after repack: %v\n%s", err, out)
+	}
+	// Again, with nothing to drop: the one pack stays.
+	if _, err := dst.Repack(commits[4]); err != nil || dst.Packs() != 1 {
+		t.Errorf("second repack: %v, %d packs", err, dst.Packs())
+	}
+	if _, ok, _ := dst.Missing(commits[4]); ok {
+		t.Error("the second repack lost objects")
 	}
 }

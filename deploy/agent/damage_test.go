@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -177,5 +179,34 @@ func TestAJournalCutShortStillReads(t *testing.T) {
 	got := h.journal()
 	if len(got) != 1 || store.ID(got[0].To) != second.commit {
 		t.Errorf("journal = %+v, want the second deploy only", got)
+	}
+}
+
+// Every deploy adds a pack to the host store; gc folds them into one past
+// repackAt, and the host's history stays whole.
+func TestGCRepacksTheHostStore(t *testing.T) {
+	h := newTestHost(t)
+	var last deployment
+	for i := range repackAt + 2 {
+		last = h.deploy(apps{"nginx": files{"nginx.conf": fmt.Sprintf("listen %d;\n", 8000+i)}})
+		if last.result.Outcome != wire.Deployed {
+			t.Fatalf("deploy %d: %+v", i, last.result)
+		}
+	}
+	hs := hostStore{l: layout{root: h.root}}
+	st, err := hs.open(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Packs(); n > repackAt {
+		t.Errorf("%d packs after %d deploys, want at most %d", n, repackAt+2, repackAt)
+	}
+	if missing, ok, err := st.Missing(last.commit); ok || err != nil {
+		t.Errorf("the host store lost %s (%v)", missing, err)
+	}
+	// The whole history is still there to fetch.
+	var buf bytes.Buffer
+	if _, err := st.WritePack(&buf, []store.ID{last.commit}, nil); err != nil {
+		t.Errorf("write a pack of the whole history: %v", err)
 	}
 }
