@@ -176,6 +176,18 @@ var reservedDirs = []struct{ dir, instead string }{
 	{"/var/lib/deptool", "deptool keeps its own state there"},
 }
 
+// unitDirs are the other directories systemd loads system units from
+// (systemd.unit(5)), and sysusers' other directories. A file linked into
+// one becomes a unit or a user that deptool never enables, reloads, checks
+// or rolls back: it must come from the app's systemd/ or sysusers/.
+var unitDirs = []string{
+	"/etc/systemd/system.control", "/etc/systemd/system.attached",
+	"/run/systemd/system", "/run/systemd/system.control", "/run/systemd/system.attached",
+	"/run/systemd/transient", "/run/systemd/generator", "/run/systemd/generator.early", "/run/systemd/generator.late",
+	"/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+	"/usr/lib/sysusers.d", "/usr/local/lib/sysusers.d", "/run/sysusers.d",
+}
+
 func checkLinkPath(p string) string {
 	switch {
 	case p == "":
@@ -195,6 +207,15 @@ func checkLinkPath(p string) string {
 		}
 		if strings.HasPrefix(r.dir, p+"/") {
 			return fmt.Sprintf("the link would replace %s, which holds %s managed by deptool", p, r.dir)
+		}
+	}
+	for _, d := range unitDirs {
+		if p == d || strings.HasPrefix(p, d+"/") || strings.HasPrefix(d, p+"/") {
+			what, dir, real := "units", "systemd/", "/etc/systemd/system"
+			if strings.HasSuffix(d, "sysusers.d") {
+				what, dir, real = "users", "sysusers/", "/etc/sysusers.d"
+			}
+			return fmt.Sprintf("%s is where systemd finds %s: one linked there escapes deptool's enable, reload, check and rollback; put it in the app's %s directory, which deptool links into %s", d, what, dir, real)
 		}
 	}
 	return ""
