@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +139,42 @@ func TestRepackKeepsWhatIsReachable(t *testing.T) {
 	}
 	if _, ok, _ := dst.Missing(commits[4]); ok {
 		t.Error("the second repack lost objects")
+	}
+}
+
+// A file larger than largeObject is stored while it is read, never whole in
+// memory; its id is the one Git gives it, and a pack of it reads back.
+func TestLargeFilesAreStreamed(t *testing.T) {
+	s := initStore(t)
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), largeObject/16*3+5)
+	writeTree(t, dir, map[string]string{"web1/app/big": string(big)})
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "web1", "app", "big")
+	want, err := exec.Command("git", "hash-object", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := s.ReadTree(snap.Tree)
+	app, _ := s.ReadTree(host[0].ID)
+	files, _ := s.ReadTree(app[0].ID)
+	if got := files[0].ID.String(); got != strings.TrimSpace(string(want)) {
+		t.Fatalf("blob id %s, git says %s", got, want)
+	}
+	c, _ := s.CommitHost("web1", host[0].ID, EmptyTree, "op@x", t0)
+	var pack bytes.Buffer
+	if _, err := s.WritePack(&pack, []ID{c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := initStore(t)
+	if err := dst.ReadPack(&pack); err != nil {
+		t.Fatal(err)
+	}
+	data, err := dst.ReadBlob(files[0].ID)
+	if err != nil || !bytes.Equal(data, big) {
+		t.Errorf("read back %d bytes (%v), want %d", len(data), err, len(big))
 	}
 }

@@ -17,12 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -94,19 +97,25 @@ func Init(path string) (*Store, error) {
 	if err := repo.Storer.SetReference(head); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return Open(path)
 }
 
 // Open opens the store at path.
 func Open(path string) (*Store, error) {
-	repo, err := git.PlainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
+	if _, err := git.PlainOpen(path); errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%w at %s: run 'deptool init' first, or set DEPTOOL_STORE", ErrNoStore, path)
+	} else if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Opened again on a storage of our own, to set LargeObjectThreshold:
+	// objects larger than largeObject are then read as streams, not into
+	// memory (git.PlainOpen has no way to say so).
+	st := filesystem.NewStorageWithOptions(osfs.New(path), cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: largeObject})
+	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return newStore(path, repo, st), nil
 }
 
 // OpenMemory returns an empty store that lives only in memory, for tests.
