@@ -29,7 +29,7 @@ func (s *Store) writeFileBlob(path string, size int64) (ID, error) {
 	if err != nil {
 		return ZeroID, fmt.Errorf("store: write blob of %s: %w", path, err)
 	}
-	return id, nil
+	return ID(id), nil
 }
 
 // fileBlob is a blob read from a file as the store writes it; its hash is

@@ -39,7 +39,7 @@ func (s *Store) Resolve(rev string) (ID, error) {
 	if err != nil {
 		return ZeroID, fmt.Errorf("%q is not a commit in the store (try 'deptool log'): %w", rev, err)
 	}
-	return *h, nil
+	return ID(*h), nil
 }
 
 // Config reads option key of the store's [deptool] Git config section.

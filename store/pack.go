@@ -27,11 +27,11 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 	defer s.objMu.Unlock()
 	known := make([]ID, 0, len(haves))
 	for _, h := range haves {
-		if !h.IsZero() && s.objects.HasEncodedObject(h) == nil {
+		if !h.IsZero() && s.objects.HasEncodedObject(h.Hash()) == nil {
 			known = append(known, h)
 		}
 	}
-	objs, err := revlist.Objects(s.objects, wants, known)
+	objs, err := revlist.Objects(s.objects, hashes(wants), hashes(known))
 	if err != nil {
 		return 0, fmt.Errorf("store: list objects to send: %w", err)
 	}
@@ -135,11 +135,11 @@ func (s *Store) CleanPacks() (int64, error) {
 func (s *Store) Reachable(from ...ID) ([]ID, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	objs, err := revlist.Objects(s.objects, from, nil)
+	objs, err := revlist.Objects(s.objects, hashes(from), nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: list objects: %w", err)
 	}
-	return objs, nil
+	return ids(objs), nil
 }
 
 // Missing looks for an object reachable from commits that the store does
@@ -156,7 +156,7 @@ func (s *Store) Missing(commits ...ID) (ID, bool, error) {
 			return ZeroID, false, nil
 		}
 		seen[tree] = true
-		t, err := object.GetTree(s.objects, tree)
+		t, err := object.GetTree(s.objects, tree.Hash())
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return tree, true, nil
 		}
@@ -164,16 +164,17 @@ func (s *Store) Missing(commits ...ID) (ID, bool, error) {
 			return ZeroID, false, fmt.Errorf("store: read tree %s: %w", tree, err)
 		}
 		for _, e := range t.Entries {
+			id := ID(e.Hash)
 			if e.Mode == filemode.Dir {
-				if id, ok, err := walk(e.Hash); ok || err != nil {
+				if id, ok, err := walk(id); ok || err != nil {
 					return id, ok, err
 				}
 				continue
 			}
-			if !seen[e.Hash] {
-				seen[e.Hash] = true
+			if !seen[id] {
+				seen[id] = true
 				if s.objects.HasEncodedObject(e.Hash) != nil {
-					return e.Hash, true, nil
+					return id, true, nil
 				}
 			}
 		}
@@ -183,14 +184,14 @@ func (s *Store) Missing(commits ...ID) (ID, bool, error) {
 		if c.IsZero() {
 			continue
 		}
-		commit, err := object.GetCommit(s.objects, c)
+		commit, err := object.GetCommit(s.objects, c.Hash())
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
 			return c, true, nil
 		}
 		if err != nil {
 			return ZeroID, false, fmt.Errorf("store: read commit %s: %w", c, err)
 		}
-		if id, ok, err := walk(commit.TreeHash); ok || err != nil {
+		if id, ok, err := walk(ID(commit.TreeHash)); ok || err != nil {
 			return id, ok, err
 		}
 	}

@@ -73,7 +73,7 @@ func (s *Store) readRef(name plumbing.ReferenceName) (ID, bool, error) {
 		if err != nil {
 			return ZeroID, false, fmt.Errorf("store: read %s: %w", name, err)
 		}
-		return r.Hash(), true, nil
+		return ID(r.Hash()), true, nil
 	}
 	path := s.refPath(name)
 	data, err := os.ReadFile(path)
@@ -101,7 +101,7 @@ func parseRefFile(data []byte) (ID, error) {
 	if !isHexID(line) {
 		return ZeroID, fmt.Errorf("ref file holds %q, not a commit id", truncate(line, 60))
 	}
-	return plumbing.NewHash(line), nil
+	return ID(plumbing.NewHash(line)), nil
 }
 
 func isHexID(s string) bool {
@@ -154,7 +154,7 @@ func (s *Store) packedRefs() (map[plumbing.ReferenceName]ID, error) {
 		if !ok || !isHexID(hash) {
 			return nil, fmt.Errorf("store: %s line %d: %q is not \"<id> <ref>\": the store is damaged", path, n, truncate(line, 60))
 		}
-		out[plumbing.ReferenceName(name)] = plumbing.NewHash(hash)
+		out[plumbing.ReferenceName(name)] = ID(plumbing.NewHash(hash))
 	}
 	return out, nil
 }
@@ -217,7 +217,7 @@ func (s *Store) memoryRefsUnder(prefix string) (map[string]ID, error) {
 	out := map[string]ID{}
 	err = iter.ForEach(func(r *plumbing.Reference) error {
 		if name, ok := strings.CutPrefix(r.Name().String(), prefix); ok && r.Type() == plumbing.HashReference {
-			out[name] = r.Hash()
+			out[name] = ID(r.Hash())
 		}
 		return nil
 	})
@@ -323,7 +323,7 @@ func (s *Store) writeRef(name plumbing.ReferenceName, id ID) error {
 	if s.path == "" {
 		s.objMu.Lock()
 		defer s.objMu.Unlock()
-		if err := s.objects.SetReference(plumbing.NewHashReference(name, id)); err != nil {
+		if err := s.objects.SetReference(plumbing.NewHashReference(name, id.Hash())); err != nil {
 			return fmt.Errorf("store: move %s to %s: %w", name, id, err)
 		}
 		return nil

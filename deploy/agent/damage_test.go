@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -22,11 +21,7 @@ var v2 = apps{"nginx": files{"nginx.conf": "listen 81;\n", "mime.types": "text/h
 func sendFor(t *testing.T, r *running, h *testHost, base store.ID, want, haves []store.ID) wire.ObjectsReply {
 	t.Helper()
 	ctx := context.Background()
-	ids := make([]diff.ObjectID, len(want))
-	for i, id := range want {
-		ids[i] = diff.ObjectID(id)
-	}
-	reply, err := r.client.SendObjectsFor(ctx, ids, func(w io.Writer) error {
+	reply, err := r.client.SendObjectsFor(ctx, want, func(w io.Writer) error {
 		_, err := h.src.WritePack(w, want, haves)
 		return err
 	})
@@ -68,14 +63,14 @@ func TestObjectsReportWhatALostPackTook(t *testing.T) {
 	if err := r.client.Lock(ctx, wire.LockRequest{Base: d.plan.Base, Operator: operator}); err != nil {
 		t.Fatal(err)
 	}
-	want := []store.ID{d.commit, store.ID(d.plan.Base)}
-	if reply := sendFor(t, r, h, store.ID(d.plan.Base), want, []store.ID{store.ID(hello.Current)}); reply.Missing.IsZero() {
+	want := []store.ID{d.commit, d.plan.Base}
+	if reply := sendFor(t, r, h, d.plan.Base, want, []store.ID{hello.Current}); reply.Missing.IsZero() {
 		t.Fatal("the host did not notice it lacks the objects of its current commit")
 	}
-	if reply := sendFor(t, r, h, store.ID(d.plan.Base), want, nil); !reply.Missing.IsZero() {
+	if reply := sendFor(t, r, h, d.plan.Base, want, nil); !reply.Missing.IsZero() {
 		t.Fatalf("after the whole history the host still lacks %s", reply.Missing)
 	}
-	res, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan}, nil)
+	res, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}, wire.ApplyEvents{})
 	if err != nil || res.Outcome != wire.Deployed {
 		t.Fatalf("apply after repair: %v %+v", err, res)
 	}
@@ -100,24 +95,24 @@ func TestADeletedHostStoreIsRebuiltFromTheJournal(t *testing.T) {
 	r := h.start(h.opts)
 	defer r.stop()
 	hello := r.hello(t)
-	if store.ID(hello.Current) != first.commit {
+	if hello.Current != first.commit {
 		t.Fatalf("hello says current %s, want %s", hello.Current, first.commit)
 	}
 	ctx := context.Background()
 	if err := r.client.Lock(ctx, wire.LockRequest{Base: d.plan.Base, Operator: operator}); err != nil {
 		t.Fatalf("lock: %v", err)
 	}
-	want := []store.ID{d.commit, store.ID(d.plan.Base)}
-	if reply := sendFor(t, r, h, store.ID(d.plan.Base), want, []store.ID{first.commit}); reply.Missing.IsZero() {
+	want := []store.ID{d.commit, d.plan.Base}
+	if reply := sendFor(t, r, h, d.plan.Base, want, []store.ID{first.commit}); reply.Missing.IsZero() {
 		t.Fatal("the rebuilt store did not say it lacks the current commit")
 	}
-	if reply := sendFor(t, r, h, store.ID(d.plan.Base), want, nil); !reply.Missing.IsZero() {
+	if reply := sendFor(t, r, h, d.plan.Base, want, nil); !reply.Missing.IsZero() {
 		t.Fatalf("still lacks %s", reply.Missing)
 	}
 	if got := h.refs(); got.fromJournal || got.current != first.commit {
 		t.Errorf("refs after the rebuild = %+v, want current %s in the store", got, first.commit)
 	}
-	res, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan}, nil)
+	res, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}, wire.ApplyEvents{})
 	if err != nil || res.Outcome != wire.Deployed {
 		t.Fatalf("apply after the rebuild: %v %+v", err, res)
 	}
@@ -177,7 +172,7 @@ func TestAJournalCutShortStillReads(t *testing.T) {
 		t.Fatalf("journal lines = %q, want the cut line and a new one", lines)
 	}
 	got := h.journal()
-	if len(got) != 1 || store.ID(got[0].To) != second.commit {
+	if len(got) != 1 || got[0].To != second.commit {
 		t.Errorf("journal = %+v, want the second deploy only", got)
 	}
 }

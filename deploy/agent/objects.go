@@ -7,8 +7,6 @@ import (
 	"io"
 	"syscall"
 
-	"github.com/deptool/deptool/diff"
-
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
@@ -24,18 +22,18 @@ func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 	}
 	st, err := s.store.open(true)
 	if err != nil {
-		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
 	// Under the lock no other agent writes a pack: what an interrupted
 	// one left (a full disk, a killed agent) is garbage that may hold the
 	// disk full.
 	if _, err := st.CleanPacks(); err != nil {
-		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
 	readErr := st.ReadPack(stream)
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
-			return s.conn.Send(wire.Errorf(wire.CodeAborted, "host %s: the operator aborted sending objects: %v", s.host, err))
+			return s.conn.Send(wire.Errorf(wire.CodeAborted, "the operator aborted sending objects: %v", err))
 		}
 		return err // the stream broke: nobody is left to answer
 	}
@@ -44,18 +42,14 @@ func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 		if errors.Is(readErr, syscall.ENOSPC) {
 			hint = ": free space there and deploy again (what this pack began is removed)"
 		}
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects in %s: %v%s", s.host, s.l.storeDir(), readErr, hint))
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "store objects in %s: %v%s", s.l.storeDir(), readErr, hint))
 	}
-	want := make([]store.ID, len(req.Want))
-	for i, id := range req.Want {
-		want[i] = store.ID(id)
-	}
-	missing, ok, err := st.Missing(want...)
+	missing, ok, err := st.Missing(req.Want...)
 	if err != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: check the store %s: %v", s.host, s.l.storeDir(), err))
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "check the store %s: %v", s.l.storeDir(), err))
 	}
 	if ok {
-		return s.conn.Send(&wire.ObjectsReply{Missing: diff.ObjectID(missing)})
+		return s.conn.Send(&wire.ObjectsReply{Missing: missing})
 	}
 	if err := s.store.restoreRefs(); err != nil {
 		return s.conn.Send(asAgentError(err))
@@ -76,7 +70,7 @@ func (s *session) fetch() error {
 	if err != nil {
 		return s.conn.Send(asAgentError(err))
 	}
-	if err := s.conn.Send(&wire.FetchReply{Current: diff.ObjectID(r.current)}); err != nil {
+	if err := s.conn.Send(&wire.FetchReply{Current: r.current}); err != nil {
 		return err
 	}
 	err = s.conn.WriteStream(func(w io.Writer) error {
@@ -88,7 +82,7 @@ func (s *session) fetch() error {
 			return err
 		}
 		if st == nil || r.fromJournal {
-			return fmt.Errorf("host %s: the host store %s lost the objects of %s, which the journal says is deployed: deploy to it to rebuild the store from the operator's", s.host, s.l.storeDir(), short(r.current))
+			return fmt.Errorf("the host store %s lost the objects of %s, which the journal says is deployed: deploy to the host to rebuild the store from the operator's", s.l.storeDir(), r.current.Short())
 		}
 		_, err = st.WritePack(w, []store.ID{r.current}, nil)
 		return err
