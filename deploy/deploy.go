@@ -78,12 +78,16 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 	}
 	res.Elapsed = time.Since(start)
+	// Record everything that can be recorded even when a part fails: a
+	// host ref left behind only makes the next plan stale, which the next
+	// deploy repairs; a lost outcome is lost.
+	var errs []error
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
 		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
-			return res, fmt.Errorf("a host deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", err, r.Host)
+			errs = append(errs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -93,9 +97,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
 	if err != nil {
-		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
+		errs = append(errs, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err))
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // stage is one step of a rollout: hosts deployed in parallel.
@@ -191,6 +195,9 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	}
 	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
+	if reached := (*reachedError)(nil); errors.As(err, &reached) {
+		return finish(Failed, err)
+	}
 	if err != nil {
 		return finish(Unreachable, err)
 	}
@@ -209,11 +216,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return o, err
 	}
 	rep.Phase(hp.Host, Sending, "")
-	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
-		return err
-	})
-	if err != nil {
+	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
 		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
@@ -246,6 +249,40 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return o, nil
 	}
 	return o, errors.New(res.Error)
+}
+
+// sendObjects sends the host what it lacks of commit and of the commit it
+// runs (hp.Base, which a rollback returns to): a pack against what the
+// host says it runs, and when the host finds objects still missing (its
+// store lost a pack, or was deleted and rebuilt from its journal), a pack
+// of both commits' whole histories, which this store holds: the host
+// commits are made here.
+func (d *deployer) sendObjects(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) error {
+	want := []store.ID{commit}
+	if !hp.Base.IsZero() {
+		want = append(want, hp.Base)
+	}
+	var haves []store.ID
+	if !sess.hello.Current.IsZero() {
+		haves = []store.ID{sess.hello.Current}
+	}
+	for try := 0; ; try++ {
+		reply, err := sess.client.SendObjectsFor(ctx, want, func(w io.Writer) error {
+			_, err := d.store.WritePack(w, want, haves)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if reply.Missing.IsZero() {
+			return nil
+		}
+		if try > 0 || len(haves) == 0 {
+			return fmt.Errorf("send objects: the host store still lacks object %s after a pack of the whole history", reply.Missing)
+		}
+		d.opts.Reporter.Phase(hp.Host, Sending, "repairing the host store")
+		haves = nil
+	}
 }
 
 // confirm reaches host again over a new SSH connection and confirms the

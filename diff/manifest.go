@@ -60,7 +60,16 @@ func ParseManifest(name string, data []byte) (Manifest, error) {
 	return m, nil
 }
 
+// MaxManifestSize bounds a manifest.json. A manifest names units, links,
+// owners and checks; a thousand of each fit in a tenth of this. What is
+// larger is a mistake (a data file saved under the wrong name), and the
+// planner, the plan and the agent would each hold it in memory.
+const MaxManifestSize = 1 << 20
+
 func parseManifest(data []byte) (Manifest, error) {
+	if len(data) > MaxManifestSize {
+		return Manifest{}, fmt.Errorf("is %d bytes, more than the limit of %d (1 MiB): a manifest lists units, links and checks; keep data in the app's other files", len(data), MaxManifestSize)
+	}
 	// The shape walk first: it knows where in the file a problem is, which
 	// encoding/json's errors do not say for unknown or repeated keys.
 	if err := checkManifestShape(data); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -136,4 +137,10 @@ func addLimitFlag(cmd *cobra.Command, limit *[]string) {
 
 func addOutputFlag(cmd *cobra.Command, output *string) {
 	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
+}
+
+// lockStore takes the store's deploy lock in the name of this command line.
+func lockStore(s *store.Store) (*store.DeployLock, error) {
+	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
+	return s.Lock(strings.Join(args, " "), store.Operator(), time.Now())
 }

@@ -133,6 +133,15 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 // transaction to package deploy and print its result.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
+	if !f.planOnly {
+		// Held from the plan to the last record: a plan made while
+		// another deploy from this store runs is stale before it is shown.
+		lock, err := lockStore(c.store)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
 	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
 	if err != nil {
 		return err
@@ -163,10 +172,15 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		opts.Reporter = events
 	}
 	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
-	if err != nil {
-		return err
+	if res == nil {
+		return err // nothing was committed or contacted
 	}
 	code, why := res.Exit()
+	if err != nil {
+		// Hosts were contacted: the summary still says what happened to
+		// each, and the code is never "nothing changed".
+		code, why = max(code, deploy.ExitHostFailed), err
+	}
 	if events != nil {
 		if err := events.summary(res, code); err != nil {
 			return err

@@ -34,6 +34,11 @@ Nothing is changed on any host.`,
 			if err != nil {
 				return err
 			}
+			lock, err := lockStore(c.store)
+			if err != nil {
+				return err
+			}
+			defer lock.Unlock()
 			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err
