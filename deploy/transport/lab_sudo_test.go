@@ -70,7 +70,7 @@ func TestLabSudo(t *testing.T) {
 	}
 
 	_, err = Dial(labCtx(t), "as-asker", opts)
-	if err == nil || !strings.HasPrefix(err.Error(), "host as-asker: logged in as asker, and sudo asks for a password, which deptool cannot type: configure passwordless sudo for asker") {
+	if err == nil || !strings.HasPrefix(err.Error(), "host as-asker: logged in as asker, and sudo asks for a password: run with --ask-become-pass to type it, or configure passwordless sudo for asker") {
 		t.Errorf("sudo wanting a password: %v", err)
 	}
 	// sudo asks a user outside sudoers for a password too, before telling
