@@ -70,13 +70,13 @@ type hop struct {
 // settings are a hop's raw values, from `ssh -G` or from the config file,
 // before they are checked and expanded into the hop.
 type settings struct {
-	identities, certificates                       []string
-	defaultIDs                                     bool
-	identitiesOnly, identityAgent                  string
-	proxyJump, proxyCommand, hostKeyAlias          string
-	userKnownHosts, globalKnown, strict            string
-	connectTimeout, aliveInterval, aliveCountMax   string
-	addressFamily, hashKnownHosts                  string
+	identities, certificates                     []string
+	defaultIDs                                   bool
+	identitiesOnly, identityAgent                string
+	proxyJump, proxyCommand, hostKeyAlias        string
+	userKnownHosts, globalKnown, strict          string
+	connectTimeout, aliveInterval, aliveCountMax string
+	addressFamily, hashKnownHosts                string
 	// expanded: the known_hosts files and agent socket have their tokens
 	// and ~ expanded already (ssh -G does).
 	expanded bool

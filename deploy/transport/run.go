@@ -107,4 +107,3 @@ func (c *Conn) exitError(cmd string, err error, stderr *tail) error {
 	}
 	return c.fail(cmd, err)
 }
-
