@@ -162,7 +162,13 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 	}
 	var err error = &knownhosts.KeyError{}
 	if k.db != nil {
-		err = k.db.HostKeyCallback()(hostname, remote, key)
+		err = nil
+		if cert, ok := key.(*ssh.Certificate); ok {
+			err = k.revokedCert(hostname, remote, cert)
+		}
+		if err == nil {
+			err = k.db.HostKeyCallback()(hostname, remote, key)
+		}
 	}
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
@@ -170,8 +176,8 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 	case err == nil:
 		return nil
 	case errors.As(err, &re):
-		return fmt.Errorf("host %s: its host key %s %s is marked @revoked in %s:%d: refusing to connect",
-			k.hop.where(), key.Type(), ssh.FingerprintSHA256(key), re.Revoked.Filename, re.Revoked.Line)
+		return fmt.Errorf("host %s: key %s %s is marked @revoked in %s:%d: refusing to connect",
+			k.hop.where(), re.Revoked.Key.Type(), ssh.FingerprintSHA256(re.Revoked.Key), re.Revoked.Filename, re.Revoked.Line)
 	case !errors.As(err, &ke):
 		return k.certError(key, err)
 	case len(ke.Want) > 0:
@@ -180,6 +186,19 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 		return k.add(hostname, remote, key)
 	}
 	return k.keyError(key, nil)
+}
+
+// revokedCert applies @revoked lines to a host certificate as OpenSSH
+// does: revoking the host's plain key or the CA's key revokes the
+// certificate too. Checked first, so the error names the line.
+func (k *hostKeys) revokedCert(hostname string, remote net.Addr, cert *ssh.Certificate) error {
+	for _, key := range []ssh.PublicKey{cert.Key, cert.SignatureKey} {
+		var re *knownhosts.RevokedError
+		if err := k.db.HostKeyCallback()(hostname, remote, key); errors.As(err, &re) {
+			return re
+		}
+	}
+	return nil
 }
 
 // certError explains a host certificate that known_hosts does not vouch
