@@ -9,11 +9,14 @@ import (
 )
 
 // Backoff between attempts to connect: short at first, since a refused
-// connection is often sshd restarting, then longer; all within the hop's
-// ConnectTimeout, which ends the attempts.
+// connection is often sshd restarting (which takes a few hundred
+// milliseconds), and a few attempts only (1.5 s of waiting in all), so a
+// host that is really down is reported at once; the hop's ConnectTimeout
+// ends them sooner if it is shorter.
 const (
 	firstBackoff = 100 * time.Millisecond
 	maxBackoff   = 2 * time.Second
+	maxAttempts  = 5
 )
 
 // retry calls attempt until it succeeds, fails for good (transient
@@ -22,9 +25,9 @@ const (
 // sleep is injected so the rule is tested without a clock.
 func retry(ctx context.Context, sleep func(context.Context, time.Duration) error, attempt func() (transient bool, err error)) error {
 	wait := firstBackoff
-	for {
+	for n := 1; ; n++ {
 		transient, err := attempt()
-		if err == nil || !transient {
+		if err == nil || !transient || n == maxAttempts {
 			return err
 		}
 		if sleep(ctx, wait) != nil {

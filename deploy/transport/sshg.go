@@ -94,11 +94,17 @@ func runSSHG(bin string, args []string) (map[string][]string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if msg == "" {
-			msg = err.Error()
+		// OpenSSH names the file and line; its closing summary adds nothing.
+		var lines []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.Contains(l, ": terminating, ") {
+				lines = append(lines, l)
+			}
 		}
-		return nil, fmt.Errorf("%s %s: %s", bin, strings.Join(args, " "), oneLine(msg))
+		if len(lines) == 0 {
+			lines = []string{err.Error()}
+		}
+		return nil, fmt.Errorf("ssh -G: %s", oneLine(strings.Join(lines, "; ")))
 	}
 	return parseG(stdout.String()), nil
 }
@@ -140,7 +146,7 @@ func oneLine(s string) string {
 func (r *resolver) hopFromG(alias string, spec *jump) (*hop, error) {
 	g, err := sshG(r.ssh, r.file, r.explicit, alias, spec)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: resolving with %w", alias, err)
+		return nil, fmt.Errorf("host %s: %w", alias, err)
 	}
 	defaults, err := sshDefaults(r.ssh)
 	if err != nil {
