@@ -98,9 +98,9 @@ func readAll(p *Process) (string, error) {
 	}
 }
 
-// A sudo that wants a password gets it from --ask-become-pass: asked once
-// on a real terminal (a pty here), not echoed, sent only to hosts whose
-// sudo asks, and never mixed into a command's own stdin.
+// A sudo that wants a password gets it from --ask-become-pass: asked on a
+// real terminal (a pty here), not echoed, sent only to hosts whose sudo
+// asks, and never mixed into a command's own stdin.
 func TestLabSudoPassword(t *testing.T) {
 	l := lab.Start(t, "web1", "web2")
 	const password = "s3cret pass"
@@ -131,15 +131,25 @@ func TestLabSudoPassword(t *testing.T) {
 			}
 		}
 	}()
+	typedPW, err := ReadBecomePassword(tty, tty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-typed
+	if n := strings.Count(screen.String(), "become password"); n != 1 || strings.Contains(screen.String(), "s3cret") {
+		t.Errorf("terminal showed %q: want one prompt and no password", screen.String())
+	}
+	if string(typedPW) != password {
+		t.Fatalf("read %q from the terminal, want %q", typedPW, password)
+	}
 	var asked atomic.Int32
-	ask := AskBecomePassword(tty, tty)
 	opts := writeConfig(t,
 		hostBlock(t, l, "as-pwuser", "web1", "User pwuser"),
 		hostBlock(t, l, "as-nopw", "web2", "User nopw"),
 	)
 	opts.BecomePassword = func(host string) ([]byte, error) {
 		asked.Add(1)
-		return ask(host)
+		return typedPW, nil
 	}
 
 	// A host whose sudo needs no password never asks.
@@ -147,7 +157,7 @@ func TestLabSudoPassword(t *testing.T) {
 	if asked.Load() != 0 {
 		t.Fatalf("a host with passwordless sudo asked for the password")
 	}
-	// Two connections at once to a host that asks: one prompt.
+	// Two connections at once to a host that asks.
 	conns := make([]*Conn, 2)
 	var wg sync.WaitGroup
 	for i := range conns {
@@ -166,10 +176,6 @@ func TestLabSudoPassword(t *testing.T) {
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
-	}
-	<-typed
-	if n := strings.Count(screen.String(), "become password"); n != 1 || strings.Contains(screen.String(), "s3cret") {
-		t.Errorf("terminal showed %q: want one prompt and no password", screen.String())
 	}
 	c := conns[0]
 	if out, err := c.Run(labCtx(t), `id -un; echo "$SUDO_USER"`, nil); err != nil || string(out) != "root\npwuser\n" {
