@@ -60,6 +60,8 @@ type hop struct {
 	// ServerAliveCountMax; zero when the config leaves them unset.
 	KeepAlive    time.Duration
 	KeepAliveMax int
+	// Algorithms are the negotiated lists the config restricts.
+	Algorithms algorithms
 	// Via is the previous hop's name when this one is reached through a
 	// ProxyJump, for messages.
 	Via string
@@ -218,7 +220,9 @@ func (r *resolver) lookup(alias string, spec *jump) (*hop, error) {
 // without ssh -G there are no defaults to compare with, so each is looked
 // up by name.
 var fileUnsupported = func() []string {
-	var keys []string
+	// The config reader cannot apply +, - and ^ to OpenSSH's default
+	// lists, so it honours no algorithm list.
+	keys := append([]string(nil), algoOptions...)
 	for k, o := range sshOptions {
 		if o.kind == unsupported {
 			keys = append(keys, k)

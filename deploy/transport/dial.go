@@ -96,12 +96,16 @@ func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts O
 	}
 	hctx, cancel := context.WithTimeout(ctx, h.ConnectTimeout)
 	defer cancel()
+	hostAlgos, err := h.hostKeyAlgorithms(keys.algorithms())
+	if err != nil {
+		return nil, err
+	}
 	cfg := &ssh.ClientConfig{
-		Config:            ssh.Config{KeyExchanges: kexPreference},
+		Config:            h.clientConfig(),
 		User:              h.User,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(creds.signers...)},
 		HostKeyCallback:   keys.callback,
-		HostKeyAlgorithms: keys.algorithms(),
+		HostKeyAlgorithms: hostAlgos,
 	}
 	var c *ssh.Client
 	err = retry(hctx, sleepCtx, func() (bool, error) {

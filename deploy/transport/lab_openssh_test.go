@@ -149,7 +149,7 @@ func TestLabUnsupportedOptionRefusedByName(t *testing.T) {
 	opts := writeConfig(t,
 		hostBlock(t, l, "fdpass", "web1", "ProxyCommand nc %h %p", "ProxyUseFdpass yes"),
 		hostBlock(t, l, "remote", "web1", "RemoteCommand uptime"),
-		hostBlock(t, l, "oldkex", "web1", "KexAlgorithms +diffie-hellman-group1-sha1"),
+		hostBlock(t, l, "md5", "web1", "MACs +hmac-md5"),
 		hostBlock(t, l, "fine", "web1", "ControlMaster auto", "ControlPath ~/.ssh/cm-%C", "ForwardAgent yes", "LogLevel QUIET"),
 	)
 	for _, path := range []struct{ name, bin string }{{"ssh -G", sshBinary}, {"config reader", ""}} {
@@ -159,17 +159,34 @@ func TestLabUnsupportedOptionRefusedByName(t *testing.T) {
 			for _, tc := range []struct{ host, option string }{
 				{"fdpass", "ProxyUseFdpass yes"},
 				{"remote", "RemoteCommand uptime"},
-				{"oldkex", "KexAlgorithms "},
+				{"md5", "MACs "},
 			} {
 				_, err := Dial(labCtx(t), tc.host, opts)
 				var uo *UnsupportedOptionError
 				if !errors.As(err, &uo) || !strings.HasPrefix(err.Error(), "host "+tc.host+": ssh config "+opts.ConfigFile+" sets "+tc.option) ||
-					!strings.Contains(err.Error(), "which deptool does not support: ") || strings.Count(err.Error(), "\n") > 0 {
+					!strings.HasSuffix(err.Error(), ", which deptool does not support (see docs/ssh.md): remove it for this host") || strings.Count(err.Error(), "\n") > 0 {
 					t.Errorf("%s: %v", tc.host, err)
 				}
 			}
 			runHostname(t, dialLab(t, "fine", opts), "web1")
 		})
+	}
+}
+
+// Restricted algorithm lists are honoured: a list deptool and the host
+// share connects; a host key list that excludes the host's key type is
+// refused before connecting.
+func TestLabAlgorithmListsHonoured(t *testing.T) {
+	l := lab.Start(t, "web1")
+	opts := writeConfig(t,
+		hostBlock(t, l, "hardened", "web1", "KexAlgorithms diffie-hellman-group14-sha256", "Ciphers aes256-gcm@openssh.com", "MACs hmac-sha2-512-etm@openssh.com"),
+		hostBlock(t, l, "rsa-only", "web1", "HostKeyAlgorithms rsa-sha2-512"),
+	)
+	sshOK(t, opts, "hardened")
+	runHostname(t, dialLab(t, "hardened", opts), "web1")
+	_, err := Dial(labCtx(t), "rsa-only", opts)
+	if err == nil || err.Error() != "host rsa-only ("+l.Addr("web1")+":22): HostKeyAlgorithms allows none of ssh-ed25519, the host key types deptool would accept for it (from known_hosts)" {
+		t.Errorf("rsa-only: %v", err)
 	}
 }
 

@@ -155,7 +155,11 @@ func (r *resolver) hopFromG(alias string, spec *jump) (*hop, error) {
 	if k, v, bad := unsupportedSettings(g, defaults); bad {
 		return nil, &UnsupportedOptionError{Host: alias, Option: optionName(k), Value: v, File: r.describe()}
 	}
-	h := &hop{Alias: alias, HostName: first(g["hostname"]), User: first(g["user"]), Port: 22}
+	algos, err := allowedAlgorithms(alias, r.describe(), g, defaults)
+	if err != nil {
+		return nil, err
+	}
+	h := &hop{Alias: alias, HostName: first(g["hostname"]), User: first(g["user"]), Port: 22, Algorithms: algos}
 	if h.HostName == "" {
 		h.HostName = alias
 	}

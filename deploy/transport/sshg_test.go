@@ -83,6 +83,8 @@ Host local
   LocalCommand echo hi
 Host cipher
   Ciphers aes128-ctr
+Host md5
+  MACs +hmac-md5
 Host canon
   CanonicalizeHostname yes
 Host bind
@@ -91,8 +93,12 @@ Host bind
 	if _, err := r.hop("ok"); err != nil {
 		t.Errorf("ok: %v", err)
 	}
+	// A restricted list is honoured, not refused.
+	if h, err := r.hop("cipher"); err != nil || !slices.Equal(h.Algorithms["ciphers"], []string{"aes128-ctr"}) || h.Algorithms["macs"] != nil {
+		t.Errorf("cipher: %v, %v", h, err)
+	}
 	for host, option := range map[string]string{
-		"tunnel": "Tunnel", "local": "LocalCommand", "cipher": "Ciphers",
+		"tunnel": "Tunnel", "local": "LocalCommand", "md5": "MACs",
 		"canon": "CanonicalizeHostname", "bind": "BindAddress",
 	} {
 		_, err := r.hop(host)

@@ -49,7 +49,7 @@ var sshOptions = func() map[string]sshOption {
 		"CertificateFile", "IdentityAgent", "ProxyJump", "ProxyCommand", "HostKeyAlias",
 		"UserKnownHostsFile", "GlobalKnownHostsFile", "StrictHostKeyChecking",
 		"ConnectTimeout", "ServerAliveInterval", "ServerAliveCountMax", "AddressFamily",
-		"HashKnownHosts")
+		"HashKnownHosts", "KexAlgorithms", "Ciphers", "MACs", "HostKeyAlgorithms")
 	add(ignored,
 		// The terminal and OpenSSH's own interface.
 		"BatchMode", "EscapeChar", "EnableEscapeCommandline", "LogLevel", "LogVerbose",
@@ -92,12 +92,12 @@ var sshOptions = func() map[string]sshOption {
 	unsup("RevokedHostKeys", "none", "")
 	unsup("KnownHostsCommand", "none", "")
 	unsup("PubkeyAuthentication", "yes", "true", "unbound", "host-bound")
-	// The algorithm lists: deptool negotiates its own (modern) choice, so a
-	// list the operator changed (often `+ssh-rsa` for an old host) cannot
-	// be honoured and must not pass unnoticed. Their defaults come from
-	// OpenSSH itself (see unsupportedSettings).
-	for _, n := range []string{"Ciphers", "MACs", "KexAlgorithms", "HostKeyAlgorithms",
-		"PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "CASignatureAlgorithms"} {
+	// Algorithm lists for the client's own signatures and for CAs: Go's
+	// SSH picks these itself, so a list the operator changed cannot be
+	// honoured and must not pass unnoticed. Their defaults come from
+	// OpenSSH itself (see unsupportedSettings). The negotiated lists are
+	// honoured: see algorithms.go.
+	for _, n := range []string{"PubkeyAcceptedAlgorithms", "PubkeyAcceptedKeyTypes", "CASignatureAlgorithms"} {
 		unsup(n)
 	}
 	return m
@@ -122,11 +122,10 @@ type UnsupportedOptionError struct {
 
 func (e *UnsupportedOptionError) Error() string {
 	v := e.Value
-	if len(v) > 60 {
-		v = v[:57] + "..."
+	if len(v) > 80 {
+		v = v[:77] + "..."
 	}
-	return fmt.Sprintf("host %s: ssh config %s sets %s %s, which deptool does not support: "+
-		"remove it for this host, or give deptool a Host alias without it (see docs/ssh.md)",
+	return fmt.Sprintf("host %s: ssh config %s sets %s %s, which deptool does not support (see docs/ssh.md): remove it for this host",
 		e.Host, e.File, e.Option, v)
 }
 
@@ -153,9 +152,44 @@ func unsupportedSettings(got, defaults map[string][]string) (key, value string, 
 			// Never run without PermitLocalCommand.
 			continue
 		}
+		if d := listChange(v, strings.Join(defaults[k], " ")); d != "" {
+			v = d
+		}
 		return k, v, true
 	}
 	return "", "", false
+}
+
+// listChange describes how an algorithm list differs from its default,
+// "(adds a,b; removes c)", which says more than the whole list; "" for
+// values that are not lists.
+func listChange(got, def string) string {
+	if !strings.Contains(got, ",") && !strings.Contains(def, ",") {
+		return ""
+	}
+	g, d := strings.Split(got, ","), strings.Split(def, ",")
+	var added, removed []string
+	for _, a := range g {
+		if !slices.Contains(d, a) {
+			added = append(added, a)
+		}
+	}
+	for _, a := range d {
+		if !slices.Contains(g, a) {
+			removed = append(removed, a)
+		}
+	}
+	var parts []string
+	if len(added) > 0 {
+		parts = append(parts, "adds "+strings.Join(added, ","))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "removes "+strings.Join(removed, ","))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "reorders the default list")
+	}
+	return "(" + strings.Join(parts, "; ") + ")"
 }
 
 func first(v []string) string {
