@@ -91,7 +91,7 @@ func TestLabProxyCommand(t *testing.T) {
 	c.Close()
 
 	_, err := Dial(labCtx(t), "broken", opts)
-	want := "host broken (" + unroutable + ":22 through ProxyCommand): ProxyCommand \"sh -c 'echo bastion says no >&2; exit 3'\" exit status 3: bastion says no"
+	want := "host broken (" + unroutable + ":22 through ProxyCommand): ProxyCommand failed (exit status 3): bastion says no; the command: sh -c 'echo bastion says no >&2; exit 3'"
 	if err == nil || err.Error() != want {
 		t.Errorf("failing ProxyCommand:\n got %v\nwant %s", err, want)
 	}

@@ -93,9 +93,9 @@ func (p *proxyConn) failure() string {
 		how = p.err.Error()
 	}
 	if s := p.stderr.String(); s != "" {
-		return fmt.Sprintf("ProxyCommand %q %s: %s", p.line, how, oneLine(s))
+		return fmt.Sprintf("ProxyCommand failed (%s): %s; the command: %s", how, oneLine(s), p.line)
 	}
-	return fmt.Sprintf("ProxyCommand %q %s", p.line, how)
+	return fmt.Sprintf("ProxyCommand failed (%s); the command: %s", how, p.line)
 }
 
 // proxyAddr stands in for the far end, which only the command knows. It
