@@ -34,8 +34,9 @@ func startProxy(h *hop) (*proxyConn, error) {
 	p := &proxyConn{cmd: cmd, line: h.ProxyCommand, stderr: newTail(stderrTail), exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	// Its own process group, so the operator's Ctrl-C reaches deptool,
-	// which then closes the connection in order, rather than the proxy
-	// dying under it.
+	// which then follows the hosts already deploying, rather than the
+	// proxy dying under them. A helper that must prompt on the terminal
+	// (MFA) cannot, then: log it in beforehand (docs/ssh.md).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var err error
 	if p.stdin, err = cmd.StdinPipe(); err != nil {
@@ -57,11 +58,13 @@ func startProxy(h *hop) (*proxyConn, error) {
 func (p *proxyConn) Read(b []byte) (int, error)  { return p.stdout.Read(b) }
 func (p *proxyConn) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 
-// Close closes the command's stdin, which ends a well-behaved proxy, and
-// kills it if it is still there shortly after.
+// Close closes the command's stdin and hangs up on it, as OpenSSH does
+// (nc, for one, does not exit at the end of its stdin), and kills it if it
+// is still there shortly after.
 func (p *proxyConn) Close() error {
 	p.once.Do(func() {
 		p.stdin.Close()
+		p.cmd.Process.Signal(syscall.SIGHUP)
 		select {
 		case <-p.exited:
 		case <-time.After(time.Second):
