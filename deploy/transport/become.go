@@ -146,7 +146,7 @@ func newMarker() string {
 // (Options.BecomePassword), and only then is it asked for.
 func (c *Conn) checkBecome(ctx context.Context, opts Options) error {
 	probe := c.become.wrap("true")
-	status, stderr, err := c.probe1(ctx, "LC_ALL=C "+probe, nil)
+	status, stderr, err := c.tryBecome(ctx, "LC_ALL=C "+probe)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (c *Conn) sudoWithPassword(ctx context.Context, opts Options) error {
 		return fmt.Errorf("host %s: sudo asks %s for a password: %w", c.host, c.user, err)
 	}
 	c.become.password, c.become.marker = pw, newMarker()
-	status, stderr, err := c.probe1(ctx, "LC_ALL=C "+c.become.wrap("true"), nil)
+	status, stderr, err := c.tryBecome(ctx, "LC_ALL=C "+c.become.wrap("true"))
 	if err != nil {
 		return err
 	}
@@ -191,9 +191,9 @@ func (c *Conn) sudoWithPassword(ctx context.Context, opts Options) error {
 	return nil
 }
 
-// probe1 runs a short command as the login user and returns its exit
+// tryBecome runs a short command as the login user and returns its exit
 // status and stderr; err is for the session failing, not the command.
-func (c *Conn) probe1(ctx context.Context, cmd string, _ io.Reader) (int, string, error) {
+func (c *Conn) tryBecome(ctx context.Context, cmd string) (int, string, error) {
 	s, err := c.session(cmd)
 	if err != nil {
 		return 0, "", err

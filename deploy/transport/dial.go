@@ -136,12 +136,16 @@ func handshake(ctx, hctx context.Context, via *ssh.Client, h *hop, cfg *ssh.Clie
 		return nil, false, timeoutError(ctx, h, "ssh handshake")
 	}
 	if err != nil {
-		nc.Close()
-		if p, ok := nc.(*proxyConn); ok {
+		// A connection that ended under the handshake may be a
+		// ProxyCommand that failed: its exit and stderr say why. Asked
+		// before closing, which would end the command itself.
+		if p, ok := nc.(*proxyConn); ok && isTransient(err) {
 			if why := p.failure(); why != "" {
+				nc.Close()
 				return nil, false, fmt.Errorf("host %s: %s", h.where(), why)
 			}
 		}
+		nc.Close()
 		transient := h.ProxyCommand == "" && !keys.checked() && isTransient(err)
 		return nil, transient, handshakeError(h, keys, creds, err)
 	}

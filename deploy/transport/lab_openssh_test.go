@@ -71,12 +71,19 @@ func TestLabProxyCommand(t *testing.T) {
 	// unroutable HostName, as OpenSSH files it.
 	known := writeFile(t, "known_hosts", unroutable+" "+hostKeyLine(t, l, "web1")+"\n")
 	marker := filepath.Join(t.TempDir(), "tokens")
+	stranger := filepath.Join(t.TempDir(), "id_ed25519")
+	writeKey(t, stranger, "")
 	opts := writeConfig(t,
 		// %h %p %r %n expanded: the command records them, then connects.
 		hostBlock(t, l, "behind", "web1",
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+known,
 			"ProxyCommand sh -c 'echo %h %p %r %n > "+marker+"; exec nc "+l.Addr("web1")+" %p'"),
+		hostBlock(t, l, "stranger", "web1",
+			"HostName "+unroutable,
+			"UserKnownHostsFile "+known,
+			"IdentityFile "+stranger,
+			"ProxyCommand nc "+l.Addr("web1")+" %p"),
 		hostBlock(t, l, "broken", "web1",
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+known,
@@ -90,7 +97,13 @@ func TestLabProxyCommand(t *testing.T) {
 	}
 	c.Close()
 
-	_, err := Dial(labCtx(t), "broken", opts)
+	// A refused login through a working proxy is a refused login.
+	_, err := Dial(labCtx(t), "stranger", opts)
+	if err == nil || !strings.HasPrefix(err.Error(), "host stranger: login as root refused (tried: "+stranger+")") {
+		t.Errorf("login refused through a ProxyCommand: %v", err)
+	}
+
+	_, err = Dial(labCtx(t), "broken", opts)
 	want := "host broken (" + unroutable + ":22 through ProxyCommand): ProxyCommand failed (exit status 3): bastion says no; the command: sh -c 'echo bastion says no >&2; exit 3'"
 	if err == nil || err.Error() != want {
 		t.Errorf("failing ProxyCommand:\n got %v\nwant %s", err, want)

@@ -7,8 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/deptool/deptool/internal/lab"
 )
@@ -86,6 +88,24 @@ func TestLabSudo(t *testing.T) {
 	}
 }
 
+// waitEchoOff waits until the terminal no longer echoes what is typed:
+// the prompt comes a moment before the password reader turns echo off.
+func waitEchoOff(t *testing.T, ptmx *os.File) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := unix.IoctlGetTermios(int(ptmx.Fd()), unix.TCGETS)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if st.Lflag&unix.ECHO == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Error("the terminal still echoes 10s after the prompt")
+}
+
 func readAll(p *Process) (string, error) {
 	var b strings.Builder
 	buf := make([]byte, 4096)
@@ -123,6 +143,8 @@ func TestLabSudoPassword(t *testing.T) {
 			n, err := ptmx.Read(buf)
 			screen.Write(buf[:n])
 			if strings.Contains(screen.String(), "become password") && strings.HasSuffix(screen.String(), ": ") {
+				// As a person would: once the terminal stopped echoing.
+				waitEchoOff(t, ptmx)
 				ptmx.Write([]byte(password + "\r"))
 			}
 			if strings.Count(screen.String(), "\n") >= 1 || err != nil {
