@@ -243,3 +243,43 @@ func TestLabSudoPassword(t *testing.T) {
 		t.Errorf("wrong password: %v", err)
 	}
 }
+
+// doas, chosen per host (Options.Become, from the store's deptool.become):
+// a permitted user's commands run as root; one not permitted gets the fix.
+func TestLabDoas(t *testing.T) {
+	l := lab.Start(t, "web1", "web2")
+	if _, err := l.Exec("web1", "test", "-x", "/usr/bin/doas"); err != nil {
+		t.Fatal("doas is not installed on the lab's hosts: apt-get install opendoas (just lab-deps)")
+	}
+	addUser(t, l, "web1", "doer", "")
+	addUser(t, l, "web1", "nodoer", "")
+	mustExec(t, l, "web1", "sh", "-c", "printf 'permit nopass doer as root\\n' > /etc/doas.conf && chmod 600 /etc/doas.conf")
+	t.Cleanup(func() { l.Exec("web1", "rm", "-f", "/etc/doas.conf") })
+	opts := writeConfig(t,
+		hostBlock(t, l, "as-doer", "web1", "User doer"),
+		hostBlock(t, l, "as-nodoer", "web1", "User nodoer"),
+	)
+	opts.Become = func(string) string { return BecomeDoas }
+
+	c := dialLab(t, "as-doer", opts)
+	if out, err := c.Run(labCtx(t), `id -un; echo "$DOAS_USER"`, nil); err != nil || string(out) != "root\ndoer\n" {
+		t.Errorf("commands run as %q, %v; want root via doer's doas", out, err)
+	}
+	p, err := c.Start(labCtx(t), "id -u; cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Stdin.Write([]byte("piped"))
+	p.Stdin.Close()
+	if out, _ := readAll(p); out != "0\npiped" {
+		t.Errorf("Start under doas: %q", out)
+	}
+	if err := p.Wait(); err != nil {
+		t.Errorf("Start under doas: %v", err)
+	}
+
+	_, err = Dial(labCtx(t), "as-nodoer", opts)
+	if err == nil || !strings.HasPrefix(err.Error(), "host as-nodoer: logged in as nodoer, and doas refuses or wants a password: add 'permit nopass nodoer as root' to /etc/doas.conf") {
+		t.Errorf("user doas does not permit: %v", err)
+	}
+}
