@@ -233,8 +233,8 @@ func (c *Conn) becomeProblem(status int, stderr string) string {
 			return fmt.Sprintf("host %s: logged in as %s, but %s is not installed: install it, or log in as root", c.host, c.user, m)
 		case m == BecomeDoas && status == 1 && (strings.Contains(stderr, "Authentication required") || strings.Contains(stderr, "not permitted")):
 			return fmt.Sprintf("host %s: logged in as %s, and doas refuses or wants a password: add 'permit nopass %s as root' to /etc/doas.conf, or log in as root (doas reads passwords only from a terminal) (doas said: %s)", c.host, c.user, c.user, stderr)
-		case m == BecomeRun0 && status != 0 && strings.Contains(stderr, "nteractive authentication required"):
-			return fmt.Sprintf("host %s: logged in as %s, and run0 wants interactive authentication: allow %s through polkit without it, or log in as root (run0 said: %s)", c.host, c.user, c.user, stderr)
+		case m == BecomeRun0 && status != 0 && (strings.Contains(stderr, "nteractive authentication required") || strings.Contains(stderr, "Access denied")):
+			return fmt.Sprintf("host %s: logged in as %s, who may not use run0 without a password: allow %s to manage units through polkit (org.freedesktop.systemd1.manage-units) without authentication, or log in as root (run0 said: %s)", c.host, c.user, c.user, stderr)
 		}
 		return ""
 	}

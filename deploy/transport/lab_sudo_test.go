@@ -283,3 +283,16 @@ func TestLabDoas(t *testing.T) {
 		t.Errorf("user doas does not permit: %v", err)
 	}
 }
+
+// run0 (systemd 256 and later, so a Debian 13 host): without polkit, a
+// user other than root may not use it, and is told so.
+func TestLabRun0(t *testing.T) {
+	l := lab.Start(t, "r0@trixie")
+	addUser(t, l, "r0", "runner", "")
+	opts := writeConfig(t, hostBlock(t, l, "as-runner", "r0", "User runner"))
+	opts.Become = func(string) string { return BecomeRun0 }
+	_, err := Dial(labCtx(t), "as-runner", opts)
+	if err == nil || err.Error() != "host as-runner: logged in as runner, who may not use run0 without a password: allow runner to manage units through polkit (org.freedesktop.systemd1.manage-units) without authentication, or log in as root (run0 said: Failed to start transient service unit: Access denied)" {
+		t.Errorf("run0 without polkit: %v", err)
+	}
+}
