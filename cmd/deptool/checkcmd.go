@@ -44,7 +44,11 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel})
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -26,6 +28,7 @@ type deployFlags struct {
 	canary         []string
 	batch          string
 	confirmTimeout time.Duration
+	askBecomePass  bool
 }
 
 func newDeployCmd() *cobra.Command {
@@ -85,6 +88,7 @@ func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask once on the terminal for the sudo password, for hosts whose sudo asks for one (see docs/ssh.md)")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -162,11 +166,16 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	}
+	tr, err := transportOptions(c.store, f.askBecomePass)
+	if err != nil {
+		return err
+	}
 	opts := deploy.Options{
 		Parallel:       f.parallel,
 		Settle:         f.settle,
 		ConfirmTimeout: f.confirmTimeout,
 		Reporter:       progressFor(cmd, plan),
+		Transport:      tr,
 	}
 	if events != nil {
 		opts.Reporter = events
@@ -192,6 +201,30 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		return nil
 	}
 	return &exitError{code: code, err: why}
+}
+
+// transportOptions: how hosts become root (the store's deptool.become),
+// and the sudo password, asked now if asked to: after the confirmation,
+// before the progress display starts.
+func transportOptions(s *store.Store, askBecomePass bool) (transport.Options, error) {
+	become, err := s.BecomeRules()
+	if err != nil {
+		return transport.Options{}, err
+	}
+	opts := transport.Options{Become: become}
+	if askBecomePass {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return opts, fmt.Errorf("--ask-become-pass needs a terminal to ask on: %w", err)
+		}
+		defer tty.Close()
+		pw, err := transport.ReadBecomePassword(tty, tty)
+		if err != nil {
+			return opts, err
+		}
+		opts.BecomePassword = func(string) ([]byte, error) { return pw, nil }
+	}
+	return opts, nil
 }
 
 var errNotConfirmed = errors.New("deploy cancelled: nothing was changed")

@@ -45,7 +45,11 @@ Nothing is changed on any host.`,
 			}
 			out := cmd.OutOrStdout()
 			var mu sync.Mutex
-			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel}, Count: count}
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel, Transport: tr}, Count: count}
 			if !asJSON {
 				opts.OnReply = func(host string, seq int, rtt time.Duration) {
 					mu.Lock()

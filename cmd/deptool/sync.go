@@ -43,7 +43,11 @@ Nothing is changed on any host.`,
 			if err != nil {
 				return err
 			}
-			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel})
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "sync", results)
 			}
