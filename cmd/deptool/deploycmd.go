@@ -25,6 +25,7 @@ type deployFlags struct {
 	settle         time.Duration
 	canary         []string
 	batch          string
+	maxFail        string
 	confirmTimeout time.Duration
 }
 
@@ -82,8 +83,9 @@ is contacted. Without a terminal, --yes is required.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
 	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
-	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
-	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
+	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
+	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
+	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 }
 
@@ -111,20 +113,13 @@ func (f deployFlags) check() error {
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
 	}
-	if f.batch != "" {
-		if _, err := diff.ParseBatch(f.batch); err != nil {
-			return fmt.Errorf("--%w", err)
-		}
-	}
-	return nil
+	return f.checkRollout()
 }
 
 // planOptions are the flags' say in the plan.
 func (f deployFlags) planOptions() diff.PlanOptions {
 	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
-	if f.batch != "" {
-		opts.Batch, _ = diff.ParseBatch(f.batch) // checked by check
-	}
+	f.rolloutOptions(&opts)
 	return opts
 }
 
@@ -132,7 +127,9 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 // tree against the hosts, show the plan, confirm, commit, apply, report.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
-	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
+	popts := f.planOptions()
+	popts.Groups = c.groups
+	plan, err := diff.MakePlan(c.store, tree, popts)
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,11 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			entries, err := readLog(s, limit, n)
+			selected, err := logSelection(cmd, limit)
+			if err != nil {
+				return err
+			}
+			entries, err := readLog(s, selected, n)
 			if err != nil {
 				return err
 			}
@@ -76,7 +80,9 @@ including those made from other stores.`,
 	return cmd
 }
 
-func readLog(s *store.Store, limit []string, n int) ([]logEntry, error) {
+// readLog reads the history, newest first, at most n deploys (0: all),
+// keeping only the hosts selected (nil: all) and deploys with any.
+func readLog(s *store.Store, selected func(host string) bool, n int) ([]logEntry, error) {
 	history, err := s.History(0)
 	if err != nil {
 		return nil, err
@@ -98,8 +104,8 @@ func readLog(s *store.Store, limit []string, n int) ([]logEntry, error) {
 			}
 			e.Recorded, e.Hosts = true, res.Hosts
 		}
-		if len(limit) > 0 {
-			e.Hosts = slices.DeleteFunc(e.Hosts, func(h deploy.HostResult) bool { return !slices.Contains(limit, h.Host) })
+		if selected != nil {
+			e.Hosts = slices.DeleteFunc(e.Hosts, func(h deploy.HostResult) bool { return !selected(h.Host) })
 			if len(e.Hosts) == 0 {
 				continue
 			}

@@ -136,7 +136,11 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 	if !isTerminal(cmd.InOrStdin()) {
 		return "", errors.New("no --to given and standard input is not a terminal: name the version with --to REV (see 'deptool log')")
 	}
-	entries, err := readLog(s, limit, 0)
+	var selected func(string) bool
+	if len(limit) > 0 {
+		selected = func(h string) bool { return slices.Contains(limit, h) }
+	}
+	entries, err := readLog(s, selected, 0)
 	if err != nil {
 		return "", err
 	}
