@@ -10,6 +10,7 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
@@ -165,12 +166,18 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Settle:         f.settle,
 		Keep:           keep,
 		ConfirmTimeout: f.confirmTimeout,
-		Reporter:       progressFor(cmd, plan),
 	}
+	var progress ui.Progress
 	if events != nil {
 		opts.Reporter = events
+	} else {
+		progress = progressFor(cmd, plan)
+		opts.Reporter = progress
 	}
 	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
+	if progress != nil {
+		progress.Close()
+	}
 	if err != nil {
 		return err
 	}
@@ -180,7 +187,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	} else {
-		printSummary(out, res)
+		ui.PrintSummary(out, res)
 	}
 	if code == exitOK {
 		return nil
@@ -230,18 +237,6 @@ func deployMessage(plan *diff.Plan) string {
 		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
 	}
 	return "deploy to " + strings.Join(names, ", ")
-}
-
-func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
-	hosts := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		hosts[i] = h.Host
-	}
-	errw := cmd.ErrOrStderr()
-	if isTerminal(errw) {
-		return newLiveProgress(errw, hosts)
-	}
-	return &plainProgress{w: errw, width: hostWidth(hosts)}
 }
 
 // exitOf maps a deploy's result to the documented exit status, and says
