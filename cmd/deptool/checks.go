@@ -16,10 +16,3 @@ func failedChecks(checks []wire.CheckReport) []string {
 	}
 	return out
 }
-
-func pluralWord(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
