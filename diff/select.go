@@ -308,3 +308,7 @@ func UsesGroups(terms []string) bool {
 	}
 	return false
 }
+
+// IsPattern reports whether a selection term is a glob or a group rather
+// than a host's name.
+func IsPattern(term string) bool { return !selectsByName(strings.TrimSpace(term)) }

@@ -47,12 +47,25 @@ configuration only; it does not undo data changes or database migrations.`,
 				return err
 			}
 			if to == "" {
-				if to, err = pickVersion(cmd, c.store, f.limit); err != nil {
+				main, ok, err := c.store.Main()
+				if err != nil {
+					return err
+				}
+				var names []string
+				if ok {
+					if names, err = c.selectInTree(main, f.limit); err != nil {
+						return err
+					}
+				}
+				if to, err = pickVersion(cmd, c.store, names); err != nil {
 					return err
 				}
 			}
 			target, err := c.store.Resolve(to)
 			if err != nil {
+				return err
+			}
+			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
 				return err
 			}
 			tree, hosts, err := rollbackTree(c.store, target, f.limit)

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
 
@@ -97,4 +98,31 @@ func logSelection(cmd *cobra.Command, terms []string) (func(string) bool, error)
 		groups = c.groups
 	}
 	return diff.Matcher(groups, terms)
+}
+
+// selectInTree resolves a selection against the hosts of the config tree
+// of a deploy commit, for rollback: the hosts of the version gone back
+// to, with the cluster's groups read against them. The tree on disk is
+// not read, so a broken tree does not stop a rollback.
+func (c *cluster) selectInTree(commit store.ID, terms []string) ([]string, error) {
+	if !slices.ContainsFunc(terms, diff.IsPattern) {
+		// Names alone are checked by the rollback itself, which says
+		// which version lacks which host.
+		return terms, nil
+	}
+	info, err := c.store.CommitInfo(commit)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := diff.HostNames(c.store, info.Tree, nil)
+	if err != nil {
+		return nil, err
+	}
+	var groups diff.Groups
+	if diff.UsesGroups(terms) {
+		if groups, err = loadGroups(c.dir, hosts); err != nil {
+			return nil, err
+		}
+	}
+	return diff.Select(hosts, groups, terms)
 }

@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/deptool/deptool/store"
 )
 
 func fleetFiles(n int) map[string]string {
@@ -72,5 +76,31 @@ func TestPlanOfManyIdenticalHostsFitsAScreen(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// rollback resolves globs against the hosts of the version it goes back to.
+func TestRollbackTakesGlobs(t *testing.T) {
+	dir := newCluster(t, fleetFiles(3))
+	s, err := store.Open(os.Getenv("DEPTOOL_STORE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(snap.Tree, "v1", "op@x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "rollback", "--to", "main", "--limit", "web0[12]", "--plan-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out, "web01, web02 (2 hosts)\n") || strings.Contains(out, "db1") || strings.Contains(out, "web03") {
+		t.Errorf("rollback --limit web0[12] plan:\n%s", out)
+	}
+	if _, _, err := run(t, "rollback", "--to", "main", "--limit", "dbx*", "--plan-only"); err == nil || !strings.Contains(err.Error(), `glob "dbx*" matches no host in the config tree (did you mean db1?)`) {
+		t.Errorf("rollback with a glob matching nothing: %v", err)
 	}
 }
