@@ -28,8 +28,9 @@ automatic rollback). Old commits are never moved or deleted.
 
 Without --to, on a terminal, deptool lists the earlier versions deployed to
 the selected hosts, newest first, and offers the one before the current as
-the default. With --limit, only those hosts are rolled back; the others keep
-what they run.
+the default. With --limit (names, globs or @groups, matched against the
+hosts of the version gone back to), only those hosts are rolled back; the
+others keep what they run.
 
 The config tree on disk is not changed: until the source of truth is reverted
 too, 'deptool diff' shows the rolled-back change as pending. Rollback restores
