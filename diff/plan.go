@@ -14,7 +14,7 @@ import (
 // operations as words.
 type Plan struct {
 	// Tree is the desired config tree.
-	Tree ObjectID `json:"tree"`
+	Tree store.ID `json:"tree"`
 	// Hosts lists the hosts that differ from what they last accepted, by
 	// name. Up-to-date hosts are left out.
 	Hosts []HostPlan `json:"hosts"`
@@ -32,7 +32,7 @@ type Plan struct {
 // PinnedHost is a host a plan leaves alone because it is pinned.
 type PinnedHost struct {
 	Host       string   `json:"host"`
-	At         ObjectID `json:"at"`          // the commit it is pinned at
+	At         store.ID `json:"at"`          // the commit it is pinned at
 	AppsDiffer int      `json:"apps_differ"` // apps the tree would change
 }
 
@@ -55,10 +55,10 @@ type HostPlan struct {
 	New bool `json:"new"`
 	// Base is the host commit the host last accepted (zero when New). The
 	// deploy checks the host is still there, so a stale plan is refused.
-	Base ObjectID `json:"base,omitzero"`
+	Base store.ID `json:"base,omitzero"`
 	// From and To are the host's tree before and after.
-	From ObjectID  `json:"from"`
-	To   ObjectID  `json:"to"`
+	From store.ID  `json:"from"`
+	To   store.ID  `json:"to"`
 	Apps []AppPlan `json:"apps"`
 	// Sysusers asks for systemd-sysusers, after a sysusers file was added
 	// or changed.
@@ -84,8 +84,8 @@ const (
 type AppPlan struct {
 	App    string   `json:"app"`
 	Action Action   `json:"action"`
-	From   ObjectID `json:"from,omitzero"` // zero when added
-	To     ObjectID `json:"to,omitzero"`   // zero when removed
+	From   store.ID `json:"from,omitzero"` // zero when added
+	To     store.ID `json:"to,omitzero"`   // zero when removed
 	// Files are the changed files, by path relative to the app.
 	Files    []FileChange  `json:"files,omitempty"`
 	Symlinks []SymlinkStep `json:"symlinks,omitempty"`
@@ -101,8 +101,8 @@ type AppPlan struct {
 type FileChange struct {
 	Op      Action   `json:"op"`
 	Path    string   `json:"path"`
-	Old     ObjectID `json:"old,omitzero"`
-	New     ObjectID `json:"new,omitzero"`
+	Old     store.ID `json:"old,omitzero"`
+	New     store.ID `json:"new,omitzero"`
 	OldMode Mode     `json:"old_mode,omitzero"`
 	NewMode Mode     `json:"new_mode,omitzero"`
 }
@@ -195,7 +195,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	pl := &planner{src: src, loader: newLoader(src), refs: refs}
-	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
+	plan := &Plan{Tree: desired, Hosts: []HostPlan{}}
 	pins, err := src.Pins()
 	if err != nil {
 		return nil, err
@@ -206,7 +206,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 			return nil, err
 		}
 		if at, pinned := pins[h.Name]; pinned {
-			pin := PinnedHost{Host: h.Name, At: ObjectID(at)}
+			pin := PinnedHost{Host: h.Name, At: at}
 			if hp != nil {
 				pin.AppsDiffer = len(hp.Apps)
 			}
@@ -348,7 +348,7 @@ func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	hp := &HostPlan{Host: h.Name, New: !ok, Base: ObjectID(base), From: ObjectID(from), To: ObjectID(h.ID), Rollback: rollback}
+	hp := &HostPlan{Host: h.Name, New: !ok, Base: base, From: from, To: h.ID, Rollback: rollback}
 	for _, name := range unionNames(oldApps, newApps) {
 		o, n := oldApps[name], newApps[name]
 		if o == n {

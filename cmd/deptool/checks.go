@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 
-	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/deploy"
 )
 
 // failedChecks names the checks that never passed, for 'deptool log'.
-func failedChecks(checks []wire.CheckReport) []string {
+func failedChecks(checks []deploy.CheckReport) []string {
 	var out []string
 	for _, c := range checks {
 		if !c.OK {

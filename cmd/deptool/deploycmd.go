@@ -82,12 +82,12 @@ is contacted. Without a terminal, --yes is required.
 // addRolloutFlags adds the flags deploy and rollback share: how hosts are
 // reached and how each judges its apply.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
-	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
 	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
-	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -125,7 +125,8 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 }
 
 // deployTree is the one deploy path, for deploy and rollback alike: plan
-// tree against the hosts, show the plan, confirm, commit, apply, report.
+// tree against the hosts, show the plan, confirm, then hand the deploy
+// transaction to package deploy and print its result.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
 	popts := f.planOptions()
@@ -150,21 +151,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	}
-	if message == "" {
-		message = deployMessage(plan)
-	}
-	deployID, err := c.store.Commit(tree, message, store.Operator(), time.Now())
-	if err != nil {
-		return err
-	}
-	keep, err := c.store.Keep()
-	if err != nil {
-		return err
-	}
 	opts := deploy.Options{
 		Parallel:       f.parallel,
 		Settle:         f.settle,
-		Keep:           keep,
 		ConfirmTimeout: f.confirmTimeout,
 	}
 	var progress ui.Progress
@@ -174,14 +163,14 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		progress = progressFor(cmd, plan)
 		opts.Reporter = progress
 	}
-	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
+	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
 	if progress != nil {
 		progress.Close()
 	}
 	if err != nil {
 		return err
 	}
-	code, why := exitOf(res)
+	code, why := res.Exit()
 	if events != nil {
 		if err := events.summary(res, code); err != nil {
 			return err
@@ -189,7 +178,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	} else {
 		ui.PrintSummary(out, res)
 	}
-	if code == exitOK {
+	if code == deploy.ExitOK {
 		return nil
 	}
 	return &exitError{code: code, err: why}
@@ -227,63 +216,3 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 		}
 	}
 }
-
-func deployMessage(plan *diff.Plan) string {
-	names := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		names[i] = h.Host
-	}
-	if len(names) > 5 {
-		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
-	}
-	return "deploy to " + strings.Join(names, ", ")
-}
-
-// exitOf maps a deploy's result to the documented exit status, and says
-// why when it is not success. Hosts skipped because a rollout stopped
-// take the code of the failure that stopped it.
-func exitOf(res *deploy.Result) (int, error) {
-	worst, skipped := exitOK, false
-	for _, h := range res.Hosts {
-		code := exitHostFailed
-		switch h.Outcome {
-		case deploy.Deployed:
-			code = exitOK
-		case deploy.Skipped:
-			code, skipped = exitOK, true
-		case deploy.RolledBack:
-			code = exitRolledBack
-		case deploy.RollbackFailed:
-			code = exitRollbackFailed
-		}
-		if severity(code) > severity(worst) {
-			worst = code
-		}
-	}
-	if worst == exitOK && skipped {
-		worst = exitHostFailed // interrupted before every host was reached
-	}
-	switch worst {
-	case exitOK:
-		return exitOK, nil
-	case exitRolledBack:
-		return worst, errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")
-	case exitRollbackFailed:
-		return worst, errors.New("a rollback failed: check the hosts marked 'rollback failed' now")
-	}
-	return worst, errors.New("not every host was deployed: see above")
-}
-
-// severity orders exit codes: a failed rollback outranks a failure, which
-// outranks a clean rollback.
-func severity(code int) int {
-	return map[int]int{exitOK: 0, exitRolledBack: 1, exitHostFailed: 2, exitRollbackFailed: 3}[code]
-}
-
-// defaultSettle is how long hosts watch restarted units by default: long
-// enough to catch a service that dies a second after starting.
-const defaultSettle = 2 * time.Second
-
-// defaultConfirmTimeout is how long a host waits to hear from a new
-// connection after its apply: ample for an SSH login over a slow link.
-const defaultConfirmTimeout = 30 * time.Second

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/lab"
 )
 
@@ -62,8 +63,8 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		t.Fatalf("staged plan exited %d (%d lines):\n%s", code, strings.Count(plan, "\n"), plan)
 	}
 	out, code := op.run("deploy", "--yes", "--settle", "0s", "--batch", "2", "--max-fail", "2")
-	if code != exitRolledBack {
-		t.Fatalf("v2 with three broken hosts exited %d, want %d:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack {
+		t.Fatalf("v2 with three broken hosts exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	// Batch 15 (fleet29, fleet30) holds the third failure: fleet31 on
 	// are skipped.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -125,4 +126,31 @@ func (c *cluster) selectInTree(commit store.ID, terms []string) ([]string, error
 		}
 	}
 	return diff.Select(hosts, groups, terms)
+}
+
+// logEntries reads the log for --limit: names alone go to the history as
+// they are; with globs or groups every deploy is read and matched here.
+func logEntries(cmd *cobra.Command, s *store.Store, terms []string, n int) ([]deploy.Entry, error) {
+	if !slices.ContainsFunc(terms, diff.IsPattern) {
+		return deploy.History(s, terms, n)
+	}
+	selected, err := logSelection(cmd, terms)
+	if err != nil {
+		return nil, err
+	}
+	all, err := deploy.History(s, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []deploy.Entry
+	for _, e := range all {
+		if n > 0 && len(out) == n {
+			break
+		}
+		e.Hosts = slices.DeleteFunc(e.Hosts, func(h deploy.HostResult) bool { return !selected(h.Host) })
+		if len(e.Hosts) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }

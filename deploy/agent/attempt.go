@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
 // Attempt is what the host's last apply did, kept in attempt.json so that
@@ -18,11 +18,11 @@ import (
 // made, so an interrupted attempt is fully described; undoing an effect
 // that never happened does nothing.
 type Attempt struct {
-	Operator string        `json:"operator"`
-	Deploy   diff.ObjectID `json:"deploy,omitzero"`
-	From     diff.ObjectID `json:"from,omitzero"` // current before the attempt
-	To       diff.ObjectID `json:"to"`            // the commit attempted
-	Started  time.Time     `json:"started"`
+	Operator string    `json:"operator"`
+	Deploy   store.ID  `json:"deploy,omitzero"`
+	From     store.ID  `json:"from,omitzero"` // current before the attempt
+	To       store.ID  `json:"to"`            // the commit attempted
+	Started  time.Time `json:"started"`
 	// Outcome is empty while the apply runs, and stays so when the agent
 	// died during it.
 	Outcome wire.Outcome `json:"outcome,omitempty"`

@@ -208,7 +208,7 @@ func (s *session) mayChange() *wire.AgentError {
 		return s.mismatch
 	}
 	if s.lock == nil {
-		return wire.Errorf(wire.CodeNotLocked, "host %s: take the lock before changing anything", s.host)
+		return wire.Errorf(wire.CodeNotLocked, "take the lock before changing anything")
 	}
 	return nil
 }

@@ -14,15 +14,16 @@ import (
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
 // Where the files of an app's special directories are linked, as host
 // paths: systemd/ (units and drop-ins), sysusers/ and quadlets/.
 const (
-	unitDir     = "/etc/systemd/system"
-	sysusersDir = "/etc/sysusers.d"
-	quadletDir  = "/etc/containers/systemd"
+	unitDir     = hostlayout.UnitDir
+	sysusersDir = hostlayout.SysusersDir
+	quadletDir  = hostlayout.QuadletDir
 )
 
 // journalLines is how much of a failed unit's journal a Result carries.
@@ -486,7 +487,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		// Put the files back all the same: that much does not need it.
 		return errors.Join(err, undoFiles(a.l, att))
 	}
-	before, err := a.enabledAt(store.ID(att.From))
+	before, err := a.enabledAt(att.From)
 	if err != nil {
 		return fmt.Errorf("units the host ran before: %w", err)
 	}

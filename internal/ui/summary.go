@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 )
 
@@ -114,7 +113,7 @@ func Unprefixed(h deploy.HostResult) string {
 
 // PrintUnits shows one line per unit the host judged, and for a failed one
 // its last journal lines, so the operator sees why without logging in.
-func PrintUnits(w io.Writer, indent int, units []wire.UnitReport) {
+func PrintUnits(w io.Writer, indent int, units []deploy.UnitReport) {
 	pad := strings.Repeat(" ", indent+2)
 	for _, u := range units {
 		line := pad + u.Unit
@@ -142,7 +141,7 @@ func PrintUnits(w io.Writer, indent int, units []wire.UnitReport) {
 
 // PrintChecks shows one line per health check the host ran, under its unit
 // lines, so a rollback caused by a check names it and its last error.
-func PrintChecks(w io.Writer, indent int, checks []wire.CheckReport) {
+func PrintChecks(w io.Writer, indent int, checks []deploy.CheckReport) {
 	pad := strings.Repeat(" ", indent+2)
 	for _, c := range checks {
 		word := "attempts"
