@@ -250,6 +250,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	}
 	sess.client.Bye(ctx)
 	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
+	r.Validation = validationFromWire(res.Validation)
 	o := fromWire(res.Outcome)
 	if o == Deployed {
 		r.Freed = res.Freed

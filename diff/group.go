@@ -122,7 +122,7 @@ func hostRanges(hosts []string) []string {
 
 // planTotals counts what a plan does across all its hosts.
 type planTotals struct {
-	hosts, added, updated, removed, restarts int
+	hosts, added, updated, removed, restarts, reloads int
 }
 
 func totalsOf(p *Plan) planTotals {
@@ -138,8 +138,11 @@ func totalsOf(p *Plan) planTotals {
 				t.removed++
 			}
 			for _, u := range a.Units {
-				if u.Op == Restart {
+				switch u.Op {
+				case Restart:
 					t.restarts++
+				case Reload:
+					t.reloads++
 				}
 			}
 		}
@@ -148,7 +151,11 @@ func totalsOf(p *Plan) planTotals {
 }
 
 func (t planTotals) String() string {
-	return fmt.Sprintf("Total: %d %s; apps: %d added, %d updated, %d removed; %d %s restarted.",
+	s := fmt.Sprintf("Total: %d %s; apps: %d added, %d updated, %d removed; %d %s restarted",
 		t.hosts, plural(t.hosts, "host", "hosts"), t.added, t.updated, t.removed,
 		t.restarts, plural(t.restarts, "unit", "units"))
+	if t.reloads > 0 {
+		s += fmt.Sprintf(", %d reloaded", t.reloads)
+	}
+	return s + "."
 }

@@ -95,9 +95,9 @@ func TestRenderDiffGroupsIdenticalChanges(t *testing.T) {
 // grouped: here one host also restarts a second unit.
 func TestRenderPlanKeepsDifferentHostsApart(t *testing.T) {
 	plan := &Plan{Hosts: []HostPlan{
-		{Host: "web1", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Restart, "a.service"}}}}},
-		{Host: "web2", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Restart, "a.service"}}}}},
-		{Host: "web3", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Restart, "a.service"}, {Restart, "b.service"}}}}},
+		{Host: "web1", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Op: Restart, Unit: "a.service"}}}}},
+		{Host: "web2", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Op: Restart, Unit: "a.service"}}}}},
+		{Host: "web3", Apps: []AppPlan{{App: "a", Action: Update, Units: []UnitStep{{Op: Restart, Unit: "a.service"}, {Op: Restart, Unit: "b.service"}}}}},
 	}}
 	got := renderPlan(t, plan, false)
 	for _, want := range []string{"web1, web2 (2 hosts)\n    update a\n        restart unit a.service\n\nweb3\n", "Total: 3 hosts; apps: 0 added, 3 updated, 0 removed; 4 units restarted."} {

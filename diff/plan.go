@@ -95,6 +95,9 @@ type AppPlan struct {
 	// Checks are the app's health checks, run after the units settle;
 	// set for added and updated apps, so the agent needs only the plan.
 	Checks []Check `json:"checks,omitempty"`
+	// Validate are the app's validation commands, run in the new checkout
+	// before anything else changes; set for added and updated apps.
+	Validate [][]string `json:"validate,omitempty"`
 }
 
 // FileChange is one file added, changed (contents or mode) or removed.
@@ -142,15 +145,22 @@ const (
 	LinkUnit   UnitOp = "link"
 	Enable     UnitOp = "enable"
 	Restart    UnitOp = "restart"
+	// Reload reloads a unit that runs, and starts one that does not.
+	Reload UnitOp = "reload"
 )
 
-var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart}
+var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart, Reload}
 
 // UnitStep is one unit operation. Link and unlink name files under
 // systemd/, so they include drop-ins ("a.service.d/b.conf").
 type UnitStep struct {
 	Op   UnitOp `json:"op"`
 	Unit string `json:"unit"`
+	// External marks a restart or reload of a unit the app does not ship
+	// (or does not enable), named by the manifest's systemd.restart or
+	// systemd.reload: a rollback acts on it again once the old files are
+	// back, and never stops it.
+	External bool `json:"external,omitempty"`
 }
 
 // PlanOptions narrows a plan.

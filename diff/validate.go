@@ -146,6 +146,12 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
 	probs = append(probs, checkChecks(d)...)
+	probs = append(probs, checkFollow(d)...)
+	install, err := l.checkInstall(d)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, install...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }

@@ -16,3 +16,10 @@ func failedChecks(checks []deploy.CheckReport) []string {
 	}
 	return out
 }
+
+func pluralWord(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -277,3 +277,9 @@ func (c *Client) Bye(ctx context.Context) error {
 	}
 	return err
 }
+
+// Drift asks the agent how the host differs from its current host commit
+// and runs every app's health checks. It needs a hello, not the lock.
+func (c *Client) Drift(ctx context.Context) (*DriftReply, error) {
+	return call[*DriftReply](ctx, c, &DriftRequest{}, "checking the host")
+}

@@ -98,6 +98,9 @@ type ApplyRequest struct {
 	// arrives over a new connection, and roll back by itself when none
 	// comes in time: a deploy that breaks logins undoes itself.
 	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
+	// ValidateTimeout bounds each of the plan's validation commands; 0
+	// means the agent's default (30 s).
+	ValidateTimeout time.Duration `json:"validate_timeout,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -174,9 +177,23 @@ type Result struct {
 	// Checks are the health checks the apply ran after the units settled,
 	// passed or failed.
 	Checks []CheckReport `json:"checks,omitempty"`
+	// Validation are the validation commands the apply ran, in order; a
+	// failed one ends the list, and the apply.
+	Validation []ValidationReport `json:"validation,omitempty"`
 	// Freed is how many bytes garbage collection freed after a successful
 	// apply: old checkouts and old agent binaries.
 	Freed int64 `json:"freed,omitempty"`
+}
+
+// ValidationReport is how one of an app's validation commands ended.
+type ValidationReport struct {
+	App     string   `json:"app"`
+	Command []string `json:"command"`
+	OK      bool     `json:"ok"`
+	Error   string   `json:"error,omitempty"` // why not OK, such as "exit status 1"
+	// Output is what the command wrote to stdout and stderr (its end, if
+	// long).
+	Output string `json:"output,omitempty"`
 }
 
 // UnitReport is how one unit was doing when the agent judged it.
