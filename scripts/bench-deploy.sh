@@ -142,12 +142,31 @@ boot() {
     "$top/bin/deptool-lab" up --timeout 5m --state "$lab" "${hosts[@]}" >"$work/lab.log" 2>&1 ||
         { cat "$work/lab.log" >&2; die "lab up failed"; }
     m1=$(awk '/^MemAvailable/ { print $2 }' /proc/meminfo)
-    local secs mib
+    local secs mib own
     secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     mib=$(((m0 - m1) / 1024))
-    echo "lab_boot_$n=${secs}s,${mib}MiB" >>"$(dirname "$out")/deploy.env"
-    echo "lab: $n hosts booted in $secs s, holding $mib MiB"
+    own=$(lab_memory)
+    echo "lab_boot_$n=${secs}s,${own}MiB,available_dropped_${mib}MiB" >>"$(dirname "$out")/deploy.env"
+    echo "lab: $n hosts booted in $secs s; their processes and overlays hold $own MiB (MemAvailable fell by $mib MiB, other users of the machine included)"
     tail -1 "$work/lab.log"
+}
+
+# lab_memory is what the lab's hosts hold, in MiB: the proportional set
+# size of every process in their cgroups (from the lab's state) plus their
+# overlays' upper directories on tmpfs. MemAvailable alone would count
+# whatever else the machine did meanwhile.
+lab_memory() {
+    local kb=0 p
+    for p in $(grep -o '"/sys/fs/cgroup/unified/[^"]*"' "$lab/state.json" | tr -d '"' | sort -u |
+        xargs -I{} find {} -name cgroup.procs -exec cat {} + 2>/dev/null); do
+        kb=$((kb + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    local shm
+    shm=$(grep -o '"work": *"[^"]*"' "$lab/state.json" | sed 's/.*"\([^"]*\)"$/\1/')
+    # Only the upper directories: each host's root under it is the overlay
+    # mount itself, the whole machine's file system.
+    [[ -n $shm && -d $shm ]] && kb=$((kb + $(du -skc "$shm"/*/upper 2>/dev/null | tail -1 | cut -f1)))
+    echo $((kb / 1024))
 }
 
 # want SERIES: whether BENCH_SERIES asks for it.
