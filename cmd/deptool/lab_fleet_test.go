@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -62,10 +65,19 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		!strings.Contains(plan, "more than 2 hosts have not deployed (--max-fail 2)") {
 		t.Fatalf("staged plan exited %d (%d lines):\n%s", code, strings.Count(plan, "\n"), plan)
 	}
-	out, code := op.run("deploy", "--yes", "--settle", "0s", "--batch", "2", "--max-fail", "2")
+	// Its progress goes to a 100x20 terminal: one aggregate line redrawn
+	// in place, and nothing else but a line per failed host and, at the
+	// end, the exit's reason.
+	out, display, code := op.runWithTerminal(20, 100, "deploy", "--yes", "--settle", "0s", "--batch", "2", "--max-fail", "2")
 	if code != deploy.ExitRolledBack {
 		t.Fatalf("v2 with three broken hosts exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
+	if n := strings.Count(display, "\n"); n != len(broken)+1 || len(display) > 20_000 ||
+		!strings.Contains(display, "40/40  deployed 27  rolled back 3  failed 0  skipped 10  running 0") ||
+		!strings.HasSuffix(display, "\r\x1b[2Kdeptool: some hosts were rolled back: they keep showing their changes in 'deptool diff'\r\n") {
+		t.Errorf("display of 40 hosts in 20 rows: %d lines to the scrollback (want %d), %d bytes:\n%q", n, len(broken)+1, len(display), display)
+	}
+	t.Logf("display: %d bytes", len(display))
 	// Batch 15 (fleet29, fleet30) holds the third failure: fleet31 on
 	// are skipped.
 	for _, want := range []string{
@@ -89,4 +101,26 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 	if st, _ := op.stdout("diff", "--stat", "--limit", "fleet3[1-9],fleet40"); !strings.Contains(st, "fleet31..fleet40 (10 hosts): the same changes") {
 		t.Errorf("diff --stat of the skipped hosts:\n%s", st)
 	}
+}
+
+// runWithTerminal runs deptool with its standard error on a pseudo-terminal
+// of rows x cols, where the live display goes, and returns standard output,
+// what the terminal received and the exit status.
+func (op *operator) runWithTerminal(rows, cols uint16, args ...string) (string, string, int) {
+	op.t.Helper()
+	tty, output := openPTY(op.t, rows, cols)
+	cmd := exec.Command(op.bin, args...)
+	cmd.Dir, cmd.Env = op.root, append(op.env, "TERM=xterm")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, tty
+	err := cmd.Run()
+	display := string(output())
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return out.String(), display, exit.ExitCode()
+	}
+	if err != nil {
+		op.t.Fatalf("deptool %v: %v", args, err)
+	}
+	return out.String(), display, 0
 }
