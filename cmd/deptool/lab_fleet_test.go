@@ -77,7 +77,7 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		!strings.HasSuffix(display, "\r\x1b[2Kdeptool: some hosts were rolled back: they keep showing their changes in 'deptool diff'\r\n") {
 		t.Errorf("display of 40 hosts in 20 rows: %d lines to the scrollback (want %d), %d bytes:\n%q", n, len(broken)+1, len(display), display)
 	}
-	t.Logf("display: %d bytes", len(display))
+	t.Logf("display: %d bytes; output:\n%s", len(display), out)
 	// Batch 15 (fleet29, fleet30) holds the third failure: fleet31 on
 	// are skipped.
 	for _, want := range []string{
