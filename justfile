@@ -101,7 +101,7 @@ lab-down:
 
 # Whole deploys on lab hosts: deptool, Ansible and the OpenSSH floor, raw
 # rows in docs/performance/deploy.tsv (root; not in CI; ~20 min at defaults).
-bench runs="5" *counts="1 8 32": lab-deps
+bench runs="5" *counts="1 8 32 100": lab-deps
     #!/usr/bin/env bash
     set -euo pipefail
     if ! command -v ansible-playbook >/dev/null; then

@@ -57,8 +57,9 @@ func (o *Options) defaults() {
 
 // Run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
-// rollout stops after a stage in which a host did not deploy; the hosts of
-// later stages are skipped. Refs move only for hosts that deployed.
+// rollout stops after a stage that leaves more hosts not deployed than its
+// failure budget allows (by default, any); the hosts of later stages are
+// skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
@@ -67,10 +68,12 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	d := &deployer{store: s, deploy: deployID, opts: opts}
 	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
+	var failed []string
 	for i, st := range stages {
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
-		if failed := notDeployed(results); len(failed) > 0 {
+		failed = append(failed, notDeployed(results)...)
+		if !plan.Rollout.Continue(i, len(failed)) {
 			for _, later := range stages[i+1:] {
 				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
 			}
@@ -159,12 +162,20 @@ func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult 
 	var results []HostResult
 	for _, hp := range st.hosts {
 		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
-			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-			stopped, strings.Join(failed, ", "))}
+			"not attempted: the rollout stopped after %s, with %s not deployed; nothing changed here and the change stays pending",
+			stopped, failedList(failed))}
 		d.opts.Reporter.Done(r)
 		results = append(results, r)
 	}
 	return results
+}
+
+// failedList names the failed hosts, the first few of a long list.
+func failedList(failed []string) string {
+	if len(failed) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(failed[:5], ", "), len(failed)-5)
+	}
+	return strings.Join(failed, ", ")
 }
 
 type deployer struct {

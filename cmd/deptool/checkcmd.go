@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -40,7 +40,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,7 @@ func printCheckResults(w io.Writer, results []deploy.CheckResult) {
 		for _, d := range r.Drift {
 			fmt.Fprintf(w, "%*s  %s: %s %s: %s\n", width, "", d.App, d.Kind, d.Path, d.What)
 		}
-		printChecks(w, width, r.Checks)
+		ui.PrintChecks(w, width, r.Checks)
 	}
 }
 

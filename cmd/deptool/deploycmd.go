@@ -12,6 +12,7 @@ import (
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
@@ -27,6 +28,7 @@ type deployFlags struct {
 	settle         time.Duration
 	canary         []string
 	batch          string
+	maxFail        string
 	confirmTimeout time.Duration
 	askBecomePass  bool
 }
@@ -85,8 +87,9 @@ is contacted. Without a terminal, --yes is required.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
 	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
-	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
-	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
+	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
+	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
+	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 	cmd.Flags().BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask once on the terminal for the sudo password, for hosts whose sudo asks for one (see docs/ssh.md)")
 }
@@ -115,20 +118,13 @@ func (f deployFlags) check() error {
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
 	}
-	if f.batch != "" {
-		if _, err := diff.ParseBatch(f.batch); err != nil {
-			return fmt.Errorf("--%w", err)
-		}
-	}
-	return nil
+	return f.checkRollout()
 }
 
 // planOptions are the flags' say in the plan.
 func (f deployFlags) planOptions() diff.PlanOptions {
 	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
-	if f.batch != "" {
-		opts.Batch, _ = diff.ParseBatch(f.batch) // checked by check
-	}
+	f.rolloutOptions(&opts)
 	return opts
 }
 
@@ -146,7 +142,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		}
 		defer lock.Unlock()
 	}
-	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
+	popts := f.planOptions()
+	popts.Groups = c.groups
+	plan, err := diff.MakePlan(c.store, tree, popts)
 	if err != nil {
 		return err
 	}
@@ -174,13 +172,19 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Parallel:       f.parallel,
 		Settle:         f.settle,
 		ConfirmTimeout: f.confirmTimeout,
-		Reporter:       progressFor(cmd, plan),
 		Transport:      tr,
 	}
+	var progress ui.Progress
 	if events != nil {
 		opts.Reporter = events
+	} else {
+		progress = progressFor(cmd, plan)
+		opts.Reporter = progress
 	}
 	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
+	if progress != nil {
+		progress.Close()
+	}
 	if res == nil {
 		return err // nothing was committed or contacted
 	}
@@ -195,7 +199,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	} else {
-		printSummary(out, res)
+		ui.PrintSummary(out, res)
 	}
 	if code == deploy.ExitOK {
 		return nil
@@ -258,16 +262,4 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 			return errNotConfirmed
 		}
 	}
-}
-
-func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
-	hosts := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		hosts[i] = h.Host
-	}
-	errw := cmd.ErrOrStderr()
-	if isTerminal(errw) {
-		return newLiveProgress(errw, hosts)
-	}
-	return &plainProgress{w: errw, width: hostWidth(hosts)}
 }

@@ -44,7 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			entries, err := deploy.History(s, limit, n)
+			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
 
@@ -39,7 +38,7 @@ Nothing is changed on any host.`,
 				return err
 			}
 			defer lock.Unlock()
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
