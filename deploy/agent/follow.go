@@ -78,6 +78,26 @@ func (a *applier) actOnUnits() (units, []string, error) {
 	return sd, names, nil
 }
 
+// reloadIfOutdated reloads systemd when changed (the apply enabled or
+// disabled units) and systemd now marks every unit as changed on disk (newer
+// versions do, until a daemon-reload). Older versions do not, and pay
+// nothing but one property read.
+func (a *applier) reloadIfOutdated(changed bool) error {
+	if !changed {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	outdated, err := sd.Outdated(a.ctx)
+	if err != nil || !outdated {
+		return err
+	}
+	a.say(wire.Progress{Step: "daemon-reload", Detail: "systemd marks every unit changed on disk after enable and disable"})
+	return sd.Reload(a.ctx)
+}
+
 // followBack acts again, after a rollback put the old files back, on the
 // units outside the apps that the attempt restarted or reloaded: they read
 // the files that changed back. Each once, a restart winning over a reload.

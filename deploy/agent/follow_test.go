@@ -375,3 +375,39 @@ func TestAgentRefusesBadValidateCommands(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Outdated is false: the recorder plays a systemd that does not mark
+// units changed on disk after enable (252); see outdatedRecorder.
+func (r *recorder) Outdated(context.Context) (bool, error) { return false, nil }
+
+// outdatedRecorder plays newer systemd, which marks every unit changed on
+// disk after an enable or disable until the next daemon-reload.
+type outdatedRecorder struct{ *recorder }
+
+func (o outdatedRecorder) Outdated(context.Context) (bool, error) {
+	o.add("outdated?")
+	return true, nil
+}
+
+// After enabling or disabling units, the agent reloads systemd if, and
+// only if, systemd then marks units changed on disk.
+func TestReloadAfterEnableWhenSystemdSaysOutdated(t *testing.T) {
+	h, rec := unitHost(t)
+	h.opts.units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\n",
+		"web.conf":            "1",
+		"manifest.json":       unitManifest([]string{"web.service"}, nil),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	want := []string{"reload", "enable web.service", "outdated?", "reload", "restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("first deploy (-want +got):\n%s", diff)
+	}
+	v1["web.conf"] = "2"
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	want = []string{"restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("config-only deploy: no enable, no question, no reload (-want +got):\n%s", diff)
+	}
+}
