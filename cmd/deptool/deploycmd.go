@@ -26,6 +26,8 @@ type deployFlags struct {
 	canary         []string
 	batch          string
 	confirmTimeout time.Duration
+	// validateTimeout bounds each of the manifests' validate commands.
+	validateTimeout time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
@@ -85,6 +87,7 @@ func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().DurationVar(&f.validateTimeout, "validate-timeout", deploy.DefaultValidateTimeout, "how long each of the manifests' validate commands may run on a host before it is killed and fails")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -110,6 +113,9 @@ func (f deployFlags) check() error {
 	}
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
+	}
+	if f.validateTimeout <= 0 {
+		return fmt.Errorf("--validate-timeout %s: want more than 0s", f.validateTimeout)
 	}
 	if f.batch != "" {
 		if _, err := diff.ParseBatch(f.batch); err != nil {
@@ -159,6 +165,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		ConfirmTimeout: f.confirmTimeout,
 		Reporter:       progressFor(cmd, plan),
 	}
+	opts.ValidateTimeout = f.validateTimeout
 	if events != nil {
 		opts.Reporter = events
 	}
