@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -409,5 +410,28 @@ func TestReloadAfterEnableWhenSystemdSaysOutdated(t *testing.T) {
 	want = []string{"restart web.service", "settle web.service 0s"}
 	if diff := cmp.Diff(want, rec.take()); diff != "" {
 		t.Errorf("config-only deploy: no enable, no question, no reload (-want +got):\n%s", diff)
+	}
+}
+
+// An apply left failed without a rollback is drift until the next deploy
+// undoes it.
+func TestDriftReportsAnUnfinishedAttempt(t *testing.T) {
+	h := newTestHost(t)
+	h.deploy(apps{"a": files{"a.conf": "1"}}).mustSucceed(t)
+	h.noRollback = true
+	failing := h.opts
+	failing.fault = func(e Effect) error {
+		if e.Kind == EffectSwitch {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	d := h.deployWith(failing, apps{"a": files{"a.conf": "2"}})
+	if d.result.Outcome != wire.Failed {
+		t.Fatalf("result %+v", d.result)
+	}
+	got := h.drift(h.opts).Drift
+	if len(got) != 1 || got[0].Kind != wire.DriftAttempt || got[0].Path != d.commit.String() {
+		t.Errorf("drift %+v; want the unfinished attempt", got)
 	}
 }
