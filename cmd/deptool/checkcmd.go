@@ -24,7 +24,8 @@ health checks. Reported as drift: files in the apps' checkouts that differ
 from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
 removed or replaced, enabled units that were disabled or are not active,
-and an apply that was cut short and not undone yet. Nothing is changed on any host and no lock is taken.
+and an apply that was cut short and not undone yet. Nothing is changed on
+any host and no lock is taken.
 
 Exit status: 0 when every host was checked and nothing is wrong; 3 when a
 host drifted, a health check failed, or a host could not be checked.`,
