@@ -157,9 +157,10 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 
 // validateApps runs each added or updated app's validation commands in its
 // new checkout, written for them but not yet current, before any other
-// change. A command that fails leaves the host as it was: the checkout
-// written for it is removed again.
+// change. A command that fails leaves the host as it was: the checkouts
+// written for the validations are removed again.
 func (a *applier) validateApps() error {
+	var written []string // checkout directories written here
 	for _, ap := range a.plan.Apps {
 		if ap.Action == diff.Remove || len(ap.Validate) == 0 {
 			continue
@@ -169,10 +170,13 @@ func (a *applier) validateApps() error {
 			return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 		}
 		dir := filepath.Join(a.l.appDir(ap.App), name)
+		if wrote {
+			written = append(written, dir)
+		}
 		for _, argv := range ap.Validate {
 			if err := a.validate(ap.App, dir, argv); err != nil {
-				if wrote && readlink(filepath.Join(a.l.appDir(ap.App), "current")) != name {
-					os.RemoveAll(dir)
+				for _, d := range written {
+					os.RemoveAll(d) // never current: current has not moved
 				}
 				return err
 			}

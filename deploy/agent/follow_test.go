@@ -435,3 +435,19 @@ func TestDriftReportsAnUnfinishedAttempt(t *testing.T) {
 		t.Errorf("drift %+v; want the unfinished attempt", got)
 	}
 }
+
+// When a later app's validation fails, the checkouts written for the
+// earlier apps' validations go too.
+func TestFailedValidationRemovesEveryCheckoutItWrote(t *testing.T) {
+	h, rec := unitHost(t)
+	h.deploy(apps{"a": validatedApp("1", "/usr/bin/check"), "b": validatedApp("1", "/usr/bin/check")}).mustSucceed(t)
+	rec.take()
+	before := h.hostState()
+	d := h.deploy(apps{"a": validatedApp("2", "/usr/bin/check"), "b": validatedApp("2", "/usr/bin/check", "fail")})
+	if d.result.Outcome != wire.RolledBack || len(d.result.Validation) != 2 || !d.result.Validation[0].OK {
+		t.Fatalf("result %+v", d.result)
+	}
+	if diff := cmp.Diff(before, h.hostState()); diff != "" {
+		t.Errorf("host after the failed validation (-before +after):\n%s", diff)
+	}
+}
