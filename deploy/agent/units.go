@@ -230,7 +230,7 @@ func (a *applier) changesUnits() bool {
 		return true
 	}
 	for _, ap := range a.plan.Apps {
-		if len(ap.Units) > 0 {
+		if len(ap.Units) > 0 || len(ap.Validate) > 0 { // validations run as transient units
 			return true
 		}
 	}
