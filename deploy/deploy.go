@@ -38,6 +38,9 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// ValidateTimeout bounds each validate command on the hosts; zero:
+	// the agent's default (DefaultValidateTimeout).
+	ValidateTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -234,7 +237,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) },
 		// The host waits until it hears from a new connection, and

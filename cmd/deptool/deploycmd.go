@@ -31,6 +31,8 @@ type deployFlags struct {
 	maxFail        string
 	confirmTimeout time.Duration
 	askBecomePass  bool
+	// validateTimeout bounds each of the manifests' validate commands.
+	validateTimeout time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
@@ -92,6 +94,7 @@ func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 	cmd.Flags().BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask once on the terminal for the sudo password, for hosts whose sudo asks for one (see docs/ssh.md)")
+	cmd.Flags().DurationVar(&f.validateTimeout, "validate-timeout", deploy.DefaultValidateTimeout, "how long each of the manifests' validate commands may run on a host before it is killed and fails")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -117,6 +120,9 @@ func (f deployFlags) check() error {
 	}
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
+	}
+	if f.validateTimeout <= 0 {
+		return fmt.Errorf("--validate-timeout %s: want more than 0s", f.validateTimeout)
 	}
 	return f.checkRollout()
 }
@@ -175,6 +181,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Transport:      tr,
 	}
 	var progress ui.Progress
+	opts.ValidateTimeout = f.validateTimeout
 	if events != nil {
 		opts.Reporter = events
 	} else {
