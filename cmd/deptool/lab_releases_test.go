@@ -73,7 +73,7 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 			t.Errorf("%s: .wants link points into a checkout: %s", h, got)
 		}
 	}
-	if got := onHost(t, l, "m12", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, "rolled_back") {
+	if got := onHost(t, l, "m12", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, `"outcome":"rolled back"`) {
 		t.Errorf("m12's journal does not record the rollback: %s", got)
 	}
 	if got := onHost(t, l, "m12", "journalctl -u dtmix.service --no-pager | grep -c 'refusing on Debian 12' || true"); got == "0" {
