@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/internal/lab"
 )
@@ -262,6 +263,7 @@ func TestLabCertificates(t *testing.T) {
 		hostBlock(t, l, "other-ca", "certs", "UserKnownHostsFile "+otherCA),
 		hostBlock(t, l, "user-cert", "certs", "IdentityFile "+dir+"/operator", "CertificateFile "+dir+"/operator.cert"),
 		hostBlock(t, l, "no-cert", "certs", "IdentityFile "+dir+"/operator"),
+		hostBlock(t, l, "agent-cert", "certs", "IdentityFile "+dir+"/absent", "IdentitiesOnly no"),
 	)
 
 	t.Run("host certificate", func(t *testing.T) {
@@ -292,6 +294,32 @@ func TestLabCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		runHostname(t, dialLab(t, "no-cert", opts), "certs")
+	})
+	t.Run("certificate in the agent", func(t *testing.T) {
+		keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "agent-op", "-f", dir+"/agentop")
+		keygen(t, "-q", "-s", dir+"/user_ca", "-I", "agent-op", "-n", "root", dir+"/agentop.pub")
+		sock := filepath.Join(t.TempDir(), "agent.sock")
+		agent := exec.Command("ssh-agent", "-D", "-a", sock)
+		if err := agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+		var err error
+		for i := 0; i < 200; i++ {
+			// ssh-add loads the key and, next to it, its certificate.
+			add := exec.Command("ssh-add", dir+"/agentop")
+			add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+			var out []byte
+			if out, err = add.CombinedOutput(); err == nil {
+				break
+			} else if i == 199 {
+				t.Fatalf("ssh-add: %v: %s", err, out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		withAgent := opts
+		withAgent.NoAgent, withAgent.AgentSocket = false, sock
+		runHostname(t, dialLab(t, "agent-cert", withAgent), "certs")
 	})
 }
 
