@@ -74,6 +74,7 @@ func TestLabProxyCommand(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "tokens")
 	stranger := filepath.Join(t.TempDir(), "id_ed25519")
 	writeKey(t, stranger, "")
+	unknownKH := writeFile(t, "known_hosts_empty", "")
 	opts := writeConfig(t,
 		// %h %p %r %n expanded: the command records them, then connects.
 		hostBlock(t, l, "behind", "web1",
@@ -84,6 +85,10 @@ func TestLabProxyCommand(t *testing.T) {
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+known,
 			"IdentityFile "+stranger,
+			"ProxyCommand nc "+l.Addr("web1")+" %p"),
+		hostBlock(t, l, "behind-unknown", "web1",
+			"HostName "+unroutable,
+			"UserKnownHostsFile "+unknownKH,
 			"ProxyCommand nc "+l.Addr("web1")+" %p"),
 		hostBlock(t, l, "broken", "web1",
 			"HostName "+unroutable,
@@ -98,8 +103,26 @@ func TestLabProxyCommand(t *testing.T) {
 	}
 	c.Close()
 
+	// An unknown key behind a proxy: ssh-keyscan cannot go through it, so
+	// the instruction uses OpenSSH itself, and works.
+	_, err := Dial(labCtx(t), "behind-unknown", opts)
+	var hke *HostKeyError
+	if !errors.As(err, &hke) || hke.Changed() {
+		t.Fatalf("unknown key behind a ProxyCommand: %v", err)
+	}
+	record := instruction(t, err.Error(), "then record it with: ", " (or set")
+	if record != "ssh -o StrictHostKeyChecking=accept-new -F "+opts.ConfigFile+" behind-unknown true" {
+		t.Errorf("instruction: %s", record)
+	}
+	cmd := exec.Command("sh", "-c", record)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", record, err, out)
+	}
+	runHostname(t, dialLab(t, "behind-unknown", opts), "web1")
+
 	// A refused login through a working proxy is a refused login.
-	_, err := Dial(labCtx(t), "stranger", opts)
+	_, err = Dial(labCtx(t), "stranger", opts)
 	if err == nil || !strings.HasPrefix(err.Error(), "host stranger: login as root refused (tried: "+stranger+")") {
 		t.Errorf("login refused through a ProxyCommand: %v", err)
 	}
