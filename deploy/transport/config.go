@@ -182,7 +182,7 @@ func loadConfig(file, home string) (*ssh_config.Config, string, error) {
 	if err != nil {
 		return nil, file, fmt.Errorf("ssh config: %w", err)
 	}
-	cfg, err := ssh_config.DecodeBytes(b)
+	cfg, err := decodeConfig(file, b)
 	if err != nil {
 		return nil, file, fmt.Errorf("ssh config %s: %w", file, err)
 	}

@@ -70,7 +70,7 @@ func loadHostKeys(h *hop, notify func(string)) (*hostKeys, error) {
 	if len(k.files) == 0 {
 		return k, nil
 	}
-	db, err := skh.NewDB(k.files...)
+	db, err := hostKeyDB(k.files)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
 	}
