@@ -118,6 +118,9 @@ func parseG(out string) map[string][]string {
 		if k == "" {
 			continue
 		}
+		// Lowercase, as nearly all are: OpenSSH 9.2 prints one as
+		// "canonicalizePermittedcnames".
+		k = strings.ToLower(k)
 		m[k] = append(m[k], strings.TrimSpace(v))
 	}
 	return m
