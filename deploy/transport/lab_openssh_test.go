@@ -90,6 +90,11 @@ func TestLabProxyCommand(t *testing.T) {
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+unknownKH,
 			"ProxyCommand nc "+l.Addr("web1")+" %p"),
+		hostBlock(t, l, "hanging", "web1",
+			"HostName "+unroutable,
+			"UserKnownHostsFile "+known,
+			"ConnectTimeout 1",
+			"ProxyCommand sh -c 'echo waiting for MFA >&2; exec sleep 30'"),
 		hostBlock(t, l, "broken", "web1",
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+known,
@@ -125,6 +130,12 @@ func TestLabProxyCommand(t *testing.T) {
 	_, err = Dial(labCtx(t), "stranger", opts)
 	if err == nil || !strings.HasPrefix(err.Error(), "host stranger: login as root refused (tried: "+stranger+")") {
 		t.Errorf("login refused through a ProxyCommand: %v", err)
+	}
+
+	// A helper that hangs is given up at ConnectTimeout, with its words.
+	_, err = Dial(labCtx(t), "hanging", opts)
+	if want := "host hanging (" + unroutable + ":22 through ProxyCommand): ssh handshake: no answer within 1s (ConnectTimeout): is the host up?; the ProxyCommand said: waiting for MFA"; err == nil || err.Error() != want {
+		t.Errorf("hanging ProxyCommand:\n got %v\nwant %s", err, want)
 	}
 
 	_, err = Dial(labCtx(t), "broken", opts)
