@@ -133,7 +133,12 @@ func handshake(ctx, hctx context.Context, via *ssh.Client, h *hop, cfg *ssh.Clie
 		if err == nil {
 			c.Close()
 		}
-		return nil, false, timeoutError(ctx, h, "ssh handshake")
+		terr := timeoutError(ctx, h, "ssh handshake")
+		if p, ok := nc.(*proxyConn); ok && p.stderr.String() != "" {
+			// A helper waiting for something (a login, MFA) says so there.
+			terr = fmt.Errorf("%w; the ProxyCommand said: %s", terr, oneLine(p.stderr.String()))
+		}
+		return nil, false, terr
 	}
 	if err != nil {
 		// A connection that ended under the handshake may be a

@@ -48,9 +48,9 @@ func (e *HostKeyError) Error() string {
 
 func (e *HostKeyError) unknown() string {
 	if e.proxied {
-		return fmt.Sprintf("unknown host key %s; it is reached through a ProxyCommand, so verify it and record it with: "+
-			"%s -o StrictHostKeyChecking=accept-new true (or set StrictHostKeyChecking accept-new)",
-			ssh.FingerprintSHA256(e.Key), e.sshTo)
+		record := "ssh -o StrictHostKeyChecking=accept-new" + strings.TrimPrefix(e.sshTo, "ssh") + " true"
+		return fmt.Sprintf("unknown host key %s; it is reached through a ProxyCommand, so verify it, then record it with: "+
+			"%s (or set StrictHostKeyChecking accept-new)", ssh.FingerprintSHA256(e.Key), record)
 	}
 	host, port := splitAddr(e.Addr)
 	scan := "ssh-keyscan -t " + keyscanType(e.Key.Type())

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/internal/lab"
 )
@@ -73,6 +74,7 @@ func TestLabProxyCommand(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "tokens")
 	stranger := filepath.Join(t.TempDir(), "id_ed25519")
 	writeKey(t, stranger, "")
+	unknownKH := writeFile(t, "known_hosts_empty", "")
 	opts := writeConfig(t,
 		// %h %p %r %n expanded: the command records them, then connects.
 		hostBlock(t, l, "behind", "web1",
@@ -84,6 +86,15 @@ func TestLabProxyCommand(t *testing.T) {
 			"UserKnownHostsFile "+known,
 			"IdentityFile "+stranger,
 			"ProxyCommand nc "+l.Addr("web1")+" %p"),
+		hostBlock(t, l, "behind-unknown", "web1",
+			"HostName "+unroutable,
+			"UserKnownHostsFile "+unknownKH,
+			"ProxyCommand nc "+l.Addr("web1")+" %p"),
+		hostBlock(t, l, "hanging", "web1",
+			"HostName "+unroutable,
+			"UserKnownHostsFile "+known,
+			"ConnectTimeout 1",
+			"ProxyCommand sh -c 'echo waiting for MFA >&2; exec sleep 30'"),
 		hostBlock(t, l, "broken", "web1",
 			"HostName "+unroutable,
 			"UserKnownHostsFile "+known,
@@ -97,10 +108,34 @@ func TestLabProxyCommand(t *testing.T) {
 	}
 	c.Close()
 
+	// An unknown key behind a proxy: ssh-keyscan cannot go through it, so
+	// the instruction uses OpenSSH itself, and works.
+	_, err := Dial(labCtx(t), "behind-unknown", opts)
+	var hke *HostKeyError
+	if !errors.As(err, &hke) || hke.Changed() {
+		t.Fatalf("unknown key behind a ProxyCommand: %v", err)
+	}
+	record := instruction(t, err.Error(), "then record it with: ", " (or set")
+	if record != "ssh -o StrictHostKeyChecking=accept-new -F "+opts.ConfigFile+" behind-unknown true" {
+		t.Errorf("instruction: %s", record)
+	}
+	cmd := exec.Command("sh", "-c", record)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", record, err, out)
+	}
+	runHostname(t, dialLab(t, "behind-unknown", opts), "web1")
+
 	// A refused login through a working proxy is a refused login.
-	_, err := Dial(labCtx(t), "stranger", opts)
+	_, err = Dial(labCtx(t), "stranger", opts)
 	if err == nil || !strings.HasPrefix(err.Error(), "host stranger: login as root refused (tried: "+stranger+")") {
 		t.Errorf("login refused through a ProxyCommand: %v", err)
+	}
+
+	// A helper that hangs is given up at ConnectTimeout, with its words.
+	_, err = Dial(labCtx(t), "hanging", opts)
+	if want := "host hanging (" + unroutable + ":22 through ProxyCommand): ssh handshake: no answer within 1s (ConnectTimeout): is the host up?; the ProxyCommand said: waiting for MFA"; err == nil || err.Error() != want {
+		t.Errorf("hanging ProxyCommand:\n got %v\nwant %s", err, want)
 	}
 
 	_, err = Dial(labCtx(t), "broken", opts)
@@ -262,6 +297,7 @@ func TestLabCertificates(t *testing.T) {
 		hostBlock(t, l, "other-ca", "certs", "UserKnownHostsFile "+otherCA),
 		hostBlock(t, l, "user-cert", "certs", "IdentityFile "+dir+"/operator", "CertificateFile "+dir+"/operator.cert"),
 		hostBlock(t, l, "no-cert", "certs", "IdentityFile "+dir+"/operator"),
+		hostBlock(t, l, "agent-cert", "certs", "IdentityFile "+dir+"/absent", "IdentitiesOnly no"),
 	)
 
 	t.Run("host certificate", func(t *testing.T) {
@@ -292,6 +328,32 @@ func TestLabCertificates(t *testing.T) {
 			t.Fatal(err)
 		}
 		runHostname(t, dialLab(t, "no-cert", opts), "certs")
+	})
+	t.Run("certificate in the agent", func(t *testing.T) {
+		keygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "agent-op", "-f", dir+"/agentop")
+		keygen(t, "-q", "-s", dir+"/user_ca", "-I", "agent-op", "-n", "root", dir+"/agentop.pub")
+		sock := filepath.Join(t.TempDir(), "agent.sock")
+		agent := exec.Command("ssh-agent", "-D", "-a", sock)
+		if err := agent.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+		var err error
+		for i := 0; i < 200; i++ {
+			// ssh-add loads the key and, next to it, its certificate.
+			add := exec.Command("ssh-add", dir+"/agentop")
+			add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+			var out []byte
+			if out, err = add.CombinedOutput(); err == nil {
+				break
+			} else if i == 199 {
+				t.Fatalf("ssh-add: %v: %s", err, out)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		withAgent := opts
+		withAgent.NoAgent, withAgent.AgentSocket = false, sock
+		runHostname(t, dialLab(t, "agent-cert", withAgent), "certs")
 	})
 }
 

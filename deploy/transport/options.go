@@ -19,9 +19,9 @@ const (
 // Options configure Dial. The zero value reads the environment.
 type Options struct {
 	// ConfigFile is the ssh_config to read. Empty means $DEPTOOL_SSH_CONFIG,
-	// or else ~/.ssh/config, which may be missing. A file named explicitly
-	// (here or in the environment) must exist. /etc/ssh/ssh_config is not
-	// read, so the same file gives the same result on every machine.
+	// or else what OpenSSH reads by default (~/.ssh/config, which may be
+	// missing, and /etc/ssh/ssh_config). A file named explicitly (here or
+	// in the environment) must exist, and is the only one read (ssh -F).
 	ConfigFile string
 
 	// AgentSocket is the ssh-agent to ask for keys. Empty means

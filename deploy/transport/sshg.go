@@ -118,6 +118,9 @@ func parseG(out string) map[string][]string {
 		if k == "" {
 			continue
 		}
+		// Lowercase, as nearly all are: OpenSSH 9.2 prints one as
+		// "canonicalizePermittedcnames".
+		k = strings.ToLower(k)
 		m[k] = append(m[k], strings.TrimSpace(v))
 	}
 	return m
@@ -190,7 +193,10 @@ func (r *resolver) hopFromG(alias string, spec *jump) (*hop, error) {
 		aliveCountMax:  first(g["serveralivecountmax"]),
 		addressFamily:  first(g["addressfamily"]),
 		hashKnownHosts: first(g["hashknownhosts"]),
-		// OpenSSH has expanded the tokens of these already.
+		// `ssh -G` (OpenSSH 9.2) prints HostName, UserKnownHostsFile and
+		// IdentityAgent expanded, but IdentityFile, CertificateFile and
+		// ProxyCommand with their %-tokens and ~ as written, expanded only
+		// when ssh connects: deptool expands those (resolver.path, proxy).
 		expanded: true,
 	}
 	if err := r.apply(h); err != nil {

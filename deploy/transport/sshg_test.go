@@ -146,3 +146,38 @@ Host fd
 		t.Errorf("fd: %v", err)
 	}
 }
+
+// BenchmarkResolve is one host's resolution, uncached: OpenSSH's `ssh -G`
+// against deptool's own reader of the same file.
+//
+//	go test -run '^$' -bench Resolve ./deploy/transport/
+func BenchmarkResolve(b *testing.B) {
+	cfg := "Host web*\n  HostName %h.example.net\n  User deploy\n  IdentityFile ~/.ssh/deploy\n"
+	file := filepath.Join(b.TempDir(), "ssh_config")
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ssh -G", func(b *testing.B) {
+		bin := lookSSH()
+		if bin == "" {
+			b.Skip("no ssh client")
+		}
+		for b.Loop() {
+			if _, err := runSSHG(bin, []string{"-G", "-F", file, "--", "web1"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reader", func(b *testing.B) {
+		c, _, err := loadConfig(file, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &resolver{cfg: c, file: file, home: "/home/x", localUser: "x"}
+		for b.Loop() {
+			if _, err := r.hop("web1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
