@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -41,11 +41,15 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
-			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel})
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err
@@ -90,7 +94,7 @@ func printCheckResults(w io.Writer, results []deploy.CheckResult) {
 			}
 			fmt.Fprintf(w, "%*s  %s: %s %s: %s\n", width, "", d.App, d.Kind, d.Path, d.What)
 		}
-		printChecks(w, width, r.Checks)
+		ui.PrintChecks(w, width, r.Checks)
 	}
 }
 

@@ -26,8 +26,10 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 	op := newOperator(t, l)
 	// v2's ExecStartPre refuses to run on Debian 12: the same unit file
 	// fails on one release only.
+	// It runs as a user the app declares for systemd-sysusers (whose
+	// behaviour changed between 247 and 257).
 	unit := func(v, pre string) string {
-		return "[Service]\nEnvironment=V=" + v + "\n" + pre + "ExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n"
+		return "[Service]\nUser=dtmix\nEnvironment=V=" + v + "\n" + pre + "ExecStart=/bin/sleep infinity\n\n[Install]\nWantedBy=multi-user.target\n"
 	}
 	const onlyNot12 = "ExecStartPre=/bin/sh -c 'case $(cat /etc/debian_version) in 12.*) echo refusing on Debian 12 >&2; exit 1;; esac'\n"
 	files := func(v, pre string) map[string]string {
@@ -35,6 +37,8 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 		for h := range want {
 			m[h+"/svc/manifest.json"] = `{"systemd": {"units_enabled": ["dtmix.service"]}}`
 			m[h+"/svc/systemd/dtmix.service"] = unit(v, pre)
+			m[h+"/svc/sysusers/dtmix.conf"] = "u dtmix - \"deptool mixed fleet\" /var/lib/dtmix\n"
+			m[h+"/svc/dtmix.conf"] = "version " + v + "\n"
 		}
 		return m
 	}
@@ -48,6 +52,9 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 	for h := range want {
 		if got := version(h); got != "active\nV=1\nenabled" {
 			t.Errorf("%s after v1: %q", h, got)
+		}
+		if got := onHost(t, l, h, "ps -o user= -p $(systemctl show -P MainPID dtmix.service); getent passwd dtmix | cut -d: -f6"); got != "dtmix\n/var/lib/dtmix" {
+			t.Errorf("%s: dtmix.service runs as / dtmix's home is %q, want the sysusers user", h, got)
 		}
 	}
 
@@ -71,5 +78,24 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 	}
 	if got := onHost(t, l, "m12", "journalctl -u dtmix.service --no-pager | grep -c 'refusing on Debian 12' || true"); got == "0" {
 		t.Errorf("m12's journal does not show why the unit failed")
+	}
+
+	// A config-only deploy: the unit file is unchanged, yet its path now
+	// resolves through current to another checkout. Whether systemd then
+	// says the unit changed on disk differs by release; issue 16 fixes it,
+	// and this records what each release says.
+	op.write(map[string]string{"m12/svc/systemd/dtmix.service": unit("1", "")})
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("deploy of v1's unit to m12 exited %d:\n%s", code, out)
+	}
+	for h := range want {
+		op.write(map[string]string{h + "/svc/dtmix.conf": "version 3\n"})
+	}
+	if out, code := op.run("deploy", "--yes"); code != 0 {
+		t.Fatalf("config-only deploy exited %d:\n%s", code, out)
+	}
+	for _, h := range []string{"m11", "m12", "m13"} {
+		t.Logf("%s (%s) after a config-only deploy: NeedDaemonReload=%s", h, want[h].systemd,
+			onHost(t, l, h, "systemctl show -P NeedDaemonReload dtmix.service"))
 	}
 }
