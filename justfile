@@ -77,7 +77,7 @@ docs:
 lab-deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git bc time mmdebstrap"
+    pkgs="systemd-container openssh-server iproute2 nginx curl sudo opendoas git bc time mmdebstrap age netcat-openbsd"
     if ! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -c "install ok installed" | grep -qx "$(echo $pkgs | wc -w)"; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
@@ -101,7 +101,7 @@ lab-down:
 
 # Whole deploys on lab hosts: deptool, Ansible and the OpenSSH floor, raw
 # rows in docs/performance/deploy.tsv (root; not in CI; ~20 min at defaults).
-bench runs="5" *counts="1 8 32": lab-deps
+bench runs="5" *counts="1 8 32 100": lab-deps
     #!/usr/bin/env bash
     set -euo pipefail
     if ! command -v ansible-playbook >/dev/null; then

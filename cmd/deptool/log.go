@@ -44,7 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			entries, err := deploy.History(s, limit, n)
+			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err
 			}
@@ -101,9 +101,12 @@ func outcomeDetail(h deploy.HostResult) string {
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
-	entries, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
+	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: host %s: %s\n", host, w)
 	}
 	if asJSON {
 		return emitEach(cmd.OutOrStdout(), "journal", entries)
