@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -97,5 +100,29 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 		if got := onHost(t, l, h, "systemctl show -P NeedDaemonReload dtmix.service; systemctl show -P NeedDaemonReload dbus.service"); got != "no\nno" {
 			t.Errorf("%s (%s) after a config-only deploy: NeedDaemonReload of dtmix and dbus: %q, want no, no", h, w.systemd, got)
 		}
+	}
+}
+
+// A deptool built with cgo on this machine needs its glibc (2.34 or
+// later): on Debian 11 the uploaded agent cannot start. The operator must
+// hear that the host was reached and what to do, not that it is
+// unreachable.
+func TestDynamicDeptoolOnBullseyeSaysBuildStatic(t *testing.T) {
+	l := lab.StartFresh(t, "old1@bullseye")
+	bin := filepath.Join(t.TempDir(), "deptool-cgo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("objdump", "-T", bin).Output(); err != nil || !strings.Contains(string(out), "GLIBC_2.34") {
+		t.Skipf("this machine's cgo build does not need glibc 2.34 (objdump: %v), so Debian 11 can run it", err)
+	}
+	op := newOperator(t, l)
+	op.bin = bin
+	op.write(map[string]string{"old1/site/index.html": "hello\n"})
+	out, code := op.run("deploy", "--yes")
+	if code == 0 || !strings.Contains(out, "GLIBC_2.34") || !strings.Contains(out, "build it static (CGO_ENABLED=0") || strings.Contains(out, "unreachable") {
+		t.Fatalf("deploy of a cgo deptool to Debian 11 exited %d; want a failure naming glibc and the static build, not 'unreachable':\n%s", code, out)
 	}
 }
