@@ -44,6 +44,9 @@ type Options struct {
 	// skipped, and those applying are followed to their outcome. Ending
 	// the context instead abandons those too (see Abandoned).
 	Stop <-chan struct{}
+	// ValidateTimeout bounds each validate command on the hosts; zero:
+	// the agent's default (DefaultValidateTimeout).
+	ValidateTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -63,8 +66,9 @@ func (o *Options) defaults() {
 
 // Run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
-// rollout stops after a stage in which a host did not deploy; the hosts of
-// later stages are skipped. Refs move only for hosts that deployed.
+// rollout stops after a stage that leaves more hosts not deployed than its
+// failure budget allows (by default, any); the hosts of later stages are
+// skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
@@ -73,6 +77,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	d := &deployer{store: s, deploy: deployID, tree: plan.Tree, opts: opts}
 	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
+	var failed []string
 	for i, st := range stages {
 		if d.stopped() || ctx.Err() != nil {
 			res.Hosts = append(res.Hosts, d.skipAll(st, errInterrupted)...)
@@ -80,7 +85,8 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
-		if failed := notDeployed(results); len(failed) > 0 {
+		failed = append(failed, notDeployed(results)...)
+		if !plan.Rollout.Continue(i, len(failed)) {
 			for _, later := range stages[i+1:] {
 				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
 			}
@@ -88,12 +94,16 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 	}
 	res.Elapsed = time.Since(start)
+	// Record everything that can be recorded even when a part fails: a
+	// host ref left behind only makes the next plan stale, which the next
+	// deploy repairs; a lost outcome is lost.
+	var errs []error
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
 		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
-			return res, fmt.Errorf("a host deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", err, r.Host)
+			errs = append(errs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -103,9 +113,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
 	if err != nil {
-		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
+		errs = append(errs, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err))
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // stage is one step of a rollout: hosts deployed in parallel.
@@ -163,8 +173,8 @@ func notDeployed(results []HostResult) []string {
 // skip reports the hosts of a stage the rollout never reached.
 func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult {
 	return d.skipAll(st, fmt.Errorf(
-		"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-		stopped, strings.Join(failed, ", ")))
+		"not attempted: the rollout stopped after %s, with %s not deployed; nothing changed here and the change stays pending",
+		stopped, failedList(failed)))
 }
 
 func (d *deployer) skipAll(st stage, why error) []HostResult {
@@ -184,6 +194,14 @@ var errInterrupted = errors.New("not attempted: the deploy was interrupted; noth
 // errAbandoned is why a host the operator stopped following has no
 // outcome yet.
 var errAbandoned = errors.New("the deploy was interrupted twice while the host applied: it finishes on its own, and the next deploy records how it ended")
+
+// failedList names the failed hosts, the first few of a long list.
+func failedList(failed []string) string {
+	if len(failed) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(failed[:5], ", "), len(failed)-5)
+	}
+	return strings.Join(failed, ", ")
+}
 
 type deployer struct {
 	store  *store.Store
@@ -220,6 +238,9 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Skipped, errInterrupted)
 	}
 	sess, err := d.connect(ctx, hp.Host)
+	if reached := (*reachedError)(nil); errors.As(err, &reached) {
+		return finish(Failed, err)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return finish(Skipped, errInterrupted)
@@ -303,18 +324,14 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	}
 	r.Commit = commit
 	rep.Phase(hp.Host, Sending, "")
-	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
-		return err
-	})
-	if err != nil {
+	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
 		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) },
 		// The host waits until it hears from a new connection, and
@@ -338,12 +355,47 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	}
 	sess.client.Bye(ctx)
 	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
+	r.Validation = validationFromWire(res.Validation)
 	o := fromWire(res.Outcome)
 	if o == Deployed {
 		r.Freed = res.Freed
 		return o, nil
 	}
 	return o, errors.New(res.Error)
+}
+
+// sendObjects sends the host what it lacks of commit and of the commit it
+// runs (hp.Base, which a rollback returns to): a pack against what the
+// host says it runs, and when the host finds objects still missing (its
+// store lost a pack, or was deleted and rebuilt from its journal), a pack
+// of both commits' whole histories, which this store holds: the host
+// commits are made here.
+func (d *deployer) sendObjects(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) error {
+	want := []store.ID{commit}
+	if !hp.Base.IsZero() {
+		want = append(want, hp.Base)
+	}
+	var haves []store.ID
+	if !sess.hello.Current.IsZero() {
+		haves = []store.ID{sess.hello.Current}
+	}
+	for try := 0; ; try++ {
+		reply, err := sess.client.SendObjectsFor(ctx, want, func(w io.Writer) error {
+			_, err := d.store.WritePack(w, want, haves)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if reply.Missing.IsZero() {
+			return nil
+		}
+		if try > 0 || len(haves) == 0 {
+			return fmt.Errorf("send objects: the host store still lacks object %s after a pack of the whole history", reply.Missing)
+		}
+		d.opts.Reporter.Phase(hp.Host, Sending, "repairing the host store")
+		haves = nil
+	}
 }
 
 // confirm reaches host again over a new SSH connection and confirms the

@@ -73,6 +73,9 @@ type HostResult struct {
 	Units []UnitReport `json:"units,omitempty"`
 	// Checks are the health checks the host ran after its units settled.
 	Checks []CheckReport `json:"checks,omitempty"`
+	// Validation are the validation commands the host ran before the
+	// apply changed anything, with their output.
+	Validation []ValidationReport `json:"validation,omitempty"`
 	// Freed is what the host's clean-up of old checkouts and agents freed.
 	Freed int64 `json:"freed_bytes,omitempty"`
 }
@@ -100,6 +103,23 @@ type CheckReport struct {
 	Error    string        `json:"error,omitempty"`
 	Attempts int           `json:"attempts"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
+}
+
+// ValidationReport is how one of an app's validation commands ended.
+type ValidationReport struct {
+	App     string   `json:"app"`
+	Command []string `json:"command"`
+	OK      bool     `json:"ok"`
+	Error   string   `json:"error,omitempty"`  // why not OK, such as "exit status 1"
+	Output  string   `json:"output,omitempty"` // the end of what it wrote
+}
+
+func validationFromWire(in []wire.ValidationReport) []ValidationReport {
+	var out []ValidationReport
+	for _, v := range in {
+		out = append(out, ValidationReport{App: v.App, Command: v.Command, OK: v.OK, Error: v.Error, Output: v.Output})
+	}
+	return out
 }
 
 func unitsFromWire(in []wire.UnitReport) []UnitReport {

@@ -33,7 +33,9 @@ func (pl *planner) app(host, name string, from, to store.ID) (*AppPlan, error) {
 	ap.Sysusers = linkSteps(old.sysusers, cur.sysusers)
 	ap.Quadlets = linkSteps(old.quadlets, cur.quadlets)
 	ap.Units = unitSteps(old, cur, ap.Action != Remove)
+	ap.Units = followSteps(ap.Units, old, cur, ap.Files, ap.Action != Remove)
 	ap.Checks = cur.manifest.Checks
+	ap.Validate = cur.manifest.Validate
 	return ap, nil
 }
 

@@ -146,6 +146,17 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
 	probs = append(probs, checkChecks(d)...)
+	probs = append(probs, checkFollow(d)...)
+	install, err := l.checkInstall(d)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, install...)
+	reloadable, err := l.checkReloadable(d)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, reloadable...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }

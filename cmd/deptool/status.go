@@ -31,6 +31,11 @@ failed...) and why. Offline.`,
 			if err != nil {
 				return err
 			}
+			if len(limit) > 0 {
+				if limit, err = c.selectHosts(limit); err != nil {
+					return err
+				}
+			}
 			statuses, err := deploy.Status(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err

@@ -58,6 +58,10 @@ type applier struct {
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
+	// validation reports the validation commands run; runs counts them,
+	// for unique unit names.
+	validation []wire.ValidationReport
+	runs       int
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -127,6 +131,9 @@ func (a *applier) run() wire.Result {
 	}
 	a.closeConfirmation()
 	if err != nil {
+		if isValidationError(err) {
+			return a.refused(err)
+		}
 		if a.plan.Rollback {
 			return a.rollback(err)
 		}
@@ -150,6 +157,9 @@ func (a *applier) rollback(cause error) wire.Result {
 // execute runs the phases that change the host, in the plan's order, then
 // the health checks, so a check that fails rolls back like a failed unit.
 func (a *applier) execute() error {
+	if err := a.validateApps(); err != nil {
+		return err
+	}
 	for _, ap := range a.plan.Apps {
 		if ap.Action != diff.Remove {
 			if err := a.checkout(ap.App, ap.To); err != nil {
@@ -194,7 +204,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks}
+	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
 	if cause != nil {
 		res.Error = cause.Error()
 		var nc *NotConfirmedError
@@ -338,6 +348,9 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 			if err := c.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("app %s: checks[%d]: %w", ap.App, i, err))
 			}
+		}
+		if err := checkValidate(ap.Validate); err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 		}
 	}
 	return errors.Join(errs...)

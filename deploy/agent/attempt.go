@@ -66,6 +66,8 @@ const (
 	EffectEnable EffectKind = "enable"
 	// EffectRestart: the unit was restarted.
 	EffectRestart EffectKind = "restart"
+	// EffectReload: the unit was reloaded, or started if it did not run.
+	EffectReload EffectKind = "reload"
 )
 
 // Effect is one change an attempt made on the host. Paths of links and
@@ -78,6 +80,10 @@ type Effect struct {
 	Target    string     `json:"target,omitempty"`
 	OldTarget string     `json:"old_target,omitempty"`
 	Adopted   *Adoption  `json:"adopted,omitempty"`
+	// External marks a restart or reload of a unit the app follows but
+	// does not run itself (systemd.restart, systemd.reload): a rollback
+	// acts on it again once the old files are back, and never stops it.
+	External bool `json:"external,omitempty"`
 	// For EffectSwitch: the checkout names current and previous pointed
 	// at before (empty for none) and the one current points at now.
 	OldCurrent  string `json:"old_current,omitempty"`

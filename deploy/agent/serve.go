@@ -166,7 +166,7 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 	case *wire.LockRequest:
 		return false, s.reply(s.takeLock(m))
 	case *wire.ObjectsRequest:
-		return false, s.objects(ctx)
+		return false, s.objects(ctx, m)
 	case *wire.ApplyRequest:
 		return false, s.apply(m)
 	case *wire.FetchRequest:
@@ -175,6 +175,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.reply(s.journal(m))
 	case *wire.ConfirmRequest:
 		return false, s.reply(s.confirm(ctx, m))
+	case *wire.DriftRequest:
+		return false, s.reply(s.drift(ctx))
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }

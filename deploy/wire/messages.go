@@ -74,11 +74,19 @@ type LockRequest struct {
 // LockReply confirms the lock is held until bye or the end of the session.
 type LockReply struct{}
 
-// ObjectsRequest announces a Git pack in data frames.
-type ObjectsRequest struct{}
+// ObjectsRequest announces a Git pack in data frames. Want are the commits
+// the host must hold whole once the pack is stored: the one to apply and
+// the one it runs, which a rollback goes back to.
+type ObjectsRequest struct {
+	Want []store.ID `json:"want,omitempty"`
+}
 
-// ObjectsReply confirms the pack is stored on the host.
-type ObjectsReply struct{}
+// ObjectsReply confirms the pack is stored on the host. Missing, when set,
+// is an object of a wanted commit the host still lacks: its store lost
+// objects it should have, and needs a pack made without haves.
+type ObjectsReply struct {
+	Missing store.ID `json:"missing,omitzero"`
+}
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
@@ -98,6 +106,9 @@ type ApplyRequest struct {
 	// arrives over a new connection, and roll back by itself when none
 	// comes in time: a deploy that breaks logins undoes itself.
 	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
+	// ValidateTimeout bounds each of the plan's validation commands; 0
+	// means the agent's default (30 s).
+	ValidateTimeout time.Duration `json:"validate_timeout,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -174,9 +185,23 @@ type Result struct {
 	// Checks are the health checks the apply ran after the units settled,
 	// passed or failed.
 	Checks []CheckReport `json:"checks,omitempty"`
+	// Validation are the validation commands the apply ran, in order; a
+	// failed one ends the list, and the apply.
+	Validation []ValidationReport `json:"validation,omitempty"`
 	// Freed is how many bytes garbage collection freed after a successful
 	// apply: old checkouts and old agent binaries.
 	Freed int64 `json:"freed,omitempty"`
+}
+
+// ValidationReport is how one of an app's validation commands ended.
+type ValidationReport struct {
+	App     string   `json:"app"`
+	Command []string `json:"command"`
+	OK      bool     `json:"ok"`
+	Error   string   `json:"error,omitempty"` // why not OK, such as "exit status 1"
+	// Output is what the command wrote to stdout and stderr (its end, if
+	// long).
+	Output string `json:"output,omitempty"`
 }
 
 // UnitReport is how one unit was doing when the agent judged it.
@@ -252,6 +277,9 @@ type JournalRequest struct {
 // JournalReply holds the host's journal entries, newest first.
 type JournalReply struct {
 	Entries []JournalEntry `json:"entries"`
+	// Warnings name lines of the journal that could not be read (a line
+	// cut short by a crash or a full disk), which Entries leave out.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // JournalEntry is one apply on a host, as the host's journal records it,
