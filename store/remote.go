@@ -317,7 +317,8 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true})
 	s.objMu.Unlock()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if strings.Contains(err.Error(), "required to be") || strings.Contains(err.Error(), "non-fast-forward") || strings.Contains(err.Error(), "but is absent") {
+		if msg := err.Error(); strings.Contains(msg, "required to be") || strings.Contains(msg, "non-fast-forward") ||
+			strings.Contains(msg, "but is absent") || strings.Contains(msg, "atomic transaction failed") || strings.Contains(msg, "command error on") {
 			return false, fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
 		}
 		return false, fmt.Errorf("store: push to %s: %w", url, err)
@@ -339,7 +340,9 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 }
 
 // Sync fetches, integrates and pushes until the remote holds every local
-// record, trying again (a few times) when another clone pushed in between.
+// record, trying again (a few times) when another clone pushed in between:
+// the remote refuses a push from a fetch it has moved past, so the next
+// round integrates the other clone's records first.
 func (s *Store) Sync(ctx context.Context, url string) (SyncResult, error) {
 	var res SyncResult
 	for try := 0; ; try++ {

@@ -142,6 +142,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		}
 		defer lock.Unlock()
 	}
+	syncRemote(cmd, c.store, !f.planOnly)
 	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
 	if err != nil {
 		return err
@@ -175,6 +176,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if res == nil {
 		return err // nothing was committed or contacted
 	}
+	syncRemote(cmd, c.store, true) // the records go to the team at once
 	code, why := res.Exit()
 	if err != nil {
 		// Hosts were contacted: the summary still says what happened to

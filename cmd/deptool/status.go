@@ -28,6 +28,7 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, c.store, false)
 			statuses, err := diff.Status(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err

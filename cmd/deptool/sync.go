@@ -39,6 +39,8 @@ Nothing is changed on any host.`,
 				return err
 			}
 			defer lock.Unlock()
+			syncRemote(cmd, c.store, true)
+			defer syncRemote(cmd, c.store, true) // before the unlock: defers run last first
 			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err
