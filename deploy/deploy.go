@@ -38,6 +38,9 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// Source is the source-of-truth commit the tree was generated from,
+	// recorded in the deploy commit (see SourceOf); "" records none.
+	Source string
 }
 
 func (o *Options) defaults() {

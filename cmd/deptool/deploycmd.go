@@ -26,6 +26,7 @@ type deployFlags struct {
 	canary         []string
 	batch          string
 	confirmTimeout time.Duration
+	source         string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -71,6 +72,7 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails (and do not wait for confirmation)")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
+	cmd.Flags().StringVar(&f.source, "source", "", "the source-of-truth commit the tree was generated from, recorded with the deploy (default: HEAD of the Git work tree holding <dir>, -dirty with uncommitted changes)")
 	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
@@ -94,6 +96,9 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	c, err := openCluster(cmd, args)
 	if err != nil {
 		return err
+	}
+	if f.source == "" {
+		f.source = deploy.SourceOf(cmd.Context(), c.dir)
 	}
 	return deployTree(cmd, c, c.snap.Tree, f, f.message)
 }
@@ -168,6 +173,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Settle:         f.settle,
 		ConfirmTimeout: f.confirmTimeout,
 		Reporter:       progressFor(cmd, plan),
+		Source:         f.source,
 	}
 	if events != nil {
 		opts.Reporter = events

@@ -111,3 +111,43 @@ func TestAnUnreachableRemoteLeavesPlanningOffline(t *testing.T) {
 		t.Error("the fetch created the remote")
 	}
 }
+
+// A deploy records the source-of-truth commit its tree came from: the
+// HEAD of the Git work tree the cluster directory is in (dirty when it
+// has uncommitted changes there), or --source; log shows it, and
+// rollback --to takes it.
+func TestDeploysRecordTheirSourceCommit(t *testing.T) {
+	op := unreachableOperator(t)
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", op.root, "-c", "user.name=t", "-c", "user.email=t@x"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q")
+	git("add", "prod")
+	git("commit", "-qm", "generated")
+	head := git("rev-parse", "HEAD")
+	if out, code := op.run("deploy", "--yes", "--limit", "advp", "-m", "clean"); code != exitHostFailed {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
+	}
+	op.write(map[string]string{"advp/app/app.conf": "changed\n"})
+	if out, code := op.run("deploy", "--yes", "--limit", "advp", "-m", "dirty"); code != exitHostFailed {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
+	}
+	if out, code := op.run("deploy", "--yes", "--limit", "advp", "-m", "from ci", "--source", "0123456789abcdef"); code != exitHostFailed {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
+	}
+	log, _ := op.run("log")
+	for _, want := range []string{"Deptool-Source: " + head + "\n", "Deptool-Source: " + head + "-dirty", "Deptool-Source: 0123456789abcdef"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log does not show %q:\n%s", want, log)
+		}
+	}
+	out, code := op.run("rollback", "--to", "0123456", "--plan-only")
+	if code != 0 {
+		t.Errorf("rollback --to a source commit exited %d:\n%s", code, out)
+	}
+}
