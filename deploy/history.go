@@ -13,15 +13,15 @@ import (
 // Entry is one deploy as the store's history records it: the deploy
 // commit, and each host's outcome from the note the deploy left.
 type Entry struct {
-	Commit   store.ID     `json:"commit"`
-	Time     time.Time    `json:"time"`
-	Operator string       `json:"operator"`
-	Message  string       `json:"message"`
+	Commit   store.ID  `json:"commit"`
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	Message  string    `json:"message"`
 	// Source is the commit of the source-of-truth repository the tree was
 	// generated from, "-dirty" when it had uncommitted changes; "" when
 	// unknown.
-	Source string `json:"source,omitempty"`
-	Hosts    []HostResult `json:"hosts"`
+	Source string       `json:"source,omitempty"`
+	Hosts  []HostResult `json:"hosts"`
 	// Recorded is false for a deploy that never finished recording its
 	// outcomes: the operator was interrupted or killed.
 	Recorded bool `json:"recorded"`
