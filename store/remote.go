@@ -234,6 +234,14 @@ func (s *Store) mergeCommit(name plumbing.ReferenceName, local, remote ID) (ID, 
 	return s.writeCommit(tree, []ID{local, remote}, msg, Operator(), s.now())
 }
 
+// Unpushed counts the local shared refs that differ from what the last
+// exchange with the remote saw: records the remote lacks (or, after a
+// fetch that could not be integrated, has otherwise).
+func (s *Store) Unpushed() (int, error) {
+	updates, err := s.pushUpdates()
+	return len(updates), err
+}
+
 // ahead reports whether a local shared ref differs from what was fetched.
 func (s *Store) ahead() (bool, error) {
 	updates, err := s.pushUpdates()

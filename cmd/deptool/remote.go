@@ -44,7 +44,11 @@ func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) {
 	defer cancel()
 	res, err := s.Sync(ctx, url)
 	if err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records go with the next command that reaches the remote\n", url, err)
+		ahead := ""
+		if n, _ := s.Unpushed(); n > 0 {
+			ahead = fmt.Sprintf(" (%d of its refs not on the remote yet)", n)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
 		return
 	}
 	if res.Merged {
