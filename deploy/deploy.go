@@ -38,6 +38,9 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// ValidateTimeout bounds each validate command on the hosts; zero:
+	// the agent's default (DefaultValidateTimeout).
+	ValidateTimeout time.Duration
 	// Source is the source-of-truth commit the tree was generated from,
 	// recorded in the deploy commit (see SourceOf); "" records none.
 	Source string
@@ -60,8 +63,9 @@ func (o *Options) defaults() {
 
 // Run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
-// rollout stops after a stage in which a host did not deploy; the hosts of
-// later stages are skipped. Refs move only for hosts that deployed.
+// rollout stops after a stage that leaves more hosts not deployed than its
+// failure budget allows (by default, any); the hosts of later stages are
+// skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
@@ -70,10 +74,12 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	d := &deployer{store: s, deploy: deployID, opts: opts}
 	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
+	var failed []string
 	for i, st := range stages {
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
-		if failed := notDeployed(results); len(failed) > 0 {
+		failed = append(failed, notDeployed(results)...)
+		if !plan.Rollout.Continue(i, len(failed)) {
 			for _, later := range stages[i+1:] {
 				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
 			}
@@ -162,12 +168,20 @@ func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult 
 	var results []HostResult
 	for _, hp := range st.hosts {
 		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
-			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-			stopped, strings.Join(failed, ", "))}
+			"not attempted: the rollout stopped after %s, with %s not deployed; nothing changed here and the change stays pending",
+			stopped, failedList(failed))}
 		d.opts.Reporter.Done(r)
 		results = append(results, r)
 	}
 	return results
+}
+
+// failedList names the failed hosts, the first few of a long list.
+func failedList(failed []string) string {
+	if len(failed) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(failed[:5], ", "), len(failed)-5)
+	}
+	return strings.Join(failed, ", ")
 }
 
 type deployer struct {
@@ -226,7 +240,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) },
 		// The host waits until it hears from a new connection, and

@@ -96,6 +96,11 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 		err = d.hello(ctx, sess, proc, bin)
 	}
 	if exit := (*transport.ExitError)(nil); errors.As(err, &exit) {
+		// A cgo build needs the glibc it was linked against: one made on
+		// Debian 12 does not start on Debian 11.
+		if msg := err.Error(); strings.Contains(msg, "GLIBC_") && strings.Contains(msg, "not found") {
+			err = fmt.Errorf("%w\nthis deptool is linked against a newer glibc than the host has: build it static (CGO_ENABLED=0, as 'just build' does)", err)
+		}
 		return &reachedError{err}
 	}
 	return err

@@ -36,7 +36,7 @@ brings them forward.`,
 				return err
 			}
 			syncRemote(cmd, c.store, false)
-			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit})
+			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups})
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
 
@@ -41,11 +40,15 @@ Nothing is changed on any host.`,
 			defer lock.Unlock()
 			syncRemote(cmd, c.store, true)
 			defer syncRemote(cmd, c.store, true) // before the unlock: defers run last first
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
-			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel})
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "sync", results)
 			}
