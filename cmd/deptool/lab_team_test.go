@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,57 @@ func (op *operator) runAsync(args ...string) (string, int) {
 		return err.Error(), -1
 	}
 	return string(out), 0
+}
+
+// A remote on a lab host over SSH: go-git's own SSH client, with the key
+// from ssh-agent and the host's key from SSH_KNOWN_HOSTS.
+func TestTeamRemoteOverSSH(t *testing.T) {
+	l := lab.StartFresh(t, "tgit", "team3")
+	onHost(t, l, "tgit", "git init -q --bare /srv/team.git")
+	agentOut, err := exec.Command("ssh-agent", "-s").Output()
+	if err != nil {
+		t.Skipf("no ssh-agent: %v", err)
+	}
+	var sock, pid string
+	for _, part := range strings.Split(string(agentOut), ";") {
+		part = strings.TrimSpace(part)
+		if v, ok := strings.CutPrefix(part, "SSH_AUTH_SOCK="); ok {
+			sock = v
+		}
+		if v, ok := strings.CutPrefix(part, "SSH_AGENT_PID="); ok {
+			pid = v
+		}
+	}
+	t.Cleanup(func() { exec.Command("kill", pid).Run() })
+	add := exec.Command("ssh-add", filepath.Join(l.StateDir(), "id_ed25519"))
+	add.Env = append(add.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	url := "ssh://root@" + l.Addr("tgit") + "/srv/team.git"
+	a := newOperator(t, l)
+	a.env = append(a.env, "SSH_AUTH_SOCK="+sock, "SSH_KNOWN_HOSTS="+filepath.Join(l.StateDir(), "known_hosts"))
+	if out, code := a.run("init", "--remote", url, "prod"); code != 0 || strings.Contains(out, "not reached") {
+		t.Fatalf("init --remote %s exited %d:\n%s", url, code, out)
+	}
+	a.write(map[string]string{"team3/app/conf": "v1\n"})
+	if out, code := a.run("deploy", "--yes", "--settle", "0s"); code != 0 || strings.Contains(out, "not reached") {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
+	}
+	b := cloneOperator(t, a, url)
+	b.write(map[string]string{"team3/app/conf": "v1\n"})
+	if out, code := b.run("diff"); code != 0 || strings.Contains(out, "team3") {
+		t.Errorf("diff in the clone over SSH exited %d:\n%s", code, out)
+	}
+	// The remote's host key is checked: against an empty known_hosts the
+	// clone is refused.
+	empty := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clone := exec.Command(a.bin, "clone", url, filepath.Join(t.TempDir(), "c"))
+	clone.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock, "SSH_KNOWN_HOSTS="+empty)
+	if out, err := clone.CombinedOutput(); err == nil {
+		t.Errorf("clone with an unknown host key succeeded:\n%s", out)
+	}
 }
