@@ -72,7 +72,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: deployID}
+	res := &Result{Deploy: deployID, Source: opts.Source}
 	stages := stagesOf(plan)
 	var failed []string
 	for i, st := range stages {
