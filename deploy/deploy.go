@@ -37,6 +37,28 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// HelloTimeout bounds the wait for a started agent's hello; zero means
+	// HelloTimeout.
+	HelloTimeout time.Duration
+	// UnitTimeout bounds each systemd job of an apply and its rollback
+	// (restart, stop, reload, systemd-sysusers); zero means the agent's
+	// default (DefaultUnitTimeout).
+	UnitTimeout time.Duration
+}
+
+// DefaultUnitTimeout is how long a host waits for one systemd job before
+// it counts the unit failed, kills its processes and rolls back. It is
+// above systemd's own default start and stop timeouts (90 s), so a unit
+// that keeps those fails by systemd's verdict, with systemd's reason; the
+// bound catches the units that opt out of them (TimeoutStartSec=infinity,
+// a Type=notify service that never notifies, an endless ExecStop=).
+const DefaultUnitTimeout = 2 * time.Minute
+
+func (o Options) helloTimeout() time.Duration {
+	if o.HelloTimeout > 0 {
+		return o.HelloTimeout
+	}
+	return HelloTimeout
 }
 
 func (o *Options) defaults() {

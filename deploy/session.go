@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/deploy/wire"
@@ -99,11 +100,26 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	return d.hello(ctx, sess, proc, bin)
 }
 
+// HelloTimeout bounds the wait for the agent's hello once its command
+// started (after the upload, on first contact). A working agent answers in
+// milliseconds; a login under load, through sudo, a few seconds. A login
+// that runs something else (a forced command in authorized_keys, a shell
+// waiting for input) never answers, and without a bound the operator
+// would wait for as long as that command runs.
+const HelloTimeout = 20 * time.Second
+
+// exitWait is how long a hello that failed waits for the command's exit
+// status, which says why better than the broken protocol: a command that
+// ended has sent it already, one that did not may never.
+const exitWait = 2 * time.Second
+
 // hello opens the protocol with an agent just started. When the command
 // ended instead, its exit says why better than the broken protocol does.
 func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
-	hello, err := client.Hello(ctx, wire.HelloRequest{
+	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
+	defer cancel()
+	hello, err := client.Hello(hctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
 	if err != nil {
@@ -112,7 +128,14 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		if errors.As(err, &agentErr) {
 			return fmt.Errorf("host %s: agent: %w", sess.host, err)
 		}
-		exit := proc.Wait()
+		if ctx.Err() != nil {
+			return fmt.Errorf("host %s: interrupted while waiting for the agent's hello: %w", sess.host, ctx.Err())
+		}
+		if hctx.Err() != nil {
+			return fmt.Errorf("host %s: no answer from deptool's agent within %s of starting it: the login runs something else (a forced command in authorized_keys, a shell waiting for input?); check that 'ssh %s true' returns at once%s",
+				sess.host, d.opts.helloTimeout(), sess.host, stderrNote(proc.Stderr()))
+		}
+		exit := waitExit(proc, exitWait)
 		if code, ok := exitCode(exit); ok {
 			if code == exitAgentMissing {
 				return &agentMissing{uname: lastLine(proc.Stderr())}
@@ -123,6 +146,28 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
+}
+
+// waitExit is proc.Wait bounded by d; nil when the command is still
+// running by then (its session is closed, it is left to end on its own).
+func waitExit(proc *transport.Process, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- proc.Wait() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return nil
+	}
+}
+
+func stderrNote(stderr string) string {
+	if stderr == "" {
+		return ""
+	}
+	return "; it wrote: " + lastLine(stderr)
 }
 
 // lastLine is the last line of s: what a command printed last, after
