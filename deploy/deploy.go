@@ -52,7 +52,7 @@ type Options struct {
 // that keeps those fails by systemd's verdict, with systemd's reason; the
 // bound catches the units that opt out of them (TimeoutStartSec=infinity,
 // a Type=notify service that never notifies, an endless ExecStop=).
-const DefaultUnitTimeout = 2 * time.Minute
+const DefaultUnitTimeout = wire.DefaultUnitTimeout
 
 func (o Options) helloTimeout() time.Duration {
 	if o.HelloTimeout > 0 {
@@ -241,8 +241,13 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, func(p wire.Progress) {
+		if p.Step == "waiting" {
+			// A job that takes long: say which, and for how long.
+			rep.Phase(hp.Host, Applying, "waiting for "+p.Detail)
+			return
+		}
 		if p.Step != "confirm" {
 			rep.Phase(hp.Host, Applying, p.Step)
 			return

@@ -26,6 +26,7 @@ type deployFlags struct {
 	canary         []string
 	batch          string
 	confirmTimeout time.Duration
+	unitTimeout    time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
@@ -85,6 +86,7 @@ func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().DurationVar(&f.unitTimeout, "unit-timeout", deploy.DefaultUnitTimeout, "how long a host waits for one unit's start, stop or restart before it counts the unit failed, kills its processes and rolls back (above systemd's own 90s default, to catch units that set infinity)")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -110,6 +112,9 @@ func (f deployFlags) check() error {
 	}
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
+	}
+	if f.unitTimeout <= 0 {
+		return fmt.Errorf("--unit-timeout %s: want more than 0s", f.unitTimeout)
 	}
 	if f.batch != "" {
 		if _, err := diff.ParseBatch(f.batch); err != nil {
@@ -168,6 +173,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Settle:         f.settle,
 		Keep:           keep,
 		ConfirmTimeout: f.confirmTimeout,
+		UnitTimeout:    f.unitTimeout,
 		Reporter:       progressFor(cmd, plan),
 	}
 	if events != nil {

@@ -66,7 +66,16 @@ type plainProgress struct {
 	width int
 }
 
-func (p *plainProgress) Phase(string, deploy.Phase, string) {}
+// Phase prints only what a host is stuck waiting for: a log should say
+// why a deploy takes minutes, and nothing more until the end.
+func (p *plainProgress) Phase(host string, ph deploy.Phase, detail string) {
+	if !strings.HasPrefix(detail, "waiting for ") {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, detail)
+}
 
 func (p *plainProgress) Done(r deploy.HostResult) {
 	p.mu.Lock()
