@@ -526,7 +526,11 @@ func effectsOnUnits(att *Attempt) unitEffects {
 // (undo); then systemd reloads, the units it disabled are enabled again,
 // and every unit it touched that the old version runs restarts and is
 // watched. An attempt that touched no unit needs no systemd.
-func (a *applier) undoAttempt(att *Attempt) error {
+func (a *applier) undoAttempt(att *Attempt) error { return a.undoAttemptAs(att, false) }
+
+// undoAttemptAs is undoAttempt; for a repair, units that fail to stop or
+// come back are warnings and the attempt counts undone once its files are.
+func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	ue := effectsOnUnits(att)
 	if len(ue.touched) == 0 && !ue.reload {
 		return undo(a.l, att)
@@ -623,7 +627,10 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		if !repair {
+			return err
+		}
+		a.warn(fmt.Errorf("the units of the version before do not all run again (the apply goes on; it restarts the units it changes): %w", err))
 	}
 	att.Undone = true
 	return att.save(a.l)

@@ -100,6 +100,7 @@ func (r *recorder) Disable(_ context.Context, us []string) error {
 	r.add("disable %s", strings.Join(us, " "))
 	return nil
 }
+
 // hung plays a job that never ends, if the unit is to hang: it needs a
 // deadline, and fails as systemd's driver does when it passes.
 func (r *recorder) hung(ctx context.Context, verb, u string) error {
