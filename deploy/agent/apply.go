@@ -51,7 +51,7 @@ type applier struct {
 	// store says the host runs, whatever the links say; nil when the host
 	// store cannot tell.
 	fromApps map[string]store.ID
-	att   *Attempt
+	att      *Attempt
 
 	// ctx is for systemd calls: an apply, once started, finishes even if
 	// the operator goes away, so it is never cancelled.
