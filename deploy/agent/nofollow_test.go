@@ -114,3 +114,39 @@ func TestStateDirCreated0755(t *testing.T) {
 		t.Errorf("state dir %v %v, want 0755", fi.Mode(), err)
 	}
 }
+
+// A managed link someone removed or replaced on the host is noticed by the
+// next apply of its app, although the plan does not touch it: made again,
+// with a warning, or refused when something foreign is in its way.
+func TestReplacedLinkIsNoticed(t *testing.T) {
+	h := newTestHost(t)
+	m := manifest(map[string]string{"/etc/app.conf": "app.conf", "/etc/other.conf": "other.conf"})
+	h.deploy(apps{"app": {"app.conf": "v1\n", "other.conf": "o\n", "manifest.json": m}}).mustSucceed(t)
+	if err := os.Remove(h.path("/etc/app.conf")); err != nil {
+		t.Fatal(err)
+	}
+	d := h.deploy(apps{"app": {"app.conf": "v2\n", "other.conf": "o\n", "manifest.json": m}}).mustSucceed(t)
+	if got := h.read("/etc/app.conf"); got != "v2\n" {
+		t.Errorf("/etc/app.conf = %q after the apply, want the link made again", got)
+	}
+	var warned bool
+	for _, p := range d.progress {
+		warned = warned || p.Step == "warning" && strings.Contains(p.Detail, "/etc/app.conf was changed on the host")
+	}
+	if !warned {
+		t.Errorf("no warning about the removed link: %+v", d.progress)
+	}
+
+	// Replaced by a file of its own: refused before anything changes.
+	if err := os.Remove(h.path("/etc/other.conf")); err != nil {
+		t.Fatal(err)
+	}
+	h.write("/etc/other.conf", "local edit\n", 0o644)
+	d = h.deploy(apps{"app": {"app.conf": "v3\n", "other.conf": "o\n", "manifest.json": m}})
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "symlink /etc/other.conf: a different file is already there") {
+		t.Fatalf("result %+v", d.result)
+	}
+	if got := h.read("/etc/app.conf"); got != "v2\n" {
+		t.Errorf("a refused apply changed /etc/app.conf: %q", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -53,7 +54,11 @@ func (a *applier) preflight() error {
 	a.say(wire.Progress{Step: "check"})
 	var errs []error
 	for _, ap := range a.plan.Apps {
-		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap)) {
+		kept, err := a.keptLinks(ap)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+		}
+		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap), kept) {
 			if step.Op != diff.Link {
 				continue
 			}
@@ -208,8 +213,60 @@ func (a *applier) symlinks() error {
 				}
 			}
 		}
+		kept, err := a.keptLinks(ap)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", ap.App, err)
+		}
+		for _, step := range kept {
+			if readlink(a.l.host(step.Path)) == a.l.linkTarget(ap.App, step.Target) {
+				continue
+			}
+			a.warn(fmt.Errorf("app %s: the link at %s was changed on the host since deptool made it: making it again", ap.App, step.Path))
+			if err := a.link(ap.App, step); err != nil {
+				return fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err)
+			}
+		}
 	}
 	return nil
+}
+
+// keptLinks are the manifest links of an added or updated app that the
+// plan does not touch, because the manifest says the same as before. The
+// planner cannot see the host, where someone may have removed or replaced
+// one since; an apply of the app checks them and makes them again (or
+// refuses, as for a new link, when something foreign is in the way).
+func (a *applier) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
+	if ap.Action == diff.Remove {
+		return nil, nil
+	}
+	e, err := lookupFile(a.st, a.apps[ap.App], diff.ManifestName)
+	if err != nil {
+		return nil, nil // no manifest, no links
+	}
+	data, err := a.st.ReadBlob(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := diff.ParseManifest(ap.App+"/"+diff.ManifestName, data)
+	if err != nil {
+		return nil, err
+	}
+	planned := map[string]bool{}
+	for _, st := range ap.Symlinks {
+		planned[st.Path] = true
+	}
+	var out []diff.SymlinkStep
+	for _, p := range slices.Sorted(maps.Keys(m.Symlinks)) {
+		if planned[p] {
+			continue
+		}
+		st := diff.SymlinkStep{Op: diff.Link, Path: p, Target: m.Symlinks[p]}
+		if err := checkSymlinkStep(st); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // link makes one manifest symlink, adopting an identical file in its way.
