@@ -338,3 +338,22 @@ func TestLoginThatNeverStartsTheAgent(t *testing.T) {
 		}
 	}
 }
+
+// A local user's /tmp/cfg -> /root: a manifest link at /tmp/cfg/app.conf
+// is refused, and nothing appears in /root.
+func TestLinkThroughAUsersSymlinkIsRefused(t *testing.T) {
+	l := lab.StartFresh(t, "web1")
+	op := newOperator(t, l)
+	onHost(t, l, "web1", "ln -s /root /tmp/cfg && chown -h nobody /tmp/cfg")
+	op.write(map[string]string{
+		"web1/app/app.conf":      "secret-looking\n",
+		"web1/app/manifest.json": `{"symlinks": {"/tmp/cfg/app.conf": "app.conf"}}`,
+	})
+	out, code := op.run("deploy", "--yes")
+	if code != exitHostFailed || !strings.Contains(out, "/tmp/cfg is a symlink, and deptool does not follow links it did not make") {
+		t.Fatalf("deploy through /tmp/cfg -> /root exited %d:\n%s", code, out)
+	}
+	if got := onHost(t, l, "web1", "ls -A /root; test -e /root/app.conf && echo PRESENT || echo absent"); strings.Contains(got, "PRESENT") {
+		t.Errorf("/root/app.conf appeared: %s", got)
+	}
+}
