@@ -18,7 +18,8 @@ import (
 
 // Options tune a deploy.
 type Options struct {
-	// Parallel bounds how many hosts are worked on at once (default 32).
+	// Parallel bounds how many hosts are worked on at once (default
+	// DefaultParallel).
 	Parallel int
 	// Reporter receives live progress; nil reports nothing.
 	Reporter Reporter
@@ -63,7 +64,7 @@ func (o Options) helloTimeout() time.Duration {
 
 func (o *Options) defaults() {
 	if o.Parallel < 1 {
-		o.Parallel = 32
+		o.Parallel = DefaultParallel
 	}
 	if o.Reporter == nil {
 		o.Reporter = noReporter{}
@@ -86,7 +87,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: diff.ObjectID(deployID)}
+	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
 	for i, st := range stages {
 		results := d.stage(ctx, st)
@@ -103,8 +104,8 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		if r.Outcome != Deployed {
 			continue
 		}
-		if err := s.SetHostRef(r.Host, store.ID(r.Commit)); err != nil {
-			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
+		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
+			return res, fmt.Errorf("a host deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", err, r.Host)
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -191,7 +192,8 @@ type deployer struct {
 	bins   binaries
 }
 
-// host runs one host's deploy from connection to result.
+// host runs one host's deploy from connection to result. Its errors do not
+// name the host: the result does, once.
 func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	start := time.Now()
 	r := HostResult{Host: hp.Host}
@@ -205,77 +207,74 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	if ctx.Err() != nil {
 		return finish(Skipped, ctx.Err())
 	}
-	commit, err := d.store.CommitHost(hp.Host, store.ID(hp.To), d.deploy, d.opts.Operator, d.opts.Now())
+	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
 	if err != nil {
 		return finish(Failed, err)
 	}
-	r.Commit = diff.ObjectID(commit)
+	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
 	if err != nil {
 		return finish(Unreachable, err)
 	}
 	defer sess.close()
-	o, units, err := d.apply(ctx, sess, hp, commit)
-	r.Units, r.Freed = units, sess.freed
-	r.Checks = sess.checks
+	o, err := d.apply(ctx, sess, hp, commit, &r)
 	return finish(o, err)
 }
 
-// apply locks the host, sends what it lacks and applies the plan.
-func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, []wire.UnitReport, error) {
+// apply locks the host, sends what it lacks and applies the plan, filling
+// in r's units, checks and freed bytes from the host's result.
+func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID, r *HostResult) (Outcome, error) {
 	rep := d.opts.Reporter
 	rep.Phase(hp.Host, Locking, "")
 	err := sess.client.Lock(ctx, wire.LockRequest{Base: hp.Base, Operator: d.opts.Operator})
 	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
-		return o, nil, err
+		return o, err
 	}
 	rep.Phase(hp.Host, Sending, "")
 	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{store.ID(sess.hello.Current)})
+		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
 		return err
 	})
 	if err != nil {
-		return Failed, nil, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
+		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
 		ConfirmTimeout: d.opts.ConfirmTimeout, UnitTimeout: d.opts.UnitTimeout,
-	}, func(p wire.Progress) {
-		if p.Step == "waiting" {
-			// A job that takes long: say which, and for how long.
-			rep.Phase(hp.Host, Applying, "waiting for "+p.Detail)
-			return
-		}
-		if p.Step != "confirm" {
+	}, wire.ApplyEvents{
+		Progress: func(p wire.Progress) {
+			if p.Step == "waiting" {
+				// A job that takes long: say which, and for how long.
+				rep.Phase(hp.Host, Applying, "waiting for "+p.Detail)
+				return
+			}
 			rep.Phase(hp.Host, Applying, p.Step)
-			return
-		}
+		},
 		// The host waits until it hears from a new connection, and
 		// otherwise rolls back by itself; this session only waits for
 		// the result.
-		rep.Phase(hp.Host, Confirming, "")
-		confirmErr = d.confirm(ctx, hp.Host, p.Detail, sess.bin)
+		AwaitConfirm: func(m wire.AwaitConfirm) {
+			rep.Phase(hp.Host, Confirming, "")
+			confirmErr = d.confirm(ctx, hp.Host, m.Token, sess.bin)
+		},
 	})
 	if err != nil {
-		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
+		return Failed, err
 	}
 	if res.Unconfirmed && confirmErr != nil {
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)
-	sess.checks = res.Checks
-	switch res.Outcome {
-	case wire.Deployed:
-		sess.freed = res.Freed
-		return Deployed, res.Units, nil
-	case wire.RolledBack:
-		return RolledBack, res.Units, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)
-	case wire.RollbackFailed:
-		return RollbackFailed, res.Units, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
+	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
+	r.Validation = validationFromWire(res.Validation)
+	o := fromWire(res.Outcome)
+	if o == Deployed {
+		r.Freed = res.Freed
+		return o, nil
 	}
-	return Failed, res.Units, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+	return o, errors.New(res.Error)
 }
 
 // confirm reaches host again over a new SSH connection and confirms the
@@ -329,17 +328,17 @@ func (d *deployer) lockOutcome(ctx context.Context, sess *session, err error) (O
 	host := sess.host
 	var agentErr *wire.AgentError
 	if !errors.As(err, &agentErr) {
-		return Unreachable, fmt.Errorf("host %s: lock: %w", host, err)
+		return Unreachable, fmt.Errorf("lock: %w", err)
 	}
 	switch agentErr.Code {
 	case wire.CodeBusy:
-		return Busy, fmt.Errorf("host %s: %s; nothing was changed there, try again once that deploy is done", host, agentErr.Message)
+		return Busy, fmt.Errorf("%s; nothing was changed there, try again once that deploy is done", agentErr.Message)
 	case wire.CodeStale:
 		d.opts.Reporter.Phase(host, Fetching, "")
 		if _, ferr := fetchInto(ctx, d.store, sess); ferr != nil {
-			return Stale, fmt.Errorf("host %s: the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", host, ferr)
+			return Stale, fmt.Errorf("the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", ferr)
 		}
-		return Stale, fmt.Errorf("host %s: the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan", host)
+		return Stale, errors.New("the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan")
 	}
-	return Failed, fmt.Errorf("host %s: lock: %w", host, err)
+	return Failed, fmt.Errorf("lock: %w", err)
 }

@@ -25,8 +25,6 @@ type session struct {
 	client *wire.Client
 	hello  wire.HelloReply
 	bin    *agentBinary // the agent running there
-	freed  int64        // bytes the host's garbage collection freed
-	checks []wire.CheckReport
 }
 
 func (s *session) close() {
@@ -48,7 +46,7 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	bin, err := d.bins.forPlatform(localPlatform)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("host %s: %w", host, err)
+		return nil, err
 	}
 	err = d.startAgent(ctx, sess, bin)
 	var missing *agentMissing
@@ -76,7 +74,7 @@ func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBina
 	cmd := fmt.Sprintf(`[ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
 	if err != nil {
-		return fmt.Errorf("host %s: start agent: %w", sess.host, err)
+		return fmt.Errorf("start agent: %w", err)
 	}
 	return d.hello(ctx, sess, proc, bin)
 }
@@ -87,11 +85,11 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	d.opts.Reporter.Phase(sess.host, Uploading, "")
 	platform, err := platformOf(uname)
 	if err != nil {
-		return fmt.Errorf("host %s: %w", sess.host, err)
+		return err
 	}
 	bin, err := d.bins.forPlatform(platform)
 	if err != nil {
-		return fmt.Errorf("host %s: %w", sess.host, err)
+		return err
 	}
 	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
 	if err != nil {
@@ -126,7 +124,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		proc.Close()
 		var agentErr *wire.AgentError
 		if errors.As(err, &agentErr) {
-			return fmt.Errorf("host %s: agent: %w", sess.host, err)
+			return fmt.Errorf("agent: %w", err)
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("host %s: interrupted while waiting for the agent's hello: %w", sess.host, ctx.Err())
@@ -142,7 +140,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 			}
 			return exit
 		}
-		return fmt.Errorf("host %s: agent: %w", sess.host, err)
+		return fmt.Errorf("agent: %w", err)
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil

@@ -29,6 +29,10 @@ type Manifest struct {
 	// Checks are health checks run after the app's units settle, when a
 	// deploy changed the app.
 	Checks []Check `json:"checks,omitempty"`
+	// Validate lists commands (argv lists, no shell) run on the host in
+	// the new checkout before it becomes current; one that fails refuses
+	// the deploy with the host untouched.
+	Validate [][]string `json:"validate,omitempty"`
 }
 
 // SystemdManifest is the "systemd" section of a manifest.
@@ -36,6 +40,13 @@ type SystemdManifest struct {
 	// UnitsEnabled lists units from the app's systemd/ directory to enable
 	// and keep running. Every other unit there is linked but left alone.
 	UnitsEnabled []string `json:"units_enabled,omitempty"`
+	// Reload lists units reloaded (and started if not running) when the
+	// app changes: enabled units of the app, which are then reloaded
+	// instead of restarted, or units of the host the app does not ship.
+	Reload []string `json:"reload,omitempty"`
+	// Restart lists units the app does not ship (or ships but does not
+	// enable) to restart when the app changes.
+	Restart []string `json:"restart,omitempty"`
 }
 
 // ParseManifest reads a manifest strictly: unknown or repeated keys, values
@@ -90,7 +101,10 @@ var (
 var manifestShape = &shape{kind: shapeObject, fields: map[string]*shape{
 	"systemd": {kind: shapeObject, fields: map[string]*shape{
 		"units_enabled": {kind: shapeList, elem: stringShape},
+		"reload":        {kind: shapeList, elem: stringShape},
+		"restart":       {kind: shapeList, elem: stringShape},
 	}},
+	"validate": {kind: shapeList, elem: &shape{kind: shapeList, elem: stringShape}},
 	"symlinks": {kind: shapeMap, elem: stringShape},
 	"checks": {kind: shapeList, elem: &shape{kind: shapeObject, fields: map[string]*shape{
 		"http":          stringShape,

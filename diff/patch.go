@@ -56,11 +56,11 @@ func hostPatch(s *store.Store, h *HostPlan) (*object.Patch, error) {
 
 // gitTree opens a tree; nil stands for the empty tree, which the store
 // need not hold.
-func gitTree(s *store.Store, id ObjectID) (*object.Tree, error) {
-	if store.ID(id) == store.EmptyTree || id.IsZero() {
+func gitTree(s *store.Store, id store.ID) (*object.Tree, error) {
+	if id == store.EmptyTree || id.IsZero() {
 		return nil, nil
 	}
-	t, err := object.GetTree(s.Objects(), store.ID(id))
+	t, err := object.GetTree(s.Objects(), id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read tree %s: %w", id, err)
 	}

@@ -13,7 +13,7 @@ import (
 // operations as words.
 type Plan struct {
 	// Tree is the desired config tree.
-	Tree ObjectID `json:"tree"`
+	Tree store.ID `json:"tree"`
 	// Hosts lists the hosts that differ from what they last accepted, by
 	// name. Up-to-date hosts are left out.
 	Hosts []HostPlan `json:"hosts"`
@@ -31,7 +31,7 @@ type Plan struct {
 // PinnedHost is a host a plan leaves alone because it is pinned.
 type PinnedHost struct {
 	Host       string   `json:"host"`
-	At         ObjectID `json:"at"`          // the commit it is pinned at
+	At         store.ID `json:"at"`          // the commit it is pinned at
 	AppsDiffer int      `json:"apps_differ"` // apps the tree would change
 }
 
@@ -54,10 +54,10 @@ type HostPlan struct {
 	New bool `json:"new"`
 	// Base is the host commit the host last accepted (zero when New). The
 	// deploy checks the host is still there, so a stale plan is refused.
-	Base ObjectID `json:"base,omitzero"`
+	Base store.ID `json:"base,omitzero"`
 	// From and To are the host's tree before and after.
-	From ObjectID  `json:"from"`
-	To   ObjectID  `json:"to"`
+	From store.ID  `json:"from"`
+	To   store.ID  `json:"to"`
 	Apps []AppPlan `json:"apps"`
 	// Sysusers asks for systemd-sysusers, after a sysusers file was added
 	// or changed.
@@ -83,8 +83,8 @@ const (
 type AppPlan struct {
 	App    string   `json:"app"`
 	Action Action   `json:"action"`
-	From   ObjectID `json:"from,omitzero"` // zero when added
-	To     ObjectID `json:"to,omitzero"`   // zero when removed
+	From   store.ID `json:"from,omitzero"` // zero when added
+	To     store.ID `json:"to,omitzero"`   // zero when removed
 	// Files are the changed files, by path relative to the app.
 	Files    []FileChange  `json:"files,omitempty"`
 	Symlinks []SymlinkStep `json:"symlinks,omitempty"`
@@ -94,14 +94,17 @@ type AppPlan struct {
 	// Checks are the app's health checks, run after the units settle;
 	// set for added and updated apps, so the agent needs only the plan.
 	Checks []Check `json:"checks,omitempty"`
+	// Validate are the app's validation commands, run in the new checkout
+	// before anything else changes; set for added and updated apps.
+	Validate [][]string `json:"validate,omitempty"`
 }
 
 // FileChange is one file added, changed (contents or mode) or removed.
 type FileChange struct {
 	Op      Action   `json:"op"`
 	Path    string   `json:"path"`
-	Old     ObjectID `json:"old,omitzero"`
-	New     ObjectID `json:"new,omitzero"`
+	Old     store.ID `json:"old,omitzero"`
+	New     store.ID `json:"new,omitzero"`
 	OldMode Mode     `json:"old_mode,omitzero"`
 	NewMode Mode     `json:"new_mode,omitzero"`
 }
@@ -141,15 +144,22 @@ const (
 	LinkUnit   UnitOp = "link"
 	Enable     UnitOp = "enable"
 	Restart    UnitOp = "restart"
+	// Reload reloads a unit that runs, and starts one that does not.
+	Reload UnitOp = "reload"
 )
 
-var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart}
+var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart, Reload}
 
 // UnitStep is one unit operation. Link and unlink name files under
 // systemd/, so they include drop-ins ("a.service.d/b.conf").
 type UnitStep struct {
 	Op   UnitOp `json:"op"`
 	Unit string `json:"unit"`
+	// External marks a restart or reload of a unit the app does not ship
+	// (or does not enable), named by the manifest's systemd.restart or
+	// systemd.reload: a rollback acts on it again once the old files are
+	// back, and never stops it.
+	External bool `json:"external,omitempty"`
 }
 
 // PlanOptions narrows a plan.
@@ -187,7 +197,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	pl := &planner{src: src, loader: newLoader(src), refs: refs}
-	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
+	plan := &Plan{Tree: desired, Hosts: []HostPlan{}}
 	pins, err := src.Pins()
 	if err != nil {
 		return nil, err
@@ -198,7 +208,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 			return nil, err
 		}
 		if at, pinned := pins[h.Name]; pinned {
-			pin := PinnedHost{Host: h.Name, At: ObjectID(at)}
+			pin := PinnedHost{Host: h.Name, At: at}
 			if hp != nil {
 				pin.AppsDiffer = len(hp.Apps)
 			}
@@ -358,7 +368,7 @@ func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	hp := &HostPlan{Host: h.Name, New: !ok, Base: ObjectID(base), From: ObjectID(from), To: ObjectID(h.ID), Rollback: rollback}
+	hp := &HostPlan{Host: h.Name, New: !ok, Base: base, From: from, To: h.ID, Rollback: rollback}
 	for _, name := range unionNames(oldApps, newApps) {
 		o, n := oldApps[name], newApps[name]
 		if o == n {

@@ -98,6 +98,9 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 			line(fmt.Sprintf("link %s -> %s/current/%s", show(s.Path), a.App, show(s.Target)))
 		}
 	}
+	for _, v := range a.Validate {
+		line(validateLine(v))
+	}
 	for _, s := range a.Sysusers {
 		line(fmt.Sprintf("%s sysusers %s", s.Op, show(s.Name)))
 	}
@@ -105,7 +108,7 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 		for _, u := range a.Units {
 			for _, op := range ops {
 				if u.Op == op {
-					line(fmt.Sprintf("%s unit %s", u.Op, show(u.Unit)))
+					line(unitLine(u))
 				}
 			}
 		}
@@ -114,7 +117,7 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 	for _, q := range a.Quadlets {
 		line(fmt.Sprintf("%s quadlet %s", q.Op, show(q.Name)))
 	}
-	units(Enable, Restart)
+	units(Enable, Restart, Reload)
 	for _, c := range a.Checks {
 		line(fmt.Sprintf("check %s (%s)", show(c.String()), c.Duration()))
 	}

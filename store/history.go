@@ -40,7 +40,7 @@ func (s *Store) Resolve(rev string) (ID, error) {
 	if err != nil {
 		return ZeroID, fmt.Errorf("%q is not a commit in the store (try 'deptool log'): %w", rev, err)
 	}
-	return *h, nil
+	return ID(*h), nil
 }
 
 // Config reads option key of the store's [deptool] Git config section.
@@ -114,7 +114,7 @@ func (s *Store) refsUnder(prefix string) (map[string]ID, error) {
 	out := map[string]ID{}
 	err = iter.ForEach(func(r *plumbing.Reference) error {
 		if name, ok := strings.CutPrefix(r.Name().String(), prefix); ok && r.Type() == plumbing.HashReference {
-			out[name] = r.Hash()
+			out[name] = ID(r.Hash())
 		}
 		return nil
 	})

@@ -19,11 +19,11 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 	defer s.objMu.Unlock()
 	known := make([]ID, 0, len(haves))
 	for _, h := range haves {
-		if !h.IsZero() && s.objects.HasEncodedObject(h) == nil {
+		if !h.IsZero() && s.objects.HasEncodedObject(h.Hash()) == nil {
 			known = append(known, h)
 		}
 	}
-	objs, err := revlist.Objects(s.objects, wants, known)
+	objs, err := revlist.Objects(s.objects, hashes(wants), hashes(known))
 	if err != nil {
 		return 0, fmt.Errorf("store: list objects to send: %w", err)
 	}
@@ -54,9 +54,9 @@ func (s *Store) ReadPack(r io.Reader) error {
 func (s *Store) Reachable(from ...ID) ([]ID, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	objs, err := revlist.Objects(s.objects, from, nil)
+	objs, err := revlist.Objects(s.objects, hashes(from), nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: list objects: %w", err)
 	}
-	return objs, nil
+	return ids(objs), nil
 }

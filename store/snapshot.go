@@ -330,7 +330,7 @@ func (w *walker) hashDir(children []child, old cachedEntry) (dirResult, error) {
 	if err != nil {
 		return dirResult{}, err
 	}
-	id := obj.Hash()
+	id := ID(obj.Hash())
 	if old.kind != kindDir || id != old.id {
 		if _, err := w.store.put(obj); err != nil {
 			return dirResult{}, err

@@ -26,11 +26,54 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// ID names an object in the store: a Git object id.
-type ID = plumbing.Hash
+// ID names an object in the store: a Git object id. It is the one id type
+// of every package: it prints as hex, in text and in JSON alike, so plans,
+// notes and wire messages read like git output.
+type ID plumbing.Hash
 
 // ZeroID is the id of nothing: a host that has never been deployed.
-var ZeroID = plumbing.ZeroHash
+var ZeroID ID
+
+// String returns the id in hex.
+func (id ID) String() string { return plumbing.Hash(id).String() }
+
+// IsZero reports whether the id names nothing; `omitzero` relies on it.
+func (id ID) IsZero() bool { return id == ZeroID }
+
+// Short is the id's first 12 hex digits, as logs and plans show it.
+func (id ID) Short() string { return id.String()[:12] }
+
+// MarshalText writes the id as hex.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads a hex id.
+func (id *ID) UnmarshalText(b []byte) error {
+	if !plumbing.IsHash(string(b)) {
+		return fmt.Errorf("object id %q: want 40 hex digits", b)
+	}
+	*id = ID(plumbing.NewHash(string(b)))
+	return nil
+}
+
+// Hash is id as go-git takes it, for callers that use go-git directly on
+// a store's repository (the agent's refs).
+func (id ID) Hash() plumbing.Hash { return plumbing.Hash(id) }
+
+func hashes(in []ID) []plumbing.Hash {
+	out := make([]plumbing.Hash, len(in))
+	for i, id := range in {
+		out[i] = id.Hash()
+	}
+	return out
+}
+
+func ids(in []plumbing.Hash) []ID {
+	out := make([]ID, len(in))
+	for i, h := range in {
+		out[i] = ID(h)
+	}
+	return out
+}
 
 // Modes of tree entries. Only these three occur in a config tree.
 const (
@@ -147,7 +190,7 @@ func (s *Store) WriteTree(entries []Entry) (ID, error) {
 }
 
 func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
-	id := obj.Hash()
+	id := ID(obj.Hash())
 	if s.Has(id) {
 		return id, nil
 	}
@@ -162,7 +205,7 @@ func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
 func encodeTree(entries []Entry) (*plumbing.MemoryObject, error) {
 	sorted := make([]object.TreeEntry, len(entries))
 	for i, e := range entries {
-		sorted[i] = object.TreeEntry{Name: e.Name, Mode: e.Mode, Hash: e.ID}
+		sorted[i] = object.TreeEntry{Name: e.Name, Mode: e.Mode, Hash: e.ID.Hash()}
 	}
 	sortTreeEntries(sorted)
 	obj := &plumbing.MemoryObject{}
@@ -207,7 +250,7 @@ func gitNameEnd(name string, mode filemode.FileMode, n int) int {
 func (s *Store) ReadBlob(id ID) ([]byte, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	obj, err := s.objects.EncodedObject(plumbing.BlobObject, id)
+	obj, err := s.objects.EncodedObject(plumbing.BlobObject, id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read blob %s: %w", id, err)
 	}
@@ -234,13 +277,13 @@ func (s *Store) ReadTree(id ID) ([]Entry, error) {
 	}
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	t, err := object.GetTree(s.objects, id)
+	t, err := object.GetTree(s.objects, id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read tree %s: %w", id, err)
 	}
 	out := make([]Entry, len(t.Entries))
 	for i, e := range t.Entries {
-		out[i] = Entry{Name: e.Name, Mode: e.Mode, ID: e.Hash}
+		out[i] = Entry{Name: e.Name, Mode: e.Mode, ID: ID(e.Hash)}
 	}
 	return out, nil
 }
@@ -249,13 +292,13 @@ func (s *Store) ReadTree(id ID) ([]Entry, error) {
 func (s *Store) Has(id ID) bool {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	return s.objects.HasEncodedObject(id) == nil
+	return s.objects.HasEncodedObject(id.Hash()) == nil
 }
 
 // EmptyTree is the id of the tree with no entries.
 var EmptyTree = func() ID {
 	obj, _ := encodeTree(nil)
-	return obj.Hash()
+	return ID(obj.Hash())
 }()
 
 // Operator names the person deploying, as user@hostname.
@@ -328,7 +371,7 @@ func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
 	}
 	for _, line := range strings.Split(info.Message, "\n") {
 		if v, ok := strings.CutPrefix(line, "Deptool-Deploy: "); ok {
-			return plumbing.NewHash(strings.TrimSpace(v)), true, nil
+			return ID(plumbing.NewHash(strings.TrimSpace(v))), true, nil
 		}
 	}
 	return ZeroID, false, nil
@@ -337,7 +380,7 @@ func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
 func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, when time.Time) (ID, error) {
 	name, _, _ := strings.Cut(operator, "@")
 	sig := object.Signature{Name: name, Email: operator, When: when}
-	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree, ParentHashes: parents}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree.Hash(), ParentHashes: hashes(parents)}
 	obj := &plumbing.MemoryObject{}
 	if err := c.Encode(obj); err != nil {
 		return ZeroID, fmt.Errorf("store: encode commit: %w", err)
@@ -349,12 +392,12 @@ func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, whe
 func (s *Store) CommitInfo(id ID) (CommitInfo, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	c, err := object.GetCommit(s.objects, id)
+	c, err := object.GetCommit(s.objects, id.Hash())
 	if err != nil {
 		return CommitInfo{}, fmt.Errorf("store: read commit %s: %w", id, err)
 	}
 	return CommitInfo{
-		ID: c.Hash, Tree: c.TreeHash, Parents: c.ParentHashes,
+		ID: ID(c.Hash), Tree: ID(c.TreeHash), Parents: ids(c.ParentHashes),
 		Operator: c.Author.Email, Time: c.Author.When, Message: c.Message,
 	}, nil
 }
@@ -407,20 +450,20 @@ func (s *Store) ref(name plumbing.ReferenceName) (ID, bool, error) {
 	if err != nil {
 		return ZeroID, false, fmt.Errorf("store: read %s: %w", name, err)
 	}
-	return r.Hash(), true, nil
+	return ID(r.Hash()), true, nil
 }
 
 // setRef moves name from old to id, refusing if someone else moved it in
 // between: two deploys from one store must not silently lose a commit.
 func (s *Store) setRef(name plumbing.ReferenceName, id, old ID) error {
-	next := plumbing.NewHashReference(name, id)
+	next := plumbing.NewHashReference(name, id.Hash())
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
 	var err error
 	if old.IsZero() {
 		err = s.objects.SetReference(next)
 	} else {
-		err = s.objects.CheckAndSetReference(next, plumbing.NewHashReference(name, old))
+		err = s.objects.CheckAndSetReference(next, plumbing.NewHashReference(name, old.Hash()))
 	}
 	if err != nil {
 		return fmt.Errorf("store: move %s to %s: %w", name, id, err)

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/deploy"
 )
 
 // printChecks shows one line per health check the host ran, under its unit
 // lines, so a rollback caused by a check names it and its last error.
-func printChecks(w io.Writer, indent int, checks []wire.CheckReport) {
+func printChecks(w io.Writer, indent int, checks []deploy.CheckReport) {
 	pad := strings.Repeat(" ", indent+2)
 	for _, c := range checks {
 		tries := fmt.Sprintf("%d %s in %s", c.Attempts, pluralWord(c.Attempts, "attempt", "attempts"), c.Elapsed.Round(10*time.Millisecond))
@@ -24,7 +24,7 @@ func printChecks(w io.Writer, indent int, checks []wire.CheckReport) {
 }
 
 // failedChecks names the checks that never passed, for 'deptool log'.
-func failedChecks(checks []wire.CheckReport) []string {
+func failedChecks(checks []deploy.CheckReport) []string {
 	var out []string
 	for _, c := range checks {
 		if !c.OK {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
 )
 
 func TestMalformedCheckIsRefusedBeforeConnecting(t *testing.T) {
@@ -43,7 +42,7 @@ func TestPlanShowsChecks(t *testing.T) {
 
 func TestSummaryAndLogNameTheFailedCheck(t *testing.T) {
 	h := deploy.HostResult{Host: "web1", Outcome: deploy.RolledBack, Error: "host web1: rolled back: app nginx: check tcp 127.0.0.1:9: refused (for 1s)",
-		Checks: []wire.CheckReport{
+		Checks: []deploy.CheckReport{
 			{App: "nginx", Check: "http://127.0.0.1:8080/", OK: true, Attempts: 1, Elapsed: 3 * time.Millisecond},
 			{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "dial tcp 127.0.0.1:9: connect: connection refused", Attempts: 4, Elapsed: time.Second},
 		}}

@@ -55,7 +55,7 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 var twoHosts = map[string]string{
 	"web1/nginx/nginx.conf":               "worker_processes 1;\n",
 	"web1/nginx/manifest.json":            `{"systemd": {"units_enabled": ["web.service"]}}`,
-	"web1/nginx/systemd/web.service":      "[Service]\nExecStart=/bin/true\n",
+	"web1/nginx/systemd/web.service":      "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
 	"db1/postgres/postgresql.conf":        "max_connections = 10\n",
 	"db1/postgres/manifest.json":          `{"symlinks": {"/etc/postgresql/postgresql.conf": "postgresql.conf"}}`,
 	"db1/postgres/systemd/backup.timer":   "[Timer]\nOnCalendar=daily\n",

@@ -81,11 +81,11 @@ is contacted. Without a terminal, --yes is required.
 // addRolloutFlags adds the flags deploy and rollback share: how hosts are
 // reached and how each judges its apply.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
-	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
-	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
 	cmd.Flags().DurationVar(&f.unitTimeout, "unit-timeout", deploy.DefaultUnitTimeout, "how long a host waits for one unit's start, stop or restart before it counts the unit failed, kills its processes and rolls back (above systemd's own 90s default, to catch units that set infinity)")
 }
 
@@ -134,7 +134,8 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 }
 
 // deployTree is the one deploy path, for deploy and rollback alike: plan
-// tree against the hosts, show the plan, confirm, commit, apply, report.
+// tree against the hosts, show the plan, confirm, then hand the deploy
+// transaction to package deploy and print its result.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
 	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
@@ -157,21 +158,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	}
-	if message == "" {
-		message = deployMessage(plan)
-	}
-	deployID, err := c.store.Commit(tree, message, store.Operator(), time.Now())
-	if err != nil {
-		return err
-	}
-	keep, err := c.store.Keep()
-	if err != nil {
-		return err
-	}
 	opts := deploy.Options{
 		Parallel:       f.parallel,
 		Settle:         f.settle,
-		Keep:           keep,
 		ConfirmTimeout: f.confirmTimeout,
 		UnitTimeout:    f.unitTimeout,
 		Reporter:       progressFor(cmd, plan),
@@ -179,11 +168,11 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if events != nil {
 		opts.Reporter = events
 	}
-	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
+	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
 	if err != nil {
 		return err
 	}
-	code, why := exitOf(res)
+	code, why := res.Exit()
 	if events != nil {
 		if err := events.summary(res, code); err != nil {
 			return err
@@ -191,7 +180,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	} else {
 		printSummary(out, res)
 	}
-	if code == exitOK {
+	if code == deploy.ExitOK {
 		return nil
 	}
 	return &exitError{code: code, err: why}
@@ -230,17 +219,6 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 	}
 }
 
-func deployMessage(plan *diff.Plan) string {
-	names := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		names[i] = h.Host
-	}
-	if len(names) > 5 {
-		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
-	}
-	return "deploy to " + strings.Join(names, ", ")
-}
-
 func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
 	hosts := make([]string, len(plan.Hosts))
 	for i, h := range plan.Hosts {
@@ -252,52 +230,3 @@ func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
 	}
 	return &plainProgress{w: errw, width: hostWidth(hosts)}
 }
-
-// exitOf maps a deploy's result to the documented exit status, and says
-// why when it is not success. Hosts skipped because a rollout stopped
-// take the code of the failure that stopped it.
-func exitOf(res *deploy.Result) (int, error) {
-	worst, skipped := exitOK, false
-	for _, h := range res.Hosts {
-		code := exitHostFailed
-		switch h.Outcome {
-		case deploy.Deployed:
-			code = exitOK
-		case deploy.Skipped:
-			code, skipped = exitOK, true
-		case deploy.RolledBack:
-			code = exitRolledBack
-		case deploy.RollbackFailed:
-			code = exitRollbackFailed
-		}
-		if severity(code) > severity(worst) {
-			worst = code
-		}
-	}
-	if worst == exitOK && skipped {
-		worst = exitHostFailed // interrupted before every host was reached
-	}
-	switch worst {
-	case exitOK:
-		return exitOK, nil
-	case exitRolledBack:
-		return worst, errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")
-	case exitRollbackFailed:
-		return worst, errors.New("a rollback failed: check the hosts marked 'rollback failed' now")
-	}
-	return worst, errors.New("not every host was deployed: see above")
-}
-
-// severity orders exit codes: a failed rollback outranks a failure, which
-// outranks a clean rollback.
-func severity(code int) int {
-	return map[int]int{exitOK: 0, exitRolledBack: 1, exitHostFailed: 2, exitRollbackFailed: 3}[code]
-}
-
-// defaultSettle is how long hosts watch restarted units by default: long
-// enough to catch a service that dies a second after starting.
-const defaultSettle = 2 * time.Second
-
-// defaultConfirmTimeout is how long a host waits to hear from a new
-// connection after its apply: ample for an SSH login over a slow link.
-const defaultConfirmTimeout = 30 * time.Second

@@ -1,13 +1,12 @@
 package main
 
-// Exit codes; exitCodesHelp documents them in every command's help and so in
-// docs/cmd.
+import "github.com/deptool/deptool/deploy"
+
+// Exit codes are package deploy's; exitCodesHelp documents them in every
+// command's help and so in docs/cmd.
 const (
-	exitOK             = 0
-	exitFailure        = 1 // nothing was changed on any host
-	exitRolledBack     = 2 // some host was rolled back; none failed otherwise
-	exitHostFailed     = 3 // some host failed, was unreachable, busy or stale
-	exitRollbackFailed = 4 // some host failed and so did its rollback
+	exitFailure    = deploy.ExitError
+	exitHostFailed = deploy.ExitHostFailed
 )
 
 const exitCodesHelp = `Exit status:

@@ -201,7 +201,7 @@ func TestEndlessUnitRollsBackWithinTheUnitTimeout(t *testing.T) {
 		out, code := op.run("deploy", "--yes", "--settle", "0s", "--unit-timeout", timeout.String())
 		took := time.Since(start)
 		t.Logf("rolled back in %s", took.Round(100*time.Millisecond))
-		if code != exitRolledBack || !strings.Contains(out, "job timed out") {
+		if code != deploy.ExitRolledBack || !strings.Contains(out, "job timed out") {
 			t.Fatalf("deploy of an endless start exited %d:\n%s", code, out)
 		}
 		if took > timeout+15*time.Second {
@@ -233,7 +233,7 @@ func TestEndlessUnitRollsBackWithinTheUnitTimeout(t *testing.T) {
 		out, code := op.run("deploy", "--yes", "--settle", "0s", "--unit-timeout", timeout.String())
 		took := time.Since(start)
 		t.Logf("rolled back in %s:\n%s", took.Round(100*time.Millisecond), out)
-		if code != exitRolledBack || !strings.Contains(out, "job timed out") {
+		if code != deploy.ExitRolledBack || !strings.Contains(out, "job timed out") {
 			t.Fatalf("deploy over an endless stop exited %d:\n%s", code, out)
 		}
 		if took > 2*timeout+20*time.Second {
@@ -267,8 +267,8 @@ func TestRollbackFailedIsRepairedByTheNextDeploy(t *testing.T) {
 	}
 	onHost(t, l, "web1", "rm /etc/dtest-needed")
 	op.write(app(broken, "v2\n"))
-	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != exitRollbackFailed {
-		t.Fatalf("the broken v2 with a v1 that cannot start either exited %d, want %d:\n%s", code, exitRollbackFailed, out)
+	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != deploy.ExitRollbackFailed {
+		t.Fatalf("the broken v2 with a v1 that cannot start either exited %d, want %d:\n%s", code, deploy.ExitRollbackFailed, out)
 	}
 	op.write(app(goodUnit, "v3\n"))
 	out, code := op.run("deploy", "--yes", "--settle", "1s", "--no-rollback")
@@ -283,8 +283,8 @@ func TestRollbackFailedIsRepairedByTheNextDeploy(t *testing.T) {
 	// rollback goes back to the host store's current commit.
 	onHost(t, l, "web1", "ln -sfn /nonexistent /var/lib/deptool/apps/svc/current")
 	op.write(app(broken, "v4\n"))
-	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != exitRolledBack {
-		t.Fatalf("broken v4 over a current link pointed at nothing exited %d, want %d:\n%s", code, exitRolledBack, out)
+	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != deploy.ExitRolledBack {
+		t.Fatalf("broken v4 over a current link pointed at nothing exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/svc/current/dtest.conf; systemctl is-active dta.service"); got != "v3\nactive" {
 		t.Errorf("host after the rollback: %q", got)

@@ -64,7 +64,7 @@ Nothing is changed on any host.`,
 		},
 	}
 	cmd.Flags().IntVarP(&count, "count", "c", 5, "round trips per host")
-	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to contact at once")
+	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
 	addOutputFlag(cmd, &output)
 	return cmd

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
 )
 
 // liveProgress redraws one line per host on a terminal as hosts move
@@ -111,7 +110,7 @@ func printSummary(w io.Writer, res *deploy.Result) {
 	for _, h := range hosts {
 		line := fmt.Sprintf("%-*s  %s", width, h.Host, h.Outcome)
 		if h.Error != "" {
-			line += ": " + unprefixed(h)
+			line += ": " + h.Error
 		}
 		fmt.Fprintln(w, line)
 		printUnits(w, width, h.Units)
@@ -137,16 +136,9 @@ func printSummary(w io.Writer, res *deploy.Result) {
 	fmt.Fprintf(w, "\nDeployed %d of %d hosts in %s%s.\n", counts[deploy.Deployed], len(hosts), res.Elapsed.Round(10*time.Millisecond), tail)
 }
 
-// unprefixed is a host's error without the host and outcome it starts
-// with, which the summary line already shows.
-func unprefixed(h deploy.HostResult) string {
-	msg := strings.TrimPrefix(h.Error, "host "+h.Host+": ")
-	return strings.TrimPrefix(msg, string(h.Outcome)+": ")
-}
-
 // printUnits shows one line per unit the host judged, and for a failed one
 // its last journal lines, so the operator sees why without logging in.
-func printUnits(w io.Writer, indent int, units []wire.UnitReport) {
+func printUnits(w io.Writer, indent int, units []deploy.UnitReport) {
 	pad := strings.Repeat(" ", indent+2)
 	for _, u := range units {
 		line := pad + u.Unit

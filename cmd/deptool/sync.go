@@ -46,7 +46,7 @@ Nothing is changed on any host.`,
 		},
 	}
 	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
-	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to contact at once")
+	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
 	addOutputFlag(cmd, &output)
 	return cmd

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/deptool/deptool/diff"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 	"golang.org/x/sys/unix"
 )
@@ -89,12 +89,12 @@ func (l *hostLock) release() {
 }
 
 // busyError tells the operator who is deploying instead.
-func busyError(host string, h *wire.Holder) *wire.AgentError {
+func busyError(h *wire.Holder) *wire.AgentError {
 	if h == nil {
-		return wire.Errorf(wire.CodeBusy, "host %s is locked by another deploy (its holder has not written its name yet)", host)
+		return wire.Errorf(wire.CodeBusy, "locked by another deploy (its holder has not written its name yet)")
 	}
-	e := wire.Errorf(wire.CodeBusy, "host %s is locked by %s (agent pid %d) since %s",
-		host, h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
+	e := wire.Errorf(wire.CodeBusy, "locked by %s (agent pid %d) since %s",
+		h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
 	e.Holder = h
 	return e
 }
@@ -116,10 +116,10 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
 		l, err := acquireLock(s.l.lockFile(), holder)
 		if busy, ok := err.(*errBusy); ok {
-			return nil, busyError(s.host, busy.holder)
+			return nil, busyError(busy.holder)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", s.host, err)
+			return nil, err
 		}
 		s.lock = l
 	}
@@ -127,16 +127,16 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.current != store.ID(req.Base) {
+	if r.current != req.Base {
 		// Nothing changed: the operator fetches and plans again.
 		s.lock.release()
 		s.lock = nil
-		return nil, staleError(s.host, store.ID(req.Base), r.current)
+		return nil, staleError(req.Base, r.current)
 	}
 	return &wire.LockReply{}, nil
 }
 
-func staleError(host string, base, current store.ID) *wire.AgentError {
+func staleError(base, current store.ID) *wire.AgentError {
 	at := "was never deployed"
 	if !current.IsZero() {
 		at = "is at " + short(current)
@@ -145,8 +145,8 @@ func staleError(host string, base, current store.ID) *wire.AgentError {
 	if !base.IsZero() {
 		assumed = short(base)
 	}
-	e := wire.Errorf(wire.CodeStale, "host %s %s, but the plan was made against %s: it was deployed from another store since", host, at, assumed)
-	e.Current = diff.ObjectID(current)
+	e := wire.Errorf(wire.CodeStale, "the host %s, but the plan was made against %s", at, assumed)
+	e.Current = current
 	return e
 }
 
@@ -156,7 +156,7 @@ func staleError(host string, base, current store.ID) *wire.AgentError {
 // root comes from there (its own binary, the checkouts units point at), so
 // one another user can write is a way to root, refused with what to do.
 func checkStateDir(l layout) error {
-	dir := l.state()
+	dir := l.host(hostlayout.StateDir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(dir), bare(err))
 	}
@@ -172,14 +172,14 @@ func checkStateDir(l layout) error {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		return fmt.Errorf("%s is a symlink: deptool keeps its state only in a directory of its own; replace it with a directory (mode 0755, owned by root)", stateDir)
+		return fmt.Errorf("%s is a symlink: deptool keeps its state only in a directory of its own; replace it with a directory (mode 0755, owned by root)", hostlayout.StateDir)
 	case !fi.IsDir():
-		return fmt.Errorf("%s is not a directory: move it away", stateDir)
+		return fmt.Errorf("%s is not a directory: move it away", hostlayout.StateDir)
 	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("%s is writable by other users (%s): they could replace what deptool runs as root; check what is in it, then chmod 755 it", stateDir, fi.Mode())
+		return fmt.Errorf("%s is writable by other users (%s): they could replace what deptool runs as root; check what is in it, then chmod 755 it", hostlayout.StateDir, fi.Mode())
 	}
 	if uid, _ := owner(fi); uid != os.Geteuid() {
-		return fmt.Errorf("%s is owned by uid %d, not by the agent's user (uid %d): check what is in it, then chown it", stateDir, uid, os.Geteuid())
+		return fmt.Errorf("%s is owned by uid %d, not by the agent's user (uid %d): check what is in it, then chown it", hostlayout.StateDir, uid, os.Geteuid())
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"github.com/deptool/deptool/diff"
 	"io"
 
 	"github.com/deptool/deptool/deploy/wire"
@@ -18,17 +17,17 @@ func (s *session) objects(ctx context.Context) error {
 	}
 	st, err := s.store.open(true)
 	if err != nil {
-		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
 	readErr := st.ReadPack(stream)
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
-			return s.conn.Send(wire.Errorf(wire.CodeAborted, "host %s: the operator aborted sending objects: %v", s.host, err))
+			return s.conn.Send(wire.Errorf(wire.CodeAborted, "the operator aborted sending objects: %v", err))
 		}
 		return err // the stream broke: nobody is left to answer
 	}
 	if readErr != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects: %v", s.host, readErr))
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "store objects: %v", readErr))
 	}
 	return s.conn.Send(&wire.ObjectsReply{})
 }
@@ -46,7 +45,7 @@ func (s *session) fetch() error {
 	if err != nil {
 		return s.conn.Send(asAgentError(err))
 	}
-	if err := s.conn.Send(&wire.FetchReply{Current: diff.ObjectID(r.current)}); err != nil {
+	if err := s.conn.Send(&wire.FetchReply{Current: r.current}); err != nil {
 		return err
 	}
 	err = s.conn.WriteStream(func(w io.Writer) error {

@@ -88,7 +88,7 @@ func readRef(st *store.Store, name plumbing.ReferenceName) (store.ID, error) {
 	if err != nil {
 		return store.ZeroID, fmt.Errorf("host store: read %s: %w", name.Short(), err)
 	}
-	return r.Hash(), nil
+	return store.ID(r.Hash()), nil
 }
 
 // setRef moves a ref durably. go-git rewrites ref files in place, which a

@@ -215,6 +215,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.reply(s.journal(m))
 	case *wire.ConfirmRequest:
 		return false, s.reply(s.confirm(ctx, m))
+	case *wire.DriftRequest:
+		return false, s.reply(s.drift(ctx))
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }
@@ -258,7 +260,7 @@ func (s *session) mayChange() *wire.AgentError {
 		return s.mismatch
 	}
 	if s.lock == nil {
-		return wire.Errorf(wire.CodeNotLocked, "host %s: take the lock before changing anything", s.host)
+		return wire.Errorf(wire.CodeNotLocked, "take the lock before changing anything")
 	}
 	return nil
 }

@@ -4,22 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	godbus "github.com/godbus/dbus/v5"
 	"os"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/deptool/deptool/diff/layout"
+	godbus "github.com/godbus/dbus/v5"
 )
 
 // DefaultUnitDir is where deptool links unit files and where systemd writes
 // the install links of units enabled persistently.
-const DefaultUnitDir = "/etc/systemd/system"
+const DefaultUnitDir = layout.UnitDir
 
 // DefaultAppsDir holds the agent's versioned checkouts; install links that
 // point in here are the ones Enable rewrites.
-const DefaultAppsDir = "/var/lib/deptool/apps"
+const DefaultAppsDir = layout.AppsDir
 
 // Option changes where the Manager looks on the filesystem. D-Bus calls
 // always go to the real systemd; these only move the path logic, so the
