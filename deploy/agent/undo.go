@@ -92,8 +92,6 @@ func undoEffect(l layout, e Effect) error {
 	return nil
 }
 
-// isNotEmpty: something else was put in the directory since; it stays.
-func isNotEmpty(err error) bool { return errors.Is(err, unix.ENOTEMPTY) }
 
 func undoLink(l layout, e Effect) error {
 	p := l.host(e.Path)
