@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,66 +24,34 @@ import (
 	"github.com/deptool/deptool/internal/lab"
 )
 
-// labHost is what the lab's state file says of one host: its network
-// namespace and the directory its root is mounted at, seen from this
-// machine (its files can be read there while its network is down).
-type labHost struct {
-	Netns string `json:"netns"`
-	Dir   string `json:"dir"`
-}
-
-func labHostOf(t *testing.T, l *lab.Lab, name string) labHost {
+// hostRoot is the directory a lab host's root is mounted at, seen from
+// this machine, as the lab's state file records it: the host's files can
+// be read there while its network is cut.
+func hostRoot(t *testing.T, l *lab.Lab, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(l.StateDir(), "state.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st struct {
-		Hosts []struct {
-			Name string `json:"name"`
-			labHost
-		} `json:"hosts"`
+		Hosts []struct{ Name, Dir string } `json:"hosts"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range st.Hosts {
 		if h.Name == name {
-			return h.labHost
+			return filepath.Join(h.Dir, "root")
 		}
 	}
 	t.Fatalf("no host %s in the lab's state", name)
-	return labHost{}
-}
-
-func (h labHost) root() string { return filepath.Join(h.Dir, "root") }
-
-// cut takes the host's link down; restore brings it back. The lab's
-// unreachable route keeps the host's address from going out through the
-// default route meanwhile.
-func (h labHost) cut(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command("ip", "route", "show", "type", "unreachable", "198.18.0.0/15").Output(); err != nil || len(bytes.TrimSpace(out)) == 0 {
-		if out, err := exec.Command("ip", "route", "add", "unreachable", "198.18.0.0/15").CombinedOutput(); err != nil {
-			t.Fatalf("add the lab's unreachable route: %v: %s", err, out)
-		}
-	}
-	if out, err := exec.Command("ip", "-n", h.Netns, "link", "set", "eth0", "down").CombinedOutput(); err != nil {
-		t.Fatalf("cut: %v: %s", err, out)
-	}
-}
-
-func (h labHost) restore(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command("ip", "-n", h.Netns, "link", "set", "eth0", "up").CombinedOutput(); err != nil {
-		t.Fatalf("restore: %v: %s", err, out)
-	}
+	return ""
 }
 
 // lockFree reports whether the host's deploy lock is free, asked from this
 // machine through the host's root.
-func (h labHost) lockFree() bool {
-	return exec.Command("flock", "-n", filepath.Join(h.root(), "var/lib/deptool/lock"), "true").Run() == nil
+func lockFree(root string) bool {
+	return exec.Command("flock", "-n", filepath.Join(root, "var/lib/deptool/lock"), "true").Run() == nil
 }
 
 // startAt starts a deploy with --output json and calls at once it reports
@@ -132,12 +101,17 @@ func TestNetworkCutMidSendFreesTheLock(t *testing.T) {
 	big := make([]byte, 64<<20) // incompressible: the pack is as big
 	rand.Read(big)
 	op.write(map[string]string{"web1/site/index.html": "v2\n", "web1/site/big.bin": string(big)})
-	h := labHostOf(t, l, "web1")
+	root := hostRoot(t, l, "web1")
 	var cutAt time.Time
-	cmd, seen := startAt(t, op, "sending objects", func() { h.cut(t); cutAt = time.Now() })
-	defer h.restore(t)
+	cmd, seen := startAt(t, op, "sending objects", func() {
+		if err := l.Cut("web1"); err != nil {
+			t.Fatal(err)
+		}
+		cutAt = time.Now()
+	})
+	defer l.Restore("web1")
 	bound := agent.IdleTimeout + 5*time.Second // the agent's bound, and polling
-	for !h.lockFree() {
+	for !lockFree(root) {
 		if time.Since(cutAt) > bound {
 			cmd.Process.Kill()
 			t.Fatalf("the lock is still held %s after the cut", time.Since(cutAt).Round(time.Second))
@@ -159,7 +133,9 @@ func TestNetworkCutMidSendFreesTheLock(t *testing.T) {
 	if gaveUp < agent.IdleTimeout {
 		t.Fatalf("the operator gave up before the bound, the restore would not come after it")
 	}
-	h.restore(t)
+	if err := l.Restore("web1"); err != nil {
+		t.Fatal(err)
+	}
 	out, code := op.run("deploy", "--yes")
 	if code != 0 {
 		t.Fatalf("deploy after the network came back exited %d:\n%s", code, out)
@@ -302,7 +278,15 @@ func TestLoginThatNeverStartsTheAgent(t *testing.T) {
 	l := lab.StartFresh(t, "web1")
 	op := newOperator(t, l)
 	op.write(map[string]string{"web1/site/index.html": "v1\n"})
-	onHost(t, l, "web1", `sed -i 's/^/command="sleep 600" /' /root/.ssh/authorized_keys`)
+	// sleep 601: a command line no other test's process has, so this one
+	// can count its own.
+	onHost(t, l, "web1", `sed -i 's/^/command="sleep 601" /' /root/.ssh/authorized_keys`)
+	forced := func() int {
+		out, _ := exec.Command("pgrep", "-c", "-x", "-f", "sleep 601").Output()
+		n := 0
+		fmt.Sscan(string(out), &n)
+		return n
+	}
 
 	start := time.Now()
 	out, code := op.run("ping", "--count", "1")
@@ -320,10 +304,19 @@ func TestLoginThatNeverStartsTheAgent(t *testing.T) {
 		cmd.Dir, cmd.Env = op.root, op.env
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
+		before := forced()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(3 * time.Second) // let it reach the hello; the signal is what is tested
+		// Signal once the login ran its forced command: the deploy is
+		// waiting for the hello then.
+		for end := time.Now().Add(20 * time.Second); forced() <= before; {
+			if time.Now().After(end) {
+				cmd.Process.Kill()
+				t.Fatalf("the forced command never ran:\n%s", buf.String())
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an outcome
+		}
 		sent := time.Now()
 		cmd.Process.Signal(sig)
 		done := make(chan error, 1)

@@ -16,7 +16,7 @@ import (
 // the host would stay locked. A working operator pauses between messages
 // for milliseconds (it computes the pack it sends while it sends it). The
 // bound is below the operator's own keepalive give-up (3 probes 15 s
-// apart, 45 s), so a host whose operator lost it is free again before the
+// apart, each waited for 15 s: about a minute), so a host whose operator lost it is free again before the
 // operator even reports the failure, and an immediate retry finds it free.
 // Once an apply has started the agent does not wait for the operator at
 // all: it finishes, answers into the void and exits.
