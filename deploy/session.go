@@ -10,12 +10,25 @@ import (
 
 	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
 // exitAgentMissing is what the start command exits with when this build's
 // agent is not on the host yet; any other failure is a real error.
 const exitAgentMissing = 97
+
+// exitUnsafeDir is what the start command exits with when deptool's
+// directories on the host are not root's alone; its stderr says which.
+const exitUnsafeDir = 98
+
+// safeDirs refuses to run an agent from directories another user could
+// have written: what it runs as root would be theirs. The agent checks its
+// state directory again, but by then it has run.
+func safeDirs() string {
+	dirs := hostlayout.StateDir + " " + hostlayout.AgentDir
+	return fmt.Sprintf(`for d in %s; do if [ -L "$d" ] || { [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 \( ! -user 0 -o -perm /022 \))" ]; }; then echo "$d is a symlink, not owned by root, or writable by other users: deptool does not run its agent from there; check what is in it, then chown root and chmod 755 it" >&2; exit %d; fi; done`, dirs, exitUnsafeDir)
+}
 
 // session is a connection to one host's agent.
 type session struct {
@@ -71,7 +84,7 @@ func (*agentMissing) Error() string { return "agent not installed" }
 // trip of its own to ask.
 func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBinary) error {
 	path := bin.remotePath()
-	cmd := fmt.Sprintf(`[ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, path, exitAgentMissing, path)
+	cmd := fmt.Sprintf(`%s; [ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, safeDirs(), path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
@@ -91,7 +104,7 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	if err != nil {
 		return err
 	}
-	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
+	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, safeDirs()+"; exec "+bin.remotePath()+" agent")
 	if err != nil {
 		return err
 	}
@@ -127,16 +140,19 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 			return fmt.Errorf("agent: %w", err)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("host %s: interrupted while waiting for the agent's hello: %w", sess.host, ctx.Err())
+			return fmt.Errorf("interrupted while waiting for the agent's hello: %w", ctx.Err())
 		}
 		if hctx.Err() != nil {
-			return fmt.Errorf("host %s: no answer from deptool's agent within %s of starting it: the login runs something else (a forced command in authorized_keys, a shell waiting for input?); check that 'ssh %s true' returns at once%s",
-				sess.host, d.opts.helloTimeout(), sess.host, stderrNote(proc.Stderr()))
+			return fmt.Errorf("no answer from deptool's agent within %s of starting it: the login runs something else (a forced command in authorized_keys, a shell waiting for input?); check that 'ssh %s true' returns at once%s",
+				d.opts.helloTimeout(), sess.host, stderrNote(proc.Stderr()))
 		}
 		exit := waitExit(proc, exitWait)
 		if code, ok := exitCode(exit); ok {
 			if code == exitAgentMissing {
 				return &agentMissing{uname: lastLine(proc.Stderr())}
+			}
+			if code == exitUnsafeDir {
+				return errors.New(lastLine(proc.Stderr()))
 			}
 			return exit
 		}

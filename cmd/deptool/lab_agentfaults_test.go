@@ -292,7 +292,7 @@ func TestLoginThatNeverStartsTheAgent(t *testing.T) {
 	out, code := op.run("ping", "--count", "1")
 	took := time.Since(start)
 	t.Logf("ping ended in %s:\n%s", took.Round(100*time.Millisecond), out)
-	if code != exitHostFailed || !strings.Contains(out, "host web1") || !strings.Contains(out, "no answer from deptool's agent") {
+	if code != exitHostFailed || !strings.Contains(out, "web1  error: no answer from deptool's agent") || !strings.Contains(out, "'ssh web1 true'") {
 		t.Errorf("ping against a login without the agent exited %d:\n%s", code, out)
 	}
 	if took > deploy.HelloTimeout+10*time.Second {
@@ -332,9 +332,10 @@ func TestLoginThatNeverStartsTheAgent(t *testing.T) {
 	}
 }
 
-// A local user's /tmp/cfg -> /root: a manifest link at /tmp/cfg/app.conf
-// is refused, and nothing appears in /root.
-func TestLinkThroughAUsersSymlinkIsRefused(t *testing.T) {
+// A pre-existing /var/lib/deptool of mode 1777 is refused before an agent
+// runs from it. A local user's /tmp/cfg -> /root: a manifest link at
+// /tmp/cfg/app.conf is refused, and nothing appears in /root.
+func TestUnsafeStateDirAndLinkThroughAUsersSymlinkAreRefused(t *testing.T) {
 	l := lab.StartFresh(t, "web1")
 	op := newOperator(t, l)
 	onHost(t, l, "web1", "ln -s /root /tmp/cfg && chown -h nobody /tmp/cfg")
@@ -342,7 +343,20 @@ func TestLinkThroughAUsersSymlinkIsRefused(t *testing.T) {
 		"web1/app/app.conf":      "secret-looking\n",
 		"web1/app/manifest.json": `{"symlinks": {"/tmp/cfg/app.conf": "app.conf"}}`,
 	})
+	// First a state directory others can write: refused before the
+	// agent runs from it.
+	onHost(t, l, "web1", "mkdir -p /var/lib/deptool && chmod 1777 /var/lib/deptool")
 	out, code := op.run("deploy", "--yes")
+	t.Logf("with /var/lib/deptool 1777:\n%s", out)
+	if code != exitHostFailed || !strings.Contains(out, "/var/lib/deptool is a symlink, not owned by root, or writable by other users") {
+		t.Fatalf("deploy with /var/lib/deptool 1777 exited %d:\n%s", code, out)
+	}
+	if got := onHost(t, l, "web1", "ls -A /var/lib/deptool/bin 2>/dev/null | wc -l"); got != "0" {
+		t.Errorf("an agent was uploaded into the unsafe directory: %s", got)
+	}
+	onHost(t, l, "web1", "chmod 755 /var/lib/deptool")
+	out, code = op.run("deploy", "--yes")
+	t.Logf("through /tmp/cfg -> /root:\n%s", out)
 	if code != exitHostFailed || !strings.Contains(out, "/tmp/cfg is a symlink, and deptool does not follow links it did not make") {
 		t.Fatalf("deploy through /tmp/cfg -> /root exited %d:\n%s", code, out)
 	}

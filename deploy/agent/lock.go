@@ -110,7 +110,7 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 		operator = s.operator
 	}
 	if err := checkStateDir(s.l); err != nil {
-		return nil, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err)
+		return nil, err
 	}
 	if s.lock == nil {
 		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
