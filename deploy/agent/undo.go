@@ -92,7 +92,6 @@ func undoEffect(l layout, e Effect) error {
 	return nil
 }
 
-
 func undoLink(l layout, e Effect) error {
 	p := l.host(e.Path)
 	if readlink(p) != e.Target {
