@@ -25,7 +25,8 @@ type CheckResult struct {
 type Drift struct {
 	App string `json:"app"`
 	// Kind is "file" (in a checkout), "checkout" (current names another),
-	// "link" (removed or replaced) or "unit" (disabled or not active).
+	// "link" (removed or replaced), "unit" (disabled or not active) or
+	// "attempt" (an apply cut short and not undone yet; App is empty).
 	Kind string `json:"kind"`
 	// Path is the file (relative to the app), link (a host path) or unit.
 	Path string `json:"path"`

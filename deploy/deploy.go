@@ -38,6 +38,9 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// ValidateTimeout bounds each validate command on the hosts; zero:
+	// the agent's default (DefaultValidateTimeout).
+	ValidateTimeout time.Duration
 	// HelloTimeout bounds the wait for a started agent's hello; zero means
 	// HelloTimeout.
 	HelloTimeout time.Duration
@@ -79,8 +82,9 @@ func (o *Options) defaults() {
 
 // Run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
-// rollout stops after a stage in which a host did not deploy; the hosts of
-// later stages are skipped. Refs move only for hosts that deployed.
+// rollout stops after a stage that leaves more hosts not deployed than its
+// failure budget allows (by default, any); the hosts of later stages are
+// skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
@@ -89,10 +93,12 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	d := &deployer{store: s, deploy: deployID, opts: opts}
 	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
+	var failed []string
 	for i, st := range stages {
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
-		if failed := notDeployed(results); len(failed) > 0 {
+		failed = append(failed, notDeployed(results)...)
+		if !plan.Rollout.Continue(i, len(failed)) {
 			for _, later := range stages[i+1:] {
 				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
 			}
@@ -100,12 +106,16 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 	}
 	res.Elapsed = time.Since(start)
+	// Record everything that can be recorded even when a part fails: a
+	// host ref left behind only makes the next plan stale, which the next
+	// deploy repairs; a lost outcome is lost.
+	var errs []error
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
 		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
-			return res, fmt.Errorf("a host deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", err, r.Host)
+			errs = append(errs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -115,9 +125,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
 	if err != nil {
-		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
+		errs = append(errs, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err))
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // stage is one step of a rollout: hosts deployed in parallel.
@@ -177,12 +187,20 @@ func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult 
 	var results []HostResult
 	for _, hp := range st.hosts {
 		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
-			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-			stopped, strings.Join(failed, ", "))}
+			"not attempted: the rollout stopped after %s, with %s not deployed; nothing changed here and the change stays pending",
+			stopped, failedList(failed))}
 		d.opts.Reporter.Done(r)
 		results = append(results, r)
 	}
 	return results
+}
+
+// failedList names the failed hosts, the first few of a long list.
+func failedList(failed []string) string {
+	if len(failed) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(failed[:5], ", "), len(failed)-5)
+	}
+	return strings.Join(failed, ", ")
 }
 
 type deployer struct {
@@ -213,6 +231,9 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	}
 	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
+	if reached := (*reachedError)(nil); errors.As(err, &reached) {
+		return finish(Failed, err)
+	}
 	if err != nil {
 		return finish(Unreachable, err)
 	}
@@ -231,18 +252,14 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return o, err
 	}
 	rep.Phase(hp.Host, Sending, "")
-	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{sess.hello.Current})
-		return err
-	})
-	if err != nil {
+	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
 		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout, UnitTimeout: d.opts.UnitTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) {
 			if p.Step == "waiting" {
@@ -275,6 +292,40 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 		return o, nil
 	}
 	return o, errors.New(res.Error)
+}
+
+// sendObjects sends the host what it lacks of commit and of the commit it
+// runs (hp.Base, which a rollback returns to): a pack against what the
+// host says it runs, and when the host finds objects still missing (its
+// store lost a pack, or was deleted and rebuilt from its journal), a pack
+// of both commits' whole histories, which this store holds: the host
+// commits are made here.
+func (d *deployer) sendObjects(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) error {
+	want := []store.ID{commit}
+	if !hp.Base.IsZero() {
+		want = append(want, hp.Base)
+	}
+	var haves []store.ID
+	if !sess.hello.Current.IsZero() {
+		haves = []store.ID{sess.hello.Current}
+	}
+	for try := 0; ; try++ {
+		reply, err := sess.client.SendObjectsFor(ctx, want, func(w io.Writer) error {
+			_, err := d.store.WritePack(w, want, haves)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if reply.Missing.IsZero() {
+			return nil
+		}
+		if try > 0 || len(haves) == 0 {
+			return fmt.Errorf("send objects: the host store still lacks object %s after a pack of the whole history", reply.Missing)
+		}
+		d.opts.Reporter.Phase(hp.Host, Sending, "repairing the host store")
+		haves = nil
+	}
 }
 
 // confirm reaches host again over a new SSH connection and confirms the

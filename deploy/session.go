@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -105,10 +106,18 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 		return err
 	}
 	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, safeDirs()+"; exec "+bin.remotePath()+" agent")
-	if err != nil {
-		return err
+	if err == nil {
+		err = d.hello(ctx, sess, proc, bin)
 	}
-	return d.hello(ctx, sess, proc, bin)
+	if exit := (*transport.ExitError)(nil); errors.As(err, &exit) {
+		// A cgo build needs the glibc it was linked against: one made on
+		// Debian 12 does not start on Debian 11.
+		if msg := err.Error(); strings.Contains(msg, "GLIBC_") && strings.Contains(msg, "not found") {
+			err = fmt.Errorf("%w\nthis deptool is linked against a newer glibc than the host has: build it static (CGO_ENABLED=0, as 'just build' does)", err)
+		}
+		return &reachedError{err}
+	}
+	return err
 }
 
 // HelloTimeout bounds the wait for the agent's hello once its command
@@ -123,6 +132,15 @@ const HelloTimeout = 20 * time.Second
 // status, which says why better than the broken protocol: a command that
 // ended has sent it already, one that did not may never.
 const exitWait = 2 * time.Second
+
+// reachedError is a first contact that failed on the host after logging
+// in: the upload script exited (a full disk, a read-only /var/lib). The
+// host is reachable, and saying otherwise sends the operator to look at
+// the network.
+type reachedError struct{ err error }
+
+func (e *reachedError) Error() string { return e.err.Error() }
+func (e *reachedError) Unwrap() error { return e.err }
 
 // hello opens the protocol with an agent just started. When the command
 // ended instead, its exit says why better than the broken protocol does.
@@ -201,19 +219,29 @@ func exitCode(err error) (int, bool) {
 
 // fetchInto copies the host's current commit and its objects into the
 // store and points the host's ref at the commit the pack holds, which may be
-// newer than the hello said if another deploy landed in between.
+// newer than the hello said if another deploy landed in between. A host
+// with no deptool state at all (its /var/lib/deptool wiped) sends no pack:
+// the store forgets its ref, so the next plan deploys it as a new host.
 func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, error) {
 	pr, pw := io.Pipe()
-	var current store.ID
+	done := make(chan store.ID, 1)
 	go func() {
-		var err error
-		current, err = sess.client.Fetch(ctx, pw)
+		current, err := sess.client.Fetch(ctx, pw)
+		done <- current
 		pw.CloseWithError(err)
 	}()
-	if err := s.ReadPack(pr); err != nil {
+	br := bufio.NewReader(pr)
+	if _, err := br.Peek(1); err == io.EOF {
+		if current := <-done; current.IsZero() {
+			return current, s.ForgetHost(sess.host)
+		}
+		return store.ZeroID, fmt.Errorf("host %s sent an empty pack for its current commit", sess.host)
+	}
+	if err := s.ReadPack(br); err != nil {
 		pr.CloseWithError(err)
 		return store.ZeroID, err
 	}
+	current := <-done
 	if current.IsZero() {
 		return current, nil
 	}

@@ -20,6 +20,9 @@ const (
 	// DefaultConfirmTimeout is how long a host waits to hear from a new
 	// connection after its apply: ample for an SSH login over a slow link.
 	DefaultConfirmTimeout = 30 * time.Second
+	// DefaultValidateTimeout bounds each validate command of a manifest:
+	// a configuration test takes a second or two, not half a minute.
+	DefaultValidateTimeout = 30 * time.Second
 )
 
 // Deploy is the deploy transaction, for deploy and rollback alike: it

@@ -60,7 +60,16 @@ func ParseManifest(name string, data []byte) (Manifest, error) {
 	return m, nil
 }
 
+// MaxManifestSize bounds a manifest.json. A manifest names units, links,
+// owners and checks; a thousand of each fit in a tenth of this. What is
+// larger is a mistake (a data file saved under the wrong name), and the
+// planner, the plan and the agent would each hold it in memory.
+const MaxManifestSize = 1 << 20
+
 func parseManifest(data []byte) (Manifest, error) {
+	if len(data) > MaxManifestSize {
+		return Manifest{}, fmt.Errorf("is %d bytes, more than the limit of %d (1 MiB): a manifest lists units, links and checks; keep data in the app's other files", len(data), MaxManifestSize)
+	}
 	// The shape walk first: it knows where in the file a problem is, which
 	// encoding/json's errors do not say for unknown or repeated keys.
 	if err := checkManifestShape(data); err != nil {
@@ -335,7 +344,11 @@ func closest(name string, known []string) string {
 	return best
 }
 
+// editDistance counts the insertions, deletions, substitutions and swaps
+// of adjacent letters that make a into b: a swap is the commonest typo
+// ("wbe" for "web"), so it counts as one.
 func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -349,8 +362,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,16 +165,23 @@ type UnitStep struct {
 
 // PlanOptions narrows a plan.
 type PlanOptions struct {
-	// Limit restricts the plan to these hosts; empty means every host.
+	// Limit restricts the plan to these hosts (names, globs and @groups,
+	// see Select); empty means every host.
 	Limit []string
+	// Groups are the cluster's groups, for @group in Limit and Canary.
+	Groups Groups
 	// NoRollback plans without automatic rollback.
 	NoRollback bool
-	// Canary names hosts deployed first, on their own; the rest follow
+	// Canary selects hosts (as Limit does) deployed first, on their own; the rest follow
 	// only if every one of them deployed.
 	Canary []string
 	// Batch, when set, deploys the hosts after the canaries in batches of
-	// this size, stopping after a batch in which a host did not deploy.
-	Batch Batch
+	// these sizes, the last repeating.
+	Batch Ramp
+	// MaxFail, when set, lets the rollout go on past failed hosts until
+	// more than this many have not deployed; unset, it stops after the
+	// first stage with a failure.
+	MaxFail *Budget
 }
 
 // MakePlan compares the config tree desired with what every host last
@@ -188,7 +196,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectHosts(hosts, opts.Limit)
+	selected, err := selectHosts(hosts, opts.Limit, opts.Groups)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +234,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	for i, h := range hosts {
 		known[i] = h.Name
 	}
-	if plan.Rollout, err = planRollout(plan.Hosts, known, opts.Canary, opts.Batch); err != nil {
+	if plan.Rollout, err = planRollout(plan.Hosts, known, opts.Groups, opts.Canary, opts.Batch, opts.MaxFail); err != nil {
 		return nil, err
 	}
 	return plan, nil
@@ -249,45 +257,27 @@ func hostEntries(src source, tree store.ID) ([]store.Entry, error) {
 	return hosts, nil
 }
 
-func selectHosts(hosts []store.Entry, limit []string) ([]store.Entry, error) {
-	if len(limit) == 0 {
+// selectHosts narrows hosts to a selection (see Select); an empty one
+// keeps them all.
+func selectHosts(hosts []store.Entry, terms []string, groups Groups) ([]store.Entry, error) {
+	if len(terms) == 0 {
 		return hosts, nil
 	}
-	want := map[string]bool{}
-	for _, name := range limit {
-		want[name] = true
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
 	}
-	var out []store.Entry
+	selected, err := Select(names, groups, terms)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Entry, 0, len(selected))
 	for _, h := range hosts {
-		if want[h.Name] {
+		if _, ok := slices.BinarySearch(selected, h.Name); ok {
 			out = append(out, h)
-			delete(want, h.Name)
 		}
 	}
-	if len(want) > 0 {
-		return nil, unknownHostsError(sortedSet(want), hosts)
-	}
 	return out, nil
-}
-
-func unknownHostsError(unknown []string, hosts []store.Entry) error {
-	names := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		names = append(names, h.Name)
-	}
-	const show = 20
-	known := strings.Join(names[:min(len(names), show)], ", ")
-	if len(names) > show {
-		known += fmt.Sprintf(" and %d more", len(names)-show)
-	}
-	if len(names) == 0 {
-		known = "none"
-	}
-	what := "host"
-	if len(unknown) > 1 {
-		what = "hosts"
-	}
-	return fmt.Errorf("unknown %s %s: not in the config tree (hosts: %s)", what, strings.Join(unknown, ", "), known)
 }
 
 func sortedSet(m map[string]bool) []string {

@@ -308,7 +308,7 @@ func TestPlanLimit(t *testing.T) {
 	}
 
 	_, err := MakePlan(s, tree, PlanOptions{Limit: []string{"web1", "web9", "app3"}})
-	want := "unknown hosts app3, web9: not in the config tree (hosts: db1, web1, web2)"
+	want := "unknown host web9 (did you mean web1?); unknown host app3: not in the config tree (hosts: db1, web1, web2)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

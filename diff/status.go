@@ -40,7 +40,7 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectHosts(hosts, limit)
+	selected, err := selectHosts(hosts, limit, nil)
 	if err != nil {
 		return nil, err
 	}

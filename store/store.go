@@ -17,12 +17,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -107,6 +110,9 @@ type Store struct {
 	// objMu guards the object storage: go-git's storages are not safe for
 	// concurrent use, not even for reads, and snapshots hash in parallel.
 	objMu sync.Mutex
+	// refMu makes this process's ref updates take turns; the refs lock
+	// file does the same between processes (see refs.go).
+	refMu sync.Mutex
 
 	cacheMu sync.Mutex
 	cache   *statCache
@@ -134,19 +140,25 @@ func Init(path string) (*Store, error) {
 	if err := repo.Storer.SetReference(head); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return Open(path)
 }
 
 // Open opens the store at path.
 func Open(path string) (*Store, error) {
-	repo, err := git.PlainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
+	if _, err := git.PlainOpen(path); errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%w at %s: run 'deptool init' first, or set DEPTOOL_STORE", ErrNoStore, path)
+	} else if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Opened again on a storage of our own, to set LargeObjectThreshold:
+	// objects larger than largeObject are then read as streams, not into
+	// memory (git.PlainOpen has no way to say so).
+	st := filesystem.NewStorageWithOptions(osfs.New(path), cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: largeObject})
+	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return newStore(path, repo, st), nil
 }
 
 // OpenMemory returns an empty store that lives only in memory, for tests.
@@ -328,22 +340,15 @@ type CommitInfo struct {
 // main as its parent. History only grows: a revert is a new commit whose tree
 // equals an old one.
 func (s *Store) Commit(tree ID, message, operator string, when time.Time) (ID, error) {
-	parent, ok, err := s.Main()
-	if err != nil {
-		return ZeroID, err
-	}
-	var parents []ID
-	if ok {
-		parents = []ID{parent}
-	}
-	id, err := s.writeCommit(tree, parents, message, operator, when)
-	if err != nil {
-		return ZeroID, err
-	}
-	if err := s.setRef(MainRef, id, parent); err != nil {
-		return ZeroID, err
-	}
-	return id, nil
+	// Reading main, making the commit and moving main are one step under
+	// the refs lock: the new commit's parent is what main is when it moves.
+	return s.update(MainRef, true, func(parent ID, ok bool) (ID, error) {
+		var parents []ID
+		if ok {
+			parents = []ID{parent}
+		}
+		return s.writeCommit(tree, parents, message, operator, when)
+	})
 }
 
 // CommitHost records a host commit: the tree of one host's subtree, made for
@@ -414,13 +419,21 @@ func HostRefName(host string) plumbing.ReferenceName {
 // host never deployed from this store.
 func (s *Store) HostRef(host string) (id ID, ok bool, err error) { return s.ref(HostRefName(host)) }
 
-// SetHostRef records that host accepted host commit id.
+// SetHostRef records that host accepted host commit id. A host's ref may
+// move anywhere (a sync adopts what another store deployed), so this is no
+// compare-and-set; deploys and syncs take the store's deploy lock.
 func (s *Store) SetHostRef(host string, id ID) error {
-	old, _, err := s.HostRef(host)
-	if err != nil {
+	_, err := s.update(HostRefName(host), false, func(ID, bool) (ID, error) { return id, nil })
+	return err
+}
+
+// ForgetHost deletes host's ref: the host has no deptool state any more
+// (its /var/lib/deptool was wiped), so the next plan treats it as new.
+func (s *Store) ForgetHost(host string) error {
+	if _, ok, err := s.readRef(HostRefName(host)); err != nil || !ok {
 		return err
 	}
-	return s.setRef(HostRefName(host), id, old)
+	return s.removeRef(HostRefName(host))
 }
 
 // HostRefs returns every host's ref, by host name.
@@ -438,37 +451,6 @@ func (s *Store) HostTree(host string) (ID, error) {
 		return ZeroID, fmt.Errorf("host %s: %w", host, err)
 	}
 	return info.Tree, nil
-}
-
-func (s *Store) ref(name plumbing.ReferenceName) (ID, bool, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	r, err := s.objects.Reference(name)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return ZeroID, false, nil
-	}
-	if err != nil {
-		return ZeroID, false, fmt.Errorf("store: read %s: %w", name, err)
-	}
-	return ID(r.Hash()), true, nil
-}
-
-// setRef moves name from old to id, refusing if someone else moved it in
-// between: two deploys from one store must not silently lose a commit.
-func (s *Store) setRef(name plumbing.ReferenceName, id, old ID) error {
-	next := plumbing.NewHashReference(name, id.Hash())
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	var err error
-	if old.IsZero() {
-		err = s.objects.SetReference(next)
-	} else {
-		err = s.objects.CheckAndSetReference(next, plumbing.NewHashReference(name, old.Hash()))
-	}
-	if err != nil {
-		return fmt.Errorf("store: move %s to %s: %w", name, id, err)
-	}
-	return nil
 }
 
 // DefaultCluster returns the cluster directory recorded by init, resolved
@@ -496,15 +478,30 @@ func (s *Store) SetDefaultCluster(dir string) error {
 			dir = rel
 		}
 	}
-	cfg, err := s.repo.Config()
-	if err != nil {
-		return fmt.Errorf("store: read config: %w", err)
-	}
-	cfg.Raw.Section("deptool").SetOption("cluster", dir)
-	if err := s.repo.SetConfig(cfg); err != nil {
-		return fmt.Errorf("store: write config: %w", err)
-	}
-	return nil
+	return s.withRefsLocked(func() error {
+		cfg, err := s.repo.Config()
+		if err != nil {
+			return fmt.Errorf("store: read config: %w", err)
+		}
+		sec := cfg.Raw.Section("deptool")
+		if sec.Option("cluster") == dir {
+			return nil // every command given a <dir> lands here: no write
+		}
+		sec.SetOption("cluster", dir)
+		if s.path == "" {
+			return s.repo.SetConfig(cfg)
+		}
+		// go-git rewrites the config in place, which a reader in another
+		// process may find empty; a renamed file is never half written.
+		data, err := cfg.Marshal()
+		if err == nil {
+			err = replaceFile(s.path, filepath.Join(s.path, "config"), data)
+		}
+		if err != nil {
+			return fmt.Errorf("store: write config: %w", err)
+		}
+		return nil
+	})
 }
 
 func relativeTo(base, dir string) (string, error) {

@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -295,12 +297,34 @@ before tests that must not spend their time limit on it.`,
 		Example: `  deptool-lab build-root bullseye bookworm trixie`,
 		Args:    usage(func(a []string) bool { return len(a) > 0 }),
 		RunE: func(cmd *cobra.Command, releases []string) error {
-			for _, r := range releases {
-				dir, err := lab.BuildRoot(cmd.Context(), r, cmd.ErrOrStderr())
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), dir)
+			// In parallel: a build mostly waits for the mirror and dpkg,
+			// so three take little longer than one. mmdebstrap's output
+			// is shown only for a single build, where it is readable.
+			var progress io.Writer
+			if len(releases) == 1 {
+				progress = cmd.ErrOrStderr()
+			}
+			dirs := make([]string, len(releases))
+			errs := make([]error, len(releases))
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			for i, r := range releases {
+				wg.Go(func() {
+					start := time.Now()
+					dirs[i], errs[i] = lab.BuildRoot(cmd.Context(), r, progress)
+					if errs[i] == nil {
+						mu.Lock()
+						fmt.Fprintf(cmd.ErrOrStderr(), "lab: %s root ready (%.0fs)\n", r, time.Since(start).Seconds())
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return err
+			}
+			for _, d := range dirs {
+				fmt.Fprintln(cmd.OutOrStdout(), d)
 			}
 			return nil
 		},

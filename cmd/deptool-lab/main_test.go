@@ -154,3 +154,36 @@ func TestFaultCommands(t *testing.T) {
 		t.Errorf("cut of an unknown host: %v", err)
 	}
 }
+
+// The check: one lab mixes releases, each host runs its release's
+// systemd, and the lab's per-host preparation holds on each root.
+func TestUpMixedReleases(t *testing.T) {
+	if err := lab.Preflight(); err != nil {
+		if os.Getenv(lab.RequireEnv) == "1" {
+			t.Fatalf("lab required but cannot start: %v", err)
+		}
+		t.Skipf("%v (set %s=1 to make this a failure)", err, lab.RequireEnv)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	if _, err := deptoolLab(t, "up", "--state", dir, "--release", "trixie", "trx1", "old1@bullseye", "mid1@12"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deptoolLab(t, "down", "--state", dir) })
+	for host, want := range map[string]string{"trx1": "systemd 257 ", "old1": "systemd 247 ", "mid1": "systemd 252 "} {
+		out, err := deptoolLab(t, "exec", "--state", dir, host, "--", "sh", "-c", "systemctl --version | head -1; hostname; systemctl is-system-running; head -1 /root/.bashrc")
+		lines := strings.Split(out, "\n")
+		if err != nil || len(lines) < 4 || !strings.HasPrefix(lines[0], want) || lines[1] != host || lines[2] != "running" || lines[3] != "case $- in *i*) ;; *) return;; esac" {
+			t.Errorf("%s: %q, %v; want %s, its name, running and the .bashrc guard", host, out, err, want)
+		}
+	}
+	l, err := lab.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Release("old1") + " " + l.Release("trx1") + " " + l.Release("mid1"); got != "bullseye trixie bookworm" {
+		t.Errorf("Release() = %s", got)
+	}
+	if _, err := deptoolLab(t, "up", "--state", dir, "x@sid"); err == nil || !strings.Contains(err.Error(), "unknown release") {
+		t.Errorf("up x@sid: %v", err)
+	}
+}

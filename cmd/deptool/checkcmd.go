@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -23,8 +23,9 @@ compare the host with the host commit it last applied, and run every app's
 health checks. Reported as drift: files in the apps' checkouts that differ
 from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
-removed or replaced, and enabled units that were disabled or are not
-active. Nothing is changed on any host and no lock is taken.
+removed or replaced, enabled units that were disabled or are not active,
+and an apply that was cut short and not undone yet. Nothing is changed on
+any host and no lock is taken.
 
 Exit status: 0 when every host was checked and nothing is wrong; 3 when a
 host drifted, a health check failed, or a host could not be checked.`,
@@ -40,11 +41,15 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
-			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel})
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err
@@ -83,9 +88,13 @@ func printCheckResults(w io.Writer, results []deploy.CheckResult) {
 			fmt.Fprintf(w, "%-*s  %d %s at %s\n", width, r.Host, n, pluralWord(n, "problem", "problems"), r.Current.String()[:12])
 		}
 		for _, d := range r.Drift {
+			if d.App == "" {
+				fmt.Fprintf(w, "%*s  %s\n", width, "", d.What)
+				continue
+			}
 			fmt.Fprintf(w, "%*s  %s: %s %s: %s\n", width, "", d.App, d.Kind, d.Path, d.What)
 		}
-		printChecks(w, width, r.Checks)
+		ui.PrintChecks(w, width, r.Checks)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
 )
 
 func TestMalformedCheckIsRefusedBeforeConnecting(t *testing.T) {
@@ -47,7 +48,7 @@ func TestSummaryAndLogNameTheFailedCheck(t *testing.T) {
 			{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "dial tcp 127.0.0.1:9: connect: connection refused", Attempts: 4, Elapsed: time.Second},
 		}}
 	var b bytes.Buffer
-	printSummary(&b, &deploy.Result{Hosts: []deploy.HostResult{h}})
+	ui.PrintSummary(&b, &deploy.Result{Hosts: []deploy.HostResult{h}})
 	for _, want := range []string{
 		"  nginx: check http://127.0.0.1:8080/: ok (1 attempt in 0s)\n",
 		"  nginx: check tcp 127.0.0.1:9: FAILED after 4 attempts in 1s: dial tcp 127.0.0.1:9: connect: connection refused\n",

@@ -18,7 +18,9 @@ const exitCodesHelp = `Exit status:
      its old commit; every other host deployed or was skipped because of it
   3  deploy: at least one host did not end on the new commit (failed,
      unreachable, locked by another deploy, its plan was stale, or skipped
-     by an interrupted deploy); the hosts that did are recorded as deployed
+     by an interrupted deploy); the hosts that did are recorded as deployed.
+     Also when hosts were contacted but the store could not record what
+     happened (the summary says what did; run 'deptool sync')
   4  deploy: at least one host failed and its automatic rollback failed too:
      look at that host now
 With --output json, the last event carries the same code.`

@@ -44,7 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			entries, err := deploy.History(s, limit, n)
+			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err
 			}
@@ -76,7 +76,9 @@ func renderLog(w io.Writer, entries []deploy.Entry) {
 		}
 		width := widthOf(e.Hosts, hostOf)
 		for _, h := range e.Hosts {
-			fmt.Fprintf(w, "    %-*s  %s%s\n", width, h.Host, h.Outcome, outcomeDetail(h))
+			line := fmt.Sprintf("%-*s  %s%s", width, h.Host, h.Outcome, outcomeDetail(h))
+			// A validation's output spans lines: keep them under the host.
+			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(line, "\n", "\n    "+strings.Repeat(" ", width+2)))
 		}
 	}
 }
@@ -101,9 +103,12 @@ func outcomeDetail(h deploy.HostResult) string {
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
-	entries, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
+	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: host %s: %s\n", host, w)
 	}
 	if asJSON {
 		return emitEach(cmd.OutOrStdout(), "journal", entries)

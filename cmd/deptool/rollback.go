@@ -27,8 +27,9 @@ automatic rollback). Old commits are never moved or deleted.
 
 Without --to, on a terminal, deptool lists the earlier versions deployed to
 the selected hosts, newest first, and offers the one before the current as
-the default. With --limit, only those hosts are rolled back; the others keep
-what they run.
+the default. With --limit (names, globs or @groups, matched against the
+hosts of the version gone back to), only those hosts are rolled back; the
+others keep what they run.
 
 The config tree on disk is not changed: until the source of truth is reverted
 too, 'deptool diff' shows the rolled-back change as pending. Rollback restores
@@ -46,12 +47,25 @@ configuration only; it does not undo data changes or database migrations.`,
 				return err
 			}
 			if to == "" {
-				if to, err = pickVersion(cmd, c.store, f.limit); err != nil {
+				main, ok, err := c.store.Main()
+				if err != nil {
+					return err
+				}
+				var names []string
+				if ok {
+					if names, err = c.selectInTree(main, f.limit); err != nil {
+						return err
+					}
+				}
+				if to, err = pickVersion(cmd, c.store, names); err != nil {
 					return err
 				}
 			}
 			target, err := c.store.Resolve(to)
 			if err != nil {
+				return err
+			}
+			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
 				return err
 			}
 			rb, err := deploy.RollbackTo(c.store, target, f.limit)

@@ -60,6 +60,9 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 			checks = append(checks, appCheck{app, c})
 		}
 	}
+	if att, err := loadAttempt(s.l); err == nil && att.needsUndo() {
+		dc.add("", wire.DriftAttempt, att.To.String(), "the last attempt (to %s) did not finish and is not undone yet; the next deploy undoes it first", short(att.To))
+	}
 	reply.Drift = dc.found
 	reply.Checks = newProber().runAll(ctx, checks)
 	return reply, nil

@@ -79,6 +79,26 @@ func (a *applier) actOnUnits() (units, []string, error) {
 	return sd, names, nil
 }
 
+// reloadIfOutdated reloads systemd when changed (the apply enabled or
+// disabled units) and systemd now marks every unit as changed on disk (newer
+// versions do, until a daemon-reload). Older versions do not, and pay
+// nothing but one property read.
+func (a *applier) reloadIfOutdated(changed bool) error {
+	if !changed {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		return err
+	}
+	outdated, err := sd.Outdated(a.ctx)
+	if err != nil || !outdated {
+		return err
+	}
+	a.say(wire.Progress{Step: "daemon-reload", Detail: "systemd marks every unit changed on disk after enable and disable"})
+	return sd.Reload(a.ctx)
+}
+
 // followBack acts again, after a rollback put the old files back, on the
 // units outside the apps that the attempt restarted or reloaded: they read
 // the files that changed back. Each once, a restart winning over a reload.
@@ -144,9 +164,10 @@ func (e *ValidationError) Unwrap() error { return e.Err }
 
 // validateApps runs each added or updated app's validation commands in its
 // new checkout, written for them but not yet current, before any other
-// change. A command that fails leaves the host as it was: the checkout
-// written for it is removed again.
+// change. A command that fails leaves the host as it was: the checkouts
+// written for the validations are removed again.
 func (a *applier) validateApps() error {
+	var written []string // checkout directories written here
 	for _, ap := range a.plan.Apps {
 		if ap.Action == diff.Remove || len(ap.Validate) == 0 {
 			continue
@@ -156,10 +177,13 @@ func (a *applier) validateApps() error {
 			return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 		}
 		dir := filepath.Join(a.l.appDir(ap.App), name)
+		if wrote {
+			written = append(written, dir)
+		}
 		for _, argv := range ap.Validate {
 			if err := a.validate(ap.App, dir, argv); err != nil {
-				if wrote && readlink(filepath.Join(a.l.appDir(ap.App), "current")) != name {
-					os.RemoveAll(dir)
+				for _, d := range written {
+					os.RemoveAll(d) // never current: current has not moved
 				}
 				return err
 			}

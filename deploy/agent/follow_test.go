@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -373,5 +374,80 @@ func TestAgentRefusesBadValidateCommands(t *testing.T) {
 	}
 	if err := checkValidate([][]string{{"/usr/sbin/nginx", "-t", "${DEPTOOL_CHECKOUT}/x"}}); err != nil {
 		t.Error(err)
+	}
+}
+
+// Outdated is false: the recorder plays a systemd that does not mark
+// units changed on disk after enable (252); see outdatedRecorder.
+func (r *recorder) Outdated(context.Context) (bool, error) { return false, nil }
+
+// outdatedRecorder plays newer systemd, which marks every unit changed on
+// disk after an enable or disable until the next daemon-reload.
+type outdatedRecorder struct{ *recorder }
+
+func (o outdatedRecorder) Outdated(context.Context) (bool, error) {
+	o.add("outdated?")
+	return true, nil
+}
+
+// After enabling or disabling units, the agent reloads systemd if, and
+// only if, systemd then marks units changed on disk.
+func TestReloadAfterEnableWhenSystemdSaysOutdated(t *testing.T) {
+	h, rec := unitHost(t)
+	h.opts.units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\n",
+		"web.conf":            "1",
+		"manifest.json":       unitManifest([]string{"web.service"}, nil),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	want := []string{"reload", "enable web.service", "outdated?", "reload", "restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("first deploy (-want +got):\n%s", diff)
+	}
+	v1["web.conf"] = "2"
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	want = []string{"restart web.service", "settle web.service 0s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("config-only deploy: no enable, no question, no reload (-want +got):\n%s", diff)
+	}
+}
+
+// An apply left failed without a rollback is drift until the next deploy
+// undoes it.
+func TestDriftReportsAnUnfinishedAttempt(t *testing.T) {
+	h := newTestHost(t)
+	h.deploy(apps{"a": files{"a.conf": "1"}}).mustSucceed(t)
+	h.noRollback = true
+	failing := h.opts
+	failing.fault = func(e Effect) error {
+		if e.Kind == EffectSwitch {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	d := h.deployWith(failing, apps{"a": files{"a.conf": "2"}})
+	if d.result.Outcome != wire.Failed {
+		t.Fatalf("result %+v", d.result)
+	}
+	got := h.drift(h.opts).Drift
+	if len(got) != 1 || got[0].Kind != wire.DriftAttempt || got[0].Path != d.commit.String() {
+		t.Errorf("drift %+v; want the unfinished attempt", got)
+	}
+}
+
+// When a later app's validation fails, the checkouts written for the
+// earlier apps' validations go too.
+func TestFailedValidationRemovesEveryCheckoutItWrote(t *testing.T) {
+	h, rec := unitHost(t)
+	h.deploy(apps{"a": validatedApp("1", "/usr/bin/check"), "b": validatedApp("1", "/usr/bin/check")}).mustSucceed(t)
+	rec.take()
+	before := h.hostState()
+	d := h.deploy(apps{"a": validatedApp("2", "/usr/bin/check"), "b": validatedApp("2", "/usr/bin/check", "fail")})
+	if d.result.Outcome != wire.RolledBack || len(d.result.Validation) != 2 || !d.result.Validation[0].OK {
+		t.Fatalf("result %+v", d.result)
+	}
+	if diff := cmp.Diff(before, h.hostState()); diff != "" {
+		t.Errorf("host after the failed validation (-before +after):\n%s", diff)
 	}
 }

@@ -206,7 +206,7 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 	case *wire.LockRequest:
 		return false, s.reply(s.takeLock(m))
 	case *wire.ObjectsRequest:
-		return false, s.objects(ctx)
+		return false, s.objects(ctx, m)
 	case *wire.ApplyRequest:
 		return false, s.apply(m)
 	case *wire.FetchRequest:

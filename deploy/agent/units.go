@@ -51,6 +51,9 @@ type units interface {
 	Run(ctx context.Context, name string, c systemd.Command) error
 	// Status reads a unit's state, for drift checks.
 	Status(ctx context.Context, unit string) (systemd.UnitStatus, error)
+	// Outdated reports whether systemd marks all units as needing a
+	// daemon-reload, as newer versions do after enable and disable.
+	Outdated(ctx context.Context) (bool, error)
 }
 
 // openUnits connects to systemd; close releases the connection.
@@ -270,7 +273,7 @@ func (a *applier) changesUnits() bool {
 		return true
 	}
 	for _, ap := range a.plan.Apps {
-		if len(ap.Units) > 0 {
+		if len(ap.Units) > 0 || len(ap.Validate) > 0 { // validations run as transient units
 			return true
 		}
 	}
@@ -429,6 +432,10 @@ func (a *applier) startUnits() error {
 		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, names) }); err != nil {
 			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
 		}
+	}
+	_, disabled := a.planned(diff.Disable)
+	if err := a.reloadIfOutdated(len(names) > 0 || len(disabled) > 0); err != nil {
+		return err
 	}
 	sd, names, err := a.actOnUnits()
 	if err != nil {
@@ -607,6 +614,9 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	if len(enable) > 0 {
 		a.say(wire.Progress{Step: "enable", Detail: strings.Join(enable, ", ")})
 		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
+			errs = append(errs, err)
+		}
+		if err := a.reloadIfOutdated(true); err != nil {
 			errs = append(errs, err)
 		}
 	}

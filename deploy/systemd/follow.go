@@ -161,3 +161,18 @@ func (m *Manager) Status(ctx context.Context, unit string) (UnitStatus, error) {
 	}
 	return s, nil
 }
+
+// Outdated reports whether systemd holds its view of the unit files for
+// outdated as a whole. Newer systemd (seen on 257, not on 252) marks every
+// unit NeedDaemonReload ("changed on disk") once EnableUnitFiles or
+// DisableUnitFiles changed anything, until the next daemon-reload, since
+// systemctl enable reloads right after. init.scope has no unit file, so
+// only that manager-wide mark makes it need a reload.
+func (m *Manager) Outdated(ctx context.Context) (bool, error) {
+	p, err := m.conn.GetUnitPropertyContext(ctx, "init.scope", "NeedDaemonReload")
+	if err != nil {
+		return false, fmt.Errorf("systemd: reading NeedDaemonReload: %w", err)
+	}
+	need, _ := p.Value.Value().(bool)
+	return need, nil
+}

@@ -121,13 +121,20 @@ func (c *Client) Lock(ctx context.Context, req LockRequest) error {
 // SendObjects streams the Git pack that write produces into the host's
 // store. Needs the lock.
 func (c *Client) SendObjects(ctx context.Context, write func(io.Writer) error) error {
+	_, err := c.SendObjectsFor(ctx, nil, write)
+	return err
+}
+
+// SendObjectsFor is SendObjects for a pack meant to make the commits in
+// want whole on the host; the reply says whether they are.
+func (c *Client) SendObjectsFor(ctx context.Context, want []store.ID, write func(io.Writer) error) (ObjectsReply, error) {
 	unlock, err := c.begin()
 	if err != nil {
-		return err
+		return ObjectsReply{}, err
 	}
 	defer unlock()
-	if err := c.conn.Send(&ObjectsRequest{}); err != nil {
-		return c.fail(fmt.Errorf("send objects to the agent: %w", err))
+	if err := c.conn.Send(&ObjectsRequest{Want: want}); err != nil {
+		return ObjectsReply{}, c.fail(fmt.Errorf("send objects to the agent: %w", err))
 	}
 	// The agent drains an aborted stream and answers it, so the stream
 	// stays in step even when write fails.
@@ -135,19 +142,20 @@ func (c *Client) SendObjects(ctx context.Context, write func(io.Writer) error) e
 		return write(ctxWriter{ctx, w})
 	})
 	if err := c.conn.WriteErr(); err != nil {
-		return c.fail(fmt.Errorf("send objects: %w", err))
+		return ObjectsReply{}, c.fail(fmt.Errorf("send objects: %w", err))
 	}
 	m, err := c.recv(ctx, "storing objects")
 	if streamErr != nil {
-		return fmt.Errorf("send objects: %w", streamErr)
+		return ObjectsReply{}, fmt.Errorf("send objects: %w", streamErr)
 	}
 	if err != nil {
-		return err
+		return ObjectsReply{}, err
 	}
-	if _, ok := m.(*ObjectsReply); !ok {
-		return c.fail(protocolErrorf("agent answered objects with %s", m.Type()))
+	reply, ok := m.(*ObjectsReply)
+	if !ok {
+		return ObjectsReply{}, c.fail(protocolErrorf("agent answered objects with %s", m.Type()))
 	}
-	return nil
+	return *reply, nil
 }
 
 // ctxWriter stops a stream whose context has ended.
@@ -253,11 +261,17 @@ func (c *Client) Ping(ctx context.Context, seq int) error {
 // Journal returns the host's journal of applies, newest first, at most
 // limit entries (0: all). It needs a hello, not the lock.
 func (c *Client) Journal(ctx context.Context, limit int) ([]JournalEntry, error) {
+	reply, err := c.JournalReply(ctx, limit)
+	return reply.Entries, err
+}
+
+// JournalReply is Journal with the agent's warnings about lines it skipped.
+func (c *Client) JournalReply(ctx context.Context, limit int) (JournalReply, error) {
 	reply, err := call[*JournalReply](ctx, c, &JournalRequest{Limit: limit}, "reading the journal")
 	if err != nil {
-		return nil, err
+		return JournalReply{}, err
 	}
-	return reply.Entries, nil
+	return *reply, nil
 }
 
 // Confirm confirms the apply waiting on the host with token (see

@@ -33,6 +33,7 @@ const (
 	DriftCheckout DriftKind = "checkout" // the app's current link names another checkout
 	DriftLink     DriftKind = "link"     // a link deptool made was removed or replaced
 	DriftUnit     DriftKind = "unit"     // an enabled unit is disabled or not active
+	DriftAttempt  DriftKind = "attempt"  // an apply was cut short and not undone
 )
 
 // Drift is one difference between the host and its host commit.

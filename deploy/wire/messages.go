@@ -74,11 +74,19 @@ type LockRequest struct {
 // LockReply confirms the lock is held until bye or the end of the session.
 type LockReply struct{}
 
-// ObjectsRequest announces a Git pack in data frames.
-type ObjectsRequest struct{}
+// ObjectsRequest announces a Git pack in data frames. Want are the commits
+// the host must hold whole once the pack is stored: the one to apply and
+// the one it runs, which a rollback goes back to.
+type ObjectsRequest struct {
+	Want []store.ID `json:"want,omitempty"`
+}
 
-// ObjectsReply confirms the pack is stored on the host.
-type ObjectsReply struct{}
+// ObjectsReply confirms the pack is stored on the host. Missing, when set,
+// is an object of a wanted commit the host still lacks: its store lost
+// objects it should have, and needs a pack made without haves.
+type ObjectsReply struct {
+	Missing store.ID `json:"missing,omitzero"`
+}
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
@@ -277,6 +285,9 @@ type JournalRequest struct {
 // JournalReply holds the host's journal entries, newest first.
 type JournalReply struct {
 	Entries []JournalEntry `json:"entries"`
+	// Warnings name lines of the journal that could not be read (a line
+	// cut short by a crash or a full disk), which Entries leave out.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // JournalEntry is one apply on a host, as the host's journal records it,

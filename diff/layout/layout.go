@@ -79,5 +79,26 @@ func Clash(p string) string {
 			return "the link would replace " + p + ", which holds " + r.Dir + " managed by deptool"
 		}
 	}
+	for _, d := range LoadDirs {
+		if p == d || strings.HasPrefix(p, d+"/") || strings.HasPrefix(d, p+"/") {
+			what, dir, real := "units", "systemd/", UnitDir
+			if strings.HasSuffix(d, "sysusers.d") {
+				what, dir, real = "users", "sysusers/", SysusersDir
+			}
+			return d + " is where systemd finds " + what + ": one linked there escapes deptool's enable, reload, check and rollback; put it in the app's " + dir + " directory, which deptool links into " + real
+		}
+	}
 	return ""
+}
+
+// LoadDirs are the other directories systemd loads system units from
+// (systemd.unit(5)), and sysusers' other directories. A file linked into
+// one becomes a unit or a user that deptool never enables, reloads, checks
+// or rolls back, so no manifest symlink may land in, on or above one.
+var LoadDirs = []string{
+	"/etc/systemd/system.control", "/etc/systemd/system.attached",
+	"/run/systemd/system", "/run/systemd/system.control", "/run/systemd/system.attached",
+	"/run/systemd/transient", "/run/systemd/generator", "/run/systemd/generator.early", "/run/systemd/generator.late",
+	"/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system",
+	"/usr/lib/sysusers.d", "/usr/local/lib/sysusers.d", "/run/sysusers.d",
 }

@@ -94,6 +94,9 @@ func parseSpecs(args []string, def string) ([]hostSpec, error) {
 	var names []string
 	for _, a := range args {
 		name, rel := splitSpec(a)
+		if rel == "" && strings.HasSuffix(a, "@") {
+			return nil, fmt.Errorf("lab: host %s: no release after '@': use NAME@RELEASE (e.g. %strixie), or NAME for the default", a, a)
+		}
 		if rel == "" {
 			rel = def
 		}

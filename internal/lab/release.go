@@ -51,6 +51,9 @@ const rootFormat = "1"
 // list: RootCache/RELEASE-HASH.
 var RootCache = "/var/cache/deptool-lab/roots"
 
+// mmdebstrapPath is the builder (tests put a stand-in here).
+var mmdebstrapPath = "mmdebstrap"
+
 // rootBuildTimeout bounds one mmdebstrap run (about 70 s here).
 const rootBuildTimeout = 10 * time.Minute
 
@@ -119,7 +122,7 @@ func BuildRoot(ctx context.Context, release string, progress io.Writer) (string,
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
-	if _, err := exec.LookPath("mmdebstrap"); err != nil {
+	if _, err := exec.LookPath(mmdebstrapPath); err != nil {
 		return "", errors.New("lab: mmdebstrap not found: run 'just lab-deps' (installs mmdebstrap, which builds the roots of other releases)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, rootBuildTimeout)
@@ -156,7 +159,7 @@ func BuildRoot(ctx context.Context, release string, progress io.Writer) (string,
 func mmdebstrap(ctx context.Context, release, dir string, progress io.Writer) error {
 	args := []string{
 		"--mount", "--propagation", "private", "--",
-		"mmdebstrap", "--variant=minbase", "--mode=root",
+		mmdebstrapPath, "--variant=minbase", "--mode=root",
 		"--include=" + strings.Join(rootPackages, ","),
 		// Retries: CI's one chance at the mirror should survive a hiccup.
 		`--aptopt=Acquire::Retries "3"`,
