@@ -170,7 +170,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 				return &agentMissing{uname: lastLine(proc.Stderr())}
 			}
 			if code == exitUnsafeDir {
-				return errors.New(lastLine(proc.Stderr()))
+				return &reachedError{errors.New(lastLine(proc.Stderr()))}
 			}
 			return exit
 		}

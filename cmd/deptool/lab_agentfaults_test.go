@@ -348,7 +348,7 @@ func TestUnsafeStateDirAndLinkThroughAUsersSymlinkAreRefused(t *testing.T) {
 	onHost(t, l, "web1", "mkdir -p /var/lib/deptool && chmod 1777 /var/lib/deptool")
 	out, code := op.run("deploy", "--yes")
 	t.Logf("with /var/lib/deptool 1777:\n%s", out)
-	if code != exitHostFailed || !strings.Contains(out, "/var/lib/deptool is a symlink, not owned by root, or writable by other users") {
+	if code != exitHostFailed || !strings.Contains(out, "web1  failed: /var/lib/deptool is a symlink, not owned by root, or writable by other users") {
 		t.Fatalf("deploy with /var/lib/deptool 1777 exited %d:\n%s", code, out)
 	}
 	if got := onHost(t, l, "web1", "ls -A /var/lib/deptool/bin 2>/dev/null | wc -l"); got != "0" {
