@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/store"
 )
 
 // fakeIdleClock is the idle watch's clock and timer, moved by the test.
@@ -115,3 +117,46 @@ func TestOutboxGivesUpOnAStalledReader(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// The idle clock stops while the agent applies: an apply that takes longer
+// than the idle timeout finishes and answers, and the session goes on.
+func TestApplyOutlastsTheIdleTimeout(t *testing.T) {
+	h := newTestHost(t)
+	clock := newFakeIdleClock()
+	opts := h.opts
+	opts.idle, opts.idleNow, opts.idleAfter = 30*time.Second, clock.Now, clock.After
+	var once sync.Once
+	opts.fault = func(Effect) error {
+		// Mid-apply, an hour passes and the watch looks.
+		once.Do(func() { clock.pass(t, time.Hour) })
+		return nil
+	}
+	d := h.plan(apps{"site": {"index.html": "v1\n"}})
+	r := h.start(opts)
+	ctx := context.Background()
+	r.hello(t)
+	if err := r.client.Lock(ctx, wire.LockRequest{Base: d.plan.Base, Operator: operator}); err != nil {
+		t.Fatal(err)
+	}
+	err := r.client.SendObjects(ctx, func(w io.Writer) error {
+		_, err := h.src.WritePack(w, []store.ID{d.commit}, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}, wire.ApplyEvents{})
+	if err != nil || res.Outcome != wire.Deployed {
+		t.Fatalf("an apply that outlasted the idle timeout: %+v, %v", res, err)
+	}
+	// The watch started a fresh wait when it saw the agent busy; the
+	// session is still there.
+	select {
+	case <-clock.waits:
+	case <-time.After(10 * time.Second): // a hung test, not a timing
+		t.Fatal("the idle watch did not wait again")
+	}
+	if err := r.client.Ping(ctx, 1); err != nil {
+		t.Fatalf("ping after the long apply: %v (agent: %v)", err, r.err)
+	}
+}
