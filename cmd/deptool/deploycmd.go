@@ -30,6 +30,7 @@ type deployFlags struct {
 	batch          string
 	maxFail        string
 	confirmTimeout time.Duration
+	unitTimeout    time.Duration
 	askBecomePass  bool
 	// validateTimeout bounds each of the manifests' validate commands.
 	validateTimeout time.Duration
@@ -95,6 +96,7 @@ func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
 	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().DurationVar(&f.unitTimeout, "unit-timeout", deploy.DefaultUnitTimeout, "how long a host waits for one unit's start, stop or restart before it counts the unit failed, kills its processes and rolls back (above systemd's own 90s default, to catch units that set infinity)")
 	cmd.Flags().BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask once on the terminal for the sudo password, for hosts whose sudo asks for one (see docs/ssh.md)")
 	cmd.Flags().DurationVar(&f.validateTimeout, "validate-timeout", deploy.DefaultValidateTimeout, "how long each of the manifests' validate commands may run on a host before it is killed and fails")
 }
@@ -125,6 +127,9 @@ func (f deployFlags) check() error {
 	}
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
+	}
+	if f.unitTimeout <= 0 {
+		return fmt.Errorf("--unit-timeout %s: want more than 0s", f.unitTimeout)
 	}
 	if f.validateTimeout <= 0 {
 		return fmt.Errorf("--validate-timeout %s: want more than 0s", f.validateTimeout)
@@ -184,6 +189,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Parallel:       f.parallel,
 		Settle:         f.settle,
 		ConfirmTimeout: f.confirmTimeout,
+		UnitTimeout:    f.unitTimeout,
 		Transport:      tr,
 		Source:         f.source,
 	}
