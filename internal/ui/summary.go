@@ -30,10 +30,17 @@ type entry struct {
 // count closes it.
 func PrintSummary(w io.Writer, res *deploy.Result) {
 	entries := summaryEntries(res.Hosts)
-	width := 0
+	// The outcomes line up after the labels, unless a long list of hosts
+	// would push every line, and every unit line under it, far right:
+	// such a label overflows the column instead.
+	width, longest := 0, 32
 	for _, e := range entries {
 		width = max(width, len(diff.CompactHosts(e.hosts)))
+		for _, h := range e.hosts {
+			longest = max(longest, len(h))
+		}
 	}
+	width = min(width, longest)
 	fmt.Fprintln(w)
 	for _, e := range entries {
 		line := fmt.Sprintf("%-*s  %s", width, diff.CompactHosts(e.hosts), e.outcome)

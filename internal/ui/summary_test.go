@@ -11,7 +11,8 @@ import (
 
 // The summary of a large fleet groups hosts that ended alike, keeps a
 // failed host's units and journal on its own entry, and ends with the
-// count.
+// count; a label longer than the column overflows it rather than pushing
+// every line right.
 func TestSummaryGroupsHostsByOutcome(t *testing.T) {
 	res := &deploy.Result{Elapsed: 3 * time.Second}
 	for i := 1; i <= 40; i++ {
@@ -31,10 +32,10 @@ func TestSummaryGroupsHostsByOutcome(t *testing.T) {
 	PrintSummary(&b, res)
 	want := `
 web01..web06, web08..web36 (35 hosts)  deployed
-web37..web40 (4 hosts)                 skipped: not attempted: the rollout stopped after batch 3 of 20, with web07 not deployed; nothing changed here and the change stays pending
-web07                                  rolled back: unit nginx.service failed
-                                       nginx.service: failed; FAILED: exit-code
-                                         | bad config
+web37..web40 (4 hosts)            skipped: not attempted: the rollout stopped after batch 3 of 20, with web07 not deployed; nothing changed here and the change stays pending
+web07                             rolled back: unit nginx.service failed
+                                  nginx.service: failed; FAILED: exit-code
+                                    | bad config
 
 Deployed 35 of 40 hosts in 3s; 1 rolled back, 4 skipped.
 `
