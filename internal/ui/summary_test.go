@@ -53,3 +53,13 @@ func TestSummaryOfOneHostShowsItsUnits(t *testing.T) {
 		t.Errorf("summary %q, want %q", b.String(), want)
 	}
 }
+
+// A few hosts keep a line each, as they always had.
+func TestSummaryOfAFewHostsListsEach(t *testing.T) {
+	res := &deploy.Result{Hosts: []deploy.HostResult{{Host: "m13", Outcome: deploy.Deployed}, {Host: "m12", Outcome: deploy.RolledBack, Error: "unit x failed"}, {Host: "m11", Outcome: deploy.Deployed}}}
+	var b strings.Builder
+	PrintSummary(&b, res)
+	if want := "\nm11  deployed\nm12  rolled back: unit x failed\nm13  deployed\n\nDeployed 2 of 3 hosts in 0s; 1 rolled back.\n"; b.String() != want {
+		t.Errorf("summary %q, want %q", b.String(), want)
+	}
+}
