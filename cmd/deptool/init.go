@@ -10,7 +10,8 @@ import (
 )
 
 func newInitCmd() *cobra.Command {
-	return &cobra.Command{
+	var remote string
+	cmd := &cobra.Command{
 		Use:   "init [<dir>]",
 		Short: "Create the store and the cluster directory",
 		Long: `Create the store (.deptool, or $DEPTOOL_STORE) and the cluster directory
@@ -19,7 +20,11 @@ other commands: only init changes it. Running it again on an existing store
 keeps the store and only records <dir>.
 
 The other commands find the store in the working directory or the nearest
-parent directory that holds a .deptool, as Git finds .git.`,
+parent directory that holds a .deptool, as Git finds .git.
+
+--remote URL records a team's Git remote (a path, file://, ssh://; an empty
+bare repository is fine): commands then fetch from it before they plan and
+push what they record (see 'deptool clone').`,
 		Example: `  deptool init prod
   mkdir -p prod/web1/nginx && $EDITOR prod/web1/nginx/nginx.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -28,9 +33,23 @@ parent directory that holds a .deptool, as Git finds .git.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			return runInit(cmd, initPath(), dir)
+			if err := runInit(cmd, initPath(), dir); err != nil || remote == "" {
+				return err
+			}
+			s, err := store.Open(initPath())
+			if err == nil {
+				err = s.SetRemote(remote)
+			}
+			if err != nil {
+				return err
+			}
+			syncRemote(cmd, s, false)
+			fmt.Fprintf(cmd.OutOrStdout(), "Recorded %s as the store's remote.\n", remote)
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&remote, "remote", "", "record this Git URL as the store's remote, shared with a team")
+	return cmd
 }
 
 func runInit(cmd *cobra.Command, path, dir string) error {

@@ -26,6 +26,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(
 		newInitCmd(),
+		newCloneCmd(),
 		newDiffCmd(),
 		newStatusCmd(),
 		newDeployCmd(),

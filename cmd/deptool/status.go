@@ -31,6 +31,7 @@ failed...) and why. Offline.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, c.store, false)
 			if len(limit) > 0 {
 				if limit, err = c.selectHosts(limit); err != nil {
 					return err

@@ -253,20 +253,24 @@ func NewPlain(w io.Writer, hosts []string) Progress {
 
 func (p *plain) Close() {}
 
-// Phase prints only what the operator waits for: a host that waits for
-// another deploy to finish says so once, with until when.
+// Phase prints only what a host is stuck waiting for: a unit job that
+// takes long, or another deploy that holds its lock (once, with until
+// when). A log should say why a deploy takes minutes, and nothing more
+// until the end.
 func (p *plain) Phase(host string, ph deploy.Phase, detail string) {
-	if ph != deploy.Waiting {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.waiting == nil {
-		p.waiting = map[string]bool{}
-	}
-	if !p.waiting[host] {
-		p.waiting[host] = true
-		fmt.Fprintf(p.w, "%-*s  waiting %s\n", p.width, host, detail)
+	switch {
+	case ph == deploy.Waiting:
+		if p.waiting == nil {
+			p.waiting = map[string]bool{}
+		}
+		if !p.waiting[host] {
+			p.waiting[host] = true
+			fmt.Fprintf(p.w, "%-*s  waiting %s\n", p.width, host, detail)
+		}
+	case strings.HasPrefix(detail, "waiting for "):
+		fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, detail)
 	}
 }
 
