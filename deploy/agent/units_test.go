@@ -494,7 +494,7 @@ func TestUnitJobTimeoutRollsBack(t *testing.T) {
 	h.unitTimeout = 2 * time.Minute
 	rec.hang = map[string]int{"new.service": 2} // its restart, then the rollback's stop
 	d := h.deploy(apps{"web": rbV2})
-	if d.result.Outcome != wire.RolledBack || !strings.Contains(d.result.Error, "restart new.service: systemd: restart new.service: job timed out") {
+	if d.result.Outcome != wire.RolledBack || !strings.Contains(d.result.Error, "app web: systemd: restart new.service: job timed out") {
 		t.Fatalf("result %+v", d.result)
 	}
 	want := []string{
