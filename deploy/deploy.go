@@ -41,6 +41,9 @@ type Options struct {
 	// ValidateTimeout bounds each validate command on the hosts; zero:
 	// the agent's default (DefaultValidateTimeout).
 	ValidateTimeout time.Duration
+	// Source is the source-of-truth commit the tree was generated from,
+	// recorded in the deploy commit (see SourceOf); "" records none.
+	Source string
 	// HelloTimeout bounds the wait for a started agent's hello; zero means
 	// HelloTimeout.
 	HelloTimeout time.Duration
@@ -91,7 +94,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: deployID}
+	res := &Result{Deploy: deployID, Source: opts.Source}
 	stages := stagesOf(plan)
 	var failed []string
 	for i, st := range stages {

@@ -194,11 +194,16 @@ func (l *loader) checkInstall(d *appData) ([]problem, error) {
 				continue
 			}
 			present = present || n == file
-			data, err := l.src.ReadBlob(e.ID)
-			if err != nil {
-				return nil, err
+			has, known := l.installs[e.ID]
+			if !known {
+				data, err := l.src.ReadBlob(e.ID)
+				if err != nil {
+					return nil, err
+				}
+				has = hasInstall(data)
+				l.installs[e.ID] = has
 			}
-			if hasInstall(data) {
+			if has {
 				found = true
 				break
 			}

@@ -34,6 +34,7 @@ type deployFlags struct {
 	askBecomePass  bool
 	// validateTimeout bounds each of the manifests' validate commands.
 	validateTimeout time.Duration
+	source          string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -79,6 +80,7 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	cmd.Flags().BoolVar(&f.noRollback, "no-rollback", false, "do not roll back hosts where the deploy fails (and do not wait for confirmation)")
 	cmd.Flags().StringVarP(&f.message, "message", "m", "", "commit message for this deploy (default: names the hosts)")
+	cmd.Flags().StringVar(&f.source, "source", "", "the source-of-truth commit the tree was generated from, recorded with the deploy (default: HEAD of the Git work tree holding <dir>, -dirty with uncommitted changes)")
 	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
@@ -106,6 +108,9 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	c, err := openCluster(cmd, args)
 	if err != nil {
 		return err
+	}
+	if f.source == "" {
+		f.source = deploy.SourceOf(cmd.Context(), c.dir)
 	}
 	return deployTree(cmd, c, c.snap.Tree, f, f.message)
 }
@@ -153,6 +158,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		}
 		defer lock.Unlock()
 	}
+	syncRemote(cmd, c.store, !f.planOnly)
 	popts := f.planOptions()
 	popts.Groups = c.groups
 	plan, err := diff.MakePlan(c.store, tree, popts)
@@ -185,6 +191,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		ConfirmTimeout: f.confirmTimeout,
 		UnitTimeout:    f.unitTimeout,
 		Transport:      tr,
+		Source:         f.source,
 	}
 	var progress ui.Progress
 	opts.ValidateTimeout = f.validateTimeout
@@ -201,6 +208,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if res == nil {
 		return err // nothing was committed or contacted
 	}
+	syncRemote(cmd, c.store, true) // the records go to the team at once
 	code, why := res.Exit()
 	if err != nil {
 		// Hosts were contacted: the summary still says what happened to

@@ -240,7 +240,7 @@ func (p *plain) Phase(host string, ph deploy.Phase, detail string) {
 	fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, detail)
 }
 
-func (p *plain) Close()                             {}
+func (p *plain) Close() {}
 
 func (p *plain) Done(r deploy.HostResult) {
 	p.mu.Lock()
