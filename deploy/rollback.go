@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"github.com/deptool/deptool/diff"
 	"slices"
 	"strings"
 
@@ -52,7 +53,11 @@ func RollbackTo(s *store.Store, target store.ID, hosts []string) (*Rollback, err
 	for _, host := range selected {
 		i := slices.IndexFunc(oldHosts, func(e store.Entry) bool { return e.Name == host })
 		if i < 0 {
-			return nil, fmt.Errorf("commit %s has no configuration for host %s: it never deployed there (see 'deptool log')", target.Short(), host)
+			names := make([]string, len(oldHosts))
+			for i, e := range oldHosts {
+				names[i] = e.Name
+			}
+			return nil, fmt.Errorf("commit %s has no configuration for host %s%s: it never deployed there (see 'deptool log')", target.Short(), host, diff.DidYouMean(host, names))
 		}
 		base = slices.DeleteFunc(base, func(e store.Entry) bool { return e.Name == host })
 		base = append(base, oldHosts[i])

@@ -304,6 +304,9 @@ func TestUnknownHostsAreRefusedWithASuggestion(t *testing.T) {
 	if _, _, err := run(t, "log", "--limit", "db1"); err != nil {
 		t.Errorf("log --limit db1: %v", err)
 	}
+	if _, _, err := run(t, "rollback", "--to", "main", "--limit", "wbe1", "--yes"); err == nil || !strings.Contains(err.Error(), "did you mean web1?") {
+		t.Errorf("rollback --limit wbe1: %v", err)
+	}
 	if _, _, err := run(t, "pin", "web2"); err == nil || strings.Contains(err.Error(), "[") {
 		t.Errorf("pin of a host never deployed: %v", err)
 	}
