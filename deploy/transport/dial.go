@@ -189,6 +189,11 @@ func connectError(ctx context.Context, h *hop, err error) error {
 	}
 	var dns *net.DNSError
 	if errors.As(err, &dns) {
+		if h.Via == "" && h.ProxyCommand == "" && dns.Name == h.Alias {
+			// The name the caller gave, unchanged by the config: the
+			// caller names it once, so this error does not.
+			return fmt.Errorf("connect: the name does not resolve (%v): is the host in the ssh config, with the right HostName?", dns.Err)
+		}
 		return fmt.Errorf("%s: connect: cannot resolve %s: %v: is the host in the ssh config, with the right HostName?", h.where(), dns.Name, dns.Err)
 	}
 	var errno syscall.Errno
