@@ -37,7 +37,7 @@ const trackingPrefix = "refs/deptool/remote/"
 const RemoteOption = "remote"
 
 // shared are the refs a team shares, as remote refspec patterns.
-var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*"}
+var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*", ConfigRef.String()}
 
 // Remote returns the URL of the store's remote; "" when it has none.
 func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
@@ -66,6 +66,12 @@ func (s *Store) Fetch(ctx context.Context, url string) (SyncResult, error) {
 	}
 	var specs []config.RefSpec
 	for _, p := range shared {
+		if !strings.HasSuffix(p, "*") {
+			// go-git refuses a fetch whose exact ref the remote lacks
+			// (a remote with only the shared config, or none): a
+			// pattern matches nothing instead.
+			p += "*"
+		}
 		specs = append(specs, config.RefSpec("+"+p+":"+trackingPrefix+strings.TrimPrefix(p, "refs/")))
 	}
 	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
@@ -140,6 +146,21 @@ func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
 			}
 			res.Moved = append(res.Moved, ref.String())
 		}
+	}
+	// The shared config is a pointer too: a clone takes the remote's
+	// default cluster unless it published another since.
+	name := strings.TrimPrefix(ConfigRef.String(), "refs/")
+	mine, _, err := s.readRef(ConfigRef)
+	if err != nil {
+		return res, err
+	}
+	if next, change, err := s.pick("config", base[name], theirs[name], mine); err != nil {
+		return res, err
+	} else if change && !next.IsZero() {
+		if err := s.setRef(ConfigRef, next, mine); err != nil {
+			return res, err
+		}
+		res.Moved = append(res.Moved, ConfigRef.String())
 	}
 	ahead, err := s.ahead()
 	res.Ahead = ahead
