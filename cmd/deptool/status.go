@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
@@ -28,7 +30,7 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, c.store, false)
+			url, reached := syncRemote(cmd, c.store, false)
 			if len(limit) > 0 {
 				if limit, err = c.selectHosts(limit); err != nil {
 					return err
@@ -38,11 +40,26 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return emitEach(cmd.OutOrStdout(), "status", statuses)
+			var remote *remoteStatus
+			if url != "" {
+				st, err := c.store.CompareRemote()
+				if err != nil {
+					return err
+				}
+				remote = &remoteStatus{URL: url, Reached: reached, RemoteState: st}
 			}
 			out := cmd.OutOrStdout()
-			return diff.RenderStatus(out, statuses, useColor(out))
+			if asJSON {
+				if err := emitEach(out, "status", statuses); err != nil || remote == nil {
+					return err
+				}
+				return emitEach(out, "remote", []remoteStatus{*remote})
+			}
+			if err := diff.RenderStatus(out, statuses, useColor(out)); err != nil || remote == nil {
+				return err
+			}
+			_, err = fmt.Fprintln(out, remote.line())
+			return err
 		},
 	}
 	addLimitFlag(cmd, &limit)
