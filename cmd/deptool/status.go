@@ -17,7 +17,11 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show each host's last deploy and its undeployed changes",
 		Long: `Show one line per host: when it was last deployed and which commit, or
 "new host" if it never was; and "undeployed changes: app1, app2" where the
-config tree differs from what the host last received. Offline.`,
+config tree differs from what the host last received, and the source
+commit the host's deploy was generated from, when recorded. With a
+remote, it fetches first and ends with one line saying whether the store
+is in step with the remote, or how many commits on main and host refs or
+pins differ (as of the last exchange when the remote is not reached).`,
 		Example: `  deptool status
   deptool status --limit db1`,
 		Args: cobra.MaximumNArgs(1),
