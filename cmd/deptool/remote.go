@@ -79,7 +79,7 @@ func (r remoteStatus) line() string {
 	}
 	line := fmt.Sprintf("remote %s, %s: this store's main is %d %s ahead, %d behind", r.URL, when, r.Ahead, plural(r.Ahead, "commit", "commits"), r.Behind)
 	if r.Refs > 0 {
-		line += fmt.Sprintf("; %d host %s differ", r.Refs, plural(r.Refs, "ref or pin", "refs or pins"))
+		line += fmt.Sprintf("; %d host %s", r.Refs, plural(r.Refs, "ref or pin differs", "refs or pins differ"))
 	}
 	return line
 }
