@@ -51,6 +51,11 @@ func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, re
 		if n, _ := s.Unpushed(); n > 0 {
 			ahead = fmt.Sprintf(" (%d of its refs not on the remote yet)", n)
 		}
+		if errors.Is(err, store.ErrRemoteMoved) {
+			// Reached, but other clones pushed at every round.
+			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s kept moving while this store integrated it (other clones pushing): its records%s go with the next command that reaches the remote\n", url, ahead)
+			return url, false
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
 		return url, false
 	}
