@@ -14,6 +14,7 @@ func main() {
 	// See interrupts: what an interrupt does depends on the moment.
 	ctx, stop := withInterrupts(context.Background(), os.Stderr)
 	defer stop()
+	installRemoteSSH()
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	if err == nil {
 		return
