@@ -101,6 +101,8 @@ type loader struct {
 	apps     map[store.ID]*appData
 	listings map[listingKey]*listing
 	rules    map[store.ID][]problem // validate's per-app rules, by app tree
+	files    map[store.ID][]AppFile // files under a tree, by tree
+	headers  map[store.ID]headerResult
 }
 
 func newLoader(src source) *loader {
@@ -109,6 +111,8 @@ func newLoader(src source) *loader {
 		apps:     map[store.ID]*appData{},
 		listings: map[listingKey]*listing{},
 		rules:    map[store.ID][]problem{},
+		files:    map[store.ID][]AppFile{},
+		headers:  map[store.ID]headerResult{},
 	}
 }
 

@@ -56,10 +56,16 @@ func showPath(clusterDir, rel string) string {
 // anything is committed or deployed. It returns nil or a *ValidationError
 // listing every problem; other errors mean the store could not be read.
 func Validate(s *store.Store, snap *store.Snapshot, clusterDir string) error {
-	return validate(s, snap, clusterDir)
+	return validate(s, snap, clusterDir, nil)
 }
 
-func validate(src source, snap *store.Snapshot, clusterDir string) error {
+// ValidateSecrets is Validate, and also checks that every secret is
+// encrypted to its host's key, as keys returns them (from known_hosts).
+func ValidateSecrets(s *store.Store, snap *store.Snapshot, clusterDir string, keys HostKeys) error {
+	return validate(s, snap, clusterDir, keys)
+}
+
+func validate(src source, snap *store.Snapshot, clusterDir string, keys HostKeys) error {
 	l := newLoader(src)
 	c, probs, err := l.cluster(snap.Tree)
 	if err != nil {
@@ -75,6 +81,11 @@ func validate(src source, snap *store.Snapshot, clusterDir string) error {
 			return err
 		}
 		probs = append(probs, hostProbs...)
+		secretProbs, err := l.checkSecrets(c, h, keys)
+		if err != nil {
+			return err
+		}
+		probs = append(probs, secretProbs...)
 	}
 	if len(probs) == 0 {
 		return nil
@@ -145,6 +156,12 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
 	probs = append(probs, checkChecks(d)...)
+	files, err := l.appFiles(a.Tree)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, checkFiles(d.manifest, files)...)
+	probs = append(probs, checkSecretNames(files)...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }
@@ -214,6 +231,10 @@ func (l *loader) checkLinkTarget(d *appData, target string) (string, error) {
 		return fmt.Sprintf("the target %q leaves the app directory; it must name a file inside the app", target), nil
 	}
 	e, ok, err := l.lookup(d.root, target)
+	if err == nil && !ok {
+		// A secret's link names the file it decrypts to.
+		e, ok, err = l.lookup(d.root, target+SecretSuffix)
+	}
 	switch {
 	case err != nil:
 		return "", err
