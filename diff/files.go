@@ -374,3 +374,82 @@ func (l *loader) appFiles(tree store.ID) ([]AppFile, error) {
 	l.files[tree] = out
 	return out, nil
 }
+
+// fileAttrs marks secrets among an app's changed files and notes the mode
+// and ownership of each, and adds the files whose content stayed but whose
+// mode or ownership changed with the manifest: those are changes too.
+func (pl *planner) fileAttrs(changes []FileChange, old, cur *appData, from, to store.ID) ([]FileChange, error) {
+	changed := map[string]bool{}
+	for i := range changes {
+		c := &changes[i]
+		changed[c.Path] = true
+		if IsSecret(c.Path) {
+			c.Path, c.Secret = strings.TrimSuffix(c.Path, SecretSuffix), true
+		}
+		if c.Op == Remove {
+			continue
+		}
+		f := AppFile{Path: c.Path, Exec: c.NewMode == Mode(store.ModeExecutable), Secret: c.Secret}
+		a, _ := cur.manifest.AttrOf(f) // a conflict is validation's to report
+		_, covered, _ := cur.manifest.filesEntry(f.Path)
+		if c.Op == Update {
+			_, wasCovered, _ := old.manifest.filesEntry(f.Path)
+			f.Exec = c.OldMode == Mode(store.ModeExecutable)
+			was, _ := old.manifest.AttrOf(f)
+			// Without an entry, a mode change is Git's executable bit,
+			// which the line shows as such.
+			c.AttrChanged = was != a && (covered || wasCovered)
+		}
+		if c.AttrChanged || covered && a != defaultAttr(f) {
+			c.Attr = &a
+		}
+	}
+	if from.IsZero() || to.IsZero() || filesEqual(old.manifest.Files, cur.manifest.Files) {
+		return changes, nil
+	}
+	// The files section changed: files it now covers differently changed
+	// too, though their content did not.
+	oldFiles, err := pl.loader.appFiles(from)
+	if err != nil {
+		return nil, err
+	}
+	curFiles, err := pl.loader.appFiles(to)
+	if err != nil {
+		return nil, err
+	}
+	before := make(map[string]AppFile, len(oldFiles))
+	for _, f := range oldFiles {
+		before[f.TreePath] = f
+	}
+	for _, f := range curFiles {
+		o, ok := before[f.TreePath]
+		if !ok || changed[f.TreePath] || o != f {
+			continue
+		}
+		was, _ := old.manifest.AttrOf(f)
+		now, _ := cur.manifest.AttrOf(f)
+		if was == now {
+			continue
+		}
+		mode := Mode(store.ModeFile)
+		if f.Exec {
+			mode = Mode(store.ModeExecutable)
+		}
+		changes = append(changes, FileChange{Op: Update, Path: f.Path, Old: ObjectID(f.Blob), New: ObjectID(f.Blob),
+			OldMode: mode, NewMode: mode, Secret: f.Secret, Attr: &now, AttrChanged: true})
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, nil
+}
+
+func filesEqual(a, b map[string]FileAttrs) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
