@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -54,6 +55,13 @@ type applier struct {
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
+
+	// What checkouts get (files.go): per app, and the secrets' plaintext
+	// by blob, held in memory only until the checkout is written.
+	accounts   *accounts
+	meta       map[string]*appMeta
+	plain      map[store.ID][]byte
+	identities []age.Identity
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -95,6 +103,9 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 func (a *applier) run() wire.Result {
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
+	}
+	if err := a.prepareFiles(); err != nil {
+		return a.finish(err)
 	}
 	if err := a.preflight(); err != nil {
 		return a.finish(err)
@@ -154,6 +165,9 @@ func (a *applier) execute() error {
 		return err
 	}
 	if err := a.linkSysusers(); err != nil {
+		return err
+	}
+	if err := a.fixOwners(); err != nil {
 		return err
 	}
 	if err := a.stopUnits(); err != nil {

@@ -74,10 +74,16 @@ func (a *applier) preflight() error {
 func (a *applier) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) {
 	lp := linkPlan{app: app, step: step, want: a.l.linkTarget(app, step.Target)}
 	e, err := lookupFile(a.st, a.apps[app], step.Target)
+	read := a.st.ReadBlob
 	if err != nil {
-		return lp, err
+		// A link to a secret names the file it decrypts to.
+		var serr error
+		if e, serr = lookupFile(a.st, a.apps[app], step.Target+diff.SecretSuffix); serr != nil {
+			return lp, err
+		}
+		read = a.secretData
 	}
-	data, err := a.st.ReadBlob(e.ID)
+	data, err := read(e.ID)
 	if err != nil {
 		return lp, fmt.Errorf("read %s/%s: %w", app, step.Target, err)
 	}
