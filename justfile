@@ -50,7 +50,7 @@ docs:
 lab-deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git bc time"
+    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git bc time age"
     if ! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -c "install ok installed" | grep -qx "$(echo $pkgs | wc -w)"; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
