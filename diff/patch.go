@@ -98,7 +98,7 @@ type fileStat struct {
 	path       string
 	add, del   int
 	binary     bool
-	secret     bool // an age file: neither its lines nor its size are shown
+	secret     bool  // an age file: neither its lines nor its size are shown
 	from, size int64 // sizes of a binary file before and after
 }
 

@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"fmt"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -246,4 +246,3 @@ func slicesContain(xs []string, x string) bool {
 	}
 	return false
 }
-
