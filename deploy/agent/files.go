@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/secret"
-	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
@@ -425,34 +424,38 @@ func parentDir(p string) string {
 }
 
 // fixOwners sets every checked-out file and directory of the plan's apps
-// to what it must get, resolving names again: after systemd-sysusers, the
-// users the commit creates exist. Idempotent; a name still missing fails
-// the apply, which rolls back.
+// to what it must get. Names that waited for systemd-sysusers are
+// resolved again now; a name still missing fails the apply, which rolls
+// back. It runs for every app, not only those that waited: a checkout an
+// earlier apply wrote but did not get to finish (cut short between
+// checkout and here) is set right by the next. Idempotent.
 func (a *applier) fixOwners() error {
-	acc, err := readAccounts(a.l)
-	if err != nil {
-		return err
-	}
-	a.accounts = acc
 	for _, ap := range a.plan.Apps {
 		m := a.meta[ap.App]
-		if ap.Action == diff.Remove || m == nil || !m.pending {
+		if ap.Action == diff.Remove || m == nil {
 			continue
 		}
-		fresh, missing, err := a.appMeta(ap.App, store.ID(ap.To))
-		if err != nil {
-			return err
+		if m.pending {
+			acc, err := readAccounts(a.l)
+			if err != nil {
+				return err
+			}
+			a.accounts = acc
+			fresh, missing, err := a.appMeta(ap.App, store.ID(ap.To))
+			if err != nil {
+				return err
+			}
+			if len(missing) > 0 {
+				miss := missing[0]
+				return fmt.Errorf("app %s: %s: %s %q does not exist even after systemd-sysusers ran; check the app's sysusers/ files", ap.App, miss.file, miss.kind, miss.name)
+			}
+			m = fresh
+			a.meta[ap.App] = m
 		}
-		if len(missing) > 0 {
-			miss := missing[0]
-			return fmt.Errorf("app %s: %s: %s %q does not exist even after systemd-sysusers ran; check the app's sysusers/ files", ap.App, miss.file, miss.kind, miss.name)
-		}
-		a.say(wire.Progress{Step: "owners", App: ap.App})
 		dir := filepath.Join(a.l.appDir(ap.App), store.ID(ap.To).String())
-		if err := fresh.apply(dir); err != nil {
+		if err := m.apply(dir); err != nil {
 			return fmt.Errorf("app %s: %w", ap.App, err)
 		}
-		a.meta[ap.App] = fresh
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -245,4 +246,34 @@ func slicesContain(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// A checkout an apply wrote but did not finish (cut short before the
+// owners were set) is set right when the next apply reuses it.
+func TestReusedCheckoutGetsItsOwnersAgain(t *testing.T) {
+	h := newTestHost(t)
+	h.accounts("svc:x:990:990::/:/bin/false\n", "svc:x:990:\n")
+	h.deploy(apps{"a": {"a.conf": "1"}, "b": {"b.conf": "1"}}).mustSucceed(t)
+	v2 := apps{"a": {"token": "t", "manifest.json": `{"files": {"token": {"mode": "0400", "owner": "svc"}}}`}, "b": {"b.conf": "2"}}
+	h.noRollback = true
+	failing := h.opts
+	failing.fault = func(e Effect) error {
+		if e.Kind == EffectCheckout && e.App == "b" {
+			return errors.New("cut short")
+		}
+		return nil
+	}
+	if d := h.deployWith(failing, v2); d.result.Outcome != wire.Failed {
+		t.Fatalf("outcome %s, want failed", d.result.Outcome)
+	}
+	tree := h.appTree(v2["a"])
+	token := filepath.Join(appsDir, "a", tree, "token")
+	if err := os.Lchown(h.path(token), 0, 0); err != nil { // as if cut short before the chown
+		t.Fatal(err)
+	}
+	h.noRollback = false
+	h.deploy(v2).mustSucceed(t)
+	if got := h.stat(token); got != "400 990:0" {
+		t.Errorf("token %s after the next apply, want 400 990:0", got)
+	}
 }
