@@ -97,22 +97,24 @@ type appData struct {
 }
 
 type loader struct {
-	src      source
-	apps     map[store.ID]*appData
-	listings map[listingKey]*listing
-	rules    map[store.ID][]problem // validate's per-app rules, by app tree
-	files    map[store.ID][]AppFile // files under a tree, by tree
-	headers  map[store.ID]headerResult
+	src       source
+	apps      map[store.ID]*appData
+	listings  map[listingKey]*listing
+	rules     map[store.ID][]problem // validate's per-app rules, by app tree
+	files     map[store.ID][]AppFile // files under a tree, by tree
+	secretsIn map[store.ID][]AppFile // secrets under a tree, by tree
+	headers   map[store.ID]headerResult
 }
 
 func newLoader(src source) *loader {
 	return &loader{
-		src:      src,
-		apps:     map[store.ID]*appData{},
-		listings: map[listingKey]*listing{},
-		rules:    map[store.ID][]problem{},
-		files:    map[store.ID][]AppFile{},
-		headers:  map[store.ID]headerResult{},
+		src:       src,
+		apps:      map[store.ID]*appData{},
+		listings:  map[listingKey]*listing{},
+		rules:     map[store.ID][]problem{},
+		files:     map[store.ID][]AppFile{},
+		secretsIn: map[store.ID][]AppFile{},
+		headers:   map[store.ID]headerResult{},
 	}
 }
 

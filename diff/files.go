@@ -309,20 +309,18 @@ func checkFiles(m Manifest, files []AppFile) []problem {
 
 // checkSecretNames refuses a secret whose decrypted name is also a plain
 // file of the app: one of the two would overwrite the other.
-func checkSecretNames(files []AppFile) []problem {
+func (l *loader) checkSecretNames(root []store.Entry, secrets []AppFile) ([]problem, error) {
 	var probs []problem
-	seen := map[string]bool{}
-	for _, f := range files {
-		if !f.Secret {
-			seen[f.Path] = true
+	for _, f := range secrets {
+		e, ok, err := l.lookup(root, f.Path)
+		if err != nil {
+			return nil, err
 		}
-	}
-	for _, f := range files {
-		if f.Secret && seen[f.Path] {
+		if ok && isFile(e) {
 			probs = append(probs, problem{f.TreePath, fmt.Sprintf("decrypts to %s, which is also a file in this app; remove one of the two", f.Path)})
 		}
 	}
-	return probs
+	return probs, nil
 }
 
 func anyMatch(glob string, files []AppFile) bool {
@@ -452,4 +450,36 @@ func filesEqual(a, b map[string]FileAttrs) bool {
 		}
 	}
 	return true
+}
+
+// secrets lists the secrets under a tree, once per tree id. Unlike
+// appFiles it allocates nothing for the common tree without secrets, which
+// matters: validation looks for secrets in every app of the cluster.
+func (l *loader) secrets(tree store.ID) ([]AppFile, error) {
+	if fs, ok := l.secretsIn[tree]; ok {
+		return fs, nil
+	}
+	entries, err := readTree(l.src, tree)
+	if err != nil {
+		return nil, err
+	}
+	var out []AppFile
+	for _, e := range entries {
+		switch {
+		case e.IsDir():
+			sub, err := l.secrets(e.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range sub {
+				f.TreePath = e.Name + "/" + f.TreePath
+				f.Path = e.Name + "/" + f.Path
+				out = append(out, f)
+			}
+		case isFile(e) && IsSecret(e.Name):
+			out = append(out, appFile(e.Name, e))
+		}
+	}
+	l.secretsIn[tree] = out
+	return out, nil
 }

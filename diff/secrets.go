@@ -149,22 +149,46 @@ func ForKey(stanzas []AgeStanza, key ssh.PublicKey) bool {
 // input so that it stays offline: the caller reads known_hosts.
 type HostKeys func(host string) ([]ssh.PublicKey, error)
 
-// checkSecrets checks every secret of a host: its header parses, and when
-// the host's keys are known, one of its stanzas is for one of them. A
-// secret for another host of the tree is refused naming that host.
-func (l *loader) checkSecrets(c *Cluster, h *Host, keys HostKeys) ([]problem, error) {
+// checkSecrets checks the secrets of a host's apps that differ from what
+// the host last accepted (refs): the header parses, no plain file has the
+// name it decrypts to, and when the host's keys are known, one of its
+// stanzas is for one of them. A secret for another host of the tree is
+// refused naming that host. An app the host already runs is not looked
+// into: a deploy does not check it out again, and walking every file of
+// every app would cost more than the rest of validation together.
+func (l *loader) checkSecrets(c *Cluster, h *Host, refs map[string]store.ID, keys HostKeys) ([]problem, error) {
 	var probs []problem
 	var hostKeys []ssh.PublicKey
 	loaded := false
+	base, ok := refs[h.Name]
+	_, tree, _, err := deployedAt(l.src, h.Name, base, ok)
+	if err != nil {
+		return nil, err
+	}
+	deployed, err := appEntries(l.src, h.Name, tree)
+	if err != nil {
+		return nil, err
+	}
 	for _, a := range h.Apps {
-		files, err := l.appFiles(a.Tree)
+		if deployed[a.Name] == a.Tree {
+			continue
+		}
+		files, err := l.secrets(a.Tree)
 		if err != nil {
 			return nil, err
 		}
+		d, err := l.app(a.Tree)
+		if err != nil {
+			return nil, err
+		}
+		clash, err := l.checkSecretNames(d.root, files)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range clash {
+			probs = append(probs, problem{h.Name + "/" + a.Name + "/" + p.path, p.msg})
+		}
 		for _, f := range files {
-			if !f.Secret {
-				continue
-			}
 			where := h.Name + "/" + a.Name + "/" + f.TreePath
 			stanzas, perr, err := l.ageHeader(f.Blob)
 			if err != nil {

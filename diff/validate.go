@@ -75,13 +75,17 @@ func validate(src source, snap *store.Snapshot, clusterDir string, keys HostKeys
 		probs = append(probs, problem{ir.Path, irregularMessage(ir.Path, ir.Kind)})
 	}
 	probs = append(probs, sameHosts(c)...)
+	refs, err := src.HostRefs()
+	if err != nil {
+		return err
+	}
 	for _, h := range c.Hosts {
 		hostProbs, err := l.checkHost(h)
 		if err != nil {
 			return err
 		}
 		probs = append(probs, hostProbs...)
-		secretProbs, err := l.checkSecrets(c, h, keys)
+		secretProbs, err := l.checkSecrets(c, h, refs, keys)
 		if err != nil {
 			return err
 		}
@@ -156,12 +160,13 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
 	probs = append(probs, checkChecks(d)...)
-	files, err := l.appFiles(a.Tree)
-	if err != nil {
-		return nil, err
+	if len(d.manifest.Files) > 0 {
+		files, err := l.appFiles(a.Tree)
+		if err != nil {
+			return nil, err
+		}
+		probs = append(probs, checkFiles(d.manifest, files)...)
 	}
-	probs = append(probs, checkFiles(d.manifest, files)...)
-	probs = append(probs, checkSecretNames(files)...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }
