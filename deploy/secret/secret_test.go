@@ -3,6 +3,7 @@ package secret
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -175,5 +176,44 @@ func TestEditRoundTripLeavesNoPlaintext(t *testing.T) {
 	ed.Identities = []age.Identity{mustIdentity(t)}
 	if err := ed.Edit("web1", file); err == nil || !strings.Contains(err.Error(), "cannot decrypt it with your identities") {
 		t.Errorf("a stranger's edit: %v", err)
+	}
+}
+
+// ssh-rsa host keys work too: encrypt to the public key from known_hosts,
+// decrypt with /etc/ssh/ssh_host_rsa_key, and validation sees the tag.
+func TestRSAHostKey(t *testing.T) {
+	root := t.TempDir()
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, HostKeyFiles[1])
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	if err := os.WriteFile(p, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := ssh.NewPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Encrypter{HostKeys: keysOf(map[string][]ssh.PublicKey{"old1": {pub}})}
+	ct, err := e.Encrypt("old1", []byte("rsa secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := HostIdentities(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Decrypt(ct, ids...); err != nil || string(got) != "rsa secret" {
+		t.Errorf("decrypt with the RSA host key: %q, %v", got, err)
+	}
+	st, err := diff.ParseAgeHeader(ct)
+	if err != nil || !diff.ForKey(st, pub) {
+		t.Errorf("validation does not see the RSA key's stanza: %v %+v", err, st)
 	}
 }
