@@ -4,6 +4,13 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 
+# The lab tests `test-releases` runs once per Debian release: systemd over
+# D-Bus (deploy/systemd), deploys, unit lifecycles and rollbacks
+# (cmd/deptool), and the lab's faults (internal/lab). Add a test here to
+# run it on every release.
+release_tests := "^(TestLab|TestDeployToThreeHosts|TestHostFaultsFailOnlyThatHost|TestBrokenConfigRollsBackOnlyThatHost|TestLateCrashIsCaughtAndRolledBack|TestUnitLifecycleAndExactRollback|TestOperatorKilledMidApplyHostFinishes|TestDaemonReloadOnlyForUnitsSystemdHasRead|TestRolloutStopsAtTheFirstFailure|TestBrokenSSHRevertsByItself|TestCutIsUnreachableNotRoutedOut|TestFreezeHangsThawResumes|TestStopStartKeepsTheHost|TestLimitDisk)$"
+release_pkgs := "./deploy/systemd ./cmd/deptool ./internal/lab"
+
 default:
     @just --list
 
@@ -12,16 +19,35 @@ demo: lab-deps
     scripts/demo.sh
 
 # Build deptool and deptool-lab into bin/. deptool is stripped: it is also
-# the agent uploaded to every host on first contact, 30 % smaller so.
+# the agent uploaded to every host on first contact, 30 % smaller so; and
+# static (no cgo), so it runs on hosts whose glibc is older than this
+# machine's (a cgo build needs GLIBC_2.34, which Debian 11 lacks).
 build:
-    go build -trimpath -ldflags='-s -w' -o bin/deptool ./cmd/deptool
+    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/deptool ./cmd/deptool
     go build -o bin/deptool-lab ./cmd/deptool-lab
 
 # Every test, lab included: a lab that cannot start fails the run.
-test: lab-deps lint
+test: lab-deps lab-roots lint
     DEPTOOL_REQUIRE_LAB=1 go test -count=1 -timeout 20m ./...
     go test -count=1 -race ./store ./diff
     just fuzz 5s
+    {{just_executable()}} test-releases
+
+# The systemd, rollback and fault lab tests on hosts of each Debian release
+# (11, 12, 13; or the ones given), then one deploy to a fleet that mixes
+# them. Roots are built first (about 100 s each on a fresh machine, then
+# cached in /var/cache/deptool-lab/roots). CGO_ENABLED=0: the deptool (and
+# test binary) the hosts run must not need a newer glibc than bullseye's.
+test-releases *releases="bullseye bookworm trixie": lab-deps
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export DEPTOOL_REQUIRE_LAB=1 CGO_ENABLED=0
+    {{just_executable()}} lab-roots {{releases}}
+    for r in {{releases}}; do
+        echo "== lab tests on $r hosts"
+        DEPTOOL_LAB_RELEASE=$r go test -count=1 -timeout 15m -run '{{release_tests}}' {{release_pkgs}}
+    done
+    go test -count=1 -timeout 10m -run '^TestMixedReleases' ./cmd/deptool
 
 # Run each fuzz target briefly.
 fuzz time="5s":
@@ -45,17 +71,25 @@ docs:
     go run ./cmd/deptool gen-docs docs/cmd
 
 # Install what the lab needs (root): the packages the hosts boot from (they
-# run this machine's own root) and the inotify limits all hosts share.
+# run this machine's own root; mmdebstrap builds other releases' roots) and
+# the inotify limits all hosts share.
 # apt runs only when a package is missing.
 lab-deps:
     #!/usr/bin/env bash
     set -euo pipefail
-    pkgs="systemd-container openssh-server iproute2 nginx curl sudo git bc time age"
+    pkgs="systemd-container openssh-server iproute2 nginx curl sudo opendoas git bc time mmdebstrap age netcat-openbsd"
     if ! dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -c "install ok installed" | grep -qx "$(echo $pkgs | wc -w)"; then
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y $pkgs
     fi
     sysctl -q -w fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=1048576
+
+# Build the roots lab hosts of other Debian releases boot (root; in
+# parallel, about 4 minutes on a fresh machine, then cached in
+# /var/cache/deptool-lab/roots). Tests would build them on first use; doing
+# it first keeps that out of their time limits.
+lab-roots *releases="bullseye bookworm trixie":
+    go run ./cmd/deptool-lab build-root {{releases}} >/dev/null
 
 # Boot lab hosts into .lab/ (root); then: ssh -F .lab/ssh_config web1
 lab-up *names="web1 web2 db1":
@@ -67,7 +101,7 @@ lab-down:
 
 # Whole deploys on lab hosts: deptool, Ansible and the OpenSSH floor, raw
 # rows in docs/performance/deploy.tsv (root; not in CI; ~20 min at defaults).
-bench runs="5" *counts="1 8 32": lab-deps
+bench runs="5" *counts="1 8 32 100": lab-deps
     #!/usr/bin/env bash
     set -euo pipefail
     if ! command -v ansible-playbook >/dev/null; then

@@ -18,7 +18,8 @@ import (
 
 // Options tune a deploy.
 type Options struct {
-	// Parallel bounds how many hosts are worked on at once (default 32).
+	// Parallel bounds how many hosts are worked on at once (default
+	// DefaultParallel).
 	Parallel int
 	// Reporter receives live progress; nil reports nothing.
 	Reporter Reporter
@@ -37,11 +38,14 @@ type Options struct {
 	// for the operator to reach it again over a new SSH connection before
 	// it rolls back by itself. Zero: no confirmation.
 	ConfirmTimeout time.Duration
+	// ValidateTimeout bounds each validate command on the hosts; zero:
+	// the agent's default (DefaultValidateTimeout).
+	ValidateTimeout time.Duration
 }
 
 func (o *Options) defaults() {
 	if o.Parallel < 1 {
-		o.Parallel = 32
+		o.Parallel = DefaultParallel
 	}
 	if o.Reporter == nil {
 		o.Reporter = noReporter{}
@@ -56,20 +60,23 @@ func (o *Options) defaults() {
 
 // Run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
-// rollout stops after a stage in which a host did not deploy; the hosts of
-// later stages are skipped. Refs move only for hosts that deployed.
+// rollout stops after a stage that leaves more hosts not deployed than its
+// failure budget allows (by default, any); the hosts of later stages are
+// skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
 func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: diff.ObjectID(deployID)}
+	res := &Result{Deploy: deployID}
 	stages := stagesOf(plan)
+	var failed []string
 	for i, st := range stages {
 		results := d.stage(ctx, st)
 		res.Hosts = append(res.Hosts, results...)
-		if failed := notDeployed(results); len(failed) > 0 {
+		failed = append(failed, notDeployed(results)...)
+		if !plan.Rollout.Continue(i, len(failed)) {
 			for _, later := range stages[i+1:] {
 				res.Hosts = append(res.Hosts, d.skip(later, st.name, failed)...)
 			}
@@ -77,12 +84,16 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		}
 	}
 	res.Elapsed = time.Since(start)
+	// Record everything that can be recorded even when a part fails: a
+	// host ref left behind only makes the next plan stale, which the next
+	// deploy repairs; a lost outcome is lost.
+	var errs []error
 	for _, r := range res.Hosts {
 		if r.Outcome != Deployed {
 			continue
 		}
-		if err := s.SetHostRef(r.Host, store.ID(r.Commit)); err != nil {
-			return res, fmt.Errorf("host %s deployed, but recording it failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host)
+		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
+			errs = append(errs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
 		}
 	}
 	// The audit trail: every host's outcome, with failed units and their
@@ -92,9 +103,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
 	if err != nil {
-		return res, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err)
+		errs = append(errs, fmt.Errorf("record the outcomes of deploy %s: %w", deployID, err))
 	}
-	return res, nil
+	return res, errors.Join(errs...)
 }
 
 // stage is one step of a rollout: hosts deployed in parallel.
@@ -154,12 +165,20 @@ func (d *deployer) skip(st stage, stopped string, failed []string) []HostResult 
 	var results []HostResult
 	for _, hp := range st.hosts {
 		r := HostResult{Host: hp.Host, Outcome: Skipped, Error: fmt.Sprintf(
-			"not attempted: the rollout stopped after %s, where %s did not deploy; nothing changed here and the change stays pending",
-			stopped, strings.Join(failed, ", "))}
+			"not attempted: the rollout stopped after %s, with %s not deployed; nothing changed here and the change stays pending",
+			stopped, failedList(failed))}
 		d.opts.Reporter.Done(r)
 		results = append(results, r)
 	}
 	return results
+}
+
+// failedList names the failed hosts, the first few of a long list.
+func failedList(failed []string) string {
+	if len(failed) > 5 {
+		return fmt.Sprintf("%s and %d more", strings.Join(failed[:5], ", "), len(failed)-5)
+	}
+	return strings.Join(failed, ", ")
 }
 
 type deployer struct {
@@ -169,7 +188,8 @@ type deployer struct {
 	bins   binaries
 }
 
-// host runs one host's deploy from connection to result.
+// host runs one host's deploy from connection to result. Its errors do not
+// name the host: the result does, once.
 func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	start := time.Now()
 	r := HostResult{Host: hp.Host}
@@ -183,72 +203,100 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	if ctx.Err() != nil {
 		return finish(Skipped, ctx.Err())
 	}
-	commit, err := d.store.CommitHost(hp.Host, store.ID(hp.To), d.deploy, d.opts.Operator, d.opts.Now())
+	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
 	if err != nil {
 		return finish(Failed, err)
 	}
-	r.Commit = diff.ObjectID(commit)
+	r.Commit = commit
 	sess, err := d.connect(ctx, hp.Host)
+	if reached := (*reachedError)(nil); errors.As(err, &reached) {
+		return finish(Failed, err)
+	}
 	if err != nil {
 		return finish(Unreachable, err)
 	}
 	defer sess.close()
-	o, units, err := d.apply(ctx, sess, hp, commit)
-	r.Units, r.Freed = units, sess.freed
-	r.Checks = sess.checks
+	o, err := d.apply(ctx, sess, hp, commit, &r)
 	return finish(o, err)
 }
 
-// apply locks the host, sends what it lacks and applies the plan.
-func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) (Outcome, []wire.UnitReport, error) {
+// apply locks the host, sends what it lacks and applies the plan, filling
+// in r's units, checks and freed bytes from the host's result.
+func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID, r *HostResult) (Outcome, error) {
 	rep := d.opts.Reporter
 	rep.Phase(hp.Host, Locking, "")
 	err := sess.client.Lock(ctx, wire.LockRequest{Base: hp.Base, Operator: d.opts.Operator})
 	if o, err := d.lockOutcome(ctx, sess, err); err != nil {
-		return o, nil, err
+		return o, err
 	}
 	rep.Phase(hp.Host, Sending, "")
-	err = sess.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := d.store.WritePack(w, []store.ID{commit}, []store.ID{store.ID(sess.hello.Current)})
-		return err
-	})
-	if err != nil {
-		return Failed, nil, fmt.Errorf("host %s: send objects: %w", hp.Host, err)
+	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
+		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: diff.ObjectID(commit), Deploy: diff.ObjectID(d.deploy), Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout,
-	}, func(p wire.Progress) {
-		if p.Step != "confirm" {
-			rep.Phase(hp.Host, Applying, p.Step)
-			return
-		}
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout,
+	}, wire.ApplyEvents{
+		Progress: func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) },
 		// The host waits until it hears from a new connection, and
 		// otherwise rolls back by itself; this session only waits for
 		// the result.
-		rep.Phase(hp.Host, Confirming, "")
-		confirmErr = d.confirm(ctx, hp.Host, p.Detail, sess.bin)
+		AwaitConfirm: func(m wire.AwaitConfirm) {
+			rep.Phase(hp.Host, Confirming, "")
+			confirmErr = d.confirm(ctx, hp.Host, m.Token, sess.bin)
+		},
 	})
 	if err != nil {
-		return Failed, nil, fmt.Errorf("host %s: %w", hp.Host, err)
+		return Failed, err
 	}
 	if res.Unconfirmed && confirmErr != nil {
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)
-	sess.checks = res.Checks
-	switch res.Outcome {
-	case wire.Deployed:
-		sess.freed = res.Freed
-		return Deployed, res.Units, nil
-	case wire.RolledBack:
-		return RolledBack, res.Units, fmt.Errorf("host %s: rolled back: %s", hp.Host, res.Error)
-	case wire.RollbackFailed:
-		return RollbackFailed, res.Units, fmt.Errorf("host %s: rollback failed: %s", hp.Host, res.Error)
+	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
+	r.Validation = validationFromWire(res.Validation)
+	o := fromWire(res.Outcome)
+	if o == Deployed {
+		r.Freed = res.Freed
+		return o, nil
 	}
-	return Failed, res.Units, fmt.Errorf("host %s: %s", hp.Host, res.Error)
+	return o, errors.New(res.Error)
+}
+
+// sendObjects sends the host what it lacks of commit and of the commit it
+// runs (hp.Base, which a rollback returns to): a pack against what the
+// host says it runs, and when the host finds objects still missing (its
+// store lost a pack, or was deleted and rebuilt from its journal), a pack
+// of both commits' whole histories, which this store holds: the host
+// commits are made here.
+func (d *deployer) sendObjects(ctx context.Context, sess *session, hp diff.HostPlan, commit store.ID) error {
+	want := []store.ID{commit}
+	if !hp.Base.IsZero() {
+		want = append(want, hp.Base)
+	}
+	var haves []store.ID
+	if !sess.hello.Current.IsZero() {
+		haves = []store.ID{sess.hello.Current}
+	}
+	for try := 0; ; try++ {
+		reply, err := sess.client.SendObjectsFor(ctx, want, func(w io.Writer) error {
+			_, err := d.store.WritePack(w, want, haves)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if reply.Missing.IsZero() {
+			return nil
+		}
+		if try > 0 || len(haves) == 0 {
+			return fmt.Errorf("send objects: the host store still lacks object %s after a pack of the whole history", reply.Missing)
+		}
+		d.opts.Reporter.Phase(hp.Host, Sending, "repairing the host store")
+		haves = nil
+	}
 }
 
 // confirm reaches host again over a new SSH connection and confirms the
@@ -302,17 +350,17 @@ func (d *deployer) lockOutcome(ctx context.Context, sess *session, err error) (O
 	host := sess.host
 	var agentErr *wire.AgentError
 	if !errors.As(err, &agentErr) {
-		return Unreachable, fmt.Errorf("host %s: lock: %w", host, err)
+		return Unreachable, fmt.Errorf("lock: %w", err)
 	}
 	switch agentErr.Code {
 	case wire.CodeBusy:
-		return Busy, fmt.Errorf("host %s: %s; nothing was changed there, try again once that deploy is done", host, agentErr.Message)
+		return Busy, fmt.Errorf("%s; nothing was changed there, try again once that deploy is done", agentErr.Message)
 	case wire.CodeStale:
 		d.opts.Reporter.Phase(host, Fetching, "")
 		if _, ferr := fetchInto(ctx, d.store, sess); ferr != nil {
-			return Stale, fmt.Errorf("host %s: the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", host, ferr)
+			return Stale, fmt.Errorf("the plan is stale (the host was deployed from elsewhere) and fetching its state failed: %w", ferr)
 		}
-		return Stale, fmt.Errorf("host %s: the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan", host)
+		return Stale, errors.New("the plan was stale: the host was deployed from another store; its state is now fetched, run 'deptool deploy' again to see the right plan")
 	}
-	return Failed, fmt.Errorf("host %s: lock: %w", host, err)
+	return Failed, fmt.Errorf("lock: %w", err)
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,8 +25,6 @@ type session struct {
 	client *wire.Client
 	hello  wire.HelloReply
 	bin    *agentBinary // the agent running there
-	freed  int64        // bytes the host's garbage collection freed
-	checks []wire.CheckReport
 }
 
 func (s *session) close() {
@@ -47,7 +46,7 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	bin, err := d.bins.forPlatform(localPlatform)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("host %s: %w", host, err)
+		return nil, err
 	}
 	err = d.startAgent(ctx, sess, bin)
 	var missing *agentMissing
@@ -75,7 +74,7 @@ func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBina
 	cmd := fmt.Sprintf(`[ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
 	if err != nil {
-		return fmt.Errorf("host %s: start agent: %w", sess.host, err)
+		return fmt.Errorf("start agent: %w", err)
 	}
 	return d.hello(ctx, sess, proc, bin)
 }
@@ -86,18 +85,30 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	d.opts.Reporter.Phase(sess.host, Uploading, "")
 	platform, err := platformOf(uname)
 	if err != nil {
-		return fmt.Errorf("host %s: %w", sess.host, err)
+		return err
 	}
 	bin, err := d.bins.forPlatform(platform)
 	if err != nil {
-		return fmt.Errorf("host %s: %w", sess.host, err)
-	}
-	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
-	if err != nil {
 		return err
 	}
-	return d.hello(ctx, sess, proc, bin)
+	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
+	if err == nil {
+		err = d.hello(ctx, sess, proc, bin)
+	}
+	if exit := (*transport.ExitError)(nil); errors.As(err, &exit) {
+		return &reachedError{err}
+	}
+	return err
 }
+
+// reachedError is a first contact that failed on the host after logging
+// in: the upload script exited (a full disk, a read-only /var/lib). The
+// host is reachable, and saying otherwise sends the operator to look at
+// the network.
+type reachedError struct{ err error }
+
+func (e *reachedError) Error() string { return e.err.Error() }
+func (e *reachedError) Unwrap() error { return e.err }
 
 // hello opens the protocol with an agent just started. When the command
 // ended instead, its exit says why better than the broken protocol does.
@@ -110,7 +121,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		proc.Close()
 		var agentErr *wire.AgentError
 		if errors.As(err, &agentErr) {
-			return fmt.Errorf("host %s: agent: %w", sess.host, err)
+			return fmt.Errorf("agent: %w", err)
 		}
 		exit := proc.Wait()
 		if code, ok := exitCode(exit); ok {
@@ -119,7 +130,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 			}
 			return exit
 		}
-		return fmt.Errorf("host %s: agent: %w", sess.host, err)
+		return fmt.Errorf("agent: %w", err)
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
@@ -142,19 +153,29 @@ func exitCode(err error) (int, bool) {
 
 // fetchInto copies the host's current commit and its objects into the
 // store and points the host's ref at the commit the pack holds, which may be
-// newer than the hello said if another deploy landed in between.
+// newer than the hello said if another deploy landed in between. A host
+// with no deptool state at all (its /var/lib/deptool wiped) sends no pack:
+// the store forgets its ref, so the next plan deploys it as a new host.
 func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, error) {
 	pr, pw := io.Pipe()
-	var current store.ID
+	done := make(chan store.ID, 1)
 	go func() {
-		var err error
-		current, err = sess.client.Fetch(ctx, pw)
+		current, err := sess.client.Fetch(ctx, pw)
+		done <- current
 		pw.CloseWithError(err)
 	}()
-	if err := s.ReadPack(pr); err != nil {
+	br := bufio.NewReader(pr)
+	if _, err := br.Peek(1); err == io.EOF {
+		if current := <-done; current.IsZero() {
+			return current, s.ForgetHost(sess.host)
+		}
+		return store.ZeroID, fmt.Errorf("host %s sent an empty pack for its current commit", sess.host)
+	}
+	if err := s.ReadPack(br); err != nil {
 		pr.CloseWithError(err)
 		return store.ZeroID, err
 	}
+	current := <-done
 	if current.IsZero() {
 		return current, nil
 	}

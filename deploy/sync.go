@@ -4,17 +4,16 @@ import (
 	"context"
 	"sort"
 
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/sourcegraph/conc/pool"
 )
 
 // SyncResult is one host's state as fetched.
 type SyncResult struct {
-	Host    string        `json:"host"`
-	Before  diff.ObjectID `json:"before,omitzero"` // the store's ref before the sync
-	Current diff.ObjectID `json:"current,omitzero"`
-	Error   string        `json:"error,omitempty"`
+	Host    string   `json:"host"`
+	Before  store.ID `json:"before,omitzero"` // the store's ref before the sync
+	Current store.ID `json:"current,omitzero"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // Changed reports whether the sync moved the host's ref.
@@ -42,7 +41,7 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 		r.Error = err.Error()
 		return r
 	}
-	r.Before, r.Current = diff.ObjectID(before), diff.ObjectID(before)
+	r.Before, r.Current = before, before
 	sess, err := d.connect(ctx, host)
 	if err != nil {
 		r.Error = err.Error()
@@ -52,11 +51,11 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 	d.opts.Reporter.Phase(host, Fetching, "")
 	current, err := fetchInto(ctx, d.store, sess)
 	if err != nil {
-		r.Error = "host " + host + ": fetch: " + err.Error()
+		r.Error = "fetch: " + err.Error()
 		return r
 	}
 	if !current.IsZero() {
-		r.Current = diff.ObjectID(current)
+		r.Current = current
 	}
 	sess.client.Bye(ctx)
 	return r

@@ -210,8 +210,6 @@ func (m Manifest) filesEntry(p string) (FileAttrs, bool, error) {
 	return FileAttrs{}, false, fmt.Errorf("%s matches both %q and %q in \"files\"; add an exact entry for it", p, hits[0], hits[1])
 }
 
-func isGlob(key string) bool { return strings.ContainsAny(key, `*?[\`) }
-
 // ParseMode reads a mode as the manifest writes it: an octal string of
 // three or four digits, permission bits only.
 func ParseMode(s string) (fs.FileMode, error) {
@@ -433,7 +431,7 @@ func (pl *planner) fileAttrs(changes []FileChange, old, cur *appData, from, to s
 		if f.Exec {
 			mode = Mode(store.ModeExecutable)
 		}
-		changes = append(changes, FileChange{Op: Update, Path: f.Path, Old: ObjectID(f.Blob), New: ObjectID(f.Blob),
+		changes = append(changes, FileChange{Op: Update, Path: f.Path, Old: f.Blob, New: f.Blob,
 			OldMode: mode, NewMode: mode, Secret: f.Secret, Attr: &now, AttrChanged: true})
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })

@@ -9,7 +9,7 @@ func HostNames(s *store.Store, tree store.ID, limit []string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectHosts(hosts, limit)
+	selected, err := selectHosts(hosts, limit, nil)
 	if err != nil {
 		return nil, err
 	}

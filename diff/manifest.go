@@ -32,6 +32,10 @@ type Manifest struct {
 	// Files sets the mode and ownership of files in the app, by exact
 	// path or glob (see files.go).
 	Files map[string]FileAttrs `json:"files,omitempty"`
+	// Validate lists commands (argv lists, no shell) run on the host in
+	// the new checkout before it becomes current; one that fails refuses
+	// the deploy with the host untouched.
+	Validate [][]string `json:"validate,omitempty"`
 }
 
 // SystemdManifest is the "systemd" section of a manifest.
@@ -39,6 +43,13 @@ type SystemdManifest struct {
 	// UnitsEnabled lists units from the app's systemd/ directory to enable
 	// and keep running. Every other unit there is linked but left alone.
 	UnitsEnabled []string `json:"units_enabled,omitempty"`
+	// Reload lists units reloaded (and started if not running) when the
+	// app changes: enabled units of the app, which are then reloaded
+	// instead of restarted, or units of the host the app does not ship.
+	Reload []string `json:"reload,omitempty"`
+	// Restart lists units the app does not ship (or ships but does not
+	// enable) to restart when the app changes.
+	Restart []string `json:"restart,omitempty"`
 }
 
 // ParseManifest reads a manifest strictly: unknown or repeated keys, values
@@ -52,7 +63,16 @@ func ParseManifest(name string, data []byte) (Manifest, error) {
 	return m, nil
 }
 
+// MaxManifestSize bounds a manifest.json. A manifest names units, links,
+// owners and checks; a thousand of each fit in a tenth of this. What is
+// larger is a mistake (a data file saved under the wrong name), and the
+// planner, the plan and the agent would each hold it in memory.
+const MaxManifestSize = 1 << 20
+
 func parseManifest(data []byte) (Manifest, error) {
+	if len(data) > MaxManifestSize {
+		return Manifest{}, fmt.Errorf("is %d bytes, more than the limit of %d (1 MiB): a manifest lists units, links and checks; keep data in the app's other files", len(data), MaxManifestSize)
+	}
 	// The shape walk first: it knows where in the file a problem is, which
 	// encoding/json's errors do not say for unknown or repeated keys.
 	if err := checkManifestShape(data); err != nil {
@@ -94,7 +114,10 @@ var (
 var manifestShape = &shape{kind: shapeObject, fields: map[string]*shape{
 	"systemd": {kind: shapeObject, fields: map[string]*shape{
 		"units_enabled": {kind: shapeList, elem: stringShape},
+		"reload":        {kind: shapeList, elem: stringShape},
+		"restart":       {kind: shapeList, elem: stringShape},
 	}},
+	"validate": {kind: shapeList, elem: &shape{kind: shapeList, elem: stringShape}},
 	"symlinks": {kind: shapeMap, elem: stringShape},
 	"checks": {kind: shapeList, elem: &shape{kind: shapeObject, fields: map[string]*shape{
 		"http":          stringShape,
@@ -330,7 +353,11 @@ func closest(name string, known []string) string {
 	return best
 }
 
+// editDistance counts the insertions, deletions, substitutions and swaps
+// of adjacent letters that make a into b: a swap is the commonest typo
+// ("wbe" for "web"), so it counts as one.
 func editDistance(a, b string) int {
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -344,8 +371,11 @@ func editDistance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }

@@ -12,12 +12,20 @@ import (
 
 // RenderDiff writes, for every host in the plan, the unified diff between
 // the tree the host last accepted and the desired one, with paths like
-// a/web1/nginx/nginx.conf. Binary files are named, not shown.
+// a/web1/nginx/nginx.conf. Binary files are named, not shown. Hosts going
+// from the same tree to the same tree have the same diff: it is shown
+// once, for the first of them, under a line naming them all.
 func RenderDiff(w io.Writer, s *store.Store, p *Plan, color bool) error {
-	for _, h := range p.Hosts {
-		patch, err := hostPatch(s, &h)
+	for _, g := range sameChanges(p) {
+		h := g[0]
+		patch, err := hostPatch(s, h)
 		if err != nil {
 			return err
+		}
+		if len(g) > 1 {
+			if _, err := fmt.Fprintf(w, "# %s: the same changes, shown for %s\n", CompactHosts(hostNames(g)), h.Host); err != nil {
+				return err
+			}
 		}
 		enc := fdiff.NewUnifiedEncoder(w, fdiff.DefaultContextLines).
 			SetSrcPrefix("a/" + h.Host + "/").
@@ -58,6 +66,34 @@ type secretPatch struct{ fdiff.FilePatch }
 func (secretPatch) IsBinary() bool        { return true }
 func (secretPatch) Chunks() []fdiff.Chunk { return nil }
 
+// sameChanges groups the plan's hosts by the trees they go from and to,
+// in plan order: equal trees make equal diffs, so each group's diff is
+// computed once.
+func sameChanges(p *Plan) [][]*HostPlan {
+	type key struct{ from, to store.ID }
+	var groups [][]*HostPlan
+	at := map[key]int{}
+	for i := range p.Hosts {
+		h := &p.Hosts[i]
+		k := key{h.From, h.To}
+		if g, ok := at[k]; ok {
+			groups[g] = append(groups[g], h)
+			continue
+		}
+		at[k] = len(groups)
+		groups = append(groups, []*HostPlan{h})
+	}
+	return groups
+}
+
+func hostNames(hs []*HostPlan) []string {
+	names := make([]string, len(hs))
+	for i, h := range hs {
+		names[i] = h.Host
+	}
+	return names
+}
+
 // hostPatch diffs a host's two trees with go-git, which skips subtrees
 // whose ids are equal.
 func hostPatch(s *store.Store, h *HostPlan) (*object.Patch, error) {
@@ -82,11 +118,11 @@ func hostPatch(s *store.Store, h *HostPlan) (*object.Patch, error) {
 
 // gitTree opens a tree; nil stands for the empty tree, which the store
 // need not hold.
-func gitTree(s *store.Store, id ObjectID) (*object.Tree, error) {
-	if store.ID(id) == store.EmptyTree || id.IsZero() {
+func gitTree(s *store.Store, id store.ID) (*object.Tree, error) {
+	if id == store.EmptyTree || id.IsZero() {
 		return nil, nil
 	}
-	t, err := object.GetTree(s.Objects(), store.ID(id))
+	t, err := object.GetTree(s.Objects(), id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read tree %s: %w", id, err)
 	}
@@ -103,11 +139,13 @@ type fileStat struct {
 }
 
 // RenderStat writes, per host in the plan, one line per changed file with
-// the number of changed lines, like git diff --stat, and a summary line.
+// the number of changed lines, like git diff --stat, and a summary line;
+// hosts with the same changes share one, as in RenderDiff.
 func RenderStat(w io.Writer, s *store.Store, p *Plan, color bool) error {
 	var b strings.Builder
-	for i, h := range p.Hosts {
-		patch, err := hostPatch(s, &h)
+	for i, g := range sameChanges(p) {
+		h := g[0]
+		patch, err := hostPatch(s, h)
 		if err != nil {
 			return err
 		}
@@ -117,6 +155,9 @@ func RenderStat(w io.Writer, s *store.Store, p *Plan, color bool) error {
 		}
 		if i > 0 {
 			b.WriteString("\n")
+		}
+		if len(g) > 1 {
+			fmt.Fprintf(&b, " %s: the same changes, shown for %s\n", CompactHosts(hostNames(g)), h.Host)
 		}
 		writeStat(&b, stats, color)
 	}

@@ -2,6 +2,7 @@ package diff
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 // operations as words.
 type Plan struct {
 	// Tree is the desired config tree.
-	Tree ObjectID `json:"tree"`
+	Tree store.ID `json:"tree"`
 	// Hosts lists the hosts that differ from what they last accepted, by
 	// name. Up-to-date hosts are left out.
 	Hosts []HostPlan `json:"hosts"`
@@ -31,7 +32,7 @@ type Plan struct {
 // PinnedHost is a host a plan leaves alone because it is pinned.
 type PinnedHost struct {
 	Host       string   `json:"host"`
-	At         ObjectID `json:"at"`          // the commit it is pinned at
+	At         store.ID `json:"at"`          // the commit it is pinned at
 	AppsDiffer int      `json:"apps_differ"` // apps the tree would change
 }
 
@@ -54,10 +55,10 @@ type HostPlan struct {
 	New bool `json:"new"`
 	// Base is the host commit the host last accepted (zero when New). The
 	// deploy checks the host is still there, so a stale plan is refused.
-	Base ObjectID `json:"base,omitzero"`
+	Base store.ID `json:"base,omitzero"`
 	// From and To are the host's tree before and after.
-	From ObjectID  `json:"from"`
-	To   ObjectID  `json:"to"`
+	From store.ID  `json:"from"`
+	To   store.ID  `json:"to"`
 	Apps []AppPlan `json:"apps"`
 	// Sysusers asks for systemd-sysusers, after a sysusers file was added
 	// or changed.
@@ -83,8 +84,8 @@ const (
 type AppPlan struct {
 	App    string   `json:"app"`
 	Action Action   `json:"action"`
-	From   ObjectID `json:"from,omitzero"` // zero when added
-	To     ObjectID `json:"to,omitzero"`   // zero when removed
+	From   store.ID `json:"from,omitzero"` // zero when added
+	To     store.ID `json:"to,omitzero"`   // zero when removed
 	// Files are the changed files, by path relative to the app.
 	Files    []FileChange  `json:"files,omitempty"`
 	Symlinks []SymlinkStep `json:"symlinks,omitempty"`
@@ -94,14 +95,17 @@ type AppPlan struct {
 	// Checks are the app's health checks, run after the units settle;
 	// set for added and updated apps, so the agent needs only the plan.
 	Checks []Check `json:"checks,omitempty"`
+	// Validate are the app's validation commands, run in the new checkout
+	// before anything else changes; set for added and updated apps.
+	Validate [][]string `json:"validate,omitempty"`
 }
 
 // FileChange is one file added, changed (contents or mode) or removed.
 type FileChange struct {
 	Op      Action   `json:"op"`
 	Path    string   `json:"path"`
-	Old     ObjectID `json:"old,omitzero"`
-	New     ObjectID `json:"new,omitzero"`
+	Old     store.ID `json:"old,omitzero"`
+	New     store.ID `json:"new,omitzero"`
 	OldMode Mode     `json:"old_mode,omitzero"`
 	NewMode Mode     `json:"new_mode,omitzero"`
 	// Secret marks a file decrypted on the host from Path + ".age"; plans
@@ -149,29 +153,43 @@ const (
 	LinkUnit   UnitOp = "link"
 	Enable     UnitOp = "enable"
 	Restart    UnitOp = "restart"
+	// Reload reloads a unit that runs, and starts one that does not.
+	Reload UnitOp = "reload"
 )
 
-var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart}
+var unitOpOrder = []UnitOp{Stop, Disable, UnlinkUnit, LinkUnit, Enable, Restart, Reload}
 
 // UnitStep is one unit operation. Link and unlink name files under
 // systemd/, so they include drop-ins ("a.service.d/b.conf").
 type UnitStep struct {
 	Op   UnitOp `json:"op"`
 	Unit string `json:"unit"`
+	// External marks a restart or reload of a unit the app does not ship
+	// (or does not enable), named by the manifest's systemd.restart or
+	// systemd.reload: a rollback acts on it again once the old files are
+	// back, and never stops it.
+	External bool `json:"external,omitempty"`
 }
 
 // PlanOptions narrows a plan.
 type PlanOptions struct {
-	// Limit restricts the plan to these hosts; empty means every host.
+	// Limit restricts the plan to these hosts (names, globs and @groups,
+	// see Select); empty means every host.
 	Limit []string
+	// Groups are the cluster's groups, for @group in Limit and Canary.
+	Groups Groups
 	// NoRollback plans without automatic rollback.
 	NoRollback bool
-	// Canary names hosts deployed first, on their own; the rest follow
+	// Canary selects hosts (as Limit does) deployed first, on their own; the rest follow
 	// only if every one of them deployed.
 	Canary []string
 	// Batch, when set, deploys the hosts after the canaries in batches of
-	// this size, stopping after a batch in which a host did not deploy.
-	Batch Batch
+	// these sizes, the last repeating.
+	Batch Ramp
+	// MaxFail, when set, lets the rollout go on past failed hosts until
+	// more than this many have not deployed; unset, it stops after the
+	// first stage with a failure.
+	MaxFail *Budget
 }
 
 // MakePlan compares the config tree desired with what every host last
@@ -186,7 +204,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectHosts(hosts, opts.Limit)
+	selected, err := selectHosts(hosts, opts.Limit, opts.Groups)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +213,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	pl := &planner{src: src, loader: newLoader(src), refs: refs}
-	plan := &Plan{Tree: ObjectID(desired), Hosts: []HostPlan{}}
+	plan := &Plan{Tree: desired, Hosts: []HostPlan{}}
 	pins, err := src.Pins()
 	if err != nil {
 		return nil, err
@@ -206,7 +224,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 			return nil, err
 		}
 		if at, pinned := pins[h.Name]; pinned {
-			pin := PinnedHost{Host: h.Name, At: ObjectID(at)}
+			pin := PinnedHost{Host: h.Name, At: at}
 			if hp != nil {
 				pin.AppsDiffer = len(hp.Apps)
 			}
@@ -224,7 +242,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	for i, h := range hosts {
 		known[i] = h.Name
 	}
-	if plan.Rollout, err = planRollout(plan.Hosts, known, opts.Canary, opts.Batch); err != nil {
+	if plan.Rollout, err = planRollout(plan.Hosts, known, opts.Groups, opts.Canary, opts.Batch, opts.MaxFail); err != nil {
 		return nil, err
 	}
 	return plan, nil
@@ -247,45 +265,27 @@ func hostEntries(src source, tree store.ID) ([]store.Entry, error) {
 	return hosts, nil
 }
 
-func selectHosts(hosts []store.Entry, limit []string) ([]store.Entry, error) {
-	if len(limit) == 0 {
+// selectHosts narrows hosts to a selection (see Select); an empty one
+// keeps them all.
+func selectHosts(hosts []store.Entry, terms []string, groups Groups) ([]store.Entry, error) {
+	if len(terms) == 0 {
 		return hosts, nil
 	}
-	want := map[string]bool{}
-	for _, name := range limit {
-		want[name] = true
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
 	}
-	var out []store.Entry
+	selected, err := Select(names, groups, terms)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Entry, 0, len(selected))
 	for _, h := range hosts {
-		if want[h.Name] {
+		if _, ok := slices.BinarySearch(selected, h.Name); ok {
 			out = append(out, h)
-			delete(want, h.Name)
 		}
 	}
-	if len(want) > 0 {
-		return nil, unknownHostsError(sortedSet(want), hosts)
-	}
 	return out, nil
-}
-
-func unknownHostsError(unknown []string, hosts []store.Entry) error {
-	names := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		names = append(names, h.Name)
-	}
-	const show = 20
-	known := strings.Join(names[:min(len(names), show)], ", ")
-	if len(names) > show {
-		known += fmt.Sprintf(" and %d more", len(names)-show)
-	}
-	if len(names) == 0 {
-		known = "none"
-	}
-	what := "host"
-	if len(unknown) > 1 {
-		what = "hosts"
-	}
-	return fmt.Errorf("unknown %s %s: not in the config tree (hosts: %s)", what, strings.Join(unknown, ", "), known)
 }
 
 func sortedSet(m map[string]bool) []string {
@@ -366,7 +366,7 @@ func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	hp := &HostPlan{Host: h.Name, New: !ok, Base: ObjectID(base), From: ObjectID(from), To: ObjectID(h.ID), Rollback: rollback}
+	hp := &HostPlan{Host: h.Name, New: !ok, Base: base, From: from, To: h.ID, Rollback: rollback}
 	for _, name := range unionNames(oldApps, newApps) {
 		o, n := oldApps[name], newApps[name]
 		if o == n {

@@ -9,13 +9,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func blobID(t *testing.T, s *store.Store, data string) ObjectID {
+func blobID(t *testing.T, s *store.Store, data string) store.ID {
 	t.Helper()
 	id, err := s.WriteBlob([]byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ObjectID(id)
+	return id
 }
 
 const (
@@ -33,13 +33,13 @@ func TestPlanNewHost(t *testing.T) {
 	})
 	p := mustPlan(t, s, tree, PlanOptions{})
 	web1 := subtree(t, s, tree, "web1")
-	want := &Plan{Tree: ObjectID(tree), Hosts: []HostPlan{{
-		Host: "web1", New: true, From: ObjectID(store.EmptyTree), To: ObjectID(web1),
+	want := &Plan{Tree: tree, Hosts: []HostPlan{{
+		Host: "web1", New: true, From: store.EmptyTree, To: web1,
 		Apps: []AppPlan{{
-			App: "caddy", Action: Add, To: ObjectID(subtree(t, s, tree, "web1/caddy")),
+			App: "caddy", Action: Add, To: subtree(t, s, tree, "web1/caddy"),
 			Files: []FileChange{
 				{Op: Add, Path: "Caddyfile", New: blobID(t, s, "example.com\n"), NewMode: fileMode},
-				{Op: Add, Path: "manifest.json", New: ObjectID(subtree(t, s, tree, "web1/caddy/manifest.json")), NewMode: fileMode},
+				{Op: Add, Path: "manifest.json", New: subtree(t, s, tree, "web1/caddy/manifest.json"), NewMode: fileMode},
 				{Op: Add, Path: "systemd/caddy.service", New: blobID(t, s, "[Service]\n"), NewMode: fileMode},
 				{Op: Add, Path: "sysusers/caddy.conf", New: blobID(t, s, "u caddy - -\n"), NewMode: fileMode},
 			},
@@ -308,7 +308,7 @@ func TestPlanLimit(t *testing.T) {
 	}
 
 	_, err := MakePlan(s, tree, PlanOptions{Limit: []string{"web1", "web9", "app3"}})
-	want := "unknown hosts app3, web9: not in the config tree (hosts: db1, web1, web2)"
+	want := "unknown host web9 (did you mean web1?); unknown host app3: not in the config tree (hosts: db1, web1, web2)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

@@ -10,7 +10,7 @@ import (
 
 // app plans one app whose tree changed; a zero id means absent.
 func (pl *planner) app(host, name string, from, to store.ID) (*AppPlan, error) {
-	ap := &AppPlan{App: name, Action: Update, From: ObjectID(from), To: ObjectID(to)}
+	ap := &AppPlan{App: name, Action: Update, From: from, To: to}
 	switch {
 	case from.IsZero():
 		ap.Action = Add
@@ -36,7 +36,9 @@ func (pl *planner) app(host, name string, from, to store.ID) (*AppPlan, error) {
 	ap.Sysusers = linkSteps(old.sysusers, cur.sysusers)
 	ap.Quadlets = linkSteps(old.quadlets, cur.quadlets)
 	ap.Units = unitSteps(old, cur, ap.Action != Remove)
+	ap.Units = followSteps(ap.Units, old, cur, ap.Files, ap.Action != Remove)
 	ap.Checks = cur.manifest.Checks
+	ap.Validate = cur.manifest.Validate
 	return ap, nil
 }
 
@@ -124,11 +126,11 @@ func diffEntry(src source, o store.Entry, hasOld bool, n store.Entry, hasNew boo
 	oldFile, newFile := hasOld && !o.IsDir(), hasNew && !n.IsDir()
 	switch {
 	case oldFile && newFile:
-		*out = append(*out, FileChange{Op: Update, Path: p, Old: ObjectID(o.ID), New: ObjectID(n.ID), OldMode: Mode(o.Mode), NewMode: Mode(n.Mode)})
+		*out = append(*out, FileChange{Op: Update, Path: p, Old: o.ID, New: n.ID, OldMode: Mode(o.Mode), NewMode: Mode(n.Mode)})
 	case oldFile:
-		*out = append(*out, FileChange{Op: Remove, Path: p, Old: ObjectID(o.ID), OldMode: Mode(o.Mode)})
+		*out = append(*out, FileChange{Op: Remove, Path: p, Old: o.ID, OldMode: Mode(o.Mode)})
 	case newFile:
-		*out = append(*out, FileChange{Op: Add, Path: p, New: ObjectID(n.ID), NewMode: Mode(n.Mode)})
+		*out = append(*out, FileChange{Op: Add, Path: p, New: n.ID, NewMode: Mode(n.Mode)})
 	}
 	return nil
 }

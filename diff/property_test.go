@@ -12,7 +12,7 @@ import (
 
 // fileState is what the host holds at one path.
 type fileState struct {
-	ID   ObjectID
+	ID   store.ID
 	Mode Mode
 }
 
@@ -118,7 +118,7 @@ func hostFiles(t *testing.T, s *store.Store, tree store.ID) map[string]fileState
 			if e.IsDir() {
 				walk(e.ID, prefix+e.Name+"/")
 			} else {
-				out[prefix+e.Name] = fileState{ObjectID(e.ID), Mode(e.Mode)}
+				out[prefix+e.Name] = fileState{e.ID, Mode(e.Mode)}
 			}
 		}
 	}

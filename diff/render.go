@@ -43,12 +43,22 @@ func RenderPlan(w io.Writer, p *Plan, color bool) error {
 		return err
 	}
 	rollback := true
+	names := make([]string, len(p.Hosts))
+	bodies := make([]string, len(p.Hosts))
 	for i := range p.Hosts {
+		var hb strings.Builder
+		renderHostBody(&hb, &p.Hosts[i], color)
+		names[i], bodies[i] = p.Hosts[i].Host, hb.String()
+		rollback = rollback && p.Hosts[i].Rollback
+	}
+	for i, g := range groupHosts(names, bodies) {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		renderHost(&b, &p.Hosts[i], color)
-		rollback = rollback && p.Hosts[i].Rollback
+		b.WriteString(CompactHosts(g.hosts) + "\n" + g.body)
+	}
+	if len(p.Hosts) > 1 {
+		b.WriteString("\n" + totalsOf(p).String() + "\n")
 	}
 	renderRollout(&b, p.Rollout)
 	if rollback {
@@ -60,19 +70,47 @@ func RenderPlan(w io.Writer, p *Plan, color bool) error {
 	return err
 }
 
-// renderRollout lists the stages of a staged rollout.
+// renderRollout lists the stages of a staged rollout and its budget. Runs
+// of stages of one size share a line, so a rollout in batches of two over
+// a hundred hosts stays a few lines.
 func renderRollout(b *strings.Builder, r *Rollout) {
 	if r == nil {
 		return
 	}
-	b.WriteString("\nRollout in stages; the first stage where a host does not deploy stops it:\n")
-	for i, st := range r.Stages {
-		fmt.Fprintf(b, "    %d. %s: %s\n", i+1, st.Name, strings.Join(st.Hosts, ", "))
+	switch {
+	case r.MaxFail != "":
+		fmt.Fprintf(b, "\nRollout in %d stages; it stops after the stage where more than %d %s not deployed (--max-fail %s)", len(r.Stages), r.Allowed, plural(r.Allowed, "host has", "hosts have"), r.MaxFail)
+	default:
+		fmt.Fprintf(b, "\nRollout in %d stages; the first stage where a host does not deploy stops it", len(r.Stages))
+	}
+	if r.MaxFail != "" && len(r.Stages) > 0 && r.Stages[0].Canary {
+		b.WriteString("; a failed canary stops it at once")
+	}
+	b.WriteString(":\n")
+	for i := 0; i < len(r.Stages); {
+		st := r.Stages[i]
+		j := i + 1
+		for !st.Canary && j < len(r.Stages) && len(r.Stages[j].Hosts) == len(st.Hosts) {
+			j++
+		}
+		if j-i < 3 {
+			for ; i < j; i++ {
+				fmt.Fprintf(b, "    %d. %s: %s\n", i+1, r.Stages[i].Name, CompactHosts(r.Stages[i].Hosts))
+			}
+			continue
+		}
+		var hosts []string
+		for _, s := range r.Stages[i:j] {
+			hosts = append(hosts, s.Hosts...)
+		}
+		fmt.Fprintf(b, "    %d-%d. %d batches of %d: %s\n", i+1, j, j-i, len(st.Hosts), CompactHosts(hosts))
+		i = j
 	}
 }
 
-func renderHost(b *strings.Builder, h *HostPlan, color bool) {
-	b.WriteString(h.Host + "\n")
+// renderHostBody writes what happens on a host, without its name, so
+// hosts with the same body can share it.
+func renderHostBody(b *strings.Builder, h *HostPlan, color bool) {
 	for i := range h.Apps {
 		renderApp(b, &h.Apps[i], color)
 	}
@@ -98,6 +136,9 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 			line(fmt.Sprintf("link %s -> %s/current/%s", show(s.Path), a.App, show(s.Target)))
 		}
 	}
+	for _, v := range a.Validate {
+		line(validateLine(v))
+	}
 	for _, s := range a.Sysusers {
 		line(fmt.Sprintf("%s sysusers %s", s.Op, show(s.Name)))
 	}
@@ -105,7 +146,7 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 		for _, u := range a.Units {
 			for _, op := range ops {
 				if u.Op == op {
-					line(fmt.Sprintf("%s unit %s", u.Op, show(u.Unit)))
+					line(unitLine(u))
 				}
 			}
 		}
@@ -114,7 +155,7 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 	for _, q := range a.Quadlets {
 		line(fmt.Sprintf("%s quadlet %s", q.Op, show(q.Name)))
 	}
-	units(Enable, Restart)
+	units(Enable, Restart, Reload)
 	for _, c := range a.Checks {
 		line(fmt.Sprintf("check %s (%s)", show(c.String()), c.Duration()))
 	}

@@ -1,6 +1,8 @@
 package diff
 
 import (
+	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 
@@ -35,26 +37,30 @@ func TestRolloutStages(t *testing.T) {
 	tests := []struct {
 		name   string
 		canary []string
-		batch  Batch
+		batch  Ramp
 		want   []Stage
 	}{
-		{"no staging", nil, Batch{}, nil},
-		{"canary only", []string{"web2"}, Batch{}, []Stage{
-			{"canary", []string{"web2"}}, {"rest", []string{"db1", "web1", "web3", "web4"}}}},
-		{"canaries in plan order, named twice", []string{"web3", "db1", "web3"}, Batch{}, []Stage{
-			{"canary", []string{"db1", "web3"}}, {"rest", []string{"web1", "web2", "web4"}}}},
-		{"batches of 2", nil, Batch{N: 2}, []Stage{
-			{"batch 1 of 3", []string{"db1", "web1"}}, {"batch 2 of 3", []string{"web2", "web3"}}, {"batch 3 of 3", []string{"web4"}}}},
-		{"canary then 50% of the other four", []string{"web1"}, Batch{N: 50, Percent: true}, []Stage{
-			{"canary", []string{"web1"}}, {"batch 1 of 2", []string{"db1", "web2"}}, {"batch 2 of 2", []string{"web3", "web4"}}}},
-		{"1% rounds up to one host", nil, Batch{N: 1, Percent: true}, []Stage{
-			{"batch 1 of 5", []string{"db1"}}, {"batch 2 of 5", []string{"web1"}}, {"batch 3 of 5", []string{"web2"}},
-			{"batch 4 of 5", []string{"web3"}}, {"batch 5 of 5", []string{"web4"}}}},
-		{"every host a canary", known, Batch{N: 1}, []Stage{{"canary", known}}},
+		{"no staging", nil, nil, nil},
+		{"canary only", []string{"web2"}, nil, []Stage{
+			{"canary", []string{"web2"}, true}, {"rest", []string{"db1", "web1", "web3", "web4"}, false}}},
+		{"canaries in plan order, named twice", []string{"web3", "db1", "web3"}, nil, []Stage{
+			{"canary", []string{"db1", "web3"}, true}, {"rest", []string{"web1", "web2", "web4"}, false}}},
+		{"batches of 2", nil, Ramp{{N: 2}}, []Stage{
+			{"batch 1 of 3", []string{"db1", "web1"}, false}, {"batch 2 of 3", []string{"web2", "web3"}, false}, {"batch 3 of 3", []string{"web4"}, false}}},
+		{"canary then 50% of the other four", []string{"web1"}, Ramp{{N: 50, Percent: true}}, []Stage{
+			{"canary", []string{"web1"}, true}, {"batch 1 of 2", []string{"db1", "web2"}, false}, {"batch 2 of 2", []string{"web3", "web4"}, false}}},
+		{"1% rounds up to one host", nil, Ramp{{N: 1, Percent: true}}, []Stage{
+			{"batch 1 of 5", []string{"db1"}, false}, {"batch 2 of 5", []string{"web1"}, false}, {"batch 3 of 5", []string{"web2"}, false},
+			{"batch 4 of 5", []string{"web3"}, false}, {"batch 5 of 5", []string{"web4"}, false}}},
+		{"every host a canary", known, Ramp{{N: 1}}, []Stage{{"canary", known, true}}},
+		{"a ramp, the last size repeating", nil, Ramp{{N: 1}, {N: 2}}, []Stage{
+			{"batch 1 of 3", []string{"db1"}, false}, {"batch 2 of 3", []string{"web1", "web2"}, false}, {"batch 3 of 3", []string{"web3", "web4"}, false}}},
+		{"canaries by glob", []string{"web[13]"}, nil, []Stage{
+			{"canary", []string{"web1", "web3"}, true}, {"rest", []string{"db1", "web2", "web4"}, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := planRollout(hosts, known, tt.canary, tt.batch)
+			r, err := planRollout(hosts, known, nil, tt.canary, tt.batch, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,11 +76,11 @@ func TestRolloutStages(t *testing.T) {
 }
 
 func TestRolloutRefusesCanariesOutsideThePlan(t *testing.T) {
-	_, err := planRollout(hostPlans("web1"), []string{"web1", "web2"}, []string{"web2", "web9"}, Batch{})
+	_, err := planRollout(hostPlans("web1"), []string{"web1", "web2"}, nil, []string{"web2", "web9", "db*"}, nil, nil)
 	if err == nil {
 		t.Fatal("canaries outside the plan accepted")
 	}
-	for _, want := range []string{"canary web2 is not in this plan", "canary web9 is not a host in the config tree"} {
+	for _, want := range []string{"canary web2 is not in this plan", "canary web9 is not a host in the config tree (did you mean web1?)", `canary glob "db*" matches no host`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
@@ -82,13 +88,161 @@ func TestRolloutRefusesCanariesOutsideThePlan(t *testing.T) {
 }
 
 func TestRenderPlanShowsRollout(t *testing.T) {
-	p := &Plan{Hosts: hostPlans("web1", "web2"), Rollout: &Rollout{Stages: []Stage{{"canary", []string{"web1"}}, {"rest", []string{"web2"}}}}}
+	p := &Plan{Hosts: hostPlans("web1", "web2"), Rollout: &Rollout{Stages: []Stage{{"canary", []string{"web1"}, true}, {"rest", []string{"web2"}, false}}}}
 	var b strings.Builder
 	if err := RenderPlan(&b, p, false); err != nil {
 		t.Fatal(err)
 	}
-	want := "Rollout in stages; the first stage where a host does not deploy stops it:\n    1. canary: web1\n    2. rest: web2\n"
+	want := "Rollout in 2 stages; the first stage where a host does not deploy stops it:\n    1. canary: web1\n    2. rest: web2\n"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("plan:\n%s\nwant it to contain:\n%s", b.String(), want)
+	}
+}
+
+func TestParseRampAndBudget(t *testing.T) {
+	r, err := ParseRamp("1,5,25%")
+	if err != nil || r.String() != "1,5,25%" || len(r) != 3 || r[2] != (Batch{N: 25, Percent: true}) {
+		t.Errorf("ParseRamp = %v, %v", r, err)
+	}
+	for _, in := range []string{"", "1,", ",2", "1,0", "1,x%"} {
+		if _, err := ParseRamp(in); err == nil {
+			t.Errorf("ParseRamp(%q) accepted", in)
+		}
+	}
+	for in, want := range map[string]Budget{"0": {}, "2": {N: 2}, "10%": {N: 10, Percent: true}} {
+		if got, err := ParseBudget(in); err != nil || got != want {
+			t.Errorf("ParseBudget(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "101%", "x", "1.5"} {
+		if _, err := ParseBudget(in); err == nil {
+			t.Errorf("ParseBudget(%q) accepted", in)
+		}
+	}
+	for _, tt := range []struct {
+		b       Budget
+		n, want int
+	}{{Budget{N: 2}, 40, 2}, {Budget{N: 10, Percent: true}, 40, 4}, {Budget{N: 10, Percent: true}, 9, 0}, {Budget{N: 100, Percent: true}, 7, 7}} {
+		if got := tt.b.allowed(tt.n); got != tt.want {
+			t.Errorf("%v of %d hosts allows %d failures, want %d", tt.b, tt.n, got, tt.want)
+		}
+	}
+}
+
+// Properties of the stages, for random fleets, ramps and canaries: every
+// host of the plan is in exactly one stage, in plan order after the
+// canaries; the canaries come first, alone; each batch has the size its
+// place in the ramp gives (the last one what is left), never zero.
+func TestRolloutStageProperties(t *testing.T) {
+	r := rand.New(rand.NewSource(19))
+	for iter := range 2000 {
+		n := r.Intn(60)
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("h%03d", i))
+		}
+		var ramp Ramp
+		for range 1 + r.Intn(3) {
+			if r.Intn(2) == 0 {
+				ramp = append(ramp, Batch{N: 1 + r.Intn(10)})
+			} else {
+				ramp = append(ramp, Batch{N: 1 + r.Intn(100), Percent: true})
+			}
+		}
+		var canary []string
+		isCanary := map[string]bool{}
+		for _, h := range names {
+			if r.Intn(10) == 0 {
+				canary = append(canary, h)
+				isCanary[h] = true
+			}
+		}
+		ro, err := planRollout(hostPlans(names...), names, nil, canary, ramp, &Budget{N: r.Intn(5)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		what := fmt.Sprintf("iteration %d: %d hosts, ramp %s, %d canaries", iter, n, ramp, len(canary))
+		var seen, rest []string
+		for _, h := range names {
+			if !isCanary[h] {
+				rest = append(rest, h)
+			}
+		}
+		stages := ro.Stages
+		if len(canary) > 0 {
+			if !stages[0].Canary || !cmp.Equal(stages[0].Hosts, canary) {
+				t.Fatalf("%s: first stage %+v, want the canaries", what, stages[0])
+			}
+			seen = append(seen, stages[0].Hosts...)
+			stages = stages[1:]
+		}
+		var batched []string
+		for i, st := range stages {
+			if st.Canary || len(st.Hosts) == 0 {
+				t.Fatalf("%s: stage %d is %+v", what, i, st)
+			}
+			want := ramp[min(i, len(ramp)-1)].size(len(rest))
+			if i < len(stages)-1 && len(st.Hosts) != want || len(st.Hosts) > want {
+				t.Fatalf("%s: batch %d has %d hosts, want %d", what, i+1, len(st.Hosts), want)
+			}
+			batched = append(batched, st.Hosts...)
+		}
+		if !cmp.Equal(batched, rest) {
+			t.Fatalf("%s: batches hold %v, want %v", what, batched, rest)
+		}
+		seen = append(seen, batched...)
+		if len(seen) != n {
+			t.Fatalf("%s: %d hosts in stages, want %d", what, len(seen), n)
+		}
+	}
+}
+
+func TestRolloutContinuesWithinTheBudget(t *testing.T) {
+	hosts := hostPlans("c1", "h1", "h2", "h3", "h4", "h5", "h6")
+	ro, err := planRollout(hosts, nil, nil, []string{"c1"}, Ramp{{N: 2}}, &Budget{N: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Allowed != 2 || ro.MaxFail != "2" {
+		t.Errorf("budget %q allows %d", ro.MaxFail, ro.Allowed)
+	}
+	for _, tt := range []struct {
+		stage, failed int
+		want          bool
+	}{
+		{0, 0, true}, {0, 1, false}, // a failed canary stops at once
+		{1, 1, true}, {2, 2, true}, {2, 3, false}, {3, 3, false},
+	} {
+		if got := ro.Continue(tt.stage, tt.failed); got != tt.want {
+			t.Errorf("Continue(stage %d, %d failed) = %v, want %v", tt.stage, tt.failed, got, tt.want)
+		}
+	}
+	var none *Rollout
+	if !none.Continue(0, 0) || none.Continue(0, 1) {
+		t.Error("a single stage's Continue")
+	}
+}
+
+func TestRenderRolloutWithABudgetStaysShort(t *testing.T) {
+	var names []string
+	for i := 1; i <= 40; i++ {
+		names = append(names, fmt.Sprintf("web%02d", i))
+	}
+	ro, err := planRollout(hostPlans(names...), names, nil, []string{"web01"}, Ramp{{N: 1}, {N: 5}, {N: 25, Percent: true}}, &Budget{N: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	renderRollout(&b, ro)
+	want := `
+Rollout in 7 stages; it stops after the stage where more than 2 hosts have not deployed (--max-fail 2); a failed canary stops it at once:
+    1. canary: web01
+    2. batch 1 of 6: web02
+    3. batch 2 of 6: web03..web07 (5 hosts)
+    4-6. 3 batches of 10: web08..web37 (30 hosts)
+    7. batch 6 of 6: web38..web40 (3 hosts)
+`
+	if b.String() != want {
+		t.Errorf("rollout:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -22,7 +22,7 @@ type HostStatus struct {
 	// accepted: when, by whom, and the deploy commit on main.
 	Deployed time.Time `json:"deployed,omitzero"`
 	Operator string    `json:"operator,omitempty"`
-	Commit   ObjectID  `json:"commit,omitzero"`
+	Commit   store.ID  `json:"commit,omitzero"`
 	// Undeployed names the apps whose tree differs from the host's: added,
 	// changed or removed since.
 	Undeployed []string `json:"undeployed,omitempty"`
@@ -40,7 +40,7 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 	if err != nil {
 		return nil, err
 	}
-	selected, err := selectHosts(hosts, limit)
+	selected, err := selectHosts(hosts, limit, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func describeDeploy(src source, base store.ID, st *HostStatus) error {
 	if !ok {
 		deploy = base // a host commit made by hand: name it instead
 	}
-	st.Deployed, st.Operator, st.Commit = info.Time, info.Operator, ObjectID(deploy)
+	st.Deployed, st.Operator, st.Commit = info.Time, info.Operator, deploy
 	return nil
 }
 

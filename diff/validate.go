@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -167,6 +168,12 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 		}
 		probs = append(probs, checkFiles(d.manifest, files)...)
 	}
+	probs = append(probs, checkFollow(d)...)
+	install, err := l.checkInstall(d)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, install...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }
@@ -189,15 +196,6 @@ func (l *loader) checkSymlinks(d *appData) ([]problem, error) {
 	return probs, nil
 }
 
-// reservedDirs are directories deptool itself manages on a host; a symlink
-// from a manifest must not land in, on or above one of them.
-var reservedDirs = []struct{ dir, instead string }{
-	{"/etc/systemd/system", "put unit files in the app's systemd/ directory instead"},
-	{"/etc/sysusers.d", "put sysusers files in the app's sysusers/ directory instead"},
-	{"/etc/containers/systemd", "put quadlet files in the app's quadlets/ directory instead"},
-	{"/var/lib/deptool", "deptool keeps its own state there"},
-}
-
 func checkLinkPath(p string) string {
 	switch {
 	case p == "":
@@ -211,15 +209,9 @@ func checkLinkPath(p string) string {
 	case p == "/":
 		return "cannot replace the root directory"
 	}
-	for _, r := range reservedDirs {
-		if p == r.dir || strings.HasPrefix(p, r.dir+"/") {
-			return fmt.Sprintf("%s is managed by deptool; %s", r.dir, r.instead)
-		}
-		if strings.HasPrefix(r.dir, p+"/") {
-			return fmt.Sprintf("the link would replace %s, which holds %s managed by deptool", p, r.dir)
-		}
-	}
-	return ""
+	// A symlink must not land in, on or above a directory deptool
+	// manages on the host.
+	return layout.Clash(p)
 }
 
 func (l *loader) checkLinkTarget(d *appData, target string) (string, error) {

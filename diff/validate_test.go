@@ -1,6 +1,7 @@
 package diff
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,8 +15,8 @@ func goodTree() map[string]string {
 		"web1/nginx/nginx.conf":                         "worker_processes 1;\n",
 		"web1/nginx/mime.types":                         "types {}\n",
 		"web1/nginx/manifest.json":                      `{"systemd": {"units_enabled": ["nginx.service", "getty@tty1.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}`,
-		"web1/nginx/systemd/nginx.service":              "[Service]\n",
-		"web1/nginx/systemd/getty@.service":             "[Service]\n",
+		"web1/nginx/systemd/nginx.service":              "[Service]\n[Install]\nWantedBy=multi-user.target\n",
+		"web1/nginx/systemd/getty@.service":             "[Service]\n[Install]\nWantedBy=getty.target\n",
 		"web1/nginx/systemd/nginx.service.d/limit.conf": "[Service]\nLimitNOFILE=65536\n",
 		"web1/nginx/sysusers/nginx.conf":                "u nginx - -\n",
 		"web1/nginx/quadlets/cache.container":           "[Container]\n",
@@ -165,7 +166,9 @@ func TestValidateSymlinkPaths(t *testing.T) {
 			"etc/a": "f", "/etc/./b": "f", "/": "f", "": "f",
 			"/etc/systemd/system/x.service": "f", "/etc/sysusers.d": "f",
 			"/var/lib/deptool/apps/x": "f", "/etc/systemd": "f", "/etc/tab\t": "f",
-			"/etc/containers/systemd/x.container": "f", "/etc/fine.conf": "f"}}`,
+			"/etc/containers/systemd/x.container": "f", "/etc/fine.conf": "f",
+			"/run/systemd/system/x.service": "f", "/usr/lib/systemd/system/y.service": "f",
+			"/lib/systemd/system": "f", "/usr/lib/sysusers.d/u.conf": "f", "/run/systemd/fine": "f"}}`,
 	}))
 	wantProblems(t, err, map[string][]string{
 		"prod/web1/a/manifest.json": {
@@ -177,6 +180,10 @@ func TestValidateSymlinkPaths(t *testing.T) {
 			`symlink "/etc/systemd/system/x.service": /etc/systemd/system is managed by deptool; put unit files in the app's systemd/`,
 			`symlink "/etc/sysusers.d": /etc/sysusers.d is managed by deptool; put sysusers files in the app's sysusers/`,
 			`symlink "/etc/tab\t": the link path contains a control character`,
+			`symlink "/lib/systemd/system": /lib/systemd/system is where systemd finds units`,
+			`symlink "/run/systemd/system/x.service": /run/systemd/system is where systemd finds units: one linked there escapes deptool's enable, reload, check and rollback; put it in the app's systemd/ directory`,
+			`symlink "/usr/lib/systemd/system/y.service": /usr/lib/systemd/system is where systemd finds units`,
+			`symlink "/usr/lib/sysusers.d/u.conf": /usr/lib/sysusers.d is where systemd finds users`,
 			`symlink "/var/lib/deptool/apps/x": /var/lib/deptool is managed by deptool`,
 			`symlink "etc/a": the link path must be absolute`,
 		},
@@ -409,5 +416,16 @@ func TestValidateChecks(t *testing.T) {
 			`units_enabled lists "b.service", but systemd/b.service does not exist`,
 			"checks[0]: expect_status applies to http checks only",
 		},
+	})
+}
+
+func TestValidateRefusesAHugeManifest(t *testing.T) {
+	huge := `{"symlinks": {"/etc/a": "f"}}` + strings.Repeat(" ", MaxManifestSize)
+	err := validateTree(t, with(map[string]string{
+		"web1/a/f":             "x",
+		"web1/a/manifest.json": huge,
+	}))
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/a/manifest.json": {fmt.Sprintf("is %d bytes, more than the limit of %d (1 MiB)", len(huge), MaxManifestSize)},
 	})
 }

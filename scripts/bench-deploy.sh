@@ -18,8 +18,14 @@
 # machine, versions and binary size to deploy.env next to it. Root only;
 # `just bench` installs what it needs first.
 #
+# Each boot's wall time and the memory the N hosts took (MemAvailable
+# before and after) are written to deploy.env as lab_boot_N.
+#
+# BENCH_SERIES="deptool ssh-floor" measures only those series (default:
+# all), for a quick point at a large N.
+#
 # Usage: scripts/bench-deploy.sh [-o FILE] [RUNS] [N...]
-#        (default: $BENCH_OUT or docs/performance/deploy.tsv, 5 runs, N = 1 8 32)
+#        (default: $BENCH_OUT or docs/performance/deploy.tsv, 5 runs, N = 1 8 32 100)
 set -euo pipefail
 export LC_ALL=C.UTF-8 # '.' as the decimal point in EPOCHREALTIME and awk; UTF-8 for Ansible
 
@@ -34,7 +40,8 @@ done
 shift $((OPTIND - 1))
 runs=${1:-5}
 shift || true
-counts=${*:-1 8 32}
+counts=${*:-1 8 32 100}
+series=${BENCH_SERIES:-deptool deptool-noconfirm deptool-settle deptool-first-contact ansible ssh-floor}
 [[ $runs =~ ^[1-9][0-9]*$ ]] || usage
 for n in $counts; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage; done
 
@@ -124,13 +131,46 @@ fail() {
 
 hosts=()
 
+# boot starts N fresh hosts and records what that cost: wall time, and the
+# memory they hold once running (MemAvailable before and after).
 boot() {
     mapfile -t hosts < <(seq -f 'bench%g' 1 "$n")
     "$top/bin/deptool-lab" down --state "$lab" >/dev/null 2>&1 || true
-    "$top/bin/deptool-lab" up --state "$lab" "${hosts[@]}" >"$work/lab.log" 2>&1 ||
+    local t0 m0 m1
+    t0=$EPOCHREALTIME
+    m0=$(awk '/^MemAvailable/ { print $2 }' /proc/meminfo)
+    "$top/bin/deptool-lab" up --timeout 5m --state "$lab" "${hosts[@]}" >"$work/lab.log" 2>&1 ||
         { cat "$work/lab.log" >&2; die "lab up failed"; }
+    m1=$(awk '/^MemAvailable/ { print $2 }' /proc/meminfo)
+    local secs mib own
+    secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    mib=$(((m0 - m1) / 1024))
+    own=$(lab_memory)
+    echo "lab_boot_$n=${secs}s,${own}MiB,available_dropped_${mib}MiB" >>"$(dirname "$out")/deploy.env"
+    echo "lab: $n hosts booted in $secs s; their processes and overlays hold $own MiB (MemAvailable fell by $mib MiB, other users of the machine included)"
     tail -1 "$work/lab.log"
 }
+
+# lab_memory is what the lab's hosts hold, in MiB: the proportional set
+# size of every process in their cgroups (from the lab's state) plus their
+# overlays' upper directories on tmpfs. MemAvailable alone would count
+# whatever else the machine did meanwhile.
+lab_memory() {
+    local kb=0 p
+    for p in $(grep -o '"/sys/fs/cgroup/unified/[^"]*"' "$lab/state.json" | tr -d '"' | sort -u |
+        xargs -I{} find {} -name cgroup.procs -exec cat {} + 2>/dev/null); do
+        kb=$((kb + $(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    local shm
+    shm=$(grep -o '"work": *"[^"]*"' "$lab/state.json" | sed 's/.*"\([^"]*\)"$/\1/')
+    # Only the upper directories: each host's root under it is the overlay
+    # mount itself, the whole machine's file system.
+    [[ -n $shm && -d $shm ]] && kb=$((kb + $(du -skc "$shm"/*/upper 2>/dev/null | tail -1 | cut -f1)))
+    echo $((kb / 1024))
+}
+
+# want SERIES: whether BENCH_SERIES asks for it.
+want() { [[ " $series " == *" $1 "* ]]; }
 
 # on_all CMD: run a shell command on every host in parallel; all must succeed.
 on_all() {
@@ -237,7 +277,13 @@ first_contact() {
     for r in $(seq 1 "$runs"); do
         ((r == 1)) || forget_deptool || die "could not wipe deptool from the hosts"
         new_store
-        measure deptool-first-contact "$r" deptool deploy --yes --settle 0s
+        if want deptool-first-contact; then
+            measure deptool-first-contact "$r" deptool deploy --yes --settle 0s
+        else
+            deptool deploy --yes --settle 0s >"$log" 2>&1 || fail first-contact deptool deploy
+            deployed
+            return
+        fi
         deployed
     done
 }
@@ -250,24 +296,36 @@ steady() {
     # Warm-up, untimed: caches on both sides, Ansible's first copy of the unit.
     change_conf warmup
     deptool deploy --yes --settle 0s >"$log" 2>&1 || fail warm-up deptool deploy
-    new_control_dir 0
-    "${play[@]}" -e bench_value=warmup >"$log" 2>&1 || fail warm-up "${play[@]}"
-    close_ansible_masters
-    for r in $(seq 1 "$runs"); do
-        change_conf "deptool $r"
-        measure deptool "$r" deptool deploy --yes --settle 0s
-        deployed
-        change_conf "deptool-noconfirm $r"
-        measure deptool-noconfirm "$r" deptool deploy --yes --settle 0s --confirm-timeout 0s
-        deployed
-        change_conf "deptool-settle $r"
-        measure deptool-settle "$r" deptool deploy --yes
-        deployed
-        new_control_dir "$r"
-        measure ansible "$r" "${play[@]}" -e "bench_value=ansible-$r"
-        handler_ran
+    if want ansible; then
+        new_control_dir 0
+        "${play[@]}" -e bench_value=warmup >"$log" 2>&1 || fail warm-up "${play[@]}"
         close_ansible_masters
-        measure ssh-floor "$r" ssh_floor
+    fi
+    for r in $(seq 1 "$runs"); do
+        if want deptool; then
+            change_conf "deptool $r"
+            measure deptool "$r" deptool deploy --yes --settle 0s
+            deployed
+        fi
+        if want deptool-noconfirm; then
+            change_conf "deptool-noconfirm $r"
+            measure deptool-noconfirm "$r" deptool deploy --yes --settle 0s --confirm-timeout 0s
+            deployed
+        fi
+        if want deptool-settle; then
+            change_conf "deptool-settle $r"
+            measure deptool-settle "$r" deptool deploy --yes
+            deployed
+        fi
+        if want ansible; then
+            new_control_dir "$r"
+            measure ansible "$r" "${play[@]}" -e "bench_value=ansible-$r"
+            handler_ran
+            close_ansible_masters
+        fi
+        if want ssh-floor; then
+            measure ssh-floor "$r" ssh_floor
+        fi
     done
 }
 
@@ -286,7 +344,9 @@ summary() {
 }
 
 main() {
-    command -v ansible-playbook >/dev/null || die "ansible-playbook not found: apt-get install ansible-core"
+    if want ansible; then
+        command -v ansible-playbook >/dev/null || die "ansible-playbook not found: apt-get install ansible-core"
+    fi
     build
     mkdir -p "$(dirname "$out")"
     describe_machine

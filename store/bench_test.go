@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,4 +101,69 @@ func BenchmarkSnapshotDir(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRepack rewrites a host store of 20 deploys of 500 files of 4 KB
+// (random, so nothing compresses), each deploy changing 50 of them, from 20
+// packs into one: the cost of the host store's gc (deploy/agent repackAt).
+func BenchmarkRepack(b *testing.B) {
+	src, err := Init(filepath.Join(b.TempDir(), "src"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	content := func() []byte {
+		data := make([]byte, 4096)
+		for i := range data {
+			data[i] = byte(rnd.Uint32())
+		}
+		return data
+	}
+	entries := make([]Entry, 500)
+	for i := range entries {
+		id, _ := src.WriteBlob(content())
+		entries[i] = Entry{Name: fmt.Sprintf("f%03d", i), Mode: ModeFile, ID: id}
+	}
+	var commits []ID
+	var parents []ID
+	var packs [][]byte
+	for v := range 20 {
+		for i := range 50 {
+			id, _ := src.WriteBlob(content())
+			entries[(v*50+i)%len(entries)].ID = id
+		}
+		tree, _ := src.WriteTree(entries)
+		c, _ := src.writeCommit(tree, parents, "v", "op@x", t0)
+		var buf bytes.Buffer
+		var haves []ID
+		if len(commits) > 0 {
+			haves = commits[len(commits)-1:]
+		}
+		if _, err := src.WritePack(&buf, []ID{c}, haves); err != nil {
+			b.Fatal(err)
+		}
+		packs = append(packs, buf.Bytes())
+		commits, parents = append(commits, c), []ID{c}
+	}
+	var total int
+	for _, p := range packs {
+		total += len(p)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		dst, err := Init(filepath.Join(b.TempDir(), "dst"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, p := range packs {
+			if err := dst.ReadPack(bytes.NewReader(p)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if _, err := dst.Repack(commits[len(commits)-1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total)/1e6, "MB-history")
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -40,7 +39,7 @@ func (s *Store) Resolve(rev string) (ID, error) {
 	if err != nil {
 		return ZeroID, fmt.Errorf("%q is not a commit in the store (try 'deptool log'): %w", rev, err)
 	}
-	return *h, nil
+	return ID(*h), nil
 }
 
 // Config reads option key of the store's [deptool] Git config section.
@@ -74,11 +73,8 @@ func pinRef(host string) plumbing.ReferenceName {
 // Pin holds host at commit: plans leave it out until Unpin. Pins are refs,
 // so they travel with the store to teammates.
 func (s *Store) Pin(host string, commit ID) error {
-	old, _, err := s.ref(pinRef(host))
-	if err != nil {
-		return err
-	}
-	return s.setRef(pinRef(host), commit, old)
+	_, err := s.update(pinRef(host), false, func(ID, bool) (ID, error) { return commit, nil })
+	return err
 }
 
 // ErrNotPinned is returned by Unpin for a host that has no pin.
@@ -86,40 +82,15 @@ var ErrNotPinned = errors.New("not pinned")
 
 // Unpin releases host's pin.
 func (s *Store) Unpin(host string) error {
-	if _, ok, err := s.ref(pinRef(host)); err != nil {
+	if _, ok, err := s.readRef(pinRef(host)); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("host %s: %w", host, ErrNotPinned)
 	}
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	if err := s.objects.RemoveReference(pinRef(host)); err != nil {
-		return fmt.Errorf("store: unpin %s: %w", host, err)
-	}
-	return nil
+	return s.removeRef(pinRef(host))
 }
 
 // Pins returns every pinned host and the commit it is held at.
 func (s *Store) Pins() (map[string]ID, error) {
 	return s.refsUnder("refs/pins/")
-}
-
-func (s *Store) refsUnder(prefix string) (map[string]ID, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	iter, err := s.objects.IterReferences()
-	if err != nil {
-		return nil, fmt.Errorf("store: list refs: %w", err)
-	}
-	out := map[string]ID{}
-	err = iter.ForEach(func(r *plumbing.Reference) error {
-		if name, ok := strings.CutPrefix(r.Name().String(), prefix); ok && r.Type() == plumbing.HashReference {
-			out[name] = r.Hash()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: list refs: %w", err)
-	}
-	return out, nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -20,35 +19,29 @@ func (s *Store) RecordOutcomes(deploy ID, note []byte, operator string, when tim
 	if err != nil {
 		return err
 	}
-	parent, ok, err := s.ref(OutcomesRef)
-	if err != nil {
-		return err
-	}
-	var entries []Entry
-	var parents []ID
-	if ok {
-		parents = []ID{parent}
-		info, err := s.CommitInfo(parent)
+	// Read, extend and move the notes in one step under the refs lock, so
+	// a note recorded at the same time by another deptool is kept.
+	_, err = s.update(OutcomesRef, true, func(parent ID, ok bool) (ID, error) {
+		var entries []Entry
+		var parents []ID
+		if ok {
+			parents = []ID{parent}
+			info, err := s.CommitInfo(parent)
+			if err != nil {
+				return ZeroID, err
+			}
+			if entries, err = s.ReadTree(info.Tree); err != nil {
+				return ZeroID, err
+			}
+		}
+		entries = replaceEntry(entries, Entry{Name: deploy.String(), Mode: ModeFile, ID: blob})
+		tree, err := s.WriteTree(entries)
 		if err != nil {
-			return err
+			return ZeroID, err
 		}
-		if entries, err = s.ReadTree(info.Tree); err != nil {
-			return err
-		}
-	}
-	entries = replaceEntry(entries, Entry{Name: deploy.String(), Mode: ModeFile, ID: blob})
-	tree, err := s.WriteTree(entries)
-	if err != nil {
-		return err
-	}
-	id, err := s.writeCommit(tree, parents, "outcomes of deploy "+deploy.String()[:12]+"\n", operator, when)
-	if err != nil {
-		return err
-	}
-	if err := s.setRef(OutcomesRef, id, parent); err != nil {
-		return fmt.Errorf("store: record outcomes: %w", err)
-	}
-	return nil
+		return s.writeCommit(tree, parents, "outcomes of deploy "+deploy.String()[:12]+"\n", operator, when)
+	})
+	return err
 }
 
 // Outcomes returns the note recorded for deploy, if any.

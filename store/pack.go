@@ -1,8 +1,16 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/revlist"
@@ -19,11 +27,11 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 	defer s.objMu.Unlock()
 	known := make([]ID, 0, len(haves))
 	for _, h := range haves {
-		if !h.IsZero() && s.objects.HasEncodedObject(h) == nil {
+		if !h.IsZero() && s.objects.HasEncodedObject(h.Hash()) == nil {
 			known = append(known, h)
 		}
 	}
-	objs, err := revlist.Objects(s.objects, wants, known)
+	objs, err := revlist.Objects(s.objects, hashes(wants), hashes(known))
 	if err != nil {
 		return 0, fmt.Errorf("store: list objects to send: %w", err)
 	}
@@ -35,7 +43,10 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 	return len(objs), nil
 }
 
-// ReadPack stores the objects of the packfile read from r.
+// ReadPack stores the objects of the packfile read from r. When that
+// fails half way (a full disk, a cut stream), the files it began are
+// removed: go-git leaves its temp pack behind, and an index it was writing,
+// and a full disk stays full.
 func (s *Store) ReadPack(r io.Reader) error {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
@@ -43,10 +54,80 @@ func (s *Store) ReadPack(r io.Reader) error {
 	if !ok {
 		return fmt.Errorf("store: read pack: storage cannot take packs")
 	}
-	if err := packfile.UpdateObjectStorage(st, r); err != nil {
-		return fmt.Errorf("store: read pack: %w", err)
+	before := s.packFiles()
+	err := packfile.UpdateObjectStorage(st, r)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if s.path != "" {
+		for name := range s.packFiles() {
+			if !before[name] && !completePack(s.packDir(), name) {
+				os.Remove(filepath.Join(s.packDir(), name))
+			}
+		}
+	}
+	return fmt.Errorf("store: read pack: %w", err)
+}
+
+func (s *Store) packDir() string { return filepath.Join(s.path, "objects", "pack") }
+
+// packFiles lists the files of the pack directory by name. Callers hold
+// objMu, so within this process nobody else is writing a pack.
+func (s *Store) packFiles() map[string]bool {
+	out := map[string]bool{}
+	if s.path == "" {
+		return out
+	}
+	entries, _ := os.ReadDir(s.packDir())
+	for _, e := range entries {
+		out[e.Name()] = true
+	}
+	return out
+}
+
+// completePack reports whether name is one half of a pack whose other half
+// is there too: go-git writes the index, then renames the pack into place,
+// so an index alone, or a temp pack, is a write that did not finish.
+func completePack(dir, name string) bool {
+	base, ok := strings.CutSuffix(name, ".idx")
+	if !ok {
+		base, ok = strings.CutSuffix(name, ".pack")
+	}
+	if !ok || !strings.HasPrefix(name, "pack-") {
+		return false
+	}
+	_, errPack := os.Stat(filepath.Join(dir, base+".pack"))
+	_, errIdx := os.Stat(filepath.Join(dir, base+".idx"))
+	return errPack == nil && errIdx == nil
+}
+
+// CleanPacks removes what interrupted pack writes left in the store: temp
+// packs (tmp_pack_*) and indexes without their pack. Only its owner may
+// call it, holding whatever lock keeps other writers out (the host's lock
+// on a host), or it would remove a pack being written. It returns the bytes
+// freed.
+func (s *Store) CleanPacks() (int64, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	if s.path == "" {
+		return 0, nil
+	}
+	var freed int64
+	for name := range s.packFiles() {
+		if completePack(s.packDir(), name) || !(strings.HasPrefix(name, "tmp_pack_") || strings.HasPrefix(name, "pack-")) {
+			continue
+		}
+		path := filepath.Join(s.packDir(), name)
+		info, err := os.Lstat(path)
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return freed, fmt.Errorf("store: remove the unfinished pack %s: %w", path, err)
+		}
+		freed += info.Size()
+	}
+	return freed, nil
 }
 
 // Reachable lists every object reachable from the commits in from: what a
@@ -54,9 +135,172 @@ func (s *Store) ReadPack(r io.Reader) error {
 func (s *Store) Reachable(from ...ID) ([]ID, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	objs, err := revlist.Objects(s.objects, from, nil)
+	objs, err := revlist.Objects(s.objects, hashes(from), nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: list objects: %w", err)
 	}
-	return objs, nil
+	return ids(objs), nil
+}
+
+// Missing looks for an object reachable from commits that the store does
+// not hold, and returns the first it finds: a store that lost a pack (or
+// was deleted and started again) still has its refs, and a pack made
+// against those refs would leave it without what they name.
+func (s *Store) Missing(commits ...ID) (ID, bool, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	seen := map[ID]bool{}
+	var walk func(tree ID) (ID, bool, error)
+	walk = func(tree ID) (ID, bool, error) {
+		if seen[tree] || tree == EmptyTree {
+			return ZeroID, false, nil
+		}
+		seen[tree] = true
+		t, err := object.GetTree(s.objects, tree.Hash())
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return tree, true, nil
+		}
+		if err != nil {
+			return ZeroID, false, fmt.Errorf("store: read tree %s: %w", tree, err)
+		}
+		for _, e := range t.Entries {
+			id := ID(e.Hash)
+			if e.Mode == filemode.Dir {
+				if id, ok, err := walk(id); ok || err != nil {
+					return id, ok, err
+				}
+				continue
+			}
+			if !seen[id] {
+				seen[id] = true
+				if s.objects.HasEncodedObject(e.Hash) != nil {
+					return id, true, nil
+				}
+			}
+		}
+		return ZeroID, false, nil
+	}
+	for _, c := range commits {
+		if c.IsZero() {
+			continue
+		}
+		commit, err := object.GetCommit(s.objects, c.Hash())
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return c, true, nil
+		}
+		if err != nil {
+			return ZeroID, false, fmt.Errorf("store: read commit %s: %w", c, err)
+		}
+		if id, ok, err := walk(ID(commit.TreeHash)); ok || err != nil {
+			return id, ok, err
+		}
+	}
+	return ZeroID, false, nil
+}
+
+// Repack rewrites the store as one pack of what is reachable from keep
+// (full histories) and deletes every other pack and loose object: objects
+// of attempts that were rolled back, and the copies a repair sent again.
+// Like CleanPacks, only the store's owner may call it, holding the lock
+// that keeps other writers out. The new pack is stored before anything is
+// deleted, so a crash half way leaves copies, never a loss. It returns the
+// bytes freed.
+func (s *Store) Repack(keep ...ID) (int64, error) {
+	if s.path == "" {
+		return 0, nil
+	}
+	var wants []ID
+	for _, id := range keep {
+		if !id.IsZero() {
+			wants = append(wants, id)
+		}
+	}
+	if len(wants) == 0 {
+		return 0, nil
+	}
+	tmp, err := os.CreateTemp(s.packDir(), "tmp_pack_repack_")
+	if err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if _, err := s.WritePack(tmp, wants, nil); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	// The pack's name is its trailing checksum: the one pack to keep,
+	// whether ReadPack writes it anew or finds it there already.
+	info, err := tmp.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	sum := make([]byte, 20)
+	if _, err := tmp.ReadAt(sum, info.Size()-20); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	name := fmt.Sprintf("pack-%x", sum)
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	if err := s.ReadPack(tmp); err != nil {
+		return 0, fmt.Errorf("store: repack: %w", err)
+	}
+	if !completePack(s.packDir(), name+".pack") {
+		return 0, fmt.Errorf("store: repack: %s was not written", name)
+	}
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	// go-git keeps the pack indexes it read: forget them, or it would look
+	// for objects in the packs deleted here.
+	defer func() {
+		if r, ok := s.objects.(interface{ Reindex() }); ok {
+			r.Reindex()
+		}
+	}()
+	var freed int64
+	remove := func(path string) error {
+		info, err := os.Lstat(path)
+		if err != nil || !info.Mode().IsRegular() {
+			return nil
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("store: repack: %w", err)
+		}
+		freed += info.Size()
+		return nil
+	}
+	for file := range s.packFiles() {
+		if strings.HasPrefix(file, "pack-") && !strings.HasPrefix(file, name+".") {
+			if err := remove(filepath.Join(s.packDir(), file)); err != nil {
+				return freed, err
+			}
+		}
+	}
+	dirs, _ := os.ReadDir(filepath.Join(s.path, "objects"))
+	for _, d := range dirs {
+		if !d.IsDir() || len(d.Name()) != 2 || !isHexID(d.Name()+strings.Repeat("0", 38)) {
+			continue // pack/, info/
+		}
+		dir := filepath.Join(s.path, "objects", d.Name())
+		loose, _ := os.ReadDir(dir)
+		for _, o := range loose {
+			if err := remove(filepath.Join(dir, o.Name())); err != nil {
+				return freed, err
+			}
+		}
+		os.Remove(dir)
+	}
+	return freed, nil
+}
+
+// Packs counts the store's packs.
+func (s *Store) Packs() int {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	n := 0
+	for name := range s.packFiles() {
+		if strings.HasPrefix(name, "pack-") && strings.HasSuffix(name, ".pack") {
+			n++
+		}
+	}
+	return n
 }

@@ -2,6 +2,10 @@ package store
 
 import (
 	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +79,102 @@ func TestPackCarriesOnlyWhatTheReceiverLacks(t *testing.T) {
 	secret, _ := src.WriteBlob([]byte("db only"))
 	if dst.Has(secret) {
 		t.Error("the receiver got another host's file")
+	}
+}
+
+// Repack keeps what keep reaches, history included, in one pack, and
+// deletes everything else: the store still reads, and plain git finds it
+// whole.
+func TestRepackKeepsWhatIsReachable(t *testing.T) {
+	src := initStore(t)
+	dst := initStore(t)
+	var commits []ID
+	var parent []ID
+	for i := range 5 {
+		blob, _ := src.WriteBlob([]byte(fmt.Sprintf("version %d\n", i)))
+		tree, _ := src.WriteTree([]Entry{{Name: "conf", Mode: ModeFile, ID: blob}})
+		c, err := src.writeCommit(tree, parent, "v", "op@x", t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent = []ID{c}
+		commits = append(commits, c)
+		var buf bytes.Buffer
+		if _, err := src.WritePack(&buf, []ID{c}, nil); err != nil { // a full pack each time: copies
+			t.Fatal(err)
+		}
+		if err := dst.ReadPack(&buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An attempt nobody keeps.
+	junk, _ := dst.WriteBlob([]byte("rolled back\n"))
+	if n := dst.Packs(); n != 5 {
+		t.Fatalf("%d packs before, want 5", n)
+	}
+	freed, err := dst.Repack(commits[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := dst.Packs(); n != 1 || freed <= 0 {
+		t.Errorf("after repack: %d packs, %d bytes freed", n, freed)
+	}
+	if dst.Has(junk) {
+		t.Error("the unreachable blob survived")
+	}
+	for _, c := range commits {
+		if missing, ok, err := dst.Missing(c); ok || err != nil {
+			t.Errorf("commit %s lost %s (%v)", c, missing, err)
+		}
+	}
+	if err := dst.setRef("refs/heads/current", commits[4], ZeroID); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("git", "--git-dir", dst.Path(), "fsck", "--no-dangling").CombinedOutput(); err != nil {
+		t.Errorf("git fsck after repack: %v\n%s", err, out)
+	}
+	// Again, with nothing to drop: the one pack stays.
+	if _, err := dst.Repack(commits[4]); err != nil || dst.Packs() != 1 {
+		t.Errorf("second repack: %v, %d packs", err, dst.Packs())
+	}
+	if _, ok, _ := dst.Missing(commits[4]); ok {
+		t.Error("the second repack lost objects")
+	}
+}
+
+// A file larger than largeObject is stored while it is read, never whole in
+// memory; its id is the one Git gives it, and a pack of it reads back.
+func TestLargeFilesAreStreamed(t *testing.T) {
+	s := initStore(t)
+	dir := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), largeObject/16*3+5)
+	writeTree(t, dir, map[string]string{"web1/app/big": string(big)})
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "web1", "app", "big")
+	want, err := exec.Command("git", "hash-object", path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := s.ReadTree(snap.Tree)
+	app, _ := s.ReadTree(host[0].ID)
+	files, _ := s.ReadTree(app[0].ID)
+	if got := files[0].ID.String(); got != strings.TrimSpace(string(want)) {
+		t.Fatalf("blob id %s, git says %s", got, want)
+	}
+	c, _ := s.CommitHost("web1", host[0].ID, EmptyTree, "op@x", t0)
+	var pack bytes.Buffer
+	if _, err := s.WritePack(&pack, []ID{c}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst := initStore(t)
+	if err := dst.ReadPack(&pack); err != nil {
+		t.Fatal(err)
+	}
+	data, err := dst.ReadBlob(files[0].ID)
+	if err != nil || !bytes.Equal(data, big) {
+		t.Errorf("read back %d bytes (%v), want %d", len(data), err, len(big))
 	}
 }

@@ -234,7 +234,13 @@ func (w *walker) file(ch *child, rel string) error {
 		ch.id, ch.hit = ch.old.id, true
 		return nil
 	}
-	data, err := w.store.readFile(filepath.Join(w.root, filepath.FromSlash(rel)))
+	path := filepath.Join(w.root, filepath.FromSlash(rel))
+	if ch.stat.size > largeObject && w.store.path != "" {
+		var err error
+		ch.id, err = w.store.writeFileBlob(path, ch.stat.size)
+		return err
+	}
+	data, err := w.store.readFile(path)
 	if err != nil {
 		return fmt.Errorf("config tree: %w", err)
 	}
@@ -330,7 +336,7 @@ func (w *walker) hashDir(children []child, old cachedEntry) (dirResult, error) {
 	if err != nil {
 		return dirResult{}, err
 	}
-	id := obj.Hash()
+	id := ID(obj.Hash())
 	if old.kind != kindDir || id != old.id {
 		if _, err := w.store.put(obj); err != nil {
 			return dirResult{}, err

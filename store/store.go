@@ -17,20 +17,66 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// ID names an object in the store: a Git object id.
-type ID = plumbing.Hash
+// ID names an object in the store: a Git object id. It is the one id type
+// of every package: it prints as hex, in text and in JSON alike, so plans,
+// notes and wire messages read like git output.
+type ID plumbing.Hash
 
 // ZeroID is the id of nothing: a host that has never been deployed.
-var ZeroID = plumbing.ZeroHash
+var ZeroID ID
+
+// String returns the id in hex.
+func (id ID) String() string { return plumbing.Hash(id).String() }
+
+// IsZero reports whether the id names nothing; `omitzero` relies on it.
+func (id ID) IsZero() bool { return id == ZeroID }
+
+// Short is the id's first 12 hex digits, as logs and plans show it.
+func (id ID) Short() string { return id.String()[:12] }
+
+// MarshalText writes the id as hex.
+func (id ID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText reads a hex id.
+func (id *ID) UnmarshalText(b []byte) error {
+	if !plumbing.IsHash(string(b)) {
+		return fmt.Errorf("object id %q: want 40 hex digits", b)
+	}
+	*id = ID(plumbing.NewHash(string(b)))
+	return nil
+}
+
+// Hash is id as go-git takes it, for callers that use go-git directly on
+// a store's repository (the agent's refs).
+func (id ID) Hash() plumbing.Hash { return plumbing.Hash(id) }
+
+func hashes(in []ID) []plumbing.Hash {
+	out := make([]plumbing.Hash, len(in))
+	for i, id := range in {
+		out[i] = id.Hash()
+	}
+	return out
+}
+
+func ids(in []plumbing.Hash) []ID {
+	out := make([]ID, len(in))
+	for i, h := range in {
+		out[i] = ID(h)
+	}
+	return out
+}
 
 // Modes of tree entries. Only these three occur in a config tree.
 const (
@@ -64,6 +110,9 @@ type Store struct {
 	// objMu guards the object storage: go-git's storages are not safe for
 	// concurrent use, not even for reads, and snapshots hash in parallel.
 	objMu sync.Mutex
+	// refMu makes this process's ref updates take turns; the refs lock
+	// file does the same between processes (see refs.go).
+	refMu sync.Mutex
 
 	cacheMu sync.Mutex
 	cache   *statCache
@@ -91,19 +140,25 @@ func Init(path string) (*Store, error) {
 	if err := repo.Storer.SetReference(head); err != nil {
 		return nil, fmt.Errorf("create store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return Open(path)
 }
 
 // Open opens the store at path.
 func Open(path string) (*Store, error) {
-	repo, err := git.PlainOpen(path)
-	if errors.Is(err, git.ErrRepositoryNotExists) {
+	if _, err := git.PlainOpen(path); errors.Is(err, git.ErrRepositoryNotExists) {
 		return nil, fmt.Errorf("%w at %s: run 'deptool init' first, or set DEPTOOL_STORE", ErrNoStore, path)
+	} else if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Opened again on a storage of our own, to set LargeObjectThreshold:
+	// objects larger than largeObject are then read as streams, not into
+	// memory (git.PlainOpen has no way to say so).
+	st := filesystem.NewStorageWithOptions(osfs.New(path), cache.NewObjectLRUDefault(), filesystem.Options{LargeObjectThreshold: largeObject})
+	repo, err := git.Open(st, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return newStore(path, repo, repo.Storer), nil
+	return newStore(path, repo, st), nil
 }
 
 // OpenMemory returns an empty store that lives only in memory, for tests.
@@ -147,7 +202,7 @@ func (s *Store) WriteTree(entries []Entry) (ID, error) {
 }
 
 func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
-	id := obj.Hash()
+	id := ID(obj.Hash())
 	if s.Has(id) {
 		return id, nil
 	}
@@ -162,7 +217,7 @@ func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
 func encodeTree(entries []Entry) (*plumbing.MemoryObject, error) {
 	sorted := make([]object.TreeEntry, len(entries))
 	for i, e := range entries {
-		sorted[i] = object.TreeEntry{Name: e.Name, Mode: e.Mode, Hash: e.ID}
+		sorted[i] = object.TreeEntry{Name: e.Name, Mode: e.Mode, Hash: e.ID.Hash()}
 	}
 	sortTreeEntries(sorted)
 	obj := &plumbing.MemoryObject{}
@@ -207,7 +262,7 @@ func gitNameEnd(name string, mode filemode.FileMode, n int) int {
 func (s *Store) ReadBlob(id ID) ([]byte, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	obj, err := s.objects.EncodedObject(plumbing.BlobObject, id)
+	obj, err := s.objects.EncodedObject(plumbing.BlobObject, id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read blob %s: %w", id, err)
 	}
@@ -234,13 +289,13 @@ func (s *Store) ReadTree(id ID) ([]Entry, error) {
 	}
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	t, err := object.GetTree(s.objects, id)
+	t, err := object.GetTree(s.objects, id.Hash())
 	if err != nil {
 		return nil, fmt.Errorf("store: read tree %s: %w", id, err)
 	}
 	out := make([]Entry, len(t.Entries))
 	for i, e := range t.Entries {
-		out[i] = Entry{Name: e.Name, Mode: e.Mode, ID: e.Hash}
+		out[i] = Entry{Name: e.Name, Mode: e.Mode, ID: ID(e.Hash)}
 	}
 	return out, nil
 }
@@ -249,13 +304,13 @@ func (s *Store) ReadTree(id ID) ([]Entry, error) {
 func (s *Store) Has(id ID) bool {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	return s.objects.HasEncodedObject(id) == nil
+	return s.objects.HasEncodedObject(id.Hash()) == nil
 }
 
 // EmptyTree is the id of the tree with no entries.
 var EmptyTree = func() ID {
 	obj, _ := encodeTree(nil)
-	return obj.Hash()
+	return ID(obj.Hash())
 }()
 
 // Operator names the person deploying, as user@hostname.
@@ -285,22 +340,15 @@ type CommitInfo struct {
 // main as its parent. History only grows: a revert is a new commit whose tree
 // equals an old one.
 func (s *Store) Commit(tree ID, message, operator string, when time.Time) (ID, error) {
-	parent, ok, err := s.Main()
-	if err != nil {
-		return ZeroID, err
-	}
-	var parents []ID
-	if ok {
-		parents = []ID{parent}
-	}
-	id, err := s.writeCommit(tree, parents, message, operator, when)
-	if err != nil {
-		return ZeroID, err
-	}
-	if err := s.setRef(MainRef, id, parent); err != nil {
-		return ZeroID, err
-	}
-	return id, nil
+	// Reading main, making the commit and moving main are one step under
+	// the refs lock: the new commit's parent is what main is when it moves.
+	return s.update(MainRef, true, func(parent ID, ok bool) (ID, error) {
+		var parents []ID
+		if ok {
+			parents = []ID{parent}
+		}
+		return s.writeCommit(tree, parents, message, operator, when)
+	})
 }
 
 // CommitHost records a host commit: the tree of one host's subtree, made for
@@ -328,7 +376,7 @@ func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
 	}
 	for _, line := range strings.Split(info.Message, "\n") {
 		if v, ok := strings.CutPrefix(line, "Deptool-Deploy: "); ok {
-			return plumbing.NewHash(strings.TrimSpace(v)), true, nil
+			return ID(plumbing.NewHash(strings.TrimSpace(v))), true, nil
 		}
 	}
 	return ZeroID, false, nil
@@ -337,7 +385,7 @@ func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
 func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, when time.Time) (ID, error) {
 	name, _, _ := strings.Cut(operator, "@")
 	sig := object.Signature{Name: name, Email: operator, When: when}
-	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree, ParentHashes: parents}
+	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree.Hash(), ParentHashes: hashes(parents)}
 	obj := &plumbing.MemoryObject{}
 	if err := c.Encode(obj); err != nil {
 		return ZeroID, fmt.Errorf("store: encode commit: %w", err)
@@ -349,12 +397,12 @@ func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, whe
 func (s *Store) CommitInfo(id ID) (CommitInfo, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	c, err := object.GetCommit(s.objects, id)
+	c, err := object.GetCommit(s.objects, id.Hash())
 	if err != nil {
 		return CommitInfo{}, fmt.Errorf("store: read commit %s: %w", id, err)
 	}
 	return CommitInfo{
-		ID: c.Hash, Tree: c.TreeHash, Parents: c.ParentHashes,
+		ID: ID(c.Hash), Tree: ID(c.TreeHash), Parents: ids(c.ParentHashes),
 		Operator: c.Author.Email, Time: c.Author.When, Message: c.Message,
 	}, nil
 }
@@ -371,13 +419,21 @@ func HostRefName(host string) plumbing.ReferenceName {
 // host never deployed from this store.
 func (s *Store) HostRef(host string) (id ID, ok bool, err error) { return s.ref(HostRefName(host)) }
 
-// SetHostRef records that host accepted host commit id.
+// SetHostRef records that host accepted host commit id. A host's ref may
+// move anywhere (a sync adopts what another store deployed), so this is no
+// compare-and-set; deploys and syncs take the store's deploy lock.
 func (s *Store) SetHostRef(host string, id ID) error {
-	old, _, err := s.HostRef(host)
-	if err != nil {
+	_, err := s.update(HostRefName(host), false, func(ID, bool) (ID, error) { return id, nil })
+	return err
+}
+
+// ForgetHost deletes host's ref: the host has no deptool state any more
+// (its /var/lib/deptool was wiped), so the next plan treats it as new.
+func (s *Store) ForgetHost(host string) error {
+	if _, ok, err := s.readRef(HostRefName(host)); err != nil || !ok {
 		return err
 	}
-	return s.setRef(HostRefName(host), id, old)
+	return s.removeRef(HostRefName(host))
 }
 
 // HostRefs returns every host's ref, by host name.
@@ -395,37 +451,6 @@ func (s *Store) HostTree(host string) (ID, error) {
 		return ZeroID, fmt.Errorf("host %s: %w", host, err)
 	}
 	return info.Tree, nil
-}
-
-func (s *Store) ref(name plumbing.ReferenceName) (ID, bool, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	r, err := s.objects.Reference(name)
-	if errors.Is(err, plumbing.ErrReferenceNotFound) {
-		return ZeroID, false, nil
-	}
-	if err != nil {
-		return ZeroID, false, fmt.Errorf("store: read %s: %w", name, err)
-	}
-	return r.Hash(), true, nil
-}
-
-// setRef moves name from old to id, refusing if someone else moved it in
-// between: two deploys from one store must not silently lose a commit.
-func (s *Store) setRef(name plumbing.ReferenceName, id, old ID) error {
-	next := plumbing.NewHashReference(name, id)
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
-	var err error
-	if old.IsZero() {
-		err = s.objects.SetReference(next)
-	} else {
-		err = s.objects.CheckAndSetReference(next, plumbing.NewHashReference(name, old))
-	}
-	if err != nil {
-		return fmt.Errorf("store: move %s to %s: %w", name, id, err)
-	}
-	return nil
 }
 
 // DefaultCluster returns the cluster directory recorded by init, resolved
@@ -453,15 +478,30 @@ func (s *Store) SetDefaultCluster(dir string) error {
 			dir = rel
 		}
 	}
-	cfg, err := s.repo.Config()
-	if err != nil {
-		return fmt.Errorf("store: read config: %w", err)
-	}
-	cfg.Raw.Section("deptool").SetOption("cluster", dir)
-	if err := s.repo.SetConfig(cfg); err != nil {
-		return fmt.Errorf("store: write config: %w", err)
-	}
-	return nil
+	return s.withRefsLocked(func() error {
+		cfg, err := s.repo.Config()
+		if err != nil {
+			return fmt.Errorf("store: read config: %w", err)
+		}
+		sec := cfg.Raw.Section("deptool")
+		if sec.Option("cluster") == dir {
+			return nil // every command given a <dir> lands here: no write
+		}
+		sec.SetOption("cluster", dir)
+		if s.path == "" {
+			return s.repo.SetConfig(cfg)
+		}
+		// go-git rewrites the config in place, which a reader in another
+		// process may find empty; a renamed file is never half written.
+		data, err := cfg.Marshal()
+		if err == nil {
+			err = replaceFile(s.path, filepath.Join(s.path, "config"), data)
+		}
+		if err != nil {
+			return fmt.Errorf("store: write config: %w", err)
+		}
+		return nil
+	})
 }
 
 func relativeTo(base, dir string) (string, error) {

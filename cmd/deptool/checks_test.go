@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/internal/ui"
 )
 
 func TestMalformedCheckIsRefusedBeforeConnecting(t *testing.T) {
@@ -43,12 +43,12 @@ func TestPlanShowsChecks(t *testing.T) {
 
 func TestSummaryAndLogNameTheFailedCheck(t *testing.T) {
 	h := deploy.HostResult{Host: "web1", Outcome: deploy.RolledBack, Error: "host web1: rolled back: app nginx: check tcp 127.0.0.1:9: refused (for 1s)",
-		Checks: []wire.CheckReport{
+		Checks: []deploy.CheckReport{
 			{App: "nginx", Check: "http://127.0.0.1:8080/", OK: true, Attempts: 1, Elapsed: 3 * time.Millisecond},
 			{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "dial tcp 127.0.0.1:9: connect: connection refused", Attempts: 4, Elapsed: time.Second},
 		}}
 	var b bytes.Buffer
-	printSummary(&b, &deploy.Result{Hosts: []deploy.HostResult{h}})
+	ui.PrintSummary(&b, &deploy.Result{Hosts: []deploy.HostResult{h}})
 	for _, want := range []string{
 		"  nginx: check http://127.0.0.1:8080/: ok (1 attempt in 0s)\n",
 		"  nginx: check tcp 127.0.0.1:9: FAILED after 4 attempts in 1s: dial tcp 127.0.0.1:9: connect: connection refused\n",

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/transport"
@@ -30,6 +31,9 @@ type cluster struct {
 	store *store.Store
 	dir   string
 	snap  *store.Snapshot
+	// hosts are the tree's hosts, sorted; groups are its groups.json.
+	hosts  []string
+	groups diff.Groups
 }
 
 // Name is the cluster's name: its directory's base name.
@@ -51,7 +55,7 @@ func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(snap.Ignored) > 0 {
+	if snap.Ignored = withoutGroupsFile(snap.Ignored); len(snap.Ignored) > 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Ignoring %s: only directories <host>/<app>/ are deployed.\n", strings.Join(snap.Ignored, ", "))
 	}
 	// Secrets are checked against the host keys known_hosts holds, as
@@ -60,12 +64,20 @@ func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	if err := diff.ValidateSecrets(s, snap, dir, secret.KnownHosts(transport.Options{})); err != nil {
 		return nil, err
 	}
+	hosts, err := diff.HostNames(s, snap.Tree, nil)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := loadGroups(dir, hosts)
+	if err != nil {
+		return nil, err
+	}
 	if len(args) == 1 {
 		if err := s.SetDefaultCluster(dir); err != nil {
 			return nil, err
 		}
 	}
-	return &cluster{store: s, dir: dir, snap: snap}, nil
+	return &cluster{store: s, dir: dir, snap: snap, hosts: hosts, groups: groups}, nil
 }
 
 func clusterDir(s *store.Store, args []string) (string, error) {
@@ -135,10 +147,12 @@ func outputFormat(v string) (json bool, err error) {
 	return false, fmt.Errorf("--output %q: want text or json", v)
 }
 
-func addLimitFlag(cmd *cobra.Command, limit *[]string) {
-	cmd.Flags().StringSliceVar(limit, "limit", nil, "only these hosts (repeat the flag or separate with commas)")
-}
-
 func addOutputFlag(cmd *cobra.Command, output *string) {
 	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
+}
+
+// lockStore takes the store's deploy lock in the name of this command line.
+func lockStore(s *store.Store) (*store.DeployLock, error) {
+	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
+	return s.Lock(strings.Join(args, " "), store.Operator(), time.Now())
 }

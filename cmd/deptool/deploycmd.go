@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
@@ -25,7 +28,11 @@ type deployFlags struct {
 	settle         time.Duration
 	canary         []string
 	batch          string
+	maxFail        string
 	confirmTimeout time.Duration
+	askBecomePass  bool
+	// validateTimeout bounds each of the manifests' validate commands.
+	validateTimeout time.Duration
 }
 
 func newDeployCmd() *cobra.Command {
@@ -80,11 +87,14 @@ is contacted. Without a terminal, --yes is required.
 // addRolloutFlags adds the flags deploy and rollback share: how hosts are
 // reached and how each judges its apply.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
-	cmd.Flags().IntVar(&f.parallel, "parallel", 32, "how many hosts to deploy to at once")
-	cmd.Flags().DurationVar(&f.settle, "settle", defaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
-	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy (repeat or separate with commas)")
-	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts N at a time, or N% of them at a time; stop after a batch with a failure")
-	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", defaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
+	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
+	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
+	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
+	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
+	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")
+	cmd.Flags().BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask once on the terminal for the sudo password, for hosts whose sudo asks for one (see docs/ssh.md)")
+	cmd.Flags().DurationVar(&f.validateTimeout, "validate-timeout", deploy.DefaultValidateTimeout, "how long each of the manifests' validate commands may run on a host before it is killed and fails")
 }
 
 func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
@@ -111,28 +121,36 @@ func (f deployFlags) check() error {
 	if f.confirmTimeout < 0 {
 		return fmt.Errorf("--confirm-timeout %s: want 0s or more", f.confirmTimeout)
 	}
-	if f.batch != "" {
-		if _, err := diff.ParseBatch(f.batch); err != nil {
-			return fmt.Errorf("--%w", err)
-		}
+	if f.validateTimeout <= 0 {
+		return fmt.Errorf("--validate-timeout %s: want more than 0s", f.validateTimeout)
 	}
-	return nil
+	return f.checkRollout()
 }
 
 // planOptions are the flags' say in the plan.
 func (f deployFlags) planOptions() diff.PlanOptions {
 	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
-	if f.batch != "" {
-		opts.Batch, _ = diff.ParseBatch(f.batch) // checked by check
-	}
+	f.rolloutOptions(&opts)
 	return opts
 }
 
 // deployTree is the one deploy path, for deploy and rollback alike: plan
-// tree against the hosts, show the plan, confirm, commit, apply, report.
+// tree against the hosts, show the plan, confirm, then hand the deploy
+// transaction to package deploy and print its result.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
-	plan, err := diff.MakePlan(c.store, tree, f.planOptions())
+	if !f.planOnly {
+		// Held from the plan to the last record: a plan made while
+		// another deploy from this store runs is stale before it is shown.
+		lock, err := lockStore(c.store)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+	}
+	popts := f.planOptions()
+	popts.Groups = c.groups
+	plan, err := diff.MakePlan(c.store, tree, popts)
 	if err != nil {
 		return err
 	}
@@ -152,43 +170,72 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 			return err
 		}
 	}
-	if message == "" {
-		message = deployMessage(plan)
-	}
-	deployID, err := c.store.Commit(tree, message, store.Operator(), time.Now())
-	if err != nil {
-		return err
-	}
-	keep, err := c.store.Keep()
+	tr, err := transportOptions(c.store, f.askBecomePass)
 	if err != nil {
 		return err
 	}
 	opts := deploy.Options{
 		Parallel:       f.parallel,
 		Settle:         f.settle,
-		Keep:           keep,
 		ConfirmTimeout: f.confirmTimeout,
-		Reporter:       progressFor(cmd, plan),
+		Transport:      tr,
 	}
+	var progress ui.Progress
+	opts.ValidateTimeout = f.validateTimeout
 	if events != nil {
 		opts.Reporter = events
+	} else {
+		progress = progressFor(cmd, plan)
+		opts.Reporter = progress
 	}
-	res, err := deploy.Run(cmd.Context(), c.store, plan, deployID, opts)
+	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
+	if progress != nil {
+		progress.Close()
+	}
+	if res == nil {
+		return err // nothing was committed or contacted
+	}
+	code, why := res.Exit()
 	if err != nil {
-		return err
+		// Hosts were contacted: the summary still says what happened to
+		// each, and the code is never "nothing changed".
+		code, why = max(code, deploy.ExitHostFailed), err
 	}
-	code, why := exitOf(res)
 	if events != nil {
 		if err := events.summary(res, code); err != nil {
 			return err
 		}
 	} else {
-		printSummary(out, res)
+		ui.PrintSummary(out, res)
 	}
-	if code == exitOK {
+	if code == deploy.ExitOK {
 		return nil
 	}
 	return &exitError{code: code, err: why}
+}
+
+// transportOptions: how hosts become root (the store's deptool.become),
+// and the sudo password, asked now if asked to: after the confirmation,
+// before the progress display starts.
+func transportOptions(s *store.Store, askBecomePass bool) (transport.Options, error) {
+	become, err := s.BecomeRules()
+	if err != nil {
+		return transport.Options{}, err
+	}
+	opts := transport.Options{Become: become}
+	if askBecomePass {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return opts, fmt.Errorf("--ask-become-pass needs a terminal to ask on: %w", err)
+		}
+		defer tty.Close()
+		pw, err := transport.ReadBecomePassword(tty, tty)
+		if err != nil {
+			return opts, err
+		}
+		opts.BecomePassword = func(string) ([]byte, error) { return pw, nil }
+	}
+	return opts, nil
 }
 
 var errNotConfirmed = errors.New("deploy cancelled: nothing was changed")
@@ -223,75 +270,3 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 		}
 	}
 }
-
-func deployMessage(plan *diff.Plan) string {
-	names := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		names[i] = h.Host
-	}
-	if len(names) > 5 {
-		names = append(names[:5], fmt.Sprintf("and %d more", len(names)-5))
-	}
-	return "deploy to " + strings.Join(names, ", ")
-}
-
-func progressFor(cmd *cobra.Command, plan *diff.Plan) deploy.Reporter {
-	hosts := make([]string, len(plan.Hosts))
-	for i, h := range plan.Hosts {
-		hosts[i] = h.Host
-	}
-	errw := cmd.ErrOrStderr()
-	if isTerminal(errw) {
-		return newLiveProgress(errw, hosts)
-	}
-	return &plainProgress{w: errw, width: hostWidth(hosts)}
-}
-
-// exitOf maps a deploy's result to the documented exit status, and says
-// why when it is not success. Hosts skipped because a rollout stopped
-// take the code of the failure that stopped it.
-func exitOf(res *deploy.Result) (int, error) {
-	worst, skipped := exitOK, false
-	for _, h := range res.Hosts {
-		code := exitHostFailed
-		switch h.Outcome {
-		case deploy.Deployed:
-			code = exitOK
-		case deploy.Skipped:
-			code, skipped = exitOK, true
-		case deploy.RolledBack:
-			code = exitRolledBack
-		case deploy.RollbackFailed:
-			code = exitRollbackFailed
-		}
-		if severity(code) > severity(worst) {
-			worst = code
-		}
-	}
-	if worst == exitOK && skipped {
-		worst = exitHostFailed // interrupted before every host was reached
-	}
-	switch worst {
-	case exitOK:
-		return exitOK, nil
-	case exitRolledBack:
-		return worst, errors.New("some hosts were rolled back: they keep showing their changes in 'deptool diff'")
-	case exitRollbackFailed:
-		return worst, errors.New("a rollback failed: check the hosts marked 'rollback failed' now")
-	}
-	return worst, errors.New("not every host was deployed: see above")
-}
-
-// severity orders exit codes: a failed rollback outranks a failure, which
-// outranks a clean rollback.
-func severity(code int) int {
-	return map[int]int{exitOK: 0, exitRolledBack: 1, exitHostFailed: 2, exitRollbackFailed: 3}[code]
-}
-
-// defaultSettle is how long hosts watch restarted units by default: long
-// enough to catch a service that dies a second after starting.
-const defaultSettle = 2 * time.Second
-
-// defaultConfirmTimeout is how long a host waits to hear from a new
-// connection after its apply: ample for an SSH login over a slow link.
-const defaultConfirmTimeout = 30 * time.Second

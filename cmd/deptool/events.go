@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
 )
 
 // eventStream is what --output json writes: one JSON object per line, each
@@ -68,11 +67,11 @@ type (
 	}
 	unitEvent struct {
 		Host string `json:"host"`
-		wire.UnitReport
+		deploy.UnitReport
 	}
 	checkEvent struct {
 		Host string `json:"host"`
-		wire.CheckReport
+		deploy.CheckReport
 	}
 	summaryEvent struct {
 		Deploy   string         `json:"deploy"`

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/deploy/wire"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -60,9 +59,9 @@ func TestEventsAreFlatLines(t *testing.T) {
 	events.now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
 	events.Phase("web1", deploy.Applying, "restart")
 	events.Done(deploy.HostResult{Host: "web1", Outcome: deploy.RolledBack, Error: "boom",
-		Units:  []wire.UnitReport{{Unit: "a.service", Failed: true}},
-		Checks: []wire.CheckReport{{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "refused", Attempts: 3}}})
-	events.summary(&deploy.Result{Hosts: []deploy.HostResult{{Host: "web1", Outcome: deploy.RolledBack}}}, exitRolledBack)
+		Units:  []deploy.UnitReport{{Unit: "a.service", Failed: true}},
+		Checks: []deploy.CheckReport{{App: "nginx", Check: "tcp 127.0.0.1:9", Error: "refused", Attempts: 3}}})
+	events.summary(&deploy.Result{Hosts: []deploy.HostResult{{Host: "web1", Outcome: deploy.RolledBack}}}, deploy.ExitRolledBack)
 	events.emit("error", struct{}{})
 	events.emit("deploy", struct {
 		Time string `json:"time"`

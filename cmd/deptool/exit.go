@@ -1,13 +1,12 @@
 package main
 
-// Exit codes; exitCodesHelp documents them in every command's help and so in
-// docs/cmd.
+import "github.com/deptool/deptool/deploy"
+
+// Exit codes are package deploy's; exitCodesHelp documents them in every
+// command's help and so in docs/cmd.
 const (
-	exitOK             = 0
-	exitFailure        = 1 // nothing was changed on any host
-	exitRolledBack     = 2 // some host was rolled back; none failed otherwise
-	exitHostFailed     = 3 // some host failed, was unreachable, busy or stale
-	exitRollbackFailed = 4 // some host failed and so did its rollback
+	exitFailure    = deploy.ExitError
+	exitHostFailed = deploy.ExitHostFailed
 )
 
 const exitCodesHelp = `Exit status:
@@ -19,7 +18,9 @@ const exitCodesHelp = `Exit status:
      its old commit; every other host deployed or was skipped because of it
   3  deploy: at least one host did not end on the new commit (failed,
      unreachable, locked by another deploy, its plan was stale, or skipped
-     by an interrupted deploy); the hosts that did are recorded as deployed
+     by an interrupted deploy); the hosts that did are recorded as deployed.
+     Also when hosts were contacted but the store could not record what
+     happened (the summary says what did; run 'deptool sync')
   4  deploy: at least one host failed and its automatic rollback failed too:
      look at that host now
 With --output json, the last event carries the same code.`

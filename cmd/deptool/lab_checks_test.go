@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deptool/deptool/deploy"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,10 +37,10 @@ func TestHealthChecksGateTheDeploy(t *testing.T) {
 		"web1/probe/manifest.json":  `{"checks": [{"tcp": "127.0.0.1:9", "timeout": "1s"}]}`,
 	})
 	out, code = op.run("deploy", "--yes", "--settle", "500ms")
-	if code != exitRolledBack || !strings.Contains(out, "web1  rolled back") ||
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "web1  rolled back") ||
 		!strings.Contains(out, "probe: check tcp 127.0.0.1:9: FAILED after") ||
 		!strings.Contains(out, "app probe: check tcp 127.0.0.1:9: dial tcp 127.0.0.1:9: connect: connection refused (for 1s)") {
-		t.Fatalf("deploy with a failing TCP check exited %d, want %d:\n%s", code, exitRolledBack, out)
+		t.Fatalf("deploy with a failing TCP check exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := onHost(t, l, "web1", "git --git-dir /var/lib/deptool/store rev-parse current"); got != current {
 		t.Errorf("web1's current moved from %s to %s although the check failed", current, got)
@@ -47,7 +48,7 @@ func TestHealthChecksGateTheDeploy(t *testing.T) {
 	if got := serving(t, l, "web1"); !strings.Contains(got, "version 1") {
 		t.Errorf("web1 serves %q after the rollback, want version 1", got)
 	}
-	if got := onHost(t, l, "web1", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, `"outcome":"rolled_back"`) ||
+	if got := onHost(t, l, "web1", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, `"outcome":"rolled back"`) ||
 		!strings.Contains(got, `"failed_checks":["probe: tcp 127.0.0.1:9: dial tcp 127.0.0.1:9: connect: connection refused"]`) {
 		t.Errorf("web1's journal does not record the failed check: %s", got)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/deptool/deptool/deploy"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,8 +30,8 @@ func TestLogRollbackAndPins(t *testing.T) {
 	// v2: web2's unit cannot start, so web2 rolls back and web1 moves on.
 	op.write(map[string]string{"web1/svc/conf": "v2\n", "web2/svc/conf": "v2\n",
 		"web2/svc/systemd/dth.service": strings.Replace(unit, "/bin/sleep infinity", "/nonexistent", 1)})
-	if _, code := op.run("deploy", "--yes", "--settle", "300ms", "-m", "second"); code != exitRolledBack {
-		t.Fatalf("v2 exited %d, want %d", code, exitRolledBack)
+	if _, code := op.run("deploy", "--yes", "--settle", "300ms", "-m", "second"); code != deploy.ExitRolledBack {
+		t.Fatalf("v2 exited %d, want %d", code, deploy.ExitRolledBack)
 	}
 	out, _ := op.run("log")
 	if !strings.Contains(out, "second") || !strings.Contains(out, "web2  rolled back: dth.service") || !strings.Contains(out, "web1  deployed") {
@@ -38,7 +39,7 @@ func TestLogRollbackAndPins(t *testing.T) {
 	}
 
 	remote, code := op.run("log", "--remote", "web2", "-n", "1")
-	if code != 0 || !strings.Contains(remote, "rolled_back") || strings.Count(strings.TrimSpace(remote), "\n") != 0 {
+	if code != 0 || !strings.Contains(remote, "rolled back") || strings.Count(strings.TrimSpace(remote), "\n") != 0 {
 		t.Errorf("log --remote web2 -n 1 exited %d:\n%s", code, remote)
 	}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/deptool/deptool/deploy"
 	"strings"
 	"testing"
 
@@ -103,8 +104,8 @@ func TestRolloutStopsAtTheFirstFailure(t *testing.T) {
 		journals[h] = journalLines(t, l, h)
 	}
 	stream, code := op.stdout("deploy", "--yes", "--settle", "0s", "--canary", "web1", "--output", "json")
-	if code != exitRolledBack {
-		t.Fatalf("canary deploy exited %d, want %d:\n%s", code, exitRolledBack, stream)
+	if code != deploy.ExitRolledBack {
+		t.Fatalf("canary deploy exited %d, want %d:\n%s", code, deploy.ExitRolledBack, stream)
 	}
 	events := parseEvents(t, stream)
 	outcomes := outcomesOf(events)
@@ -126,7 +127,7 @@ func TestRolloutStopsAtTheFirstFailure(t *testing.T) {
 			t.Errorf("%s's journal went from %s to %s lines: it was contacted", h, journals[h], got)
 		}
 	}
-	checkStreamShape(t, events, exitRolledBack)
+	checkStreamShape(t, events, deploy.ExitRolledBack)
 	if out, _ := op.run("diff", "--stat"); !strings.Contains(out, "web2") || !strings.Contains(out, "web3") || !strings.Contains(out, "web1") {
 		t.Errorf("diff --stat after the failed canary does not show every host pending:\n%s", out)
 	}
@@ -136,8 +137,8 @@ func TestRolloutStopsAtTheFirstFailure(t *testing.T) {
 	op.write(svcVersion("web2", "v2", true))
 	journals["web3"] = journalLines(t, l, "web3")
 	out, code := op.run("deploy", "--yes", "--settle", "0s", "--batch", "1")
-	if code != exitRolledBack || !strings.Contains(out, "web3  skipped") || !strings.Contains(out, "batch 2 of 3") {
-		t.Fatalf("--batch 1 exited %d, want %d with web3 skipped after batch 2 of 3:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "web3  skipped") || !strings.Contains(out, "batch 2 of 3") {
+		t.Fatalf("--batch 1 exited %d, want %d with web3 skipped after batch 2 of 3:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	for h, v := range map[string]string{"web1": "v2", "web2": "v1", "web3": "v1"} {
 		if got := runningVersion(t, l, h); got != v {
@@ -225,11 +226,11 @@ func TestBrokenSSHRevertsByItself(t *testing.T) {
 	// one gets in, so nobody can confirm and the host must undo it alone.
 	op.write(sshApp("DenyUsers root\n"))
 	out, code := op.run("deploy", "--yes", "--settle", "1s", "--confirm-timeout", "3s")
-	if code != exitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
-		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
+		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, deploy.ExitRolledBack, out)
 	}
 	// Reachable again, on the old config, and it says why.
-	if got := onHost(t, l, "web1", "cat /etc/ssh/sshd_config.d/50-deptool-test.conf; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "# nothing yet\n") || !strings.Contains(got, "rolled_back") || !strings.Contains(got, "not confirmed") {
+	if got := onHost(t, l, "web1", "cat /etc/ssh/sshd_config.d/50-deptool-test.conf; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "# nothing yet\n") || !strings.Contains(got, "rolled back") || !strings.Contains(got, "not confirmed") {
 		t.Errorf("web1 after the unconfirmed deploy:\n%s", got)
 	}
 	if out, code := op.run("ping", "-c", "1"); code != 0 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/lab"
 )
 
@@ -155,7 +156,7 @@ func TestSecretsEndToEnd(t *testing.T) {
 			t.Errorf("after rotation: %q", got)
 		}
 		op.write(map[string]string{"web1/app/tls/key.pem.age": ageEncrypt(t, web1Key, "bad key PLAINTEXT-0000")})
-		if out, code := op.run("deploy", "--yes"); code != exitRolledBack {
+		if out, code := op.run("deploy", "--yes"); code != deploy.ExitRolledBack {
 			t.Fatalf("a rotation to a key the service refuses exited %d, want rolled back:\n%s", code, out)
 		}
 		if got := onHost(t, l, "web1", "cat "+dir+"/tls/key.pem; echo; stat -c '%a %U:%G' "+dir+"/tls/key.pem; systemctl is-active app.service"); got != plain2+"\n440 svc:svc\nactive" {

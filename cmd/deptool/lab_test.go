@@ -36,7 +36,11 @@ func deptoolBinary(t *testing.T) string {
 			return
 		}
 		builtPath = filepath.Join(dir, "deptool")
-		out, err := exec.Command("go", "build", "-o", builtPath, ".").CombinedOutput()
+		// Static (no cgo): it runs on hosts of older releases too, whose
+		// glibc lacks the symbol versions this machine's would require.
+		build := exec.Command("go", "build", "-o", builtPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/deptool/deptool/deploy"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,8 +71,8 @@ func TestBrokenConfigRollsBackOnlyThatHost(t *testing.T) {
 	}
 	op.write(map[string]string{"web2/nginx/nginx.conf": strings.Replace(string(good), "worker_connections 64;", "worker_connections 64", 1)})
 	out, code := op.run("deploy", "--yes")
-	if code != exitRolledBack || !strings.Contains(out, "web2  rolled back") || !strings.Contains(out, "web1  deployed") {
-		t.Fatalf("deploy with a broken web2 exited %d, want %d:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "web2  rolled back") || !strings.Contains(out, "web1  deployed") {
+		t.Fatalf("deploy with a broken web2 exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := serving(t, l, "web1"); !strings.Contains(got, "version 2") {
 		t.Errorf("web1 serves %q, want version 2", got)
@@ -80,7 +81,7 @@ func TestBrokenConfigRollsBackOnlyThatHost(t *testing.T) {
 	if err != nil || !strings.Contains(string(note), `"host":"web2","outcome":"rolled back"`) || !strings.Contains(string(note), "demo-nginx.service") {
 		t.Errorf("the store does not record web2's rollback and its unit: %s (%v)", note, err)
 	}
-	if got := onHost(t, l, "web2", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, "rolled_back") {
+	if got := onHost(t, l, "web2", "tail -1 /var/lib/deptool/journal.jsonl"); !strings.Contains(got, "rolled back") {
 		t.Errorf("web2's journal does not record the rollback: %s", got)
 	}
 	if got := serving(t, l, "web2"); !strings.Contains(got, "version 1") {
@@ -121,8 +122,8 @@ func TestLateCrashIsCaughtAndRolledBack(t *testing.T) {
 	// it looks active at first, which a check at 300 ms would believe.
 	op.write(map[string]string{"web1/svc/systemd/late.service": strings.Replace(unit, "exec sleep infinity", "sleep 0.8; exit 1", 1)})
 	out, code := op.run("deploy", "--yes")
-	if code != exitRolledBack || !strings.Contains(out, "late.service") {
-		t.Fatalf("deploy of a late-crashing unit exited %d, want %d:\n%s", code, exitRolledBack, out)
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "late.service") {
+		t.Fatalf("deploy of a late-crashing unit exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if got := onHost(t, l, "web1", "systemctl is-active late.service; grep -c 'sleep infinity' /etc/systemd/system/late.service"); got != "active\n1" {
 		t.Errorf("after rollback late.service state and unit file: %q", got)
@@ -177,8 +178,8 @@ func TestUnitLifecycleAndExactRollback(t *testing.T) {
 			"web1/svc/systemd/dta.service.d/limits.conf": "[Service]\nLimitNOFILE=4096\n",
 		})
 		out, code := op.run("deploy", "--yes", "--settle", "500ms", "--limit", "web1")
-		if code != exitRolledBack {
-			t.Fatalf("failing attempt exited %d, want %d:\n%s", code, exitRolledBack, out)
+		if code != deploy.ExitRolledBack {
+			t.Fatalf("failing attempt exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 		}
 		if after := fingerprint(t, l, "web1"); after != before {
 			t.Errorf("host state after rollback differs from before the attempt:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -276,7 +277,7 @@ func TestOperatorKilledMidApplyHostFinishes(t *testing.T) {
 	// it rolls back by itself once the timeout runs out.
 	op.write(map[string]string{"web1/svc/dtest.conf": "v3\n"})
 	killAt(t, op, "confirming", "", "--settle", "3s", "--confirm-timeout", "2s")
-	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && tail -1 /var/lib/deptool/journal.jsonl | grep -q rolled_back", 20*time.Second)
+	waitFor(t, l, "web1", "flock -n /var/lib/deptool/lock true && tail -1 /var/lib/deptool/journal.jsonl | grep -q 'rolled back'", 20*time.Second)
 	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/svc/current/dtest.conf; systemctl is-active dta.service; tail -1 /var/lib/deptool/journal.jsonl"); !strings.HasPrefix(got, "v2\nactive\n") || !strings.Contains(got, "not confirmed") {
 		t.Errorf("host after an unconfirmed apply:\n%s", got)
 	}

@@ -1,28 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
-
-// logEntry is one deploy as 'deptool log' shows it.
-type logEntry struct {
-	Commit   store.ID            `json:"-"`
-	ID       string              `json:"commit"`
-	Time     time.Time           `json:"time"`
-	Operator string              `json:"operator"`
-	Message  string              `json:"message"`
-	Hosts    []deploy.HostResult `json:"hosts"`
-	Recorded bool                `json:"recorded"` // false: the deploy never finished recording outcomes
-}
 
 func newLogCmd() *cobra.Command {
 	var (
@@ -58,7 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			entries, err := readLog(s, limit, n)
+			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err
 			}
@@ -76,46 +62,12 @@ including those made from other stores.`,
 	return cmd
 }
 
-func readLog(s *store.Store, limit []string, n int) ([]logEntry, error) {
-	history, err := s.History(0)
-	if err != nil {
-		return nil, err
-	}
-	var out []logEntry
-	for _, c := range history {
-		if n > 0 && len(out) == n {
-			break
-		}
-		e := logEntry{Commit: c.ID, ID: c.ID.String(), Time: c.Time, Operator: c.Operator, Message: strings.TrimSpace(c.Message)}
-		note, ok, err := s.Outcomes(c.ID)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			var res deploy.Result
-			if err := json.Unmarshal(note, &res); err != nil {
-				return nil, fmt.Errorf("commit %s: outcomes note: %w", c.ID.String()[:12], err)
-			}
-			e.Recorded, e.Hosts = true, res.Hosts
-		}
-		if len(limit) > 0 {
-			e.Hosts = slices.DeleteFunc(e.Hosts, func(h deploy.HostResult) bool { return !slices.Contains(limit, h.Host) })
-			if len(e.Hosts) == 0 {
-				continue
-			}
-		}
-		slices.SortFunc(e.Hosts, func(a, b deploy.HostResult) int { return strings.Compare(a.Host, b.Host) })
-		out = append(out, e)
-	}
-	return out, nil
-}
-
-func renderLog(w io.Writer, entries []logEntry) {
+func renderLog(w io.Writer, entries []deploy.Entry) {
 	for i, e := range entries {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "commit %s  %s  %s\n", e.ID[:12], e.Time.Format("2006-01-02 15:04:05 -0700"), e.Operator)
+		fmt.Fprintf(w, "commit %s  %s  %s\n", e.Commit.Short(), e.Time.Format("2006-01-02 15:04:05 -0700"), e.Operator)
 		for _, line := range strings.Split(e.Message, "\n") {
 			fmt.Fprintf(w, "    %s\n", line)
 		}
@@ -149,22 +101,18 @@ func outcomeDetail(h deploy.HostResult) string {
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
-	entries, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
+	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: host %s: %s\n", host, w)
 	}
 	if asJSON {
 		return emitEach(cmd.OutOrStdout(), "journal", entries)
 	}
 	for _, e := range entries {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, e.Operator, short(e.Deploy.String()), e.Error)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, e.Operator, e.Deploy.Short(), e.Error)
 	}
 	return nil
-}
-
-func short(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

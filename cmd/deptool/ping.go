@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
 
@@ -39,20 +37,18 @@ Nothing is changed on any host.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			var mu sync.Mutex
-			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel}, Count: count}
-			if !asJSON {
-				opts.OnReply = func(host string, seq int, rtt time.Duration) {
-					mu.Lock()
-					defer mu.Unlock()
-					fmt.Fprintf(out, "%s: seq=%d time=%s\n", host, seq, rtt.Round(time.Microsecond))
-				}
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
 			}
+			// One line per host at the end, not one per round trip: a
+			// fleet's worth of interleaved replies is unreadable.
+			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel, Transport: tr}, Count: count}
 			results := deploy.Ping(cmd.Context(), hosts, opts)
 			if asJSON {
 				if err := emitEach(out, "ping", results); err != nil {
@@ -64,24 +60,25 @@ Nothing is changed on any host.`,
 		},
 	}
 	cmd.Flags().IntVarP(&count, "count", "c", 5, "round trips per host")
-	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to contact at once")
+	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
 	addOutputFlag(cmd, &output)
 	return cmd
 }
 
+// printPings prints one aligned line per host: connection set-up, then
+// min, p50 and p95 of its round trips and how many there were.
 func printPings(cmd *cobra.Command, results []deploy.PingResult) error {
 	out := cmd.OutOrStdout()
 	width := widthOf(results, func(r deploy.PingResult) string { return r.Host })
-	fmt.Fprintln(out)
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 	for _, r := range results {
 		if r.Error != "" {
 			fmt.Fprintf(out, "%-*s  error: %s\n", width, r.Host, r.Error)
 			continue
 		}
-		us := func(d time.Duration) string { return d.Round(time.Microsecond).String() }
-		fmt.Fprintf(out, "%-*s  connect %s  min %s  p50 %s  p95 %s\n", width, r.Host,
-			r.Connect.Round(time.Millisecond), us(r.Percentile(0)), us(r.Percentile(50)), us(r.Percentile(95)))
+		fmt.Fprintf(out, "%-*s  connect %9s  min %8s  p50 %8s  p95 %8s  n %d\n", width, r.Host,
+			ms(r.Connect), ms(r.Percentile(0)), ms(r.Percentile(50)), ms(r.Percentile(95)), len(r.RTTs))
 	}
 	return pingExit(results)
 }

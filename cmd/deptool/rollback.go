@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -28,8 +27,9 @@ automatic rollback). Old commits are never moved or deleted.
 
 Without --to, on a terminal, deptool lists the earlier versions deployed to
 the selected hosts, newest first, and offers the one before the current as
-the default. With --limit, only those hosts are rolled back; the others keep
-what they run.
+the default. With --limit (names, globs or @groups, matched against the
+hosts of the version gone back to), only those hosts are rolled back; the
+others keep what they run.
 
 The config tree on disk is not changed: until the source of truth is reverted
 too, 'deptool diff' shows the rolled-back change as pending. Rollback restores
@@ -47,7 +47,17 @@ configuration only; it does not undo data changes or database migrations.`,
 				return err
 			}
 			if to == "" {
-				if to, err = pickVersion(cmd, c.store, f.limit); err != nil {
+				main, ok, err := c.store.Main()
+				if err != nil {
+					return err
+				}
+				var names []string
+				if ok {
+					if names, err = c.selectInTree(main, f.limit); err != nil {
+						return err
+					}
+				}
+				if to, err = pickVersion(cmd, c.store, names); err != nil {
 					return err
 				}
 			}
@@ -55,14 +65,15 @@ configuration only; it does not undo data changes or database migrations.`,
 			if err != nil {
 				return err
 			}
-			tree, hosts, err := rollbackTree(c.store, target, f.limit)
+			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
+				return err
+			}
+			rb, err := deploy.RollbackTo(c.store, target, f.limit)
 			if err != nil {
 				return err
 			}
-			f.limit = hosts
-			from, _, _ := c.store.Main()
-			msg := fmt.Sprintf("rollback to %s\n\nFrom: %s\nTo: %s\nHosts: %s\n", target.String()[:12], from, target, strings.Join(hosts, ", "))
-			return deployTree(cmd, c, tree, f, msg)
+			f.limit = rb.Hosts
+			return deployTree(cmd, c, rb.Tree, f, rb.Message)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "the commit to go back to (an id from 'deptool log', or main~N)")
@@ -88,61 +99,16 @@ func openStoreAndDir(args []string) (*cluster, error) {
 	return &cluster{store: s, dir: dir}, nil
 }
 
-// rollbackTree builds the tree to deploy: main's tree with the selected
-// hosts' subtrees taken from target. Without a limit, every host target
-// had is selected.
-func rollbackTree(s *store.Store, target store.ID, limit []string) (store.ID, []string, error) {
-	old, err := s.CommitInfo(target)
-	if err != nil {
-		return store.ZeroID, nil, fmt.Errorf("%s is not a deploy commit: %w", target.String()[:12], err)
-	}
-	oldHosts, err := s.ReadTree(old.Tree)
-	if err != nil {
-		return store.ZeroID, nil, err
-	}
-	selected := limit
-	if len(selected) == 0 {
-		for _, e := range oldHosts {
-			selected = append(selected, e.Name)
-		}
-	}
-	var base []store.Entry
-	if mainID, ok, err := s.Main(); err != nil {
-		return store.ZeroID, nil, err
-	} else if ok {
-		info, err := s.CommitInfo(mainID)
-		if err != nil {
-			return store.ZeroID, nil, err
-		}
-		if base, err = s.ReadTree(info.Tree); err != nil {
-			return store.ZeroID, nil, err
-		}
-	}
-	for _, host := range selected {
-		i := slices.IndexFunc(oldHosts, func(e store.Entry) bool { return e.Name == host })
-		if i < 0 {
-			return store.ZeroID, nil, fmt.Errorf("commit %s has no configuration for host %s: it never deployed there; see 'deptool log --limit %s'", target.String()[:12], host, host)
-		}
-		base = slices.DeleteFunc(base, func(e store.Entry) bool { return e.Name == host })
-		base = append(base, oldHosts[i])
-	}
-	tree, err := s.WriteTree(base)
-	return tree, selected, err
-}
-
 // pickVersion lists earlier deployed versions for the selected hosts and
 // asks which one to go back to.
 func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, error) {
 	if !isTerminal(cmd.InOrStdin()) {
 		return "", errors.New("no --to given and standard input is not a terminal: name the version with --to REV (see 'deptool log')")
 	}
-	entries, err := readLog(s, limit, 0)
+	entries, err := deploy.DeployedVersions(s, limit)
 	if err != nil {
 		return "", err
 	}
-	entries = slices.DeleteFunc(entries, func(e logEntry) bool {
-		return !slices.ContainsFunc(e.Hosts, func(h deploy.HostResult) bool { return h.Outcome == deploy.Deployed })
-	})
 	if len(entries) < 2 {
 		return "", errors.New("nothing to roll back to: there is no earlier successful deploy for these hosts")
 	}
@@ -153,7 +119,7 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 		if i == 0 {
 			mark = "  (current)"
 		}
-		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.ID[:12], e.Time.Format("2006-01-02 15:04"), e.Operator, strings.SplitN(e.Message, "\n", 2)[0], mark)
+		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), e.Operator, e.Subject(), mark)
 	}
 	fmt.Fprint(out, "Roll back to which version? [2] ")
 	answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
@@ -165,5 +131,5 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 	if err != nil || n < 1 || n > len(entries) {
 		return "", fmt.Errorf("%q is not one of 1 to %d: nothing was changed", answer, len(entries))
 	}
-	return entries[n-1].ID, nil
+	return entries[n-1].Commit.String(), nil
 }

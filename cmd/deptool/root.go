@@ -28,6 +28,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 		newStatusCmd(),
 		newDeployCmd(),
 		newPingCmd(),
+		newCheckCmd(),
 		newSyncCmd(),
 		newLogCmd(),
 		newRollbackCmd(),

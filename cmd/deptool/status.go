@@ -28,6 +28,11 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
+			if len(limit) > 0 {
+				if limit, err = c.selectHosts(limit); err != nil {
+					return err
+				}
+			}
 			statuses, err := diff.Status(c.store, c.snap.Tree, limit)
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
 
@@ -34,11 +33,20 @@ Nothing is changed on any host.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := diff.HostNames(c.store, c.snap.Tree, limit)
+			lock, err := lockStore(c.store)
 			if err != nil {
 				return err
 			}
-			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel})
+			defer lock.Unlock()
+			hosts, err := c.selectHosts(limit)
+			if err != nil {
+				return err
+			}
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "sync", results)
 			}
@@ -46,7 +54,7 @@ Nothing is changed on any host.`,
 		},
 	}
 	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
-	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to contact at once")
+	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
 	addOutputFlag(cmd, &output)
 	return cmd

@@ -39,6 +39,8 @@ type applier struct {
 	fault func(Effect) error
 	after func(time.Duration) <-chan time.Time
 	say   func(wire.Progress)
+	// await tells the operator the apply waits for confirmation.
+	await func(wire.AwaitConfirm)
 	req   *wire.ApplyRequest
 	plan  *diff.HostPlan
 	from  store.ID            // current before the apply
@@ -62,6 +64,10 @@ type applier struct {
 	meta       map[string]*appMeta
 	plain      map[store.ID][]byte
 	identities []age.Identity
+	// validation reports the validation commands run; runs counts them,
+	// for unique unit names.
+	validation []wire.ValidationReport
+	runs       int
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -72,7 +78,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	if st == nil {
-		return nil, wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store (it has none yet): send its objects first", s.host, req.Commit)
+		return nil, wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store (it has none yet): send its objects first", req.Commit)
 	}
 	r, err := s.store.refs()
 	if err != nil {
@@ -81,7 +87,8 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
-		say: func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 	}
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
@@ -116,13 +123,13 @@ func (a *applier) run() wire.Result {
 		}
 	}
 	a.att = &Attempt{
-		Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
-		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Started: a.now().UTC(),
+		Operator: a.req.Operator, Deploy: a.req.Deploy,
+		From: a.from, To: a.req.Commit, Started: a.now().UTC(),
 	}
 	if err := a.att.save(a.l); err != nil {
 		return a.finish(err)
 	}
-	if err := a.hs.setRef(targetRef, store.ID(a.req.Commit)); err != nil {
+	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
 		return a.finish(err)
 	}
 	err := a.execute()
@@ -131,12 +138,15 @@ func (a *applier) run() wire.Result {
 	}
 	a.closeConfirmation()
 	if err != nil {
+		if isValidationError(err) {
+			return a.refused(err)
+		}
 		if a.plan.Rollback {
 			return a.rollback(err)
 		}
 		return a.finish(err)
 	}
-	return a.finish(a.hs.setRef(currentRef, store.ID(a.req.Commit)))
+	return a.finish(a.hs.setRef(currentRef, a.req.Commit))
 }
 
 // rollback undoes the failed attempt, units included, so the host runs
@@ -154,9 +164,12 @@ func (a *applier) rollback(cause error) wire.Result {
 // execute runs the phases that change the host, in the plan's order, then
 // the health checks, so a check that fails rolls back like a failed unit.
 func (a *applier) execute() error {
+	if err := a.validateApps(); err != nil {
+		return err
+	}
 	for _, ap := range a.plan.Apps {
 		if ap.Action != diff.Remove {
-			if err := a.checkout(ap.App, store.ID(ap.To)); err != nil {
+			if err := a.checkout(ap.App, ap.To); err != nil {
 				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 			}
 		}
@@ -201,7 +214,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks}
+	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
 	if cause != nil {
 		res.Error = cause.Error()
 		var nc *NotConfirmedError
@@ -218,8 +231,8 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		}
 	}
 	entry := JournalEntry{
-		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: diff.ObjectID(a.req.Deploy),
-		From: diff.ObjectID(a.from), To: diff.ObjectID(a.req.Commit), Outcome: res.Outcome, Error: res.Error,
+		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: a.req.Deploy,
+		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Error,
 		RollbackError: res.RollbackError,
 	}
 	for _, u := range res.Units {
@@ -240,7 +253,7 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		res.Freed = a.gc()
 	}
 	if r, rerr := a.hs.refs(); rerr == nil {
-		res.Current, res.Target = diff.ObjectID(r.current), diff.ObjectID(r.target)
+		res.Current, res.Target = r.current, r.target
 	}
 	return res
 }
@@ -265,23 +278,23 @@ func (a *applier) repair() error {
 func (a *applier) check(host string) *wire.AgentError {
 	p := a.plan
 	if p.Host != host {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: the plan is for host %s", host, p.Host)
+		return wire.Errorf(wire.CodeBadRequest, "the plan is for host %s", p.Host)
 	}
-	if store.ID(p.Base) != a.from {
-		return staleError(host, store.ID(p.Base), a.from)
+	if p.Base != a.from {
+		return staleError(p.Base, a.from)
 	}
-	info, err := a.st.CommitInfo(store.ID(a.req.Commit))
+	info, err := a.st.CommitInfo(a.req.Commit)
 	if err != nil {
-		return wire.Errorf(wire.CodeMissing, "host %s: commit %s is not in the host's store: send its objects first", host, a.req.Commit)
+		return wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store: send its objects first", a.req.Commit)
 	}
-	if info.Tree != store.ID(p.To) {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: commit %s has tree %s, the plan wants %s", host, short(a.req.Commit), short(info.Tree), short(p.To))
+	if info.Tree != p.To {
+		return wire.Errorf(wire.CodeBadRequest, "commit %s has tree %s, the plan wants %s", short(a.req.Commit), short(info.Tree), short(p.To))
 	}
 	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
-		return wire.Errorf(wire.CodeMissing, "host %s: %v", host, err)
+		return wire.Errorf(wire.CodeMissing, "%v", err)
 	}
 	if err := checkPlan(p, a.apps); err != nil {
-		return wire.Errorf(wire.CodeBadRequest, "host %s: bad plan: %v", host, err)
+		return wire.Errorf(wire.CodeBadRequest, "bad plan: %v", err)
 	}
 	return nil
 }
@@ -318,7 +331,7 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		switch {
 		case ap.Action == diff.Remove && inCommit:
 			errs = append(errs, fmt.Errorf("app %s is removed by the plan but in the commit", ap.App))
-		case ap.Action != diff.Remove && tree != store.ID(ap.To):
+		case ap.Action != diff.Remove && tree != ap.To:
 			errs = append(errs, fmt.Errorf("app %s: the plan wants tree %s, the commit has %s", ap.App, short(ap.To), short(tree)))
 		}
 		for _, step := range ap.Symlinks {
@@ -345,6 +358,9 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 			if err := c.Validate(); err != nil {
 				errs = append(errs, fmt.Errorf("app %s: checks[%d]: %w", ap.App, i, err))
 			}
+		}
+		if err := checkValidate(ap.Validate); err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -3,7 +3,6 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/deptool/deptool/store"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -57,8 +55,8 @@ func TestCheckoutWritesFilesWithModesAndSwitchesLinks(t *testing.T) {
 		t.Errorf("refs %+v, want both at %s", got, d2.commit)
 	}
 	wantJournal := []JournalEntry{
-		{Operator: operator, Deploy: diff.ObjectID(d1.deploy), To: diff.ObjectID(d1.commit), Outcome: wire.Deployed},
-		{Operator: operator, Deploy: diff.ObjectID(d2.deploy), From: diff.ObjectID(d1.commit), To: diff.ObjectID(d2.commit), Outcome: wire.Deployed},
+		{Operator: operator, Deploy: d1.deploy, To: d1.commit, Outcome: wire.Deployed},
+		{Operator: operator, Deploy: d2.deploy, From: d1.commit, To: d2.commit, Outcome: wire.Deployed},
 	}
 	checkJournal(t, h.journal(), wantJournal)
 }
@@ -137,13 +135,13 @@ func TestFailedApplyIsConsistentAndNextApplyRepairs(t *testing.T) {
 	if got := h.refs(); got.current != d1.commit || got.target != d2.commit {
 		t.Errorf("refs %+v: want current %s (last good), target %s (attempted)", got, d1.commit, d2.commit)
 	}
-	if store.ID(d2.result.Current) != d1.commit || store.ID(d2.result.Target) != d2.commit {
+	if d2.result.Current != d1.commit || d2.result.Target != d2.commit {
 		t.Errorf("result refs %+v", d2.result)
 	}
 	j := h.journal()
 	checkJournal(t, j, []JournalEntry{
-		{Operator: operator, Deploy: diff.ObjectID(d1.deploy), To: diff.ObjectID(d1.commit), Outcome: wire.Deployed},
-		{Operator: operator, Deploy: diff.ObjectID(d2.deploy), From: diff.ObjectID(d1.commit), To: diff.ObjectID(d2.commit),
+		{Operator: operator, Deploy: d1.deploy, To: d1.commit, Outcome: wire.Deployed},
+		{Operator: operator, Deploy: d2.deploy, From: d1.commit, To: d2.commit,
 			Outcome: wire.Failed, Error: "app b: checkout: write b.conf: no space left on device"},
 	})
 	att := h.attempt()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
 // Attempt is what the host's last apply did, kept in attempt.json so that
@@ -18,11 +18,11 @@ import (
 // made, so an interrupted attempt is fully described; undoing an effect
 // that never happened does nothing.
 type Attempt struct {
-	Operator string        `json:"operator"`
-	Deploy   diff.ObjectID `json:"deploy,omitzero"`
-	From     diff.ObjectID `json:"from,omitzero"` // current before the attempt
-	To       diff.ObjectID `json:"to"`            // the commit attempted
-	Started  time.Time     `json:"started"`
+	Operator string    `json:"operator"`
+	Deploy   store.ID  `json:"deploy,omitzero"`
+	From     store.ID  `json:"from,omitzero"` // current before the attempt
+	To       store.ID  `json:"to"`            // the commit attempted
+	Started  time.Time `json:"started"`
 	// Outcome is empty while the apply runs, and stays so when the agent
 	// died during it.
 	Outcome wire.Outcome `json:"outcome,omitempty"`
@@ -66,6 +66,8 @@ const (
 	EffectEnable EffectKind = "enable"
 	// EffectRestart: the unit was restarted.
 	EffectRestart EffectKind = "restart"
+	// EffectReload: the unit was reloaded, or started if it did not run.
+	EffectReload EffectKind = "reload"
 )
 
 // Effect is one change an attempt made on the host. Paths of links and
@@ -78,6 +80,10 @@ type Effect struct {
 	Target    string     `json:"target,omitempty"`
 	OldTarget string     `json:"old_target,omitempty"`
 	Adopted   *Adoption  `json:"adopted,omitempty"`
+	// External marks a restart or reload of a unit the app follows but
+	// does not run itself (systemd.restart, systemd.reload): a rollback
+	// acts on it again once the old files are back, and never stops it.
+	External bool `json:"external,omitempty"`
 	// For EffectSwitch: the checkout names current and previous pointed
 	// at before (empty for none) and the one current points at now.
 	OldCurrent  string `json:"old_current,omitempty"`

@@ -18,34 +18,51 @@ import (
 // named after the tree id, so the same content is the same directory and
 // applying twice changes nothing the second time.
 func (a *applier) checkout(app string, tree store.ID) error {
+	name, _, err := a.prepareCheckout(app, tree)
+	if err != nil {
+		return err
+	}
+	return a.switchCurrent(app, name)
+}
+
+// prepareCheckout makes apps/<app>/<tree> hold the app's files without
+// switching to it, and says whether it wrote the directory just now. Doing
+// it twice is doing it once.
+func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote bool, err error) {
 	appDir := a.l.appDir(app)
 	if err := os.MkdirAll(appDir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", appDir, bare(err))
+		return "", false, fmt.Errorf("create %s: %w", appDir, bare(err))
 	}
-	name := tree.String()
+	name = tree.String()
 	dir := filepath.Join(appDir, name)
 	fi, err := os.Lstat(dir)
 	switch {
 	case err == nil && !fi.IsDir():
-		return fmt.Errorf("%s is in the way and is not a checkout: remove it", dir)
+		return "", false, fmt.Errorf("%s is in the way and is not a checkout: remove it", dir)
 	case errors.Is(err, fs.ErrNotExist):
 		a.say(wire.Progress{Step: "checkout", App: app, Detail: name[:12]})
 		if err := a.record(Effect{Kind: EffectCheckout, App: app, Path: name}); err != nil {
-			return err
+			return "", false, err
 		}
 		if err := a.writeCheckout(app, appDir, dir, tree); err != nil {
-			return err
+			return "", false, err
 		}
+		wrote = true
 	case err != nil:
-		return bare(err)
+		return "", false, bare(err)
+	}
+	if readlink(filepath.Join(appDir, "current")) != name {
+		if err := keepUnitTimes(dir, filepath.Join(appDir, "current")); err != nil {
+			return "", false, fmt.Errorf("keep the times of unchanged unit files: %w", bare(err))
+		}
 	}
 	// The age garbage collection goes by is when a checkout was last
 	// deployed, not when it was first written.
 	now := a.now()
 	if err := os.Chtimes(dir, now, now); err != nil {
-		return fmt.Errorf("touch %s: %w", name, bare(err))
+		return "", false, fmt.Errorf("touch %s: %w", name, bare(err))
 	}
-	return a.switchCurrent(app, name)
+	return name, wrote, nil
 }
 
 // switchCurrent moves current to name and previous to the old current.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 )
 
 // The confirmation is a dead-man switch: after an apply the agent keeps
@@ -41,7 +42,7 @@ func (e *NotConfirmedError) Error() string {
 	return fmt.Sprintf("not confirmed: no new SSH connection reached the host within %s of the apply, so the host undid it by itself", e.Timeout)
 }
 
-func (l layout) confirmSocket() string { return l.state("confirm.sock") }
+func (l layout) confirmSocket() string { return l.host(hostlayout.ConfirmSocket) }
 
 // confirmation is an apply's open wait for confirmation.
 type confirmation struct {
@@ -81,7 +82,7 @@ func (a *applier) openConfirmation() error {
 	c := &confirmation{ln: ln, timeout: timeout, timer: a.after(timeout), arrived: make(chan struct{})}
 	go c.accept(token)
 	a.confirm = c
-	a.say(wire.Progress{Step: "confirm", Detail: token})
+	a.await(wire.AwaitConfirm{Token: token, Deadline: a.now().Add(timeout).UTC()})
 	return nil
 }
 
@@ -179,7 +180,7 @@ func newToken() (string, error) {
 // confirm passes a confirmation from this session's operator to the apply
 // waiting for it.
 func (s *session) confirm(ctx context.Context, req *wire.ConfirmRequest) (wire.Message, error) {
-	nothing := wire.Errorf(wire.CodeBadRequest, "host %s: no apply is waiting for confirmation: it may have timed out and rolled back", s.host)
+	nothing := wire.Errorf(wire.CodeBadRequest, "no apply is waiting for confirmation: it may have timed out and rolled back")
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", s.l.confirmSocket())
 	if err != nil {
@@ -195,7 +196,7 @@ func (s *session) confirm(ctx context.Context, req *wire.ConfirmRequest) (wire.M
 	case err != nil:
 		return nil, nothing
 	case strings.TrimSpace(answer) != "ok":
-		return nil, wire.Errorf(wire.CodeBadRequest, "host %s: the waiting apply refused the confirmation: %s", s.host, strings.TrimSpace(answer))
+		return nil, wire.Errorf(wire.CodeBadRequest, "the waiting apply refused the confirmation: %s", strings.TrimSpace(answer))
 	}
 	return &wire.ConfirmReply{}, nil
 }

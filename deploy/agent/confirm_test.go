@@ -35,14 +35,12 @@ func TestConfirmedApplyIsDeployed(t *testing.T) {
 	h, _ := confirmingHost(t)
 	var confirmErr error
 	var tokens []string
-	h.onProgress = func(p wire.Progress) {
-		if p.Step == "confirm" {
-			tokens = append(tokens, p.Detail)
-			if err := h.confirmFrom("not-the-token"); err == nil {
-				t.Error("a wrong token was taken")
-			}
-			confirmErr = h.confirmFrom(p.Detail)
+	h.onAwait = func(m wire.AwaitConfirm) {
+		tokens = append(tokens, m.Token)
+		if err := h.confirmFrom("not-the-token"); err == nil {
+			t.Error("a wrong token was taken")
 		}
+		confirmErr = h.confirmFrom(m.Token)
 	}
 	d := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
 	if confirmErr != nil {
@@ -71,11 +69,9 @@ func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
 
 	h.confirmTimeout = 30 * time.Second
 	var token string
-	h.onProgress = func(p wire.Progress) {
-		if p.Step == "confirm" {
-			token = p.Detail
-			fire <- time.Time{} // nobody confirms in time
-		}
+	h.onAwait = func(m wire.AwaitConfirm) {
+		token = m.Token
+		fire <- time.Time{} // nobody confirms in time
 	}
 	d := h.deploy(apps{"nginx": {"nginx.conf": "v2"}})
 	if d.result.Outcome != wire.RolledBack {
@@ -91,7 +87,7 @@ func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
 		t.Fatalf("nginx.conf = %q after the rollback, want v1", got)
 	}
 	if j := h.journal(); j[len(j)-1].Outcome != wire.RolledBack {
-		t.Fatalf("journal ends with %+v, want rolled_back", j[len(j)-1])
+		t.Fatalf("journal ends with %+v, want rolled back", j[len(j)-1])
 	}
 	// A confirmation that comes too late is told so.
 	err := h.confirmFrom(token)
@@ -103,12 +99,8 @@ func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
 func TestNoConfirmationWithoutRollback(t *testing.T) {
 	h, _ := confirmingHost(t)
 	h.noRollback = true
-	d := h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
-	for _, p := range d.progress {
-		if p.Step == "confirm" {
-			t.Fatal("an apply without rollback waited for confirmation")
-		}
-	}
+	h.onAwait = func(wire.AwaitConfirm) { t.Fatal("an apply without rollback waited for confirmation") }
+	h.deploy(apps{"nginx": {"nginx.conf": "v1"}}).mustSucceed(t)
 }
 
 // The wait for confirmation opens once every change is made, so the new
@@ -127,11 +119,9 @@ func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
 	rec.observe = func(call string) {
 		open = append(open, fmt.Sprintf("%s: %v", call, h.exists(stateDir+"/confirm.sock")))
 	}
-	h.onProgress = func(p wire.Progress) {
-		if p.Step == "confirm" {
-			if err := h.confirmFrom(p.Detail); err != nil {
-				t.Errorf("confirm: %v", err)
-			}
+	h.onAwait = func(m wire.AwaitConfirm) {
+		if err := h.confirmFrom(m.Token); err != nil {
+			t.Errorf("confirm: %v", err)
 		}
 	}
 	h.deploy(apps{"web": web("v1")}).mustSucceed(t)
@@ -144,7 +134,7 @@ func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
 
 	// Nobody confirms v2 (the timer never fires either): its failed unit
 	// decides, without waiting for a confirmation.
-	h.onProgress = nil
+	h.onAwait = nil
 	rec.fail("web.service", "exited", 1)
 	d := h.deploy(apps{"web": web("v2")})
 	if d.result.Outcome != wire.RolledBack || d.result.Unconfirmed || !strings.Contains(d.result.Error, "unit web.service failed") {

@@ -3,7 +3,7 @@
 // plans the operator sends. It never plans.
 //
 // Everything it touches lives under one root ("/" in production, a temp dir
-// in tests):
+// in tests); the paths are package diff/layout's table:
 //
 //	/etc/hostname                       checked against the hello
 //	/var/lib/deptool/lock               flock'd by the agent; holds its Holder
@@ -59,8 +59,8 @@
 // disabled if the attempt enabled them), the files go back (Undo), systemd
 // reloads, units the attempt disabled are enabled again, and every unit it
 // touched that the old commit runs restarts and settles (the old commit's
-// checks are not run: it is what ran before). The outcome is rolled_back, or
-// rollback_failed, and the journal line says so with the reason; current
+// checks are not run: it is what ran before). The outcome is "rolled back", or
+// "rollback failed", and the journal line says so with the reason; current
 // stays on the old commit, target names the one attempted. Without
 // rollback the outcome is failed and the host stays as the failure left
 // it, for the next apply to undo first (repair), units included.

@@ -43,7 +43,35 @@ func (a *applier) gc() int64 {
 	if err != nil {
 		a.warn(fmt.Errorf("gc: agent binaries: %w", err))
 	}
+	n, err = a.gcStore()
+	freed += n
+	if err != nil {
+		a.warn(fmt.Errorf("gc: host store %s: %w", a.l.storeDir(), err))
+	}
 	return freed
+}
+
+// repackAt is how many packs the host store may hold before gc rewrites it
+// as one. Every deploy adds a pack; rewriting costs a pass over the host's
+// whole history (0.63 s for 6.2 MB of incompressible history, about 0.1 s
+// per MB, on the 2-core test machine: store's BenchmarkRepack), so it is
+// done once per so many deploys, not on each.
+const repackAt = 10
+
+// gcStore removes what interrupted pack writes left, and past repackAt
+// packs keeps only what current and target reach, in one pack: the
+// objects of attempts rolled back and the copies a repair sent are gone.
+func (a *applier) gcStore() (int64, error) {
+	freed, err := a.st.CleanPacks()
+	if err != nil || a.st.Packs() <= repackAt {
+		return freed, err
+	}
+	r, err := a.hs.refs()
+	if err != nil {
+		return freed, err
+	}
+	n, err := a.st.Repack(r.current, r.target)
+	return freed + n, err
 }
 
 // keepBinaries is how many agent binaries gc keeps, newest first.

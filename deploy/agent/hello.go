@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // hello checks the agent is on the host the operator means and reports
@@ -14,10 +13,10 @@ import (
 func (s *session) hello(req *wire.HelloRequest) (*wire.HelloReply, error) {
 	name, err := s.hostname()
 	if err != nil {
-		return nil, wire.Errorf(wire.CodeHostname, "host %s: %v: refusing to work without knowing which machine this is", req.Host, err)
+		return nil, wire.Errorf(wire.CodeHostname, "%v: refusing to work without knowing which machine this is", err)
 	}
 	if name != req.Host {
-		return nil, wire.Errorf(wire.CodeHostname, "host %s: /etc/hostname says %s: is ssh config pointing at the wrong machine?", req.Host, name)
+		return nil, wire.Errorf(wire.CodeHostname, "/etc/hostname says %s: is ssh config pointing at the wrong machine?", name)
 	}
 	r, err := s.store.refs()
 	if err != nil {
@@ -27,12 +26,12 @@ func (s *session) hello(req *wire.HelloRequest) (*wire.HelloReply, error) {
 	if req.Version != wire.Version || req.Build != s.opts.Build {
 		// The client refuses the reply; this guards against one that
 		// does not look.
-		s.mismatch = wire.Errorf(wire.CodeBuild, "host %s: agent is version %s build %q, the operator version %s build %q: upload the operator's agent",
-			req.Host, wire.Version, s.opts.Build, req.Version, req.Build)
+		s.mismatch = wire.Errorf(wire.CodeBuild, "the agent is version %s build %q, the operator version %s build %q: upload the operator's agent",
+			wire.Version, s.opts.Build, req.Version, req.Build)
 	}
 	return &wire.HelloReply{
 		Version: wire.Version, Build: s.opts.Build, Hostname: name,
-		Current: diff.ObjectID(r.current), Target: diff.ObjectID(r.target),
+		Current: r.current, Target: r.target,
 	}, nil
 }
 

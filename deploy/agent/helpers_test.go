@@ -15,6 +15,7 @@ import (
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -54,6 +55,7 @@ type testHost struct {
 	confirmTimeout time.Duration
 	// onProgress, when set, sees each progress report as it comes.
 	onProgress func(wire.Progress)
+	onAwait    func(wire.AwaitConfirm)
 }
 
 func newTestHost(t *testing.T) *testHost {
@@ -328,7 +330,7 @@ func (h *testHost) plan(as apps) deployment {
 	if d.deploy, err = h.src.Commit(desired, "deploy", operator, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
-	if d.commit, err = h.src.CommitHost("web1", store.ID(d.plan.To), d.deploy, operator, h.clock.Now()); err != nil {
+	if d.commit, err = h.src.CommitHost("web1", d.plan.To, d.deploy, operator, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
 	return d
@@ -349,19 +351,26 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 		h.t.Fatalf("lock: %v", err)
 	}
 	err := r.client.SendObjects(ctx, func(w io.Writer) error {
-		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{store.ID(hello.Current)})
+		_, err := h.src.WritePack(w, []store.ID{d.commit}, []store.ID{hello.Current})
 		return err
 	})
 	if err != nil {
 		h.t.Fatalf("send objects: %v", err)
 	}
-	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
 		ConfirmTimeout: h.confirmTimeout}
-	d.result, err = r.client.Apply(ctx, req, func(p wire.Progress) {
-		d.progress = append(d.progress, p)
-		if h.onProgress != nil {
-			h.onProgress(p)
-		}
+	d.result, err = r.client.Apply(ctx, req, wire.ApplyEvents{
+		Progress: func(p wire.Progress) {
+			d.progress = append(d.progress, p)
+			if h.onProgress != nil {
+				h.onProgress(p)
+			}
+		},
+		AwaitConfirm: func(m wire.AwaitConfirm) {
+			if h.onAwait != nil {
+				h.onAwait(m)
+			}
+		},
 	})
 	if err != nil {
 		h.t.Fatalf("apply: %v", err)
@@ -399,3 +408,6 @@ func wantAgentError(t *testing.T, err error, code wire.Code) *wire.AgentError {
 	}
 	return ae
 }
+
+// stateDir is deptool's own directory on a host, as tests spell paths.
+const stateDir = hostlayout.StateDir

@@ -16,56 +16,76 @@ import (
 type JournalEntry = wire.JournalEntry
 
 // appendJournal adds one line and syncs it: the journal is the host's own
-// audit trail and must survive the crash that follows.
+// audit trail and must survive the crash that follows. A file that does not
+// end in a newline lost the end of its last line (a crash, a full disk):
+// the new line starts on a line of its own, never glued to that part.
 func appendJournal(l layout, e JournalEntry) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(l.journalFile(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.journalFile(), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, info.Size()-1); err == nil && last[0] != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
+	}
 	if _, err := f.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return fmt.Errorf("journal %s: %w", l.journalFile(), err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return fmt.Errorf("journal %s: %w", l.journalFile(), err)
 	}
 	return nil
 }
 
-// ReadJournal returns the journal under root, oldest first.
+// ReadJournal returns the journal under root, oldest first. Lines that do
+// not decode are left out; see readJournal.
 func ReadJournal(root string) ([]JournalEntry, error) {
-	l := layout{root: root}
+	entries, _, err := readJournal(layout{root: root})
+	return entries, err
+}
+
+// readJournal reads the journal, oldest first, skipping lines that do not
+// decode (a line cut short by a crash or a full disk, and whatever was
+// glued to one before appendJournal knew better): one bad line must not
+// hide the whole history. Each skipped line is a warning.
+func readJournal(l layout) (entries []JournalEntry, warnings []string, err error) {
 	f, err := os.Open(l.journalFile())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	var out []JournalEntry
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	for n := 1; sc.Scan(); n++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
 		var e JournalEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return nil, fmt.Errorf("journal %s line %d: %w", l.journalFile(), n, err)
+			warnings = append(warnings, fmt.Sprintf("journal %s line %d is damaged and left out (%v)", l.journalFile(), n, err))
+			continue
 		}
-		out = append(out, e)
+		entries = append(entries, e)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal %s: %w", l.journalFile(), err)
 	}
-	return out, nil
+	return entries, warnings, nil
 }
 
 // journal answers a journal request: newest first, at most Limit.
 func (s *session) journal(req *wire.JournalRequest) (*wire.JournalReply, error) {
-	entries, err := ReadJournal(s.opts.Root)
+	entries, warnings, err := readJournal(s.l)
 	if err != nil {
 		return nil, err
 	}
@@ -76,5 +96,5 @@ func (s *session) journal(req *wire.JournalRequest) (*wire.JournalReply, error) 
 	if entries == nil {
 		entries = []JournalEntry{}
 	}
-	return &wire.JournalReply{Entries: entries}, nil
+	return &wire.JournalReply{Entries: entries, Warnings: warnings}, nil
 }

@@ -3,30 +3,26 @@ package agent
 import (
 	"path/filepath"
 	"strings"
+
+	hostlayout "github.com/deptool/deptool/diff/layout"
 )
 
-// stateDir is deptool's own directory on a host, relative to the root.
-const stateDir = "/var/lib/deptool"
-
-// layout resolves host paths under the agent's root.
+// layout resolves host paths under the agent's root. The paths themselves
+// are package layout's table, which the planner's validation reads too.
 type layout struct{ root string }
 
 // host resolves an absolute host path, such as a manifest symlink's path.
 func (l layout) host(p string) string { return filepath.Join(l.root, p) }
 
-func (l layout) state(parts ...string) string {
-	return filepath.Join(append([]string{l.root, stateDir}, parts...)...)
-}
-
-func (l layout) hostname() string         { return l.host("/etc/hostname") }
-func (l layout) lockFile() string         { return l.state("lock") }
-func (l layout) storeDir() string         { return l.state("store") }
-func (l layout) appsDir() string          { return l.state("apps") }
-func (l layout) appDir(app string) string { return l.state("apps", app) }
-func (l layout) adoptedDir() string       { return l.state("adopted") }
-func (l layout) attemptFile() string      { return l.state("attempt.json") }
-func (l layout) journalFile() string      { return l.state("journal.jsonl") }
-func (l layout) binDir() string           { return l.state("bin") }
+func (l layout) hostname() string         { return l.host(hostlayout.Hostname) }
+func (l layout) lockFile() string         { return l.host(hostlayout.LockFile) }
+func (l layout) storeDir() string         { return l.host(hostlayout.StoreDir) }
+func (l layout) appsDir() string          { return l.host(hostlayout.AppsDir) }
+func (l layout) appDir(app string) string { return l.host(hostlayout.AppsDir + "/" + app) }
+func (l layout) adoptedDir() string       { return l.host(hostlayout.AdoptedDir) }
+func (l layout) attemptFile() string      { return l.host(hostlayout.AttemptFile) }
+func (l layout) journalFile() string      { return l.host(hostlayout.JournalFile) }
+func (l layout) binDir() string           { return l.host(hostlayout.AgentDir) }
 
 // linkTarget is where a manifest symlink to file of app points.
 func (l layout) linkTarget(app, file string) string {

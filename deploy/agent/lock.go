@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/deptool/deptool/diff"
 	"os"
 	"path/filepath"
 	"time"
@@ -88,12 +87,12 @@ func (l *hostLock) release() {
 }
 
 // busyError tells the operator who is deploying instead.
-func busyError(host string, h *wire.Holder) *wire.AgentError {
+func busyError(h *wire.Holder) *wire.AgentError {
 	if h == nil {
-		return wire.Errorf(wire.CodeBusy, "host %s is locked by another deploy (its holder has not written its name yet)", host)
+		return wire.Errorf(wire.CodeBusy, "locked by another deploy (its holder has not written its name yet)")
 	}
-	e := wire.Errorf(wire.CodeBusy, "host %s is locked by %s (agent pid %d) since %s",
-		host, h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
+	e := wire.Errorf(wire.CodeBusy, "locked by %s (agent pid %d) since %s",
+		h.Operator, h.PID, h.Since.UTC().Format(time.RFC3339))
 	e.Holder = h
 	return e
 }
@@ -112,10 +111,10 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
 		l, err := acquireLock(s.l.lockFile(), holder)
 		if busy, ok := err.(*errBusy); ok {
-			return nil, busyError(s.host, busy.holder)
+			return nil, busyError(busy.holder)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("host %s: %w", s.host, err)
+			return nil, err
 		}
 		s.lock = l
 	}
@@ -123,16 +122,16 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.current != store.ID(req.Base) {
+	if r.current != req.Base {
 		// Nothing changed: the operator fetches and plans again.
 		s.lock.release()
 		s.lock = nil
-		return nil, staleError(s.host, store.ID(req.Base), r.current)
+		return nil, staleError(req.Base, r.current)
 	}
 	return &wire.LockReply{}, nil
 }
 
-func staleError(host string, base, current store.ID) *wire.AgentError {
+func staleError(base, current store.ID) *wire.AgentError {
 	at := "was never deployed"
 	if !current.IsZero() {
 		at = "is at " + short(current)
@@ -141,7 +140,7 @@ func staleError(host string, base, current store.ID) *wire.AgentError {
 	if !base.IsZero() {
 		assumed = short(base)
 	}
-	e := wire.Errorf(wire.CodeStale, "host %s %s, but the plan was made against %s: it was deployed from another store since", host, at, assumed)
-	e.Current = diff.ObjectID(current)
+	e := wire.Errorf(wire.CodeStale, "the host %s, but the plan was made against %s", at, assumed)
+	e.Current = current
 	return e
 }

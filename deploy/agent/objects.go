@@ -2,33 +2,57 @@ package agent
 
 import (
 	"context"
-	"github.com/deptool/deptool/diff"
+	"errors"
+	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
 
 // objects stores the pack that follows in data frames. The stream is read
-// to its end whatever happens, so the next frame is a request again.
-func (s *session) objects(ctx context.Context) error {
+// to its end whatever happens, so the next frame is a request again. Then
+// it checks the commits the operator wants here are whole: a store that
+// lost objects says which one, and the operator sends everything.
+func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 	stream := s.conn.ReadStream(ctx)
 	if refuse := s.mayChange(); refuse != nil {
 		return s.refuseStream(stream, refuse)
 	}
 	st, err := s.store.open(true)
 	if err != nil {
-		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "host %s: %v", s.host, err))
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
+	}
+	// Under the lock no other agent writes a pack: what an interrupted
+	// one left (a full disk, a killed agent) is garbage that may hold the
+	// disk full.
+	if _, err := st.CleanPacks(); err != nil {
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
 	readErr := st.ReadPack(stream)
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
-			return s.conn.Send(wire.Errorf(wire.CodeAborted, "host %s: the operator aborted sending objects: %v", s.host, err))
+			return s.conn.Send(wire.Errorf(wire.CodeAborted, "the operator aborted sending objects: %v", err))
 		}
 		return err // the stream broke: nobody is left to answer
 	}
 	if readErr != nil {
-		return s.conn.Send(wire.Errorf(wire.CodeInternal, "host %s: store objects: %v", s.host, readErr))
+		hint := ""
+		if errors.Is(readErr, syscall.ENOSPC) {
+			hint = ": free space there and deploy again (what this pack began is removed)"
+		}
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "store objects in %s: %v%s", s.l.storeDir(), readErr, hint))
+	}
+	missing, ok, err := st.Missing(req.Want...)
+	if err != nil {
+		return s.conn.Send(wire.Errorf(wire.CodeInternal, "check the store %s: %v", s.l.storeDir(), err))
+	}
+	if ok {
+		return s.conn.Send(&wire.ObjectsReply{Missing: missing})
+	}
+	if err := s.store.restoreRefs(); err != nil {
+		return s.conn.Send(asAgentError(err))
 	}
 	return s.conn.Send(&wire.ObjectsReply{})
 }
@@ -46,7 +70,7 @@ func (s *session) fetch() error {
 	if err != nil {
 		return s.conn.Send(asAgentError(err))
 	}
-	if err := s.conn.Send(&wire.FetchReply{Current: diff.ObjectID(r.current)}); err != nil {
+	if err := s.conn.Send(&wire.FetchReply{Current: r.current}); err != nil {
 		return err
 	}
 	err = s.conn.WriteStream(func(w io.Writer) error {
@@ -56,6 +80,9 @@ func (s *session) fetch() error {
 		st, err := s.store.open(false)
 		if err != nil {
 			return err
+		}
+		if st == nil || r.fromJournal {
+			return fmt.Errorf("the host store %s lost the objects of %s, which the journal says is deployed: deploy to the host to rebuild the store from the operator's", s.l.storeDir(), r.current.Short())
 		}
 		_, err = st.WritePack(w, []store.ID{r.current}, nil)
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -18,7 +19,12 @@ const (
 )
 
 // refs are the host's current and target commits, zero when unset.
-type refs struct{ current, target store.ID }
+// fromJournal says the store had lost them and current is the journal's
+// last deployed commit (see refs).
+type refs struct {
+	current, target store.ID
+	fromJournal     bool
+}
 
 // hostStore is the host's store, opened or created on first need.
 type hostStore struct {
@@ -63,21 +69,59 @@ func (h *hostStore) init(dir string) (*store.Store, error) {
 	return st, nil
 }
 
-// refs reads current and target.
+// refs reads current and target. A host whose store was deleted (or lost
+// its refs) still runs what its journal last recorded as deployed: that is
+// current then, so the operator's plan matches and its deploy sends the
+// whole commit, which rebuilds the store (see restoreRefs). Without a
+// journal either, the host has never been deployed.
 func (h *hostStore) refs() (refs, error) {
 	st, err := h.open(false)
-	if err != nil || st == nil {
-		return refs{}, err
-	}
-	cur, err := readRef(st, currentRef)
 	if err != nil {
 		return refs{}, err
 	}
-	tgt, err := readRef(st, targetRef)
-	if err != nil {
-		return refs{}, err
+	var r refs
+	if st != nil {
+		if r.current, err = readRef(st, currentRef); err != nil {
+			return refs{}, err
+		}
+		if r.target, err = readRef(st, targetRef); err != nil {
+			return refs{}, err
+		}
 	}
-	return refs{current: cur, target: tgt}, nil
+	if r.current.IsZero() {
+		if last := lastDeployed(h.l); !last.IsZero() {
+			r = refs{current: last, target: last, fromJournal: true}
+		}
+	}
+	return r, nil
+}
+
+// lastDeployed is the commit of the journal's last deployed apply; zero
+// when there is none (or no journal that can be read).
+func lastDeployed(l layout) store.ID {
+	entries, _, err := readJournal(l)
+	if err != nil {
+		return store.ZeroID
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].Outcome == wire.Deployed {
+			return store.ID(entries[i].To)
+		}
+	}
+	return store.ZeroID
+}
+
+// restoreRefs writes back the refs refs took from the journal, once the
+// store holds the commit again.
+func (h *hostStore) restoreRefs() error {
+	r, err := h.refs()
+	if err != nil || !r.fromJournal {
+		return err
+	}
+	if err := h.setRef(currentRef, r.current); err != nil {
+		return err
+	}
+	return h.setRef(targetRef, r.target)
 }
 
 func readRef(st *store.Store, name plumbing.ReferenceName) (store.ID, error) {
@@ -88,7 +132,7 @@ func readRef(st *store.Store, name plumbing.ReferenceName) (store.ID, error) {
 	if err != nil {
 		return store.ZeroID, fmt.Errorf("host store: read %s: %w", name.Short(), err)
 	}
-	return r.Hash(), nil
+	return store.ID(r.Hash()), nil
 }
 
 // setRef moves a ref durably. go-git rewrites ref files in place, which a

@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
 func TestJournalRequestNewestFirstWithLimit(t *testing.T) {
 	h := newTestHost(t)
-	var commits []diff.ObjectID
+	var commits []store.ID
 	for i := 1; i <= 3; i++ {
 		d := h.deploy(apps{"app": files{"v.conf": fmt.Sprint(i)}}).mustSucceed(t)
-		commits = append(commits, diff.ObjectID(d.commit))
+		commits = append(commits, d.commit)
 	}
 	ctx := context.Background()
 	r := h.start(h.opts)

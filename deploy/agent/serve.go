@@ -156,7 +156,7 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 	case *wire.LockRequest:
 		return false, s.reply(s.takeLock(m))
 	case *wire.ObjectsRequest:
-		return false, s.objects(ctx)
+		return false, s.objects(ctx, m)
 	case *wire.ApplyRequest:
 		return false, s.apply(m)
 	case *wire.FetchRequest:
@@ -165,6 +165,8 @@ func (s *session) handle(ctx context.Context, m wire.Message) (done bool, err er
 		return false, s.reply(s.journal(m))
 	case *wire.ConfirmRequest:
 		return false, s.reply(s.confirm(ctx, m))
+	case *wire.DriftRequest:
+		return false, s.reply(s.drift(ctx))
 	}
 	return false, s.conn.Send(wire.Errorf(wire.CodeBadRequest, "the agent does not take %s messages", m.Type()))
 }
@@ -208,7 +210,7 @@ func (s *session) mayChange() *wire.AgentError {
 		return s.mismatch
 	}
 	if s.lock == nil {
-		return wire.Errorf(wire.CodeNotLocked, "host %s: take the lock before changing anything", s.host)
+		return wire.Errorf(wire.CodeNotLocked, "take the lock before changing anything")
 	}
 	return nil
 }

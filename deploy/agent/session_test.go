@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/deptool/deptool/diff"
 	"io"
 	"os"
 	"strings"
@@ -25,7 +24,7 @@ func TestHelloRefusesWrongHostname(t *testing.T) {
 	r := h.start(h.opts)
 	_, err := r.client.Hello(context.Background(), wire.HelloRequest{Build: testBuild, Host: "web1"})
 	ae := wantAgentError(t, err, wire.CodeHostname)
-	if want := "host web1: /etc/hostname says web2: is ssh config pointing at the wrong machine?"; ae.Message != want {
+	if want := "/etc/hostname says web2: is ssh config pointing at the wrong machine?"; ae.Message != want {
 		t.Errorf("message %q\nwant    %q", ae.Message, want)
 	}
 	// Nothing is done for a session without a good hello.
@@ -47,7 +46,7 @@ func TestHelloReportsRefs(t *testing.T) {
 	d := h.deploy(v1).mustSucceed(t)
 	r = h.start(h.opts)
 	reply = r.hello(t)
-	if store.ID(reply.Current) != d.commit || store.ID(reply.Target) != d.commit {
+	if reply.Current != d.commit || reply.Target != d.commit {
 		t.Errorf("after a deploy: current %s target %s, want %s", reply.Current, reply.Target, d.commit)
 	}
 }
@@ -87,7 +86,7 @@ func TestLockBusyNamesHolder(t *testing.T) {
 	if diff := cmp.Diff(want, ae.Holder); diff != "" {
 		t.Errorf("holder (-want +got):\n%s", diff)
 	}
-	wantMsg := fmt.Sprintf("host web1 is locked by alice@laptop (agent pid %d) since 2025-06-01T12:00:01Z", os.Getpid())
+	wantMsg := fmt.Sprintf("locked by alice@laptop (agent pid %d) since 2025-06-01T12:00:01Z", os.Getpid())
 	if ae.Message != wantMsg {
 		t.Errorf("message %q\nwant    %q", ae.Message, wantMsg)
 	}
@@ -130,9 +129,9 @@ func TestStaleBaseRefusedAndNothingChanged(t *testing.T) {
 	r := h.start(h.opts)
 	r.hello(t)
 	ctx := context.Background()
-	err := r.client.Lock(ctx, wire.LockRequest{Base: diff.ObjectID{}, Operator: operator})
+	err := r.client.Lock(ctx, wire.LockRequest{Base: store.ZeroID, Operator: operator})
 	ae := wantAgentError(t, err, wire.CodeStale)
-	if store.ID(ae.Current) != d.commit {
+	if ae.Current != d.commit {
 		t.Errorf("stale error names %s, want the host's current %s", ae.Current, d.commit)
 	}
 	if !strings.Contains(ae.Message, "is at "+d.commit.String()[:12]) {
@@ -142,7 +141,7 @@ func TestStaleBaseRefusedAndNothingChanged(t *testing.T) {
 		t.Errorf("a stale lock changed the host (-before +after):\n%s", diff)
 	}
 	// The refused lock was released: the right base takes it.
-	if err := r.client.Lock(ctx, wire.LockRequest{Base: diff.ObjectID(d.commit), Operator: operator}); err != nil {
+	if err := r.client.Lock(ctx, wire.LockRequest{Base: d.commit, Operator: operator}); err != nil {
 		t.Errorf("lock with the right base: %v", err)
 	}
 }
@@ -175,7 +174,7 @@ func TestApplyNeedsTheCommit(t *testing.T) {
 	if err := r.client.Lock(ctx, wire.LockRequest{Operator: operator}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Plan: d.plan, Operator: operator}, nil)
+	_, err := r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, wire.ApplyEvents{})
 	wantAgentError(t, err, wire.CodeMissing)
 	if got := h.refs(); got != (refs{}) {
 		t.Errorf("refs moved for a refused apply: %+v", got)
@@ -306,7 +305,7 @@ func TestApplyFinishesWhenOperatorVanishes(t *testing.T) {
 	}
 	// The operator's end stops reading, sends apply, and hangs up.
 	r.fromWire.Close()
-	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan}
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}
 	payload, _ := wire.EncodeMessage(&req)
 	var frame bytes.Buffer
 	wire.WriteFrame(&frame, wire.Frame{Kind: wire.KindMessage, Payload: payload})
@@ -323,7 +322,7 @@ func TestApplyFinishesWhenOperatorVanishes(t *testing.T) {
 	}
 	r2 := h.start(h.opts)
 	r2.hello(t)
-	if err := r2.client.Lock(ctx, wire.LockRequest{Base: diff.ObjectID(d.commit), Operator: operator}); err != nil {
+	if err := r2.client.Lock(ctx, wire.LockRequest{Base: d.commit, Operator: operator}); err != nil {
 		t.Errorf("lock after the orphaned apply: %v", err)
 	}
 }
@@ -362,6 +361,6 @@ func TestObjectsAbortedByOperator(t *testing.T) {
 	if err := r.client.Ping(ctx, 2); err != nil {
 		t.Errorf("ping after an aborted pack: %v", err)
 	}
-	_, err = r.client.Apply(ctx, wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Plan: d.plan, Operator: operator}, nil)
+	_, err = r.client.Apply(ctx, wire.ApplyRequest{Commit: d.commit, Plan: d.plan, Operator: operator}, wire.ApplyEvents{})
 	wantAgentError(t, err, wire.CodeMissing)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
@@ -25,8 +26,8 @@ func checkSymlinkStep(step diff.SymlinkStep) error {
 	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
 		return fmt.Errorf("symlink path %q: want an absolute, clean path", p)
 	}
-	if p == stateDir || strings.HasPrefix(p, stateDir+"/") {
-		return fmt.Errorf("symlink path %s: inside %s, which deptool owns", p, stateDir)
+	if why := hostlayout.Clash(p); why != "" {
+		return fmt.Errorf("symlink path %s: %s", p, why)
 	}
 	if step.Op == diff.Link {
 		t := step.Target
@@ -261,7 +262,7 @@ func (a *applier) adopt(p, sum string) (*Adoption, error) {
 	if err != nil {
 		return nil, fmt.Errorf("adopt: %w", bare(err))
 	}
-	ad := &Adoption{Path: p, Copy: path.Join(stateDir, "adopted", p), Mode: fi.Mode(), SHA256: sum}
+	ad := &Adoption{Path: p, Copy: path.Join(hostlayout.AdoptedDir, p), Mode: fi.Mode(), SHA256: sum}
 	ad.UID, ad.GID = owner(fi)
 	dst := a.l.adoptedCopy(p)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {

@@ -14,15 +14,16 @@ import (
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
 // Where the files of an app's special directories are linked, as host
 // paths: systemd/ (units and drop-ins), sysusers/ and quadlets/.
 const (
-	unitDir     = "/etc/systemd/system"
-	sysusersDir = "/etc/sysusers.d"
-	quadletDir  = "/etc/containers/systemd"
+	unitDir     = hostlayout.UnitDir
+	sysusersDir = hostlayout.SysusersDir
+	quadletDir  = hostlayout.QuadletDir
 )
 
 // journalLines is how much of a failed unit's journal a Result carries.
@@ -44,6 +45,15 @@ type units interface {
 	// Sysusers runs systemd-sysusers, creating the users and groups the
 	// files in /etc/sysusers.d declare.
 	Sysusers(ctx context.Context) error
+	// ReloadUnit reloads a running unit and starts one that is not.
+	ReloadUnit(ctx context.Context, unit string) error
+	// Run runs a command as a transient unit and waits for it to end.
+	Run(ctx context.Context, name string, c systemd.Command) error
+	// Status reads a unit's state, for drift checks.
+	Status(ctx context.Context, unit string) (systemd.UnitStatus, error)
+	// Outdated reports whether systemd marks all units as needing a
+	// daemon-reload, as newer versions do after enable and disable.
+	Outdated(ctx context.Context) (bool, error)
 }
 
 // openUnits connects to systemd; close releases the connection.
@@ -220,7 +230,7 @@ func (a *applier) changesUnits() bool {
 		return true
 	}
 	for _, ap := range a.plan.Apps {
-		if len(ap.Units) > 0 {
+		if len(ap.Units) > 0 || len(ap.Validate) > 0 { // validations run as transient units
 			return true
 		}
 	}
@@ -375,28 +385,20 @@ func (a *applier) startUnits() error {
 			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
 		}
 	}
-	apps, names = a.planned(diff.Restart)
-	if len(names) == 0 {
-		return a.openConfirmation()
-	}
-	sd, err := a.systemd()
-	if err != nil {
+	_, disabled := a.planned(diff.Disable)
+	if err := a.reloadIfOutdated(len(names) > 0 || len(disabled) > 0); err != nil {
 		return err
 	}
-	for i, u := range names {
-		a.say(wire.Progress{Step: "restart", App: apps[i], Detail: u})
-		if err := a.record(Effect{Kind: EffectRestart, App: apps[i], Unit: u}); err != nil {
-			return err
-		}
-		if err := sd.Restart(a.ctx, u); err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
-				Journal: sd.JournalTail(u, journalLines)})
-			return fmt.Errorf("app %s: restart %s: %w", apps[i], u, err)
-		}
+	sd, names, err := a.actOnUnits()
+	if err != nil {
+		return err
 	}
 	// Every change is made; settling only watches.
 	if err := a.openConfirmation(); err != nil {
 		return err
+	}
+	if len(names) == 0 {
+		return nil
 	}
 	a.say(wire.Progress{Step: "settle", Detail: strings.Join(names, ", ")})
 	return a.settle(sd, names, false)
@@ -430,17 +432,26 @@ type appUnit struct{ app, unit string }
 type unitEffects struct {
 	touched                      []appUnit
 	enabled, disabled, restarted map[appUnit]bool
+	// reloaded are the app's own units reloaded (or started) instead of
+	// restarted; follow the restarts and reloads of units outside the
+	// apps, in order.
+	reloaded map[appUnit]bool
+	follow   []Effect
 	// reload: a quadlet link changed, so systemd's generator must run.
 	reload bool
 }
 
 func effectsOnUnits(att *Attempt) unitEffects {
-	ue := unitEffects{enabled: map[appUnit]bool{}, disabled: map[appUnit]bool{}, restarted: map[appUnit]bool{}}
+	ue := unitEffects{enabled: map[appUnit]bool{}, disabled: map[appUnit]bool{}, restarted: map[appUnit]bool{}, reloaded: map[appUnit]bool{}}
 	seen := map[appUnit]bool{}
 	for _, e := range att.Effects {
 		var au appUnit
 		switch e.Kind {
-		case EffectStop, EffectDisable, EffectEnable, EffectRestart:
+		case EffectStop, EffectDisable, EffectEnable, EffectRestart, EffectReload:
+			if e.External {
+				ue.follow = append(ue.follow, e)
+				continue
+			}
 			au = appUnit{e.App, e.Unit}
 		case EffectLink, EffectUnlink:
 			if strings.HasPrefix(e.Path, quadletDir+"/") {
@@ -461,6 +472,8 @@ func effectsOnUnits(att *Attempt) unitEffects {
 			ue.disabled[au] = true
 		case EffectRestart:
 			ue.restarted[au] = true
+		case EffectReload:
+			ue.reloaded[au] = true
 		}
 		if !seen[au] {
 			seen[au] = true
@@ -478,7 +491,7 @@ func effectsOnUnits(att *Attempt) unitEffects {
 // watched. An attempt that touched no unit needs no systemd.
 func (a *applier) undoAttempt(att *Attempt) error {
 	ue := effectsOnUnits(att)
-	if len(ue.touched) == 0 && !ue.reload {
+	if len(ue.touched) == 0 && !ue.reload && len(ue.follow) == 0 {
 		return undo(a.l, att)
 	}
 	sd, err := a.systemd()
@@ -486,14 +499,14 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		// Put the files back all the same: that much does not need it.
 		return errors.Join(err, undoFiles(a.l, att))
 	}
-	before, err := a.enabledAt(store.ID(att.From))
+	before, err := a.enabledAt(att.From)
 	if err != nil {
 		return fmt.Errorf("units the host ran before: %w", err)
 	}
 	var errs []error
 	var disable []string
 	for _, au := range ue.touched {
-		if before[au] || !(ue.enabled[au] || ue.restarted[au]) {
+		if before[au] || !(ue.enabled[au] || ue.restarted[au] || ue.reloaded[au]) {
 			continue
 		}
 		if _, err := os.Lstat(a.l.host(path.Join(unitDir, au.unit))); err != nil {
@@ -518,11 +531,14 @@ func (a *applier) undoAttempt(att *Attempt) error {
 	if err := undoFiles(a.l, att); err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	a.say(wire.Progress{Step: "daemon-reload"})
-	if err := sd.Reload(a.ctx); err != nil {
-		return errors.Join(append(errs, err)...)
+	if len(ue.touched) > 0 || ue.reload { // what follows only reads files
+		a.say(wire.Progress{Step: "daemon-reload"})
+		if err := sd.Reload(a.ctx); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
 	}
 	var enable, restart []string
+	reloadOnly := map[string]bool{}
 	for _, au := range ue.touched {
 		if !before[au] {
 			continue
@@ -532,6 +548,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		}
 		if !isTemplate(au.unit) && !slices.Contains(restart, au.unit) {
 			restart = append(restart, au.unit)
+			reloadOnly[au.unit] = ue.reloaded[au] && !ue.restarted[au]
 		}
 	}
 	if len(enable) > 0 {
@@ -539,11 +556,18 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		if err := sd.Enable(a.ctx, enable); err != nil {
 			errs = append(errs, err)
 		}
+		if err := a.reloadIfOutdated(true); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	var started []string
 	for _, u := range restart {
-		a.say(wire.Progress{Step: "restart", Detail: u})
-		if err := sd.Restart(a.ctx, u); err != nil {
+		verb, act := "restart", sd.Restart
+		if reloadOnly[u] { // as the way forward did
+			verb, act = "reload", sd.ReloadUnit
+		}
+		a.say(wire.Progress{Step: verb, Detail: u})
+		if err := act(a.ctx, u); err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
 				Journal: sd.JournalTail(u, journalLines), AfterRollback: true})
 			errs = append(errs, err)
@@ -551,6 +575,8 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		}
 		started = append(started, u)
 	}
+	followed, ferrs := a.followBack(sd, ue.follow, restart)
+	started, errs = append(started, followed...), append(errs, ferrs...)
 	if len(started) > 0 {
 		a.say(wire.Progress{Step: "settle", Detail: strings.Join(started, ", ")})
 		if err := a.settle(sd, started, true); err != nil {

@@ -358,13 +358,13 @@ func TestFailingSettleRollsBack(t *testing.T) {
 	if got := h.read("/etc/app.conf"); got != "port 80\n" || h.readlink("/etc/systemd/system/web.service") == "" {
 		t.Errorf("adopted file %q", got)
 	}
-	if r := h.refs(); r.current != d1.commit || r.target != d2.commit || store.ID(res.Current) != d1.commit || store.ID(res.Target) != d2.commit {
+	if r := h.refs(); r.current != d1.commit || r.target != d2.commit || res.Current != d1.commit || res.Target != d2.commit {
 		t.Errorf("refs %+v, result %+v: want current at v1, target at v2", r, res)
 	}
 	j := h.journal()
 	checkJournal(t, j, []JournalEntry{
-		{Operator: operator, Deploy: diff.ObjectID(d1.deploy), To: diff.ObjectID(d1.commit), Outcome: wire.Deployed},
-		{Operator: operator, Deploy: diff.ObjectID(d2.deploy), From: diff.ObjectID(d1.commit), To: diff.ObjectID(d2.commit),
+		{Operator: operator, Deploy: d1.deploy, To: d1.commit, Outcome: wire.Deployed},
+		{Operator: operator, Deploy: d2.deploy, From: d1.commit, To: d2.commit,
 			Outcome: wire.RolledBack, Error: res.Error, FailedUnits: []string{"web.service"}},
 	})
 	if att := h.attempt(); att.Outcome != wire.RolledBack || !att.Undone {
@@ -473,7 +473,7 @@ func TestRollbackFailed(t *testing.T) {
 		t.Errorf("refs %+v", r)
 	}
 	if att := h.attempt(); att.Outcome != wire.RollbackFailed || att.Undone {
-		t.Errorf("attempt %+v: want rollback_failed, not undone", att)
+		t.Errorf("attempt %+v: want rollback failed, not undone", att)
 	}
 	rec.take()
 	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
@@ -491,7 +491,7 @@ func TestRollbackFinishesWhenOperatorVanishes(t *testing.T) {
 	r := h.start(h.opts)
 	r.hello(t)
 	ctx := context.Background()
-	if err := r.client.Lock(ctx, wire.LockRequest{Base: diff.ObjectID(d1.commit), Operator: operator}); err != nil {
+	if err := r.client.Lock(ctx, wire.LockRequest{Base: d1.commit, Operator: operator}); err != nil {
 		t.Fatal(err)
 	}
 	err := r.client.SendObjects(ctx, func(w io.Writer) error {
@@ -502,7 +502,7 @@ func TestRollbackFinishesWhenOperatorVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.fromWire.Close() // the operator stops reading, sends apply, and hangs up
-	req := wire.ApplyRequest{Commit: diff.ObjectID(d.commit), Deploy: diff.ObjectID(d.deploy), Operator: operator, Plan: d.plan}
+	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan}
 	payload, _ := wire.EncodeMessage(&req)
 	var frame bytes.Buffer
 	wire.WriteFrame(&frame, wire.Frame{Kind: wire.KindMessage, Payload: payload})

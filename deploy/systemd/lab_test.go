@@ -38,6 +38,8 @@ var hostTests = []string{
 	"TestOnHostEnableWithoutInstall",
 	"TestOnHostStopDisable",
 	"TestOnHostUnknownUnit",
+	"TestOnHostReloadUnit",
+	"TestOnHostRun",
 }
 
 const hostBin = "/usr/local/bin/deptool-systemd.test"

@@ -227,6 +227,7 @@ func TestOnHostEnableSurvivesGC(t *testing.T) {
 		t.Fatalf("install link %s -> %q, %v; want -> %s", wants, got, err, link)
 	}
 	checkEnabled(t, m, ctx, unit)
+	noReloadPending(t, m, ctx, "after Enable", unit, "dbus.service")
 	// Enabling again, as every deploy of the app does, is fine with the
 	// repaired link.
 	if err := m.Enable(ctx, []string{unit}); err != nil {
@@ -264,6 +265,7 @@ func TestOnHostEnableSurvivesGC(t *testing.T) {
 	if got, err := os.Readlink(link); err != nil {
 		t.Fatalf("after Disable, the unit link %s: %q, %v", link, got, err)
 	}
+	noReloadPending(t, m, ctx, "after Disable", unit, "dbus.service")
 
 	// A dangling versioned link left by an older deployer: systemd 252
 	// replaces it with a versioned link of its own, which Enable repairs.
@@ -288,6 +290,19 @@ func TestOnHostEnableWithoutInstall(t *testing.T) {
 		t.Fatalf("Enable of a unit without [Install] = %v; want ErrNoInstall naming it", err)
 	}
 	t.Logf("Enable: %v", err)
+}
+
+// noReloadPending checks that systemd does not consider the units' files
+// changed on disk: on systemd 257 an enable or disable leaves every unit
+// so until a daemon-reload, and `systemctl status` warns about it.
+func noReloadPending(t *testing.T, m *Manager, ctx context.Context, when string, units ...string) {
+	t.Helper()
+	for _, u := range units {
+		p, err := m.conn.GetUnitPropertyContext(ctx, u, "NeedDaemonReload")
+		if err != nil || p.Value.Value() != false {
+			t.Errorf("%s: %s NeedDaemonReload = %v, %v; want false", when, u, p, err)
+		}
+	}
 }
 
 func checkEnabled(t *testing.T, m *Manager, ctx context.Context, unit string) {

@@ -4,20 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	godbus "github.com/godbus/dbus/v5"
 	"os"
 	"path/filepath"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/deptool/deptool/diff/layout"
+	godbus "github.com/godbus/dbus/v5"
 )
 
 // DefaultUnitDir is where deptool links unit files and where systemd writes
 // the install links of units enabled persistently.
-const DefaultUnitDir = "/etc/systemd/system"
+const DefaultUnitDir = layout.UnitDir
 
 // DefaultAppsDir holds the agent's versioned checkouts; install links that
 // point in here are the ones Enable rewrites.
-const DefaultAppsDir = "/var/lib/deptool/apps"
+const DefaultAppsDir = layout.AppsDir
 
 // Option changes where the Manager looks on the filesystem. D-Bus calls
 // always go to the real systemd; these only move the path logic, so the
@@ -97,8 +98,9 @@ func (m *Manager) Loaded(ctx context.Context, units []string) (bool, error) {
 // enabling units none of which has an [Install] section is ErrNoInstall,
 // since nothing would start them at boot.
 //
-// Unlike `systemctl enable` it does not daemon-reload: the agent reloads
-// once after all its unit changes rather than once per call.
+// Unlike `systemctl enable` it does not daemon-reload, except where systemd
+// itself then needs one (systemd 257, see reloadIfOutdated): the agent
+// reloads once after all its unit changes rather than once per call.
 func (m *Manager) Enable(ctx context.Context, units []string) error {
 	if len(units) == 0 {
 		return nil
@@ -111,6 +113,9 @@ func (m *Manager) Enable(ctx context.Context, units []string) error {
 	}
 	if _, err := FixInstallLinks(m.unitDir, m.appsDir); err != nil {
 		return fmt.Errorf("systemd: enabled %v but could not repair their install links: %w", units, err)
+	}
+	if err := m.reloadIfOutdated(ctx); err != nil {
+		return err
 	}
 	if !install {
 		return fmt.Errorf("systemd: enabling %v: %w", units, ErrNoInstall)
@@ -158,7 +163,31 @@ func (m *Manager) Disable(ctx context.Context, units []string) error {
 			errs = append(errs, fmt.Errorf("systemd: disabling %s removed its unit link and restoring it failed: %w", filepath.Base(p), err))
 		}
 	}
+	if err == nil {
+		if err := m.reloadIfOutdated(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// reloadIfOutdated reloads only if systemd says it must. systemd 257 (not
+// 252, not 247) marks its whole unit file state outdated after an
+// EnableUnitFiles or DisableUnitFiles call that changed links: every unit,
+// even unrelated ones, then reports NeedDaemonReload=yes and `systemctl
+// status` warns that its file changed on disk, until the next
+// daemon-reload (`systemctl enable` reloads for that reason). -.slice
+// always exists and has no unit file, so its NeedDaemonReload is that
+// flag alone.
+func (m *Manager) reloadIfOutdated(ctx context.Context) error {
+	p, err := m.conn.GetUnitPropertyContext(ctx, "-.slice", "NeedDaemonReload")
+	if err != nil {
+		return fmt.Errorf("systemd: reading NeedDaemonReload: %w", err)
+	}
+	if need, _ := p.Value.Value().(bool); need {
+		return m.Reload(ctx)
+	}
+	return nil
 }
 
 // Restart restarts the unit (starting it if it was stopped) and waits for

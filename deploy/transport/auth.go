@@ -20,14 +20,42 @@ type keyring struct {
 	note    string // why there are no agent keys, when that is a surprise
 }
 
-func openAgent(opts Options) *keyring {
-	sock := opts.AgentSocket
+// keyrings opens each ssh-agent a Dial's hops name once (IdentityAgent
+// may differ per hop).
+type keyrings struct {
+	opts  Options
+	rings map[string]*keyring
+}
+
+func (k *keyrings) get(h *hop) *keyring {
+	sock := k.opts.AgentSocket
 	if sock == "" {
 		sock = os.Getenv("SSH_AUTH_SOCK")
 	}
-	if opts.NoAgent || sock == "" {
+	if h.AgentSet && k.opts.AgentSocket == "" {
+		sock = h.Agent
+	}
+	if k.opts.NoAgent || sock == "" {
 		return &keyring{}
 	}
+	if r := k.rings[sock]; r != nil {
+		return r
+	}
+	if k.rings == nil {
+		k.rings = map[string]*keyring{}
+	}
+	r := openAgent(sock)
+	k.rings[sock] = r
+	return r
+}
+
+func (k *keyrings) Close() {
+	for _, r := range k.rings {
+		r.Close()
+	}
+}
+
+func openAgent(sock string) *keyring {
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		return &keyring{note: fmt.Sprintf("ssh-agent at %s: %v", sock, err)}
@@ -88,6 +116,7 @@ func loadCredentials(h *hop, ring *keyring) (*credentials, error) {
 	} else {
 		c.addAgent(ring)
 	}
+	c.addCertificates(h, ring, agentOnly)
 	if ring.note != "" {
 		c.notes = append(c.notes, ring.note)
 	}
@@ -111,6 +140,79 @@ func (c *credentials) addAgent(ring *keyring) {
 			c.add(s, tried[i])
 		}
 	}
+}
+
+// addCertificates pairs each user certificate with its private key, from
+// the identity files or the agent, and tries the pairs first: a host that
+// trusts the certificate's CA has the plain key in no authorized_keys.
+// Certificates are CertificateFile's, and IDENTITY-cert.pub next to an
+// identity file, as OpenSSH loads them.
+func (c *credentials) addCertificates(h *hop, ring *keyring, agentOnly []ssh.Signer) {
+	keys := append(append(append([]ssh.Signer(nil), c.signers...), agentOnly...), ring.signers...)
+	type certFile struct {
+		path     string
+		optional bool
+	}
+	var files []certFile
+	for _, p := range h.Certificates {
+		files = append(files, certFile{p, false})
+	}
+	for _, p := range h.Identities {
+		files = append(files, certFile{p + "-cert.pub", true})
+	}
+	var certs []ssh.Signer
+	var tried []string
+	seen := map[string]bool{}
+	for _, f := range files {
+		cert, note := readCertificate(f.path, f.optional)
+		if note != "" {
+			c.notes = append(c.notes, note)
+		}
+		if cert == nil || seen[string(cert.Marshal())] {
+			continue
+		}
+		seen[string(cert.Marshal())] = true
+		var signer ssh.Signer
+		for _, k := range keys {
+			if _, isCert := k.PublicKey().(*ssh.Certificate); !isCert && bytes.Equal(k.PublicKey().Marshal(), cert.Key.Marshal()) {
+				signer = k
+				break
+			}
+		}
+		if signer == nil {
+			c.notes = append(c.notes, fmt.Sprintf("certificate %s: its private key is in no identity file and not in ssh-agent", f.path))
+			continue
+		}
+		cs, err := ssh.NewCertSigner(cert, signer)
+		if err != nil {
+			c.notes = append(c.notes, fmt.Sprintf("certificate %s: %v", f.path, err))
+			continue
+		}
+		certs = append(certs, cs)
+		tried = append(tried, "certificate "+f.path)
+	}
+	c.signers = append(certs, c.signers...)
+	c.tried = append(tried, c.tried...)
+}
+
+// readCertificate reads a user certificate (ssh-keygen -s output).
+func readCertificate(path string, optional bool) (*ssh.Certificate, string) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && optional {
+		return nil, ""
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("certificate %s: %v", path, err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		return nil, fmt.Sprintf("certificate %s: %v", path, err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	if !ok || cert.CertType != ssh.UserCert {
+		return nil, fmt.Sprintf("certificate %s: not a user certificate", path)
+	}
+	return cert, ""
 }
 
 func (c *credentials) add(s ssh.Signer, what string) {

@@ -18,7 +18,7 @@ type Conn struct {
 	user    string
 	client  *ssh.Client   // the host itself
 	clients []*ssh.Client // every hop, jump hosts first
-	sudo    bool
+	become  become
 
 	once   sync.Once
 	closed chan struct{}
@@ -26,23 +26,28 @@ type Conn struct {
 	lost   error // why the connection ended, if not by Close
 }
 
-func newConn(ctx context.Context, host, user string, clients []*ssh.Client, opts Options) (*Conn, error) {
+func newConn(ctx context.Context, host string, h *hop, clients []*ssh.Client, opts Options) (*Conn, error) {
 	c := &Conn{
 		host:    host,
-		user:    user,
+		user:    h.User,
 		client:  clients[len(clients)-1],
 		clients: clients,
-		sudo:    user != "root",
 		closed:  make(chan struct{}),
 	}
 	go c.watch()
-	if c.sudo {
-		if err := c.checkSudo(ctx); err != nil {
+	if h.User != "root" {
+		m, err := opts.becomeMethod(host)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.become.method = m
+		if err := c.checkBecome(ctx, opts); err != nil {
 			c.Close()
 			return nil, err
 		}
 	}
-	if every, max := opts.keepAlive(); every > 0 {
+	if every, max := opts.keepAlive(h); every > 0 {
 		go c.keepAlive(every, max)
 	}
 	return c, nil

@@ -26,11 +26,11 @@ var kexPreference = []string{
 }
 
 // Dial connects to a host named as in the config tree, resolving it
-// through ssh_config and connecting through its ProxyJump hosts, if any.
-// The context bounds the whole set-up, and each hop's ConnectTimeout
-// (default 10 s) bounds that hop; once Dial returns, the context no longer
-// matters. A login user other than root must have passwordless sudo: Dial
-// checks it.
+// through ssh_config and connecting through its ProxyJump hosts or its
+// ProxyCommand, if any. The context bounds the whole set-up, and each
+// hop's ConnectTimeout (default 10 s) bounds that hop; once Dial returns,
+// the context no longer matters. A login user other than root must be
+// able to become root (see Options.Become): Dial checks it.
 func Dial(ctx context.Context, host string, opts Options) (*Conn, error) {
 	r, err := newResolver(opts.ConfigFile)
 	if err != nil {
@@ -40,22 +40,22 @@ func Dial(ctx context.Context, host string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	ring := openAgent(opts)
-	defer ring.Close()
+	rings := &keyrings{opts: opts}
+	defer rings.Close()
 	var clients []*ssh.Client
 	for i, h := range route {
 		var via *ssh.Client
 		if i > 0 {
 			via = clients[i-1]
 		}
-		c, err := dialHop(ctx, via, h, ring, opts, jumpCommand(r, route, i))
+		c, err := dialHop(ctx, via, h, rings.get(h), opts, jumpCommand(r, route, i), r.sshTo(h.Alias))
 		if err != nil {
 			closeClients(clients)
 			return nil, err
 		}
 		clients = append(clients, c)
 	}
-	return newConn(ctx, host, route[len(route)-1].User, clients, opts)
+	return newConn(ctx, host, route[len(route)-1], clients, opts)
 }
 
 // jumpCommand is how the operator would reach hop i's jump host with
@@ -64,11 +64,16 @@ func jumpCommand(r *resolver, route []*hop, i int) string {
 	if i == 0 {
 		return ""
 	}
+	return r.sshTo(route[i-1].Alias)
+}
+
+// sshTo is the OpenSSH command line that reaches a host as deptool does.
+func (r *resolver) sshTo(alias string) string {
 	cmd := "ssh"
-	if r.file != "" && r.file != r.home+"/.ssh/config" {
+	if r.explicit {
 		cmd += " -F " + shellQuote(r.file)
 	}
-	return cmd + " " + shellQuote(route[i-1].Alias)
+	return cmd + " " + shellQuote(alias)
 }
 
 func closeClients(clients []*ssh.Client) {
@@ -77,30 +82,48 @@ func closeClients(clients []*ssh.Client) {
 	}
 }
 
-// dialHop opens one hop: TCP (or a channel through the previous hop), key
-// exchange, host key check and login.
-func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts Options, jumpCmd string) (*ssh.Client, error) {
+// dialHop opens one hop: TCP (or a channel through the previous hop, or a
+// ProxyCommand), key exchange, host key check and login.
+func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts Options, jumpCmd, sshTo string) (*ssh.Client, error) {
 	keys, err := loadHostKeys(h, opts.notify)
 	if err != nil {
 		return nil, err
 	}
-	keys.sshCmd = jumpCmd
+	keys.sshCmd, keys.sshTo = jumpCmd, sshTo
 	creds, err := loadCredentials(h, ring)
 	if err != nil {
 		return nil, err
 	}
 	hctx, cancel := context.WithTimeout(ctx, h.ConnectTimeout)
 	defer cancel()
-	nc, err := connect(hctx, via, h)
+	hostAlgos, err := h.hostKeyAlgorithms(keys.algorithms())
 	if err != nil {
-		return nil, connectError(ctx, h, err)
+		return nil, err
 	}
 	cfg := &ssh.ClientConfig{
-		Config:            ssh.Config{KeyExchanges: kexPreference},
+		Config:            h.clientConfig(),
 		User:              h.User,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(creds.signers...)},
 		HostKeyCallback:   keys.callback,
-		HostKeyAlgorithms: keys.algorithms(),
+		HostKeyAlgorithms: hostAlgos,
+	}
+	var c *ssh.Client
+	err = retry(hctx, sleepCtx, func() (bool, error) {
+		var transient bool
+		c, transient, err = handshake(ctx, hctx, via, h, cfg, keys, creds)
+		return transient, err
+	})
+	return c, err
+}
+
+// handshake makes one attempt at a hop. It reports as transient a
+// connection refused or reset before the host said who it is: sshd
+// restarting, or dropping connections beyond its MaxStartups while many
+// are opened at once. Anything after that (host key, login) is not.
+func handshake(ctx, hctx context.Context, via *ssh.Client, h *hop, cfg *ssh.ClientConfig, keys *hostKeys, creds *credentials) (*ssh.Client, bool, error) {
+	nc, err := connect(hctx, via, h)
+	if err != nil {
+		return nil, h.ProxyCommand == "" && isTransient(err), connectError(ctx, h, err)
 	}
 	// The handshake has no context of its own: closing the connection is
 	// what stops it when the time is up.
@@ -110,20 +133,43 @@ func dialHop(ctx context.Context, via *ssh.Client, h *hop, ring *keyring, opts O
 		if err == nil {
 			c.Close()
 		}
-		return nil, timeoutError(ctx, h, "ssh handshake")
+		terr := timeoutError(ctx, h, "ssh handshake")
+		if p, ok := nc.(*proxyConn); ok && p.stderr.String() != "" {
+			// A helper waiting for something (a login, MFA) says so there.
+			terr = fmt.Errorf("%w; the ProxyCommand said: %s", terr, oneLine(p.stderr.String()))
+		}
+		return nil, false, terr
 	}
 	if err != nil {
-		return nil, handshakeError(h, keys, creds, err)
+		// A connection that ended under the handshake may be a
+		// ProxyCommand that failed: its exit and stderr say why. Asked
+		// before closing, which would end the command itself.
+		if p, ok := nc.(*proxyConn); ok && isTransient(err) {
+			if why := p.failure(); why != "" {
+				nc.Close()
+				return nil, false, fmt.Errorf("host %s: %s", h.where(), why)
+			}
+		}
+		nc.Close()
+		transient := h.ProxyCommand == "" && !keys.checked() && isTransient(err)
+		return nil, transient, handshakeError(h, keys, creds, err)
 	}
-	return ssh.NewClient(c, chans, reqs), nil
+	return ssh.NewClient(c, chans, reqs), false, nil
 }
 
 func connect(ctx context.Context, via *ssh.Client, h *hop) (net.Conn, error) {
-	if via != nil {
+	switch {
+	case via != nil:
 		return via.DialContext(ctx, "tcp", h.addr())
+	case h.ProxyCommand != "":
+		return dialProxy(ctx, h)
 	}
 	var d net.Dialer
-	return d.DialContext(ctx, "tcp", h.addr())
+	network := h.Network
+	if network == "" {
+		network = "tcp"
+	}
+	return d.DialContext(ctx, network, h.addr())
 }
 
 func connectError(ctx context.Context, h *hop, err error) error {
@@ -137,6 +183,9 @@ func connectError(ctx context.Context, h *hop, err error) error {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		err = errno
+	}
+	if h.ProxyCommand != "" {
+		return fmt.Errorf("host %s: ProxyCommand %q: %w", h.where(), h.ProxyCommand, err)
 	}
 	return fmt.Errorf("host %s: connect: %w: is the host up?", h.where(), err)
 }

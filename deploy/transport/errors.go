@@ -22,8 +22,14 @@ type HostKeyError struct {
 	Known []knownhosts.KnownKey
 	// File is the known_hosts file a new key belongs in.
 	File string
+	// Alias is the host's HostKeyAlias, the name its key is filed under.
+	Alias string
 
 	sshCmd string
+	// proxied: the host is reached through a ProxyCommand, which
+	// ssh-keyscan cannot use; sshTo is how OpenSSH reaches it.
+	proxied bool
+	sshTo   string
 }
 
 // Changed reports whether known_hosts holds a different key for the host.
@@ -41,6 +47,11 @@ func (e *HostKeyError) Error() string {
 }
 
 func (e *HostKeyError) unknown() string {
+	if e.proxied {
+		record := "ssh -o StrictHostKeyChecking=accept-new" + strings.TrimPrefix(e.sshTo, "ssh") + " true"
+		return fmt.Sprintf("unknown host key %s; it is reached through a ProxyCommand, so verify it, then record it with: "+
+			"%s (or set StrictHostKeyChecking accept-new)", ssh.FingerprintSHA256(e.Key), record)
+	}
 	host, port := splitAddr(e.Addr)
 	scan := "ssh-keyscan -t " + keyscanType(e.Key.Type())
 	if port != "22" {
@@ -50,6 +61,11 @@ func (e *HostKeyError) unknown() string {
 	if e.sshCmd != "" {
 		// A host behind a jump is only reachable from the jump host.
 		scan = e.sshCmd + " " + scan
+	}
+	if e.Alias != "" {
+		// ssh-keyscan names the key by address; OpenSSH looks it up by
+		// the alias (with no port).
+		scan += " | sed " + shellQuote("s/^[^ ]*/"+e.Alias+"/")
 	}
 	file := "~/.ssh/known_hosts (and name it in UserKnownHostsFile, which is none)"
 	if e.File != "" {
@@ -68,7 +84,9 @@ func (e *HostKeyError) changed() string {
 		}
 	}
 	host, port := splitAddr(e.Addr)
-	if port != "22" {
+	if e.Alias != "" {
+		host = e.Alias
+	} else if port != "22" {
 		host = "[" + host + "]:" + port
 	}
 	var rm []string

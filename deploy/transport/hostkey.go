@@ -39,15 +39,28 @@ type hostKeys struct {
 	// sshCmd is how the operator reaches this hop's jump host with OpenSSH
 	// ("ssh -F cfg web1"), to scan a key from there.
 	sshCmd string
+	// sshTo is how the operator reaches this hop itself with OpenSSH.
+	sshTo string
 
 	mu       sync.Mutex
+	called   bool  // the host presented a key: it is up and speaking SSH
 	verified bool  // the key was accepted, so later failures are not its fault
 	err      error // why the key was refused
 }
 
+// lookupName is the name the host's keys are filed under in known_hosts:
+// its HostKeyAlias when it has one (with no port, as OpenSSH does), else
+// its address.
+func (h *hop) lookupName() string {
+	if h.HostKeyAlias != "" {
+		return net.JoinHostPort(h.HostKeyAlias, "22")
+	}
+	return h.addr()
+}
+
 func loadHostKeys(h *hop, notify func(string)) (*hostKeys, error) {
 	k := &hostKeys{hop: h, notify: notify}
-	for _, f := range h.KnownHosts {
+	for _, f := range append(append([]string(nil), h.KnownHosts...), h.GlobalKnown...) {
 		if _, err := os.Stat(f); err == nil {
 			k.files = append(k.files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -57,12 +70,12 @@ func loadHostKeys(h *hop, notify func(string)) (*hostKeys, error) {
 	if len(k.files) == 0 {
 		return k, nil
 	}
-	db, err := skh.NewDB(k.files...)
+	db, err := hostKeyDB(k.files)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
 	}
 	k.db = db
-	k.known = sortAlgos(db.HostKeyAlgorithms(h.addr()))
+	k.known = sortAlgos(db.HostKeyAlgorithms(h.lookupName()))
 	return k, nil
 }
 
@@ -83,17 +96,27 @@ func sortAlgos(algos []string) []string {
 // the known key types are offered: otherwise the server may present, say,
 // its RSA key while known_hosts holds its ed25519 key, which would look
 // like an unknown host.
+//
+// An unknown host is offered plain keys only: a host with a certificate
+// would otherwise present it, and be refused for want of a CA, where the
+// operator needs the key's fingerprint and how to record it.
 func (k *hostKeys) algorithms() []string {
 	if len(k.known) > 0 {
 		return k.known
 	}
-	return hostKeyPreference
+	var plain []string
+	for _, a := range hostKeyPreference {
+		if !strings.Contains(a, "-cert-") {
+			plain = append(plain, a)
+		}
+	}
+	return plain
 }
 
-func (k *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	err := k.check(hostname, remote, key)
+func (k *hostKeys) callback(_ string, remote net.Addr, key ssh.PublicKey) error {
+	err := k.check(k.hop.lookupName(), remote, key)
 	k.mu.Lock()
-	k.verified, k.err = err == nil, err
+	k.called, k.verified, k.err = true, err == nil, err
 	k.mu.Unlock()
 	return err
 }
@@ -108,7 +131,9 @@ func (k *hostKeys) failure() error {
 // removeCommand is how to drop the host's keys from its known_hosts files.
 func (k *hostKeys) removeCommand() string {
 	host := k.hop.HostName
-	if k.hop.Port != 22 {
+	if k.hop.HostKeyAlias != "" {
+		host = k.hop.HostKeyAlias
+	} else if k.hop.Port != 22 {
 		host = fmt.Sprintf("[%s]:%d", host, k.hop.Port)
 	}
 	var cmds []string
@@ -116,6 +141,13 @@ func (k *hostKeys) removeCommand() string {
 		cmds = append(cmds, "ssh-keygen -R "+shellQuote(host)+" -f "+shellQuote(f))
 	}
 	return strings.Join(cmds, " && ")
+}
+
+// checked reports whether the host got as far as presenting its key.
+func (k *hostKeys) checked() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.called
 }
 
 func (k *hostKeys) wasVerified() bool {
@@ -130,14 +162,24 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 	}
 	var err error = &knownhosts.KeyError{}
 	if k.db != nil {
-		err = k.db.HostKeyCallback()(hostname, remote, key)
+		err = nil
+		if cert, ok := key.(*ssh.Certificate); ok {
+			err = k.revokedCert(hostname, remote, cert)
+		}
+		if err == nil {
+			err = k.db.HostKeyCallback()(hostname, remote, key)
+		}
 	}
 	var ke *knownhosts.KeyError
+	var re *knownhosts.RevokedError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &re):
+		return fmt.Errorf("host %s: key %s %s is marked @revoked in %s:%d: refusing to connect",
+			k.hop.where(), re.Revoked.Key.Type(), ssh.FingerprintSHA256(re.Revoked.Key), re.Revoked.Filename, re.Revoked.Line)
 	case !errors.As(err, &ke):
-		return fmt.Errorf("host %s: known hosts: %w", k.hop.where(), err)
+		return k.certError(key, err)
 	case len(ke.Want) > 0:
 		return k.keyError(key, ke.Want)
 	case k.hop.Strict == strictAcceptNew:
@@ -146,10 +188,43 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 	return k.keyError(key, nil)
 }
 
+// revokedCert applies @revoked lines to a host certificate as OpenSSH
+// does: revoking the host's plain key or the CA's key revokes the
+// certificate too. Checked first, so the error names the line.
+func (k *hostKeys) revokedCert(hostname string, remote net.Addr, cert *ssh.Certificate) error {
+	for _, key := range []ssh.PublicKey{cert.Key, cert.SignatureKey} {
+		var re *knownhosts.RevokedError
+		if err := k.db.HostKeyCallback()(hostname, remote, key); errors.As(err, &re) {
+			return re
+		}
+	}
+	return nil
+}
+
+// certError explains a host certificate that known_hosts does not vouch
+// for (the errors come from ssh.CertChecker).
+func (k *hostKeys) certError(key ssh.PublicKey, err error) error {
+	cert, ok := key.(*ssh.Certificate)
+	if !ok {
+		return fmt.Errorf("host %s: known hosts: %w", k.hop.where(), err)
+	}
+	name, _, _ := net.SplitHostPort(k.hop.lookupName())
+	msg := strings.TrimPrefix(err.Error(), "ssh: ")
+	switch {
+	case strings.HasPrefix(msg, "no authorities"):
+		msg = fmt.Sprintf("no @cert-authority line in known_hosts vouches for %s", name)
+	case strings.Contains(msg, "not in the set of valid principals"):
+		msg = fmt.Sprintf("%s is not among its principals %s", name, strings.Join(cert.ValidPrincipals, ","))
+	}
+	return fmt.Errorf("host %s: its host certificate (signed by %s %s) is refused: %s; refusing to connect",
+		k.hop.where(), cert.SignatureKey.Type(), ssh.FingerprintSHA256(cert.SignatureKey), msg)
+}
+
 func (k *hostKeys) keyError(key ssh.PublicKey, known []knownhosts.KnownKey) *HostKeyError {
 	return &HostKeyError{
-		Host: k.hop.Alias, Addr: k.hop.addr(), Via: k.hop.Via,
+		Host: k.hop.Alias, Addr: k.hop.addr(), Via: k.hop.Via, Alias: k.hop.HostKeyAlias,
 		Key: key, Known: known, File: k.firstFile(), sshCmd: k.sshCmd,
+		proxied: k.hop.ProxyCommand != "", sshTo: k.sshTo,
 	}
 }
 
@@ -161,11 +236,12 @@ func (k *hostKeys) add(hostname string, remote net.Addr, key ssh.PublicKey) erro
 	if file == "" {
 		return fmt.Errorf("host %s: StrictHostKeyChecking accept-new, but UserKnownHostsFile is none: nowhere to record the key", k.hop.where())
 	}
-	var line strings.Builder
-	if err := skh.WriteKnownHost(&line, hostname, remote, key); err != nil {
-		return fmt.Errorf("host %s: %w", k.hop.where(), err)
+	name := knownhosts.Normalize(hostname)
+	if k.hop.HashKnown {
+		name = knownhosts.HashHostname(name)
 	}
-	if err := appendLine(file, line.String()); err != nil {
+	line := knownhosts.Line([]string{name}, key) + "\n"
+	if err := appendLine(file, line); err != nil {
 		return fmt.Errorf("host %s: recording its host key (accept-new): %w", k.hop.where(), err)
 	}
 	k.notify(fmt.Sprintf("host %s: added host key %s %s to %s (StrictHostKeyChecking accept-new)",

@@ -152,8 +152,10 @@ func TestKnownAlgorithmsPreferred(t *testing.T) {
 	}
 	h.HostName = "198.18.7.7"
 	k, _ = loadHostKeys(h, nil)
-	if got := k.algorithms(); got[0] != ssh.CertAlgoED25519v01 || got[1] != ssh.KeyAlgoED25519 {
-		t.Errorf("algorithms for an unknown host = %q, want ed25519 first", got)
+	// Plain keys only: a certificate could not be checked, and would hide
+	// the key's fingerprint the operator needs.
+	if got := k.algorithms(); got[0] != ssh.KeyAlgoED25519 || slices.ContainsFunc(got, func(a string) bool { return strings.Contains(a, "-cert-") }) {
+		t.Errorf("algorithms for an unknown host = %q, want ed25519 first and no certificates", got)
 	}
 }
 

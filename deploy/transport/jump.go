@@ -122,6 +122,7 @@ func (r *resolver) routeFrom(alias string, spec *jump, depth int) ([]*hop, error
 		if err != nil {
 			return nil, err
 		}
+		h.ProxyCommand, h.ProxyJump = "", ""
 		route = append(route, h)
 	}
 	if len(route)+1 > maxHops {
@@ -130,17 +131,9 @@ func (r *resolver) routeFrom(alias string, spec *jump, depth int) ([]*hop, error
 	return append(route, last), nil
 }
 
-// jumpHop resolves a host, applying a jump spec's user and port.
+// jumpHop resolves a host, applying a jump spec's user and port. A host
+// later in a ProxyJump chain is reached through the one before it, so its
+// own ProxyCommand does not apply (as with `ssh -J`).
 func (r *resolver) jumpHop(alias string, spec *jump) (*hop, error) {
-	h, err := r.hop(alias)
-	if err != nil || spec == nil {
-		return h, err
-	}
-	if spec.User != "" {
-		h.User = spec.User
-	}
-	if spec.Port != 0 {
-		h.Port = spec.Port
-	}
-	return h, nil
+	return r.lookup(alias, spec)
 }

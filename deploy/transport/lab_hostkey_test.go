@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/internal/lab"
 	"golang.org/x/crypto/ssh"
@@ -156,4 +157,19 @@ func TestLabLoginRefused(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("Dial with a key the host does not know:\n got %v\nwant %s", err, want)
 	}
+}
+
+// sshd restarting refuses connections for a moment; Dial tries again
+// rather than failing the host.
+func TestLabRefusedWhileSSHDRestartsIsRetried(t *testing.T) {
+	l := lab.StartFresh(t, "flaky")
+	opts := labOptions(l)
+	mustExec(t, l, "flaky", "sh", "-c", "systemctl stop ssh && "+
+		"systemd-run --quiet --on-active=400ms --timer-property=AccuracySec=1ms systemctl start ssh")
+	start := time.Now()
+	c := dialLab(t, "flaky", opts)
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("Dial took %v: sshd was not down, the test proves nothing", took)
+	}
+	runHostname(t, c, "flaky")
 }

@@ -24,6 +24,9 @@ type Process struct {
 	s      *ssh.Session
 	stderr *tail
 	stop   func() bool
+	done   chan struct{} // closed when the session ends
+	pipe   *io.PipeReader
+	ended  sync.Once
 
 	once    sync.Once
 	waitErr error
@@ -41,13 +44,22 @@ func (c *Conn) start(ctx context.Context, cmd, name string) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{conn: c, cmd: name, s: s, stderr: newTail(stderrTail)}
-	s.Stderr = p.stderr
-	if p.Stdin, err = s.StdinPipe(); err == nil {
+	p := &Process{conn: c, cmd: name, s: s, stderr: newTail(stderrTail), done: make(chan struct{})}
+	if c.become.password == nil {
+		s.Stderr = p.stderr
+		p.Stdin, err = s.StdinPipe()
+	} else {
+		// sudo reads the password from stdin first: the caller's writes
+		// follow it through a pipe.
+		r, w := io.Pipe()
+		s.Stdin, s.Stderr = c.become.stdio(r, p.stderr, p.done)
+		p.Stdin, p.pipe = w, r
+	}
+	if err == nil {
 		p.Stdout, err = s.StdoutPipe()
 	}
 	if err == nil {
-		err = s.Start(c.command(cmd))
+		err = s.Start(c.become.wrap(cmd))
 	}
 	if err != nil {
 		s.Close()
@@ -55,6 +67,17 @@ func (c *Conn) start(ctx context.Context, cmd, name string) (*Process, error) {
 	}
 	p.stop = context.AfterFunc(ctx, func() { p.Close() })
 	return p, nil
+}
+
+// end releases what waits on the session: the password reader, and a
+// caller blocked writing to stdin.
+func (p *Process) end() {
+	p.ended.Do(func() {
+		close(p.done)
+		if p.pipe != nil {
+			p.pipe.CloseWithError(io.ErrClosedPipe)
+		}
+	})
 }
 
 // Stderr returns the end of what the process wrote to stderr so far (the
@@ -66,6 +89,7 @@ func (p *Process) Stderr() string { return p.stderr.String() }
 func (p *Process) Wait() error {
 	p.once.Do(func() {
 		err := p.s.Wait()
+		p.end()
 		p.stop()
 		p.waitErr = p.conn.exitError(p.cmd, err, p.stderr)
 	})
@@ -77,6 +101,7 @@ func (p *Process) Wait() error {
 // its work (the agent, mid-apply) can. sshd keeps the session until the
 // process exits, so a Wait after Close returns only then.
 func (p *Process) Close() error {
+	p.end()
 	err := p.s.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
 		return p.conn.fail(p.cmd, err)

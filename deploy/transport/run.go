@@ -6,21 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 )
-
-// command is cmd as it must be sent to run as root: as is when logged in
-// as root, else through sudo, non-interactively (-n): a sudo that wants a
-// password fails instead of waiting for one nobody will type.
-func (c *Conn) command(cmd string) string {
-	if !c.sudo {
-		return cmd
-	}
-	return "sudo -n -- sh -c " + shellQuote(cmd)
-}
 
 // Run runs a shell command line as root and returns its stdout. stdin, if
 // not nil, is copied to the command until EOF. A command that fails
@@ -46,11 +35,15 @@ func (c *Conn) run(ctx context.Context, cmd, name string, stdin io.Reader) ([]by
 	var out bytes.Buffer
 	errs := newTail(stderrTail)
 	in := &guardedReader{r: stdin}
+	var sin io.Reader
 	if stdin != nil {
-		s.Stdin = in
+		sin = in
 	}
-	s.Stdout, s.Stderr = &out, errs
-	if err := s.Start(c.command(cmd)); err != nil {
+	done := make(chan struct{})
+	defer close(done)
+	s.Stdin, s.Stderr = c.become.stdio(sin, errs, done)
+	s.Stdout = &out
+	if err := s.Start(c.become.wrap(cmd)); err != nil {
 		return nil, c.fail(name, err)
 	}
 	if err, ok := wait(ctx, s); !ok {
@@ -101,7 +94,7 @@ func (c *Conn) exitError(cmd string, err error, stderr *tail) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ee):
-		if msg := c.sudoProblem(ee.ExitStatus(), stderr.String()); msg != "" {
+		if msg := c.becomeProblem(ee.ExitStatus(), stderr.String()); msg != "" {
 			return errors.New(msg)
 		}
 		x := &ExitError{Host: c.host, Cmd: cmd, Status: ee.ExitStatus(), Stderr: stderr.String()}
@@ -113,54 +106,4 @@ func (c *Conn) exitError(cmd string, err error, stderr *tail) error {
 		return c.fail(cmd, errors.New("the command ended without an exit status (was the connection cut?)"))
 	}
 	return c.fail(cmd, err)
-}
-
-// checkSudo makes sure a non-root login can become root without a
-// password, once at Dial, so the problem is reported before any work
-// and with the fix. LC_ALL=C keeps sudo's messages recognisable.
-func (c *Conn) checkSudo(ctx context.Context) error {
-	s, err := c.session("sudo -n true")
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	errs := newTail(stderrTail)
-	s.Stderr = errs
-	if err := s.Start("LC_ALL=C sudo -n true"); err != nil {
-		return c.fail("sudo -n true", err)
-	}
-	err, ok := wait(ctx, s)
-	if !ok {
-		return fmt.Errorf("host %s: checking sudo for %s: %w", c.host, c.user, err)
-	}
-	var ee *ssh.ExitError
-	if err == nil {
-		return nil
-	}
-	if !errors.As(err, &ee) {
-		return c.fail("sudo -n true", err)
-	}
-	if msg := c.sudoProblem(ee.ExitStatus(), errs.String()); msg != "" {
-		return errors.New(msg)
-	}
-	return fmt.Errorf("host %s: logged in as %s, sudo -n true failed (exit status %d): %s", c.host, c.user, ee.ExitStatus(), errs.String())
-}
-
-// sudoProblem recognises sudo refusing, as opposed to the command failing.
-func (c *Conn) sudoProblem(status int, stderr string) string {
-	if !c.sudo {
-		return ""
-	}
-	fix := fmt.Sprintf("configure passwordless sudo for %s (e.g. '%s ALL=(ALL) NOPASSWD: ALL' in /etc/sudoers.d/%s), or log in as root",
-		c.user, c.user, c.user)
-	switch {
-	case status == 1 && strings.Contains(stderr, "password is required"):
-		return fmt.Sprintf("host %s: logged in as %s, and sudo asks for a password, which deptool cannot type: %s", c.host, c.user, fix)
-	case status == 1 && strings.Contains(stderr, "not in the sudoers file"),
-		status == 1 && strings.Contains(stderr, "is not allowed to"):
-		return fmt.Sprintf("host %s: logged in as %s, who may not use sudo: %s (sudo said: %s)", c.host, c.user, fix, stderr)
-	case status == 127 && strings.Contains(stderr, "sudo"):
-		return fmt.Sprintf("host %s: logged in as %s, but sudo is not installed: install it, or log in as root", c.host, c.user)
-	}
-	return ""
 }

@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/deptool/deptool/diff/layout"
 )
 
 // Version is the protocol and release version both sides report in hello.
 const Version = "0.1.0"
 
 // AgentDir is where agents live on hosts.
-const AgentDir = "/var/lib/deptool/bin"
+const AgentDir = layout.AgentDir
 
 // AgentPath is where the agent of a build lives on hosts. The operator
 // renames an upload to it only once the host has checked its checksum, so

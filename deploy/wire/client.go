@@ -17,7 +17,6 @@ type Client struct {
 	mu     sync.Mutex
 	conn   *Conn
 	broken error
-	host   string // from Hello, for messages
 }
 
 // NewClient talks to an agent whose stdout is r and whose stdin is w.
@@ -53,7 +52,7 @@ func (c *Client) fail(err error) error {
 func (c *Client) recv(ctx context.Context, doing string) (Message, error) {
 	m, err := c.conn.NextMessage(ctx)
 	if errors.Is(err, io.EOF) {
-		err = fmt.Errorf("agent%s closed the connection while %s: %w", c.onHost(), doing, io.ErrUnexpectedEOF)
+		err = fmt.Errorf("the agent closed the connection while %s: %w", doing, io.ErrUnexpectedEOF)
 	}
 	if err != nil {
 		return nil, c.fail(err)
@@ -62,13 +61,6 @@ func (c *Client) recv(ctx context.Context, doing string) (Message, error) {
 		return nil, ae
 	}
 	return m, nil
-}
-
-func (c *Client) onHost() string {
-	if c.host == "" {
-		return ""
-	}
-	return " on " + c.host
 }
 
 // call sends req and reads one reply into want.
@@ -80,7 +72,7 @@ func call[T Message](ctx context.Context, c *Client, req Message, doing string) 
 	}
 	defer unlock()
 	if err := c.conn.Send(req); err != nil {
-		return zero, c.fail(fmt.Errorf("send %s to agent%s: %w", req.Type(), c.onHost(), err))
+		return zero, c.fail(fmt.Errorf("send %s to the agent: %w", req.Type(), err))
 	}
 	m, err := c.recv(ctx, doing)
 	if err != nil {
@@ -103,18 +95,17 @@ func (c *Client) Hello(ctx context.Context, req HelloRequest) (HelloReply, error
 	if req.Build == "" {
 		req.Build = BuildHash()
 	}
-	c.host = req.Host
 	reply, err := call[*HelloReply](ctx, c, &req, "saying hello")
 	if err != nil {
 		return HelloReply{}, err
 	}
 	if reply.Version != req.Version {
 		return *reply, &AgentError{Code: CodeVersion, Message: fmt.Sprintf(
-			"host %s: agent speaks version %s, this deptool %s: upload this deptool's agent", req.Host, reply.Version, req.Version)}
+			"the agent speaks version %s, this deptool %s: upload this deptool's agent", reply.Version, req.Version)}
 	}
 	if req.Build == "" || reply.Build != req.Build {
 		return *reply, &AgentError{Code: CodeBuild, Message: fmt.Sprintf(
-			"host %s: agent is build %q, this deptool is build %q: refusing to guess; upload this deptool's agent", req.Host, reply.Build, req.Build)}
+			"the agent is build %q, this deptool is build %q: refusing to guess; upload this deptool's agent", reply.Build, req.Build)}
 	}
 	return *reply, nil
 }
@@ -130,13 +121,20 @@ func (c *Client) Lock(ctx context.Context, req LockRequest) error {
 // SendObjects streams the Git pack that write produces into the host's
 // store. Needs the lock.
 func (c *Client) SendObjects(ctx context.Context, write func(io.Writer) error) error {
+	_, err := c.SendObjectsFor(ctx, nil, write)
+	return err
+}
+
+// SendObjectsFor is SendObjects for a pack meant to make the commits in
+// want whole on the host; the reply says whether they are.
+func (c *Client) SendObjectsFor(ctx context.Context, want []store.ID, write func(io.Writer) error) (ObjectsReply, error) {
 	unlock, err := c.begin()
 	if err != nil {
-		return err
+		return ObjectsReply{}, err
 	}
 	defer unlock()
-	if err := c.conn.Send(&ObjectsRequest{}); err != nil {
-		return c.fail(fmt.Errorf("send objects to agent%s: %w", c.onHost(), err))
+	if err := c.conn.Send(&ObjectsRequest{Want: want}); err != nil {
+		return ObjectsReply{}, c.fail(fmt.Errorf("send objects to the agent: %w", err))
 	}
 	// The agent drains an aborted stream and answers it, so the stream
 	// stays in step even when write fails.
@@ -144,19 +142,20 @@ func (c *Client) SendObjects(ctx context.Context, write func(io.Writer) error) e
 		return write(ctxWriter{ctx, w})
 	})
 	if err := c.conn.WriteErr(); err != nil {
-		return c.fail(fmt.Errorf("send objects to %s: %w", c.hostName(), err))
+		return ObjectsReply{}, c.fail(fmt.Errorf("send objects: %w", err))
 	}
 	m, err := c.recv(ctx, "storing objects")
 	if streamErr != nil {
-		return fmt.Errorf("send objects to %s: %w", c.hostName(), streamErr)
+		return ObjectsReply{}, fmt.Errorf("send objects: %w", streamErr)
 	}
 	if err != nil {
-		return err
+		return ObjectsReply{}, err
 	}
-	if _, ok := m.(*ObjectsReply); !ok {
-		return c.fail(protocolErrorf("agent answered objects with %s", m.Type()))
+	reply, ok := m.(*ObjectsReply)
+	if !ok {
+		return ObjectsReply{}, c.fail(protocolErrorf("agent answered objects with %s", m.Type()))
 	}
-	return nil
+	return *reply, nil
 }
 
 // ctxWriter stops a stream whose context has ended.
@@ -172,24 +171,26 @@ func (w ctxWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
-func (c *Client) hostName() string {
-	if c.host == "" {
-		return "agent"
-	}
-	return c.host
+// ApplyEvents are what an apply tells the operator before its result; nil
+// handlers ignore them.
+type ApplyEvents struct {
+	Progress func(Progress)
+	// AwaitConfirm: every change is made and the host waits for a new
+	// connection to confirm it (ApplyRequest.ConfirmTimeout).
+	AwaitConfirm func(AwaitConfirm)
 }
 
 // Apply applies a host commit and reports progress as it comes. A failed
 // apply is a Result with Outcome Failed (see Result.Err); the error is for
 // requests the agent refused and for a lost connection.
-func (c *Client) Apply(ctx context.Context, req ApplyRequest, onProgress func(Progress)) (Result, error) {
+func (c *Client) Apply(ctx context.Context, req ApplyRequest, on ApplyEvents) (Result, error) {
 	unlock, err := c.begin()
 	if err != nil {
 		return Result{}, err
 	}
 	defer unlock()
 	if err := c.conn.Send(&req); err != nil {
-		return Result{}, c.fail(fmt.Errorf("send apply to agent%s: %w", c.onHost(), err))
+		return Result{}, c.fail(fmt.Errorf("send apply to the agent: %w", err))
 	}
 	for {
 		m, err := c.recv(ctx, "applying")
@@ -198,8 +199,12 @@ func (c *Client) Apply(ctx context.Context, req ApplyRequest, onProgress func(Pr
 		}
 		switch m := m.(type) {
 		case *Progress:
-			if onProgress != nil {
-				onProgress(*m)
+			if on.Progress != nil {
+				on.Progress(*m)
+			}
+		case *AwaitConfirm:
+			if on.AwaitConfirm != nil {
+				on.AwaitConfirm(*m)
 			}
 		case *Result:
 			return *m, nil
@@ -219,7 +224,7 @@ func (c *Client) Fetch(ctx context.Context, w io.Writer) (store.ID, error) {
 	}
 	defer unlock()
 	if err := c.conn.Send(&FetchRequest{}); err != nil {
-		return store.ZeroID, c.fail(fmt.Errorf("send fetch to agent%s: %w", c.onHost(), err))
+		return store.ZeroID, c.fail(fmt.Errorf("send fetch to the agent: %w", err))
 	}
 	m, err := c.recv(ctx, "fetching")
 	if err != nil {
@@ -234,11 +239,11 @@ func (c *Client) Fetch(ctx context.Context, w io.Writer) (store.ID, error) {
 		// The stream is in step again if it reached its last frame (an
 		// abort from the agent, or w failing and the rest drained).
 		if stream.Complete() || stream.Drain() == nil || stream.Aborted() {
-			return store.ZeroID, fmt.Errorf("fetch from %s: %w", c.hostName(), err)
+			return store.ZeroID, fmt.Errorf("fetch: %w", err)
 		}
-		return store.ZeroID, c.fail(fmt.Errorf("fetch from %s: %w", c.hostName(), err))
+		return store.ZeroID, c.fail(fmt.Errorf("fetch: %w", err))
 	}
-	return store.ID(reply.Current), nil
+	return reply.Current, nil
 }
 
 // Ping asks the agent for a pong with the same sequence number.
@@ -256,11 +261,17 @@ func (c *Client) Ping(ctx context.Context, seq int) error {
 // Journal returns the host's journal of applies, newest first, at most
 // limit entries (0: all). It needs a hello, not the lock.
 func (c *Client) Journal(ctx context.Context, limit int) ([]JournalEntry, error) {
+	reply, err := c.JournalReply(ctx, limit)
+	return reply.Entries, err
+}
+
+// JournalReply is Journal with the agent's warnings about lines it skipped.
+func (c *Client) JournalReply(ctx context.Context, limit int) (JournalReply, error) {
 	reply, err := call[*JournalReply](ctx, c, &JournalRequest{Limit: limit}, "reading the journal")
 	if err != nil {
-		return nil, err
+		return JournalReply{}, err
 	}
-	return reply.Entries, nil
+	return *reply, nil
 }
 
 // Confirm confirms the apply waiting on the host with token (see
@@ -279,4 +290,10 @@ func (c *Client) Bye(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// Drift asks the agent how the host differs from its current host commit
+// and runs every app's health checks. It needs a hello, not the lock.
+func (c *Client) Drift(ctx context.Context) (*DriftReply, error) {
+	return call[*DriftReply](ctx, c, &DriftRequest{}, "checking the host")
 }

@@ -3,7 +3,7 @@ package wire
 import (
 	"fmt"
 
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
 // Code classifies an AgentError so the operator can act on it.
@@ -45,7 +45,7 @@ type AgentError struct {
 	// Holder is set for CodeBusy.
 	Holder *Holder `json:"holder,omitempty"`
 	// Current is set for CodeStale: the host's actual current commit.
-	Current diff.ObjectID `json:"current,omitzero"`
+	Current store.ID `json:"current,omitzero"`
 }
 
 func (e *AgentError) Error() string { return e.Message }

@@ -6,10 +6,11 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 )
 
-// Ids in messages are diff.ObjectIDs, which travel as hex, so a captured
-// session reads like git output; convert with store.ID(x) at the edges.
+// Ids in messages are store.IDs, which travel as hex, so a captured
+// session reads like git output.
 
 // Type names a message on the wire.
 type Type string
@@ -24,6 +25,7 @@ const (
 	TypeObjectsOK Type = "objects_ok"
 	TypeApply     Type = "apply"
 	TypeProgress  Type = "progress"
+	TypeAwait     Type = "await_confirm"
 	TypeResult    Type = "result"
 	TypeFetch     Type = "fetch"
 	TypeFetchOK   Type = "fetch_ok"
@@ -58,30 +60,38 @@ type HelloReply struct {
 	// Current is the last host commit applied successfully, Target the
 	// last one attempted; zero when there is none. They differ after a
 	// failed or interrupted apply.
-	Current diff.ObjectID `json:"current,omitzero"`
-	Target  diff.ObjectID `json:"target,omitzero"`
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
 }
 
 // LockRequest takes the host's deploy lock. Base is the host commit the
 // operator believes is deployed (zero for a host never deployed).
 type LockRequest struct {
-	Base     diff.ObjectID `json:"base,omitzero"`
-	Operator string        `json:"operator"`
+	Base     store.ID `json:"base,omitzero"`
+	Operator string   `json:"operator"`
 }
 
 // LockReply confirms the lock is held until bye or the end of the session.
 type LockReply struct{}
 
-// ObjectsRequest announces a Git pack in data frames.
-type ObjectsRequest struct{}
+// ObjectsRequest announces a Git pack in data frames. Want are the commits
+// the host must hold whole once the pack is stored: the one to apply and
+// the one it runs, which a rollback goes back to.
+type ObjectsRequest struct {
+	Want []store.ID `json:"want,omitempty"`
+}
 
-// ObjectsReply confirms the pack is stored on the host.
-type ObjectsReply struct{}
+// ObjectsReply confirms the pack is stored on the host. Missing, when set,
+// is an object of a wanted commit the host still lacks: its store lost
+// objects it should have, and needs a pack made without haves.
+type ObjectsReply struct {
+	Missing store.ID `json:"missing,omitzero"`
+}
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
-	Commit   diff.ObjectID `json:"commit"`
-	Deploy   diff.ObjectID `json:"deploy,omitzero"`
+	Commit   store.ID      `json:"commit"`
+	Deploy   store.ID      `json:"deploy,omitzero"`
 	Operator string        `json:"operator"`
 	Plan     diff.HostPlan `json:"plan"`
 	// Settle is how long the agent watches restarted units before judging
@@ -92,10 +102,13 @@ type ApplyRequest struct {
 	// default (5).
 	Keep int `json:"keep,omitempty"`
 	// ConfirmTimeout, when set, makes the agent hold a successful apply
-	// open until a confirm request with the token of its "confirm"
-	// progress step arrives over a new connection, and roll back by itself
-	// when none comes in time: a deploy that breaks logins undoes itself.
+	// open until a confirm request with the token of its AwaitConfirm
+	// arrives over a new connection, and roll back by itself when none
+	// comes in time: a deploy that breaks logins undoes itself.
 	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
+	// ValidateTimeout bounds each of the plan's validation commands; 0
+	// means the agent's default (30 s).
+	ValidateTimeout time.Duration `json:"validate_timeout,omitempty"`
 }
 
 // Progress reports one step of an apply as it happens.
@@ -105,7 +118,17 @@ type Progress struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Outcome is how an apply ended, as the journal records it.
+// AwaitConfirm says every change of the apply is made and the host now
+// waits until Deadline for a ConfirmRequest with Token over a new
+// connection; without one it rolls back by itself.
+type AwaitConfirm struct {
+	Token    string    `json:"token"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// Outcome is how an apply ended, as the journal records it. The spellings
+// are package deploy's, so the host journal, the store's notes and every
+// output say an outcome the same way.
 type Outcome string
 
 // Outcomes.
@@ -117,11 +140,25 @@ const (
 	Failed Outcome = "failed"
 	// RolledBack: the apply failed and the agent put the host back on the
 	// commit it ran before (current), restarting the units it touched.
-	RolledBack Outcome = "rolled_back"
+	RolledBack Outcome = "rolled back"
 	// RollbackFailed: the apply failed and so did putting it back; the
 	// next apply tries the undo again first.
-	RollbackFailed Outcome = "rollback_failed"
+	RollbackFailed Outcome = "rollback failed"
 )
+
+// UnmarshalText reads an outcome, including the spellings journals written
+// before deptool 0.2 used ("rolled_back", "rollback_failed").
+func (o *Outcome) UnmarshalText(b []byte) error {
+	switch s := string(b); s {
+	case "rolled_back":
+		*o = RolledBack
+	case "rollback_failed":
+		*o = RollbackFailed
+	default:
+		*o = Outcome(s)
+	}
+	return nil
+}
 
 // Result ends an apply. A failed apply is a Result with Outcome Failed,
 // RolledBack or RollbackFailed, not a protocol error: the host is
@@ -139,8 +176,8 @@ type Result struct {
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
-	Current diff.ObjectID `json:"current,omitzero"`
-	Target  diff.ObjectID `json:"target,omitzero"`
+	Current store.ID `json:"current,omitzero"`
+	Target  store.ID `json:"target,omitzero"`
 	// Units are the units the apply restarted and then watched, and after
 	// a rollback those the rollback restarted (AfterRollback), with their
 	// states; a failed unit carries its last journal lines.
@@ -148,9 +185,23 @@ type Result struct {
 	// Checks are the health checks the apply ran after the units settled,
 	// passed or failed.
 	Checks []CheckReport `json:"checks,omitempty"`
+	// Validation are the validation commands the apply ran, in order; a
+	// failed one ends the list, and the apply.
+	Validation []ValidationReport `json:"validation,omitempty"`
 	// Freed is how many bytes garbage collection freed after a successful
 	// apply: old checkouts and old agent binaries.
 	Freed int64 `json:"freed,omitempty"`
+}
+
+// ValidationReport is how one of an app's validation commands ended.
+type ValidationReport struct {
+	App     string   `json:"app"`
+	Command []string `json:"command"`
+	OK      bool     `json:"ok"`
+	Error   string   `json:"error,omitempty"` // why not OK, such as "exit status 1"
+	// Output is what the command wrote to stdout and stderr (its end, if
+	// long).
+	Output string `json:"output,omitempty"`
 }
 
 // UnitReport is how one unit was doing when the agent judged it.
@@ -198,7 +249,7 @@ type FetchRequest struct{}
 // FetchReply names the commit whose pack follows in data frames. A host
 // never deployed answers with a zero commit and an empty stream.
 type FetchReply struct {
-	Current diff.ObjectID `json:"current,omitzero"`
+	Current store.ID `json:"current,omitzero"`
 }
 
 // Ping asks for a Pong with the same Seq.
@@ -226,17 +277,20 @@ type JournalRequest struct {
 // JournalReply holds the host's journal entries, newest first.
 type JournalReply struct {
 	Entries []JournalEntry `json:"entries"`
+	// Warnings name lines of the journal that could not be read (a line
+	// cut short by a crash or a full disk), which Entries leave out.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // JournalEntry is one apply on a host, as the host's journal records it,
 // whichever store it came from.
 type JournalEntry struct {
-	Time     time.Time     `json:"time"`
-	Operator string        `json:"operator"`
-	Deploy   diff.ObjectID `json:"deploy"`
-	From     diff.ObjectID `json:"from"`
-	To       diff.ObjectID `json:"to"`
-	Outcome  Outcome       `json:"outcome"`
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	Deploy   store.ID  `json:"deploy"`
+	From     store.ID  `json:"from"`
+	To       store.ID  `json:"to"`
+	Outcome  Outcome   `json:"outcome"`
 	// Error is why the apply failed or was rolled back.
 	Error string `json:"error,omitempty"`
 	// RollbackError is why the rollback failed too.
@@ -273,6 +327,7 @@ func (*ObjectsRequest) Type() Type { return TypeObjects }
 func (*ObjectsReply) Type() Type   { return TypeObjectsOK }
 func (*ApplyRequest) Type() Type   { return TypeApply }
 func (*Progress) Type() Type       { return TypeProgress }
+func (*AwaitConfirm) Type() Type   { return TypeAwait }
 func (*Result) Type() Type         { return TypeResult }
 func (*FetchRequest) Type() Type   { return TypeFetch }
 func (*FetchReply) Type() Type     { return TypeFetchOK }
@@ -295,6 +350,7 @@ var registry = map[Type]func() Message{
 	TypeObjectsOK: func() Message { return new(ObjectsReply) },
 	TypeApply:     func() Message { return new(ApplyRequest) },
 	TypeProgress:  func() Message { return new(Progress) },
+	TypeAwait:     func() Message { return new(AwaitConfirm) },
 	TypeResult:    func() Message { return new(Result) },
 	TypeFetch:     func() Message { return new(FetchRequest) },
 	TypeFetchOK:   func() Message { return new(FetchReply) },

@@ -1,18 +1,20 @@
 package wire
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 )
 
 var (
-	idA = diff.ObjectID(plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
-	idB = diff.ObjectID(plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
+	idA = store.ID(plumbing.NewHash("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
+	idB = store.ID(plumbing.NewHash("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"))
 )
 
 func TestMessagesRoundTrip(t *testing.T) {
@@ -25,8 +27,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&ObjectsRequest{},
 		&ObjectsReply{},
 		&ApplyRequest{Commit: idA, Deploy: idB, Operator: "ann@laptop", Plan: diff.HostPlan{
-			Host: "web1", To: diff.ObjectID(idB),
-			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: diff.ObjectID(idA),
+			Host: "web1", To: idB,
+			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: idA,
 				Symlinks: []diff.SymlinkStep{{Op: diff.Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
 		}},
 		&Progress{Step: "checkout", App: "nginx", Detail: "aaaaaaaaaaaa"},
@@ -39,8 +41,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&ByeReply{},
 		&JournalRequest{Limit: 3},
 		&JournalReply{Entries: []JournalEntry{{
-			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: diff.ObjectID(idA),
-			From: diff.ObjectID(idA), To: diff.ObjectID(idB), Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
+			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: idA,
+			From: idA, To: idB, Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
 		}}},
 		&ApplyRequest{Commit: idA, Operator: "ann@laptop", Keep: 3, Plan: diff.HostPlan{Host: "web1"}},
 		&Result{Outcome: Deployed, Current: idA, Target: idA, Freed: 12345},
@@ -117,5 +119,17 @@ func TestBuildFromPath(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("buildFromPath(%q) = %q, %v; want %q", path, got, ok, want)
 		}
+	}
+}
+
+// Host journals written before the outcome had one spelling say
+// "rolled_back"; they read as today's.
+func TestOldOutcomeSpellingsRead(t *testing.T) {
+	var e JournalEntry
+	if err := json.Unmarshal([]byte(`{"outcome":"rolled_back"}`), &e); err != nil || e.Outcome != RolledBack {
+		t.Fatalf("rolled_back read as %q (%v), want %q", e.Outcome, err, RolledBack)
+	}
+	if err := json.Unmarshal([]byte(`{"outcome":"rollback_failed"}`), &e); err != nil || e.Outcome != RollbackFailed {
+		t.Fatalf("rollback_failed read as %q (%v), want %q", e.Outcome, err, RollbackFailed)
 	}
 }

@@ -33,6 +33,14 @@
 // repeated, and kills only processes the lab started. The directory also
 // holds ssh_config, known_hosts and id_ed25519 for `ssh -F DIR/ssh_config NAME`.
 //
+// # Faults
+//
+// Cut/Restore (the host's link), Freeze/Thaw (cgroup v2 freezer), Stop/Start
+// (kill every process, boot the same root again) and LimitDisk/UnlimitDisk
+// (a small tmpfs over a path) break one host for tests; faults.go. While a
+// lab is up the machine keeps `unreachable 198.18.0.0/15`, so a cut host's
+// address is never routed out through the default gateway.
+//
 // # Tests
 //
 // Test packages call Main from TestMain and Start in tests:

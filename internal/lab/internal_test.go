@@ -306,3 +306,33 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Teardown copes with hosts left in any fault: frozen, stopped, cut, with
+// a disk limit; and a lab with a stopped host is not stale (it may grow).
+func TestDownAfterFaults(t *testing.T) {
+	t.Parallel()
+	requireLab(t)
+	dir := filepath.Join(t.TempDir(), "lab")
+	ctx := context.Background()
+	l, err := Up(ctx, Options{StateDir: dir}, "frozen", "stopped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{l.Freeze("frozen"), l.Cut("frozen"), l.LimitDisk("frozen", "/var/tmp", "1m"), l.Stop("stopped")} {
+		if err != nil {
+			l.Down(ctx)
+			t.Fatal(err)
+		}
+	}
+	if err := l.Freeze("stopped"); err == nil || !strings.Contains(err.Error(), "is stopped") {
+		t.Errorf("Freeze of a stopped host: %v", err)
+	}
+	if _, err := Up(ctx, Options{StateDir: dir}, "more"); err != nil {
+		t.Errorf("up into a lab with a stopped host: %v", err)
+	}
+	st, _ := readState(dir)
+	if err := Down(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	assertNoTrace(t, *st)
+}

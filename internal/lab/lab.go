@@ -29,8 +29,12 @@ type Options struct {
 	StateDir string
 	// BootTimeout per host; DefaultBootTimeout if zero.
 	BootTimeout time.Duration
-	// Progress, if set, receives one line per host as it comes up.
+	// Progress, if set, receives one line per host as it comes up (and
+	// mmdebstrap's output while a release's root is built).
 	Progress io.Writer
+	// Release is the Debian release (see Releases) of hosts whose name
+	// does not say (NAME@RELEASE); "" boots this machine's own root.
+	Release string
 
 	// owner marks a lab booted by Start, so an orphan can be swept.
 	owner *proc
@@ -80,6 +84,35 @@ func Preflight() error {
 	return nil
 }
 
+// hostSpec is one host to boot: its name and release.
+type hostSpec struct{ name, release string }
+
+// parseSpecs reads host arguments, NAME or NAME@RELEASE, the release
+// defaulting to def.
+func parseSpecs(args []string, def string) ([]hostSpec, error) {
+	var specs []hostSpec
+	var names []string
+	for _, a := range args {
+		name, rel := splitSpec(a)
+		if rel == "" && strings.HasSuffix(a, "@") {
+			return nil, fmt.Errorf("lab: host %s: no release after '@': use NAME@RELEASE (e.g. %strixie), or NAME for the default", a, a)
+		}
+		if rel == "" {
+			rel = def
+		}
+		rel, err := canonRelease(rel)
+		if err != nil {
+			return nil, fmt.Errorf("%w (host %s)", err, name)
+		}
+		specs = append(specs, hostSpec{name, rel})
+		names = append(names, name)
+	}
+	if err := checkNames(names); err != nil {
+		return nil, err
+	}
+	return specs, nil
+}
+
 func checkNames(names []string) error {
 	if len(names) == 0 {
 		return errors.New("lab: no host names given")
@@ -101,12 +134,28 @@ func checkNames(names []string) error {
 // returns once every host runs with no failed unit. An existing, running lab
 // in that directory gains the new hosts. If any host fails, every host this
 // call started is torn down again.
-func Up(ctx context.Context, opts Options, names ...string) (*Lab, error) {
+//
+// A name may carry the host's Debian release, NAME@RELEASE (bullseye,
+// bookworm, trixie or 11, 12, 13); without one it is opts.Release. A
+// release's root is built on first use (see BuildRoot).
+func Up(ctx context.Context, opts Options, args ...string) (*Lab, error) {
 	if err := Preflight(); err != nil {
 		return nil, err
 	}
-	if err := checkNames(names); err != nil {
+	specs, err := parseSpecs(args, opts.Release)
+	if err != nil {
 		return nil, err
+	}
+	var names []string
+	lowers := map[string]string{}
+	for _, s := range specs {
+		names = append(names, s.name)
+		if _, ok := lowers[s.release]; ok || s.release == "" {
+			continue
+		}
+		if lowers[s.release], err = BuildRoot(ctx, s.release, opts.Progress); err != nil {
+			return nil, err
+		}
 	}
 	if opts.StateDir == "" {
 		return nil, errors.New("lab: no state directory given")
@@ -134,7 +183,10 @@ func Up(ctx context.Context, opts Options, names ...string) (*Lab, error) {
 		return nil, err
 	}
 	raiseInotifyLimits()
-	if err := l.up(ctx, opts, names); err != nil {
+	if err := ensureUnreachable(ctx); err != nil {
+		return nil, err
+	}
+	if err := l.up(ctx, opts, specs, lowers); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -217,15 +269,17 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func (l *Lab) up(ctx context.Context, opts Options, names []string) error {
+func (l *Lab) up(ctx context.Context, opts Options, specs []hostSpec, lowers map[string]string) error {
 	roots, err := cgroupRoots()
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
 	}
 	clientPub := ssh.MarshalAuthorizedKey(l.signer.PublicKey())
 	var hosts []*hostState
-	for _, n := range names {
-		hosts = append(hosts, &hostState{Name: n, Machine: "lab-" + l.st.ID + "-" + n})
+	var names []string
+	for _, s := range specs {
+		hosts = append(hosts, &hostState{Name: s.name, Machine: "lab-" + l.st.ID + "-" + s.name, Release: s.release, Lower: lowers[s.release]})
+		names = append(names, s.name)
 	}
 	if err := l.record(func() { l.st.Hosts = append(l.st.Hosts, hosts...) }); err != nil {
 		return fmt.Errorf("lab: %w", err)
@@ -251,7 +305,11 @@ func (l *Lab) up(ctx context.Context, opts Options, names []string) error {
 				return
 			}
 			if opts.Progress != nil {
-				fmt.Fprintf(opts.Progress, "lab: %s running at %s (%.1fs)\n", h.Name, l.Addr(h.Name), time.Since(start).Seconds())
+				rel := ""
+				if h.Release != "" {
+					rel = " (" + h.Release + ")"
+				}
+				fmt.Fprintf(opts.Progress, "lab: %s%s running at %s (%.1fs)\n", h.Name, rel, l.Addr(h.Name), time.Since(start).Seconds())
 			}
 		})
 	}
@@ -411,6 +469,17 @@ func (l *Lab) Addr(name string) string {
 	return a.String()
 }
 
+// Release returns the Debian release the host boots, "" for this
+// machine's own root (or an unknown host).
+func (l *Lab) Release(name string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.st.host(name); h != nil {
+		return h.Release
+	}
+	return ""
+}
+
 // StateDir returns the directory the lab is recorded in.
 func (l *Lab) StateDir() string { return l.dir }
 
@@ -462,6 +531,9 @@ func (l *Lab) connect(ctx context.Context, name string) (*ssh.Client, error) {
 	}
 	if !h.Ready {
 		return nil, fmt.Errorf("lab: host %s in %s never finished booting: run 'deptool-lab down --state %s' and 'up' again", name, l.dir, l.dir)
+	}
+	if h.Stopped {
+		return nil, fmt.Errorf("lab: host %s is stopped: start it with 'deptool-lab start --state %s %s'", name, l.dir, name)
 	}
 	if !h.Init.alive() {
 		return nil, fmt.Errorf("lab: host %s is no longer running: run 'deptool-lab down --state %s' and 'up' again", name, l.dir)

@@ -34,9 +34,9 @@ var disabledUnits = map[string]string{
 // because of anything deptool does).
 var maskedUnits = map[string]string{}
 
-// mountOverlay mounts the machine's root read-only under a throwaway
-// overlay whose upper and work directories live on tmpfs. nspawn refuses
-// to boot / itself.
+// mountOverlay mounts the host's root (the machine's own, or a release's
+// from the cache) read-only under a throwaway overlay whose upper and work
+// directories live on tmpfs. nspawn refuses to boot / itself.
 func mountOverlay(h *hostState) error {
 	upper, work, root := filepath.Join(h.Dir, "upper"), filepath.Join(h.Dir, "work"), h.root()
 	for _, d := range []string{upper, work, root} {
@@ -44,7 +44,11 @@ func mountOverlay(h *hostState) error {
 			return fmt.Errorf("overlay: %w", err)
 		}
 	}
-	opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
+	lower := h.Lower
+	if lower == "" {
+		lower = "/"
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("overlay: mount %s (%s): %w", root, opts, err)
 	}

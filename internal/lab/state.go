@@ -38,7 +38,11 @@ type labState struct {
 }
 
 type hostState struct {
-	Name    string `json:"name"`
+	Name string `json:"name"`
+	// Release is the Debian release the host boots ("" for this
+	// machine's own root), Lower the root directory under its overlay.
+	Release string `json:"release,omitempty"`
+	Lower   string `json:"lower,omitempty"`
 	Index   int    `json:"index,omitempty"`
 	Machine string `json:"machine"`
 	Netns   string `json:"netns,omitempty"`
@@ -51,6 +55,9 @@ type hostState struct {
 	Init    proc     `json:"init"`
 	HostKey string   `json:"host_key,omitempty"`
 	Ready   bool     `json:"ready"`
+	// Stopped: Stop ended the host's processes on purpose; its root,
+	// network and cgroups remain for Start.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 func (h *hostState) log() string  { return filepath.Join(h.Dir, "nspawn.log") }
@@ -139,7 +146,7 @@ func (st *labState) stale() string {
 		if !h.Ready {
 			return fmt.Sprintf("host %s never finished booting (an interrupted 'up'?)", h.Name)
 		}
-		if !h.Init.alive() {
+		if !h.Stopped && !h.Init.alive() {
 			return fmt.Sprintf("host %s is no longer running", h.Name)
 		}
 	}

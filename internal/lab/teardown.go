@@ -80,6 +80,7 @@ func (l *Lab) teardownHost(ctx context.Context, h *hostState) error {
 // recorded (a crash right after nspawn started), the lab's own cgroup is
 // killed instead: only processes the lab started can be in it.
 func (l *Lab) stop(h *hostState) error {
+	thawForKill(h)
 	if err := h.Init.kill(); err != nil {
 		return fmt.Errorf("kill container init %d: %w", h.Init.PID, err)
 	}

@@ -61,7 +61,10 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// Start returns a running lab with exactly the named hosts. Under Main, the
+// Start returns a running lab with exactly the named hosts. A name may
+// carry the host's release, NAME@RELEASE (see Up); hosts without one boot
+// the release in DEPTOOL_LAB_RELEASE, or this machine's own root if it is
+// unset. Under Main, the
 // lab is booted once per test binary and shared by every test asking for
 // the same names (in any order); tests sharing it must leave the hosts as
 // they found them, or use StartFresh. Without Main, Start is StartFresh.
@@ -110,6 +113,21 @@ func startForTest(names []string) (*Lab, error) {
 		return nil, err
 	}
 	shared.sweep.Do(sweepOrphans)
+	release := os.Getenv(ReleaseEnv)
+	// Roots are built before the boot timeout starts: a first build takes
+	// about a minute per release.
+	specs, err := parseSpecs(names, release)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range specs {
+		bctx, cancel := context.WithTimeout(context.Background(), rootBuildTimeout)
+		_, err := BuildRoot(bctx, s.release, nil)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	owner, err := procOf(os.Getpid())
 	if err != nil {
 		return nil, err
@@ -117,7 +135,7 @@ func startForTest(names []string) (*Lab, error) {
 	dir := filepath.Join(os.TempDir(), "deptool-lab-test-"+newID()+newID())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*DefaultBootTimeout)
 	defer cancel()
-	return Up(ctx, Options{StateDir: dir, owner: &owner}, names...)
+	return Up(ctx, Options{StateDir: dir, owner: &owner, Release: release}, names...)
 }
 
 func unavailable(tb testing.TB, err error) {

@@ -4,31 +4,8 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/store"
-	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 )
-
-// ObjectID is a store id that serialises as a hex string, so plans read well
-// as JSON. Convert with store.ID(x) and ObjectID(id).
-type ObjectID store.ID
-
-// String returns the id in hex.
-func (id ObjectID) String() string { return store.ID(id).String() }
-
-// IsZero reports whether the id names nothing; `omitzero` relies on it.
-func (id ObjectID) IsZero() bool { return store.ID(id).IsZero() }
-
-// MarshalText writes the id as hex.
-func (id ObjectID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
-
-// UnmarshalText reads a hex id.
-func (id *ObjectID) UnmarshalText(b []byte) error {
-	if !plumbing.IsHash(string(b)) {
-		return fmt.Errorf("object id %q: want 40 hex digits", b)
-	}
-	*id = ObjectID(plumbing.NewHash(string(b)))
-	return nil
-}
 
 // Mode is a file's mode in a plan: "file" or "executable". Anything else
 // (which validation rejects) keeps Git's octal spelling so it is never lost.

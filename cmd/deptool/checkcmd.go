@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
+	"github.com/spf13/cobra"
+)
+
+func newCheckCmd() *cobra.Command {
+	var (
+		limit    []string
+		output   string
+		parallel int
+	)
+	cmd := &cobra.Command{
+		Use:   "check [--limit HOSTS]... [--output json] [<dir>]",
+		Short: "Run every app's health checks and report drift, changing nothing",
+		Long: `Connect to every host in the config tree (or those of --limit) and, on each,
+compare the host with the host commit it last applied, and run every app's
+health checks. Reported as drift: files in the apps' checkouts that differ
+from that commit (changed, missing, or added by hand), links deptool made
+(manifest symlinks, unit files, sysusers and quadlet links) that were
+removed or replaced, enabled units that were disabled or are not active,
+and an apply that was cut short and not undone yet. Nothing is changed on
+any host and no lock is taken.
+
+Exit status: 0 when every host was checked and nothing is wrong; 3 when a
+host drifted, a health check failed, or a host could not be checked.`,
+		Example: `  deptool check
+  deptool check --limit web1 --output json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := outputFormat(output)
+			if err != nil {
+				return err
+			}
+			c, err := openCluster(cmd, args)
+			if err != nil {
+				return err
+			}
+			hosts, err := c.selectHosts(limit)
+			if err != nil {
+				return err
+			}
+			tr, err := transportOptions(c.store, false)
+			if err != nil {
+				return err
+			}
+			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			if asJSON {
+				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
+					return err
+				}
+			} else {
+				printCheckResults(cmd.OutOrStdout(), results)
+			}
+			return checkExit(results)
+		},
+	}
+	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to check at once")
+	addLimitFlag(cmd, &limit)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printCheckResults(w io.Writer, results []deploy.CheckResult) {
+	width := widthOf(results, func(r deploy.CheckResult) string { return r.Host })
+	for _, r := range results {
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(w, "%-*s  not checked: %s\n", width, r.Host, r.Error)
+			continue
+		case r.Current.IsZero():
+			fmt.Fprintf(w, "%-*s  nothing deployed\n", width, r.Host)
+			continue
+		case r.OK():
+			fmt.Fprintf(w, "%-*s  ok at %s\n", width, r.Host, r.Current.String()[:12])
+		default:
+			n := len(r.Drift)
+			for _, c := range r.Checks {
+				if !c.OK {
+					n++
+				}
+			}
+			fmt.Fprintf(w, "%-*s  %d %s at %s\n", width, r.Host, n, pluralWord(n, "problem", "problems"), r.Current.String()[:12])
+		}
+		for _, d := range r.Drift {
+			if d.App == "" {
+				fmt.Fprintf(w, "%*s  %s\n", width, "", d.What)
+				continue
+			}
+			fmt.Fprintf(w, "%*s  %s: %s %s: %s\n", width, "", d.App, d.Kind, d.Path, d.What)
+		}
+		ui.PrintChecks(w, width, r.Checks)
+	}
+}
+
+func checkExit(results []deploy.CheckResult) error {
+	bad := 0
+	for _, r := range results {
+		if !r.OK() {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return &exitError{code: exitHostFailed, err: fmt.Errorf("%d of %d hosts have problems", bad, len(results))}
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
+)
+
+// selectionHelp is how --limit and --canary read, for their flag usage.
+const selectionHelp = "host names, globs (web*) or @groups from groups.json; repeat the flag or separate with commas"
+
+func addLimitFlag(cmd *cobra.Command, limit *[]string) {
+	cmd.Flags().StringSliceVar(limit, "limit", nil, "only these hosts: "+selectionHelp)
+}
+
+// loadGroups reads the cluster's groups.json, if it has one, against the
+// hosts of its tree.
+func loadGroups(dir string, hosts []string) (diff.Groups, error) {
+	data, err := os.ReadFile(filepath.Join(dir, diff.GroupsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	g, err := diff.ParseGroups(data, hosts)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%w", filepath.Clean(dir), err)
+	}
+	return g, nil
+}
+
+// withoutGroupsFile drops groups.json from the entries a snapshot ignored:
+// it is read, just not deployed.
+func withoutGroupsFile(ignored []string) []string {
+	return slices.DeleteFunc(ignored, func(p string) bool { return p == diff.GroupsFile })
+}
+
+// selectHosts resolves a selection against the cluster's hosts and groups;
+// an empty selection is every host.
+func (c *cluster) selectHosts(terms []string) ([]string, error) {
+	if len(terms) == 0 {
+		return c.hosts, nil
+	}
+	return diff.Select(c.hosts, c.groups, terms)
+}
+
+// checkRollout validates --batch and --max-fail.
+func (f deployFlags) checkRollout() error {
+	if f.batch != "" {
+		if _, err := diff.ParseRamp(f.batch); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+	}
+	if f.maxFail != "" {
+		if _, err := diff.ParseBudget(f.maxFail); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+		if f.batch == "" {
+			return errors.New("--max-fail needs --batch: without batches every host is attempted at once, so there is nothing left to stop")
+		}
+	}
+	return nil
+}
+
+// rolloutOptions puts --batch and --max-fail, checked by checkRollout,
+// into plan options.
+func (f deployFlags) rolloutOptions(opts *diff.PlanOptions) {
+	if f.batch != "" {
+		opts.Batch, _ = diff.ParseRamp(f.batch)
+	}
+	if f.maxFail != "" {
+		b, _ := diff.ParseBudget(f.maxFail)
+		opts.MaxFail = &b
+	}
+}
+
+// logSelection is --limit for the log, whose deploys name hosts that may
+// have left the tree: names and globs match whatever is there; @groups
+// come from the cluster used last.
+func logSelection(cmd *cobra.Command, terms []string) (func(string) bool, error) {
+	if len(terms) == 0 {
+		return nil, nil
+	}
+	var groups diff.Groups
+	if diff.UsesGroups(terms) {
+		c, err := openCluster(cmd, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--limit names a group, which needs the cluster's %s: %w", diff.GroupsFile, err)
+		}
+		groups = c.groups
+	}
+	return diff.Matcher(groups, terms)
+}
+
+// selectInTree resolves a selection against the hosts of the config tree
+// of a deploy commit, for rollback: the hosts of the version gone back
+// to, with the cluster's groups read against them. The tree on disk is
+// not read, so a broken tree does not stop a rollback.
+func (c *cluster) selectInTree(commit store.ID, terms []string) ([]string, error) {
+	if !slices.ContainsFunc(terms, diff.IsPattern) {
+		// Names alone are checked by the rollback itself, which says
+		// which version lacks which host.
+		return terms, nil
+	}
+	info, err := c.store.CommitInfo(commit)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := diff.HostNames(c.store, info.Tree, nil)
+	if err != nil {
+		return nil, err
+	}
+	var groups diff.Groups
+	if diff.UsesGroups(terms) {
+		if groups, err = loadGroups(c.dir, hosts); err != nil {
+			return nil, err
+		}
+	}
+	return diff.Select(hosts, groups, terms)
+}
+
+// logEntries reads the log for --limit: names alone go to the history as
+// they are; with globs or groups every deploy is read and matched here.
+func logEntries(cmd *cobra.Command, s *store.Store, terms []string, n int) ([]deploy.Entry, error) {
+	if !slices.ContainsFunc(terms, diff.IsPattern) {
+		return deploy.History(s, terms, n)
+	}
+	selected, err := logSelection(cmd, terms)
+	if err != nil {
+		return nil, err
+	}
+	all, err := deploy.History(s, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []deploy.Entry
+	for _, e := range all {
+		if n > 0 && len(out) == n {
+			break
+		}
+		e.Hosts = slices.DeleteFunc(e.Hosts, func(h deploy.HostResult) bool { return !selected(h.Host) })
+		if len(e.Hosts) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,84 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/deptool/deptool/store"
+	"github.com/sourcegraph/conc/pool"
+)
+
+// CheckResult is what `deptool check` found on one host.
+type CheckResult struct {
+	Host string `json:"host"`
+	// Current is the host commit the host runs; zero when nothing was
+	// ever deployed there.
+	Current store.ID      `json:"current,omitzero"`
+	Drift   []Drift       `json:"drift,omitempty"`
+	Checks  []CheckReport `json:"checks,omitempty"`
+	// Error is why the host could not be checked.
+	Error string `json:"error,omitempty"`
+}
+
+// Drift is one difference between a host and the host commit it runs.
+type Drift struct {
+	App string `json:"app"`
+	// Kind is "file" (in a checkout), "checkout" (current names another),
+	// "link" (removed or replaced), "unit" (disabled or not active) or
+	// "attempt" (an apply cut short and not undone yet; App is empty).
+	Kind string `json:"kind"`
+	// Path is the file (relative to the app), link (a host path) or unit.
+	Path string `json:"path"`
+	What string `json:"what"` // e.g. "changed on the host"
+}
+
+// OK reports whether the host was checked and nothing is wrong with it.
+func (r CheckResult) OK() bool {
+	if r.Error != "" || len(r.Drift) > 0 {
+		return false
+	}
+	for _, c := range r.Checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// Check asks every host's agent how the host drifted from the host commit
+// it runs, and to run every app's health checks, in parallel. It takes no
+// lock and changes nothing on the hosts (the agent is uploaded on first
+// contact, as for any session).
+func Check(ctx context.Context, hosts []string, opts Options) []CheckResult {
+	opts.defaults()
+	d := &deployer{opts: opts}
+	p := pool.NewWithResults[CheckResult]().WithMaxGoroutines(opts.Parallel)
+	for _, host := range hosts {
+		p.Go(func() CheckResult { return d.check(ctx, host) })
+	}
+	res := p.Wait()
+	sort.Slice(res, func(i, j int) bool { return res[i].Host < res[j].Host })
+	return res
+}
+
+func (d *deployer) check(ctx context.Context, host string) CheckResult {
+	r := CheckResult{Host: host}
+	sess, err := d.connect(ctx, host)
+	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	defer sess.close()
+	reply, err := sess.client.Drift(ctx)
+	if err != nil {
+		r.Error = fmt.Sprintf("host %s: check: %v", host, err)
+		return r
+	}
+	sess.client.Bye(ctx)
+	r.Current, r.Checks = reply.Current, checksFromWire(reply.Checks)
+	for _, d := range reply.Drift {
+		r.Drift = append(r.Drift, Drift{App: d.App, Kind: string(d.Kind), Path: d.Path, What: d.What})
+	}
+	return r
+}
