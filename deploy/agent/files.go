@@ -246,7 +246,13 @@ type missingName struct{ kind, name, file string }
 
 // appMeta computes what an app tree's files get, resolving names now.
 func (a *applier) appMeta(app string, tree store.ID) (*appMeta, []missingName, error) {
-	files, err := diff.AppFiles(a.st, tree)
+	return computeMeta(a.st, a.accounts, app, tree)
+}
+
+// computeMeta works out what an app tree's files get with the host's
+// accounts acc; missing are the names acc lacks.
+func computeMeta(st *store.Store, acc *accounts, app string, tree store.ID) (*appMeta, []missingName, error) {
+	files, err := diff.AppFiles(st, tree)
 	if err != nil {
 		return nil, nil, fmt.Errorf("app %s: %w", app, err)
 	}
@@ -255,7 +261,7 @@ func (a *applier) appMeta(app string, tree store.ID) (*appMeta, []missingName, e
 		if f.TreePath != diff.ManifestName {
 			continue
 		}
-		data, err := a.st.ReadBlob(f.Blob)
+		data, err := st.ReadBlob(f.Blob)
 		if err != nil {
 			return nil, nil, fmt.Errorf("app %s: %w", app, err)
 		}
@@ -279,17 +285,17 @@ func (a *applier) appMeta(app string, tree store.ID) (*appMeta, []missingName, e
 		}
 		fm := fileMeta{path: f.Path, perm: attr.Mode, owner: attr.Owner, group: attr.Group, secret: f.Secret, blob: f.Blob}
 		var ok bool
-		if fm.uid, ok = a.accounts.uid(attr.Owner); !ok {
+		if fm.uid, ok = acc.uid(attr.Owner); !ok {
 			fm.uid = -1
 			miss("user", attr.Owner, f.Path)
 		}
-		if fm.gid, ok = a.accounts.gid(attr.Group); !ok {
+		if fm.gid, ok = acc.gid(attr.Group); !ok {
 			fm.gid = -1
 			miss("group", attr.Group, f.Path)
 		}
 		m.files[f.TreePath] = fm
 	}
-	m.dirs = dirModes(m.files, a.accounts)
+	m.dirs = dirModes(m.files, acc)
 	return m, missing, nil
 }
 

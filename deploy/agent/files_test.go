@@ -277,3 +277,29 @@ func TestReusedCheckoutGetsItsOwnersAgain(t *testing.T) {
 		t.Errorf("token %s after the next apply, want 400 990:0", got)
 	}
 }
+
+// check compares a secret with its decrypted value, under its decrypted
+// name, and files with the mode and owners the manifest gives them.
+func TestDriftKnowsSecretsAndModes(t *testing.T) {
+	h := newTestHost(t)
+	key := h.hostKey()
+	h.accounts("", "adm:x:4:\n")
+	app := files{"db.password.age": encryptFor(t, "pw", key), "a.conf": "a",
+		"manifest.json": `{"files": {"a.conf": {"mode": "0640", "group": "adm"}}}`}
+	h.deploy(apps{"web": app}).mustSucceed(t)
+	if got := h.drift(h.opts); len(got.Drift) != 0 {
+		t.Fatalf("drift of a host as deployed: %+v", got.Drift)
+	}
+	cur := appsDir + "/web/current/"
+	h.write(cur+"db.password", "changed", 0o600)
+	if err := os.Chmod(h.path(cur+"a.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := []wire.Drift{
+		{App: "web", Kind: wire.DriftFile, Path: "a.conf", What: "is mode 0644 uid 0 gid 4 on the host; the manifest gives it mode 0640 root:adm"},
+		{App: "web", Kind: wire.DriftFile, Path: "db.password", What: "changed on the host"},
+	}
+	if d := cmp.Diff(want, h.drift(h.opts).Drift); d != "" {
+		t.Errorf("drift (-want +got):\n%s", d)
+	}
+}
