@@ -136,6 +136,15 @@ func TestSecretsEndToEnd(t *testing.T) {
 		if got := onHost(t, l, "web1", "stat -c '%a %U:%G' "+dir+"/tls/key.pem"); got != "440 svc:svc" {
 			t.Errorf("after the mode change: %s", got)
 		}
+		if out, code := op.run("check"); code != 0 {
+			t.Errorf("check of the hosts as deployed exited %d:\n%s", code, out)
+		}
+		onHost(t, l, "web1", "chmod 0444 "+dir+"/tls/key.pem")
+		out, code := op.run("check")
+		onHost(t, l, "web1", "chmod 0440 "+dir+"/tls/key.pem")
+		if code == 0 || !strings.Contains(out, "tls/key.pem") || !strings.Contains(out, "the manifest gives it mode 0440 svc:svc") || strings.Contains(out, "PLAINTEXT") {
+			t.Errorf("check of a secret opened up by hand exited %d:\n%s", code, out)
+		}
 	})
 
 	t.Run("rotation, and a failed rotation rolls back to the last secret", func(t *testing.T) {
