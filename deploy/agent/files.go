@@ -311,7 +311,7 @@ func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
 			continue
 		}
 		if _, err := a.secretData(f.blob); err != nil {
-			errs = append(errs, fmt.Errorf("app %s: %s cannot be decrypted with this host's SSH host key: %v; re-encrypt it with 'deptool secret encrypt HOST'", app, tp, err))
+			errs = append(errs, fmt.Errorf("app %s: %s cannot be decrypted with this host's SSH host key: %v; re-encrypt it with 'deptool secret encrypt %s'", app, tp, err, a.plan.Host))
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
