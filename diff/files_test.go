@@ -355,3 +355,23 @@ func encryptTo(t testing.TB, w io.Writer, keys []ssh.PublicKey) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzParseAgeHeader: the header check reads files from the config tree,
+// so any bytes must give stanzas or an error, never a panic.
+func FuzzParseAgeHeader(f *testing.F) {
+	key := newHostKey(f)
+	f.Add([]byte(ageFile(f, key)))
+	f.Add([]byte(armoredAgeFile(f, key)))
+	f.Add([]byte("age-encryption.org/v1\n-> X25519 abc\n\n--- AAAA\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ParseAgeHeader(data)
+		if err == nil && len(st) == 0 {
+			t.Fatal("a header without stanzas was accepted")
+		}
+		for _, s := range st {
+			if s.Type == "" {
+				t.Fatalf("stanza without a type: %+v", st)
+			}
+		}
+	})
+}
