@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"filippo.io/age/armor"
 	"github.com/deptool/deptool/store"
@@ -156,23 +157,15 @@ type HostKeys func(host string) ([]ssh.PublicKey, error)
 // refused naming that host. An app the host already runs is not looked
 // into: a deploy does not check it out again, and walking every file of
 // every app would cost more than the rest of validation together.
-func (l *loader) checkSecrets(c *Cluster, h *Host, refs map[string]store.ID, keys HostKeys) ([]problem, error) {
+func (l *loader) checkSecrets(c *Cluster, h *Host, refs map[string]store.ID, keys *keyCache) ([]problem, error) {
 	var probs []problem
 	var hostKeys []ssh.PublicKey
 	loaded := false
-	base, ok := refs[h.Name]
-	_, tree, _, err := deployedAt(l.src, h.Name, base, ok)
+	changed, err := l.changedApps(h, refs)
 	if err != nil {
 		return nil, err
 	}
-	deployed, err := appEntries(l.src, h.Name, tree)
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range h.Apps {
-		if deployed[a.Name] == a.Tree {
-			continue
-		}
+	for _, a := range changed {
 		files, err := l.secrets(a.Tree)
 		if err != nil {
 			return nil, err
@@ -220,8 +213,8 @@ func (l *loader) checkSecrets(c *Cluster, h *Host, refs map[string]store.ID, key
 	return probs, nil
 }
 
-func usableKeys(keys HostKeys, host string) ([]ssh.PublicKey, error) {
-	all, err := keys(host)
+func usableKeys(keys *keyCache, host string) ([]ssh.PublicKey, error) {
+	all, err := keys.get(host)
 	if err != nil {
 		return nil, fmt.Errorf("host %s: reading its host keys to check its secrets: %w", host, err)
 	}
@@ -245,7 +238,12 @@ func forAny(stanzas []AgeStanza, keys []ssh.PublicKey) bool {
 
 // wrongHost says whose secret it is, when it belongs to another host of
 // the tree. Only then are other hosts' keys read.
-func (l *loader) wrongHost(c *Cluster, h *Host, stanzas []AgeStanza, hostKeys []ssh.PublicKey, keys HostKeys) (string, error) {
+func (l *loader) wrongHost(c *Cluster, h *Host, stanzas []AgeStanza, hostKeys []ssh.PublicKey, keys *keyCache) (string, error) {
+	all := make([]string, len(c.Hosts))
+	for i, o := range c.Hosts {
+		all[i] = o.Name
+	}
+	keys.fetch(all)
 	var owners []string
 	for _, other := range c.Hosts {
 		if other.Name == h.Name {
@@ -285,4 +283,102 @@ func (l *loader) ageHeader(blob store.ID) (stanzas []AgeStanza, perr, err error)
 type headerResult struct {
 	stanzas []AgeStanza
 	err     error
+}
+
+// changedApps are the apps of h that differ from what it last accepted.
+func (l *loader) changedApps(h *Host, refs map[string]store.ID) ([]*App, error) {
+	base, ok := refs[h.Name]
+	_, tree, _, err := deployedAt(l.src, h.Name, base, ok)
+	if err != nil {
+		return nil, err
+	}
+	deployed, err := appEntries(l.src, h.Name, tree)
+	if err != nil {
+		return nil, err
+	}
+	var out []*App
+	for _, a := range h.Apps {
+		if deployed[a.Name] != a.Tree {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// hostsWithSecrets are the hosts validation needs the keys of: those
+// with a secret in an app a deploy would check out.
+func (l *loader) hostsWithSecrets(c *Cluster, refs map[string]store.ID) ([]string, error) {
+	var out []string
+	for _, h := range c.Hosts {
+		changed, err := l.changedApps(h, refs)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range changed {
+			secrets, err := l.secrets(a.Tree)
+			if err != nil {
+				return nil, err
+			}
+			if len(secrets) > 0 {
+				out = append(out, h.Name)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// keyCache asks HostKeys once per host, many hosts at once: resolving a
+// host as OpenSSH does runs ssh -G, about 10 ms each, so a fleet's keys
+// are fetched in parallel rather than one after the other.
+type keyCache struct {
+	keys HostKeys
+	mu   sync.Mutex
+	got  map[string]keyAnswer
+}
+
+type keyAnswer struct {
+	keys []ssh.PublicKey
+	err  error
+}
+
+// keyLookups is how many hosts' keys are looked up at once.
+const keyLookups = 16
+
+func newKeyCache(keys HostKeys) *keyCache {
+	return &keyCache{keys: keys, got: map[string]keyAnswer{}}
+}
+
+// fetch looks up the hosts not looked up yet, in parallel.
+func (k *keyCache) fetch(hosts []string) {
+	k.mu.Lock()
+	var todo []string
+	for _, h := range hosts {
+		if _, ok := k.got[h]; !ok {
+			todo = append(todo, h)
+		}
+	}
+	k.mu.Unlock()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, keyLookups)
+	for _, h := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			keys, err := k.keys(h)
+			k.mu.Lock()
+			k.got[h] = keyAnswer{keys, err}
+			k.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+func (k *keyCache) get(host string) ([]ssh.PublicKey, error) {
+	k.fetch([]string{host})
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	a := k.got[host]
+	return a.keys, a.err
 }

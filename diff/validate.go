@@ -80,13 +80,22 @@ func validate(src source, snap *store.Snapshot, clusterDir string, keys HostKeys
 	if err != nil {
 		return err
 	}
+	var kc *keyCache
+	if keys != nil {
+		kc = newKeyCache(keys)
+		need, err := l.hostsWithSecrets(c, refs)
+		if err != nil {
+			return err
+		}
+		kc.fetch(need)
+	}
 	for _, h := range c.Hosts {
 		hostProbs, err := l.checkHost(h)
 		if err != nil {
 			return err
 		}
 		probs = append(probs, hostProbs...)
-		secretProbs, err := l.checkSecrets(c, h, refs, keys)
+		secretProbs, err := l.checkSecrets(c, h, refs, kc)
 		if err != nil {
 			return err
 		}

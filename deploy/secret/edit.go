@@ -173,22 +173,17 @@ func WriteFile(file string, data []byte) error {
 
 // KnownHosts returns the host keys deptool trusts for each host, from
 // known_hosts as the SSH config resolves the host, read once per host:
-// for diff.ValidateSecrets and for Encrypter.
+// for diff.ValidateSecrets and for Encrypter. It may be called for many
+// hosts at once.
 func KnownHosts(opts transport.Options) func(host string) ([]ssh.PublicKey, error) {
-	type answer struct {
-		keys []ssh.PublicKey
-		err  error
-	}
-	var mu sync.Mutex
-	seen := map[string]answer{}
+	var once sync.Once
+	var kh *transport.KnownHosts
+	var khErr error
 	return func(host string) ([]ssh.PublicKey, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if a, ok := seen[host]; ok {
-			return a.keys, a.err
+		once.Do(func() { kh, khErr = transport.NewKnownHosts(opts) })
+		if khErr != nil {
+			return nil, khErr
 		}
-		keys, err := transport.KnownHostKeys(host, opts)
-		seen[host] = answer{keys, err}
-		return keys, err
+		return kh.Keys(host)
 	}
 }
