@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -245,10 +246,20 @@ func TestValidateSecretsForTheirHost(t *testing.T) {
 		"db1/app/manifest.json":  `{}`,
 		"web2/app/manifest.json": `{}`,
 	})
+	var mu sync.Mutex
+	asked := map[string]int{}
 	keys := func(host string) ([]ssh.PublicKey, error) {
+		mu.Lock()
+		asked[host]++
+		mu.Unlock()
 		return map[string][]ssh.PublicKey{"web1": {web1}, "web2": {web2}}[host], nil
 	}
 	err := ValidateSecrets(s, &store.Snapshot{Tree: tree}, "prod", keys)
+	for host, n := range asked {
+		if n > 1 {
+			t.Errorf("the keys of %s were looked up %d times; once is enough", host, n)
+		}
+	}
 	wantProblems(t, err, map[string][]string{
 		"prod/web1/app/web2.age":     {"is encrypted for host web2, not for web1; re-encrypt it with 'deptool secret encrypt web1'"},
 		"prod/web1/app/stranger.age": {"is not encrypted to web1's host key (ssh-ed25519 SHA256:"},
