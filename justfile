@@ -8,7 +8,7 @@ staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 # D-Bus (deploy/systemd), deploys, unit lifecycles and rollbacks
 # (cmd/deptool), and the lab's faults (internal/lab). Add a test here to
 # run it on every release.
-release_tests := "^(TestLab|TestDeployToThreeHosts|TestHostFaultsFailOnlyThatHost|TestBrokenConfigRollsBackOnlyThatHost|TestLateCrashIsCaughtAndRolledBack|TestUnitLifecycleAndExactRollback|TestOperatorKilledMidApplyHostFinishes|TestDaemonReloadOnlyForUnitsSystemdHasRead|TestRolloutStopsAtTheFirstFailure|TestBrokenSSHRevertsByItself|TestCutIsUnreachableNotRoutedOut|TestFreezeHangsThawResumes|TestStopStartKeepsTheHost|TestLimitDisk)$"
+release_tests := "^(TestLab|TestDeployToThreeHosts|TestHostFaultsFailOnlyThatHost|TestBrokenConfigRollsBackOnlyThatHost|TestLateCrashIsCaughtAndRolledBack|TestUnitLifecycleAndExactRollback|TestOperatorKilledMidApplyHostFinishes|TestDaemonReloadOnlyForUnitsSystemdHasRead|TestRolloutStopsAtTheFirstFailure|TestBrokenSSHRevertsByItself|TestNoUnitChangedOnDiskAfterDeploys|TestOutsideUnitFollowsEveryRollback|TestReloadKeepsMainPIDAndSeesNewConfig|TestSSHLockoutUndoneWithSSHReloaded|TestFailingValidationChangesNothing|TestADamagedHostStoreIsRepairedByTheNextDeploy|TestAFullDiskAtFirstContactIsNotUnreachable|TestCutIsUnreachableNotRoutedOut|TestFreezeHangsThawResumes|TestStopStartKeepsTheHost|TestLimitDisk)$"
 release_pkgs := "./deploy/systemd ./cmd/deptool ./internal/lab"
 
 default:

@@ -20,7 +20,7 @@ func syntheticApp(host string, a int, version string) map[string]string {
 	}
 	files := map[string]string{
 		ManifestName:                  fmt.Sprintf(`{"systemd": {"units_enabled": ["%s.service"]}, "symlinks": {"/etc/%s/main.conf": "conf/main.conf"}}`, app, app),
-		"systemd/" + app + ".service": "[Service]\nExecStart=/bin/" + app + "\n",
+		"systemd/" + app + ".service": "[Service]\nExecStart=/bin/" + app + "\n\n[Install]\nWantedBy=multi-user.target\n",
 		"conf/main.conf":              main,
 	}
 	for i := range 8 {

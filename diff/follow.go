@@ -194,11 +194,16 @@ func (l *loader) checkInstall(d *appData) ([]problem, error) {
 				continue
 			}
 			present = present || n == file
-			data, err := l.src.ReadBlob(e.ID)
-			if err != nil {
-				return nil, err
+			has, known := l.installs[e.ID]
+			if !known {
+				data, err := l.src.ReadBlob(e.ID)
+				if err != nil {
+					return nil, err
+				}
+				has = hasInstall(data)
+				l.installs[e.ID] = has
 			}
-			if hasInstall(data) {
+			if has {
 				found = true
 				break
 			}
@@ -211,12 +216,70 @@ func (l *loader) checkInstall(d *appData) ([]problem, error) {
 	return probs, nil
 }
 
+// checkReloadable finds units of the app listed in systemd.reload that
+// cannot reload: without ExecReload= systemd refuses the reload job, so
+// the host would fail the deploy. Units the app does not ship are the
+// host's; only the host knows them.
+func (l *loader) checkReloadable(d *appData) ([]problem, error) {
+	var probs []problem
+	for _, u := range d.manifest.Systemd.Reload {
+		if !isUnitName(u, unitSuffixes) || isTemplate(u) || !strings.HasSuffix(u, ".service") {
+			continue // reported by checkFollow, or a unit type reload means something else for
+		}
+		file := unitFile(u)
+		names := []string{file}
+		shipped := false
+		for _, n := range d.units {
+			shipped = shipped || n == file
+			if dir, _, ok := strings.Cut(n, "/"); ok && (dir == file+".d" || dir == u+".d") {
+				names = append(names, n)
+			}
+		}
+		if !shipped {
+			continue
+		}
+		found := false
+		for _, n := range names {
+			e, ok, err := l.lookup(d.root, "systemd/"+n)
+			if err != nil {
+				return nil, err
+			}
+			if !ok || !isFile(e) {
+				continue
+			}
+			data, err := l.src.ReadBlob(e.ID)
+			if err != nil {
+				return nil, err
+			}
+			if hasSetting(data, "Service", "ExecReload") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			probs = append(probs, problem{"systemd/" + file, fmt.Sprintf(
+				"systemd.reload lists %q, but the unit has no ExecReload=, so systemd cannot reload it; add one (such as ExecReload=/bin/kill -HUP $MAINPID), or remove it from systemd.reload to restart it instead", u)})
+		}
+	}
+	return probs, nil
+}
+
 // installKeys are the [Install] settings that give enabling something to do.
 var installKeys = []string{"WantedBy", "RequiredBy", "UpheldBy", "Alias", "Also", "DefaultInstance"}
 
 // hasInstall reports whether a unit file has an [Install] section with a
 // setting that enabling acts on.
 func hasInstall(data []byte) bool {
+	for _, k := range installKeys {
+		if hasSetting(data, "Install", k) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasSetting reports whether a unit file sets key in section.
+func hasSetting(data []byte, section, key string) bool {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(nil, 1<<20)
 	in := false
@@ -225,17 +288,10 @@ func hasInstall(data []byte) bool {
 		switch {
 		case line == "" || line[0] == '#' || line[0] == ';':
 		case line[0] == '[':
-			in = line == "[Install]"
+			in = line == "["+section+"]"
 		case in:
-			key, _, ok := strings.Cut(line, "=")
-			if !ok {
-				continue
-			}
-			key = strings.TrimSpace(key)
-			for _, k := range installKeys {
-				if key == k {
-					return true
-				}
+			if k, _, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == key {
+				return true
 			}
 		}
 	}

@@ -133,3 +133,16 @@ func TestValidateEnabledUnitsNeedInstall(t *testing.T) {
 		"prod/web1/nginx/systemd/a.timer":       {`units_enabled lists "a.timer", but the unit has no [Install] section`},
 	})
 }
+
+func TestValidateReloadedUnitsCanReload(t *testing.T) {
+	err := validateTree(t, with(map[string]string{
+		"web1/nginx/manifest.json": `{"systemd": {"units_enabled": ["nginx.service"], "reload": ["nginx.service", "a.service", "b.service", "ssh.service"]}}`,
+		// nginx.service has no ExecReload; ssh.service is the host's.
+		"web1/nginx/systemd/a.service":               "[Service]\nExecStart=/bin/a\nExecReload=/bin/kill -HUP $MAINPID\n",
+		"web1/nginx/systemd/b.service":               "[Service]\nExecStart=/bin/b\n",
+		"web1/nginx/systemd/b.service.d/reload.conf": "[Service]\nExecReload=/bin/kill -HUP $MAINPID\n",
+	}))
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/nginx/systemd/nginx.service": {`systemd.reload lists "nginx.service", but the unit has no ExecReload=`},
+	})
+}

@@ -9,7 +9,10 @@ import (
 
 // A fleet is mostly hosts that do the same thing, so most of a large plan
 // is the same block again and again. Hosts whose plans differ only in the
-// host's name are shown once, under a compact list of their names.
+// host's name are shown once, under a compact list of their names. Two
+// host plans are never equal field for field (each host's Base is its own
+// host commit), so "the same plan" is what the plan does: its rendered
+// body, every app, file, link, unit and check, without the host's name.
 
 // hostGroup is hosts with the same plan body, in plan order.
 type hostGroup struct {

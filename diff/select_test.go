@@ -2,6 +2,8 @@ package diff
 
 import (
 	"fmt"
+	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,6 +127,51 @@ func TestCompactHosts(t *testing.T) {
 	} {
 		if got := CompactHosts(tt.hosts); got != tt.want {
 			t.Errorf("CompactHosts(%q) = %q, want %q", tt.hosts, got, tt.want)
+		}
+	}
+}
+
+// expandRanges undoes hostRanges: every name of every first..last.
+func expandRanges(t *testing.T, ranges []string) []string {
+	var out []string
+	for _, r := range ranges {
+		first, last, ok := strings.Cut(r, "..")
+		if !ok {
+			out = append(out, r)
+			continue
+		}
+		a, b := splitNumber(first), splitNumber(last)
+		for n := a.n; n <= b.n; n++ {
+			digits := fmt.Sprint(n)
+			if len(a.digits) == len(b.digits) && len(digits) < len(a.digits) {
+				digits = strings.Repeat("0", len(a.digits)-len(digits)) + digits
+			}
+			out = append(out, a.prefix+digits+a.suffix)
+		}
+	}
+	return out
+}
+
+// Property: the ranges name exactly the hosts given, each once, for
+// random fleets of numbered and unnumbered names.
+func TestHostRangesNameEveryHostOnce(t *testing.T) {
+	r := rand.New(rand.NewSource(40))
+	for iter := range 3000 {
+		set := map[string]bool{}
+		for range r.Intn(30) {
+			prefix := []string{"web", "db", "a1-", "edge"}[r.Intn(4)]
+			suffix := []string{"", "", ".eu", "x"}[r.Intn(4)]
+			format := []string{"%d", "%02d", "%03d"}[r.Intn(3)]
+			set[prefix+fmt.Sprintf(format, r.Intn(120))+suffix] = true
+			if r.Intn(10) == 0 {
+				set[prefix] = true
+			}
+		}
+		hosts := sortedSet(set)
+		got := expandRanges(t, hostRanges(hosts))
+		slices.Sort(got)
+		if !slices.Equal(got, hosts) {
+			t.Fatalf("iteration %d: ranges %v of %v name %v", iter, hostRanges(hosts), hosts, got)
 		}
 	}
 }

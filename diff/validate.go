@@ -183,6 +183,11 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 		return nil, err
 	}
 	probs = append(probs, install...)
+	reloadable, err := l.checkReloadable(d)
+	if err != nil {
+		return nil, err
+	}
+	probs = append(probs, reloadable...)
 	l.rules[a.Tree] = probs
 	return probs, nil
 }

@@ -22,7 +22,9 @@
 # before and after) are written to deploy.env as lab_boot_N.
 #
 # BENCH_SERIES="deptool ssh-floor" measures only those series (default:
-# all), for a quick point at a large N.
+# all of the above), for a quick point at a large N; it may also name
+# deptool-all-at-once, the deptool series with --parallel N (every host at
+# once instead of the default 32).
 #
 # Usage: scripts/bench-deploy.sh [-o FILE] [RUNS] [N...]
 #        (default: $BENCH_OUT or docs/performance/deploy.tsv, 5 runs, N = 1 8 32 100)
@@ -310,6 +312,11 @@ steady() {
         if want deptool-noconfirm; then
             change_conf "deptool-noconfirm $r"
             measure deptool-noconfirm "$r" deptool deploy --yes --settle 0s --confirm-timeout 0s
+            deployed
+        fi
+        if want deptool-all-at-once; then
+            change_conf "deptool-all-at-once $r"
+            measure deptool-all-at-once "$r" deptool deploy --yes --settle 0s --parallel "$n"
             deployed
         fi
         if want deptool-settle; then

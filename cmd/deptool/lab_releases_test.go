@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -80,10 +83,9 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 		t.Errorf("m12's journal does not show why the unit failed")
 	}
 
-	// A config-only deploy: the unit file is unchanged, yet its path now
-	// resolves through current to another checkout. Whether systemd then
-	// says the unit changed on disk differs by release; issue 16 fixes it,
-	// and this records what each release says.
+	// A config-only deploy: the unit file is unchanged, yet it lives in
+	// another checkout now. No release may then say the unit changed on
+	// disk (252 and 257 did before the fix of issue 16; 247 did not).
 	op.write(map[string]string{"m12/svc/systemd/dtmix.service": unit("1", "")})
 	if out, code := op.run("deploy", "--yes"); code != 0 {
 		t.Fatalf("deploy of v1's unit to m12 exited %d:\n%s", code, out)
@@ -94,8 +96,33 @@ func TestMixedReleasesRollBackOnlyTheFailingOne(t *testing.T) {
 	if out, code := op.run("deploy", "--yes"); code != 0 {
 		t.Fatalf("config-only deploy exited %d:\n%s", code, out)
 	}
-	for _, h := range []string{"m11", "m12", "m13"} {
-		t.Logf("%s (%s) after a config-only deploy: NeedDaemonReload=%s", h, want[h].systemd,
-			onHost(t, l, h, "systemctl show -P NeedDaemonReload dtmix.service"))
+	for h, w := range want {
+		if got := onHost(t, l, h, "systemctl show -P NeedDaemonReload dtmix.service; systemctl show -P NeedDaemonReload dbus.service"); got != "no\nno" {
+			t.Errorf("%s (%s) after a config-only deploy: NeedDaemonReload of dtmix and dbus: %q, want no, no", h, w.systemd, got)
+		}
+	}
+}
+
+// A deptool built with cgo on this machine needs its glibc (2.34 or
+// later): on Debian 11 the uploaded agent cannot start. The operator must
+// hear that the host was reached and what to do, not that it is
+// unreachable.
+func TestDynamicDeptoolOnBullseyeSaysBuildStatic(t *testing.T) {
+	l := lab.StartFresh(t, "old1@bullseye")
+	bin := filepath.Join(t.TempDir(), "deptool-cgo")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("objdump", "-T", bin).Output(); err != nil || !strings.Contains(string(out), "GLIBC_2.34") {
+		t.Skipf("this machine's cgo build does not need glibc 2.34 (objdump: %v), so Debian 11 can run it", err)
+	}
+	op := newOperator(t, l)
+	op.bin = bin
+	op.write(map[string]string{"old1/site/index.html": "hello\n"})
+	out, code := op.run("deploy", "--yes")
+	if code == 0 || !strings.Contains(out, "GLIBC_2.34") || !strings.Contains(out, "build it static (CGO_ENABLED=0") || strings.Contains(out, "unreachable") {
+		t.Fatalf("deploy of a cgo deptool to Debian 11 exited %d; want a failure naming glibc and the static build, not 'unreachable':\n%s", code, out)
 	}
 }

@@ -44,6 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, s, false)
 			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err
@@ -76,7 +77,9 @@ func renderLog(w io.Writer, entries []deploy.Entry) {
 		}
 		width := widthOf(e.Hosts, hostOf)
 		for _, h := range e.Hosts {
-			fmt.Fprintf(w, "    %-*s  %s%s\n", width, h.Host, h.Outcome, outcomeDetail(h))
+			line := fmt.Sprintf("%-*s  %s%s", width, h.Host, h.Outcome, outcomeDetail(h))
+			// A validation's output spans lines: keep them under the host.
+			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(line, "\n", "\n    "+strings.Repeat(" ", width+2)))
 		}
 	}
 }

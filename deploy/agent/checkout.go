@@ -68,10 +68,20 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 // switchCurrent moves current to name and previous to the old current.
 // Each link changes in one rename; re-applying the same tree moves neither,
 // so previous keeps naming the version before.
+//
+// What current was comes from the host store (the app's tree in the
+// current commit), not from the link: undo puts back what the record says.
 func (a *applier) switchCurrent(app, name string) error {
 	appDir := a.l.appDir(app)
-	cur := readlink(filepath.Join(appDir, "current"))
-	if cur == name {
+	link := readlink(filepath.Join(appDir, "current"))
+	cur := link
+	if a.fromApps != nil {
+		cur = ""
+		if tree, ok := a.fromApps[app]; ok {
+			cur = tree.String()
+		}
+	}
+	if link == name && cur == name {
 		return nil
 	}
 	prev := readlink(filepath.Join(appDir, "previous"))
@@ -94,6 +104,26 @@ func (a *applier) switchCurrent(app, name string) error {
 // or is complete. The temp directory is 0700 until just before the rename,
 // so no one sees a file before its mode and owners are set.
 func (a *applier) writeCheckout(app, appDir, dir string, tree store.ID) error {
+	return a.writeCheckoutWith(a.meta[app], appDir, dir, tree)
+}
+
+// restoreCheckout writes the checkout of the host's current commit again
+// (reconcile), outside any plan: its modes, owners and secrets are worked
+// out here. A name the host lacks now leaves its files root's: the
+// restore puts back what ran, it does not refuse to.
+func (a *applier) restoreCheckout(app, appDir, dir string, tree store.ID) error {
+	acc, err := readAccounts(a.l)
+	if err != nil {
+		return err
+	}
+	m, _, err := computeMeta(a.st, acc, app, tree)
+	if err != nil {
+		return err
+	}
+	return a.writeCheckoutWith(m, appDir, dir, tree)
+}
+
+func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.ID) error {
 	tmp, err := os.MkdirTemp(appDir, ".tmp-"+filepath.Base(dir)[:12]+"-")
 	if err != nil {
 		return fmt.Errorf("create temp dir: %w", bare(err))
@@ -104,7 +134,7 @@ func (a *applier) writeCheckout(app, appDir, dir string, tree store.ID) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	w := checkoutWriter{st: a.st, meta: a.meta[app], secret: a.secretData}
+	w := checkoutWriter{st: a.st, meta: m, secret: a.secretData}
 	if w.meta == nil {
 		w.meta = &appMeta{}
 	}

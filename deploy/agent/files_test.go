@@ -303,3 +303,24 @@ func TestDriftKnowsSecretsAndModes(t *testing.T) {
 		t.Errorf("drift (-want +got):\n%s", d)
 	}
 }
+
+// A checkout of the current commit someone removed is written again by
+// the next apply, its secrets decrypted and its modes set as at first.
+func TestRestoredCheckoutKeepsSecretsAndModes(t *testing.T) {
+	h := newTestHost(t)
+	key := h.hostKey()
+	h.accounts("", "adm:x:4:\n")
+	web := files{"token.age": encryptFor(t, "tok", key), "manifest.json": `{"files": {"token": {"mode": "0640", "group": "adm"}}}`}
+	h.deploy(apps{"web": web}).mustSucceed(t)
+	if err := os.RemoveAll(h.path(filepath.Join(appsDir, "web", h.appTree(web)))); err != nil {
+		t.Fatal(err)
+	}
+	h.deploy(apps{"web": web, "other": {"a": "1"}}).mustSucceed(t)
+	cur := appsDir + "/web/current/token"
+	if got := h.read(cur); got != "tok" {
+		t.Errorf("restored secret %q, want its plaintext", got)
+	}
+	if got := h.stat(cur); got != "640 0:4" {
+		t.Errorf("restored secret %s, want 640 0:4", got)
+	}
+}

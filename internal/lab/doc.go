@@ -33,6 +33,13 @@
 // repeated, and kills only processes the lab started. The directory also
 // holds ssh_config, known_hosts and id_ed25519 for `ssh -F DIR/ssh_config NAME`.
 //
+// # Releases
+//
+// A host boots this machine's root, or with NAME@RELEASE (Options.Release,
+// DEPTOOL_LAB_RELEASE in tests) a Debian release's root, built once with
+// mmdebstrap and cached under RootCache (release.go); the rest of a host's
+// setup is the same for both.
+//
 // # Faults
 //
 // Cut/Restore (the host's link), Freeze/Thaw (cgroup v2 freezer), Stop/Start

@@ -304,10 +304,10 @@ cp -a "$t/." "$p/"`
 	return l.inMountNS(name, path, script)
 }
 
-// inMountNS runs a shell script in the host's mount and PID namespaces and root
-// (the PID namespace for its own /proc/self, which findmnt reads) (as
-// root of the machine, so even a host whose sshd is down or cut can be
-// changed), with path and args as $1, $2, ....
+// inMountNS runs a shell script, with path and args as $1, $2, ..., in the
+// host's mount namespace and root, entered from the machine (so it works
+// on a host whose sshd is down or cut), and in its PID namespace, so that
+// the /proc/self findmnt reads is there.
 func (l *Lab) inMountNS(name, p, script string, args ...string) error {
 	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
 		return fmt.Errorf("lab: disk limit: path %q must be absolute, clean and not /", p)

@@ -24,16 +24,27 @@ type entry struct {
 	detail  *deploy.HostResult // units and checks, for an entry of one host
 }
 
-// PrintSummary prints the deploy's outcome grouped by outcome: hosts that
-// ended alike share a line ("web01..web37 (37 hosts)  deployed"), a host
-// with units or checks to show gets its own, with them beneath, and a
-// count closes it.
+// groupAbove is the number of hosts above which the summary groups them:
+// a summary of a few hosts reads best as a line per host.
+const groupAbove = 10
+
+// PrintSummary prints the deploy's outcome by host, and for more than
+// groupAbove hosts grouped by outcome: hosts that ended alike share a
+// line ("web01..web37 (37 hosts)  deployed"), a host with units or checks
+// to show gets its own, with them beneath. A count closes it.
 func PrintSummary(w io.Writer, res *deploy.Result) {
-	entries := summaryEntries(res.Hosts)
-	width := 0
+	entries := summaryEntries(res.Hosts, len(res.Hosts) > groupAbove)
+	// The outcomes line up after the labels, unless a long list of hosts
+	// would push every line, and every unit line under it, far right:
+	// such a label overflows the column instead.
+	width, longest := 0, 32
 	for _, e := range entries {
 		width = max(width, len(diff.CompactHosts(e.hosts)))
+		for _, h := range e.hosts {
+			longest = max(longest, len(h))
+		}
 	}
+	width = min(width, longest)
 	fmt.Fprintln(w)
 	for _, e := range entries {
 		line := fmt.Sprintf("%-*s  %s", width, diff.CompactHosts(e.hosts), e.outcome)
@@ -49,7 +60,7 @@ func PrintSummary(w io.Writer, res *deploy.Result) {
 	fmt.Fprintf(w, "\n%s.\n", countLine(res))
 }
 
-func summaryEntries(hosts []deploy.HostResult) []entry {
+func summaryEntries(hosts []deploy.HostResult, group bool) []entry {
 	sorted := slices.Clone(hosts)
 	slices.SortFunc(sorted, func(a, b deploy.HostResult) int { return strings.Compare(a.Host, b.Host) })
 	type key struct {
@@ -63,7 +74,7 @@ func summaryEntries(hosts []deploy.HostResult) []entry {
 		msg := Unprefixed(*h)
 		// A deployed host's units are all fine; shown only when it is
 		// alone. A host that failed keeps its own, with their journal.
-		alone := h.Outcome != deploy.Deployed && (len(h.Units) > 0 || len(h.Checks) > 0)
+		alone := !group || h.Outcome != deploy.Deployed && (len(h.Units) > 0 || len(h.Checks) > 0)
 		if !alone {
 			k := key{h.Outcome, msg}
 			if at, ok := grouped[k]; ok {
@@ -75,9 +86,11 @@ func summaryEntries(hosts []deploy.HostResult) []entry {
 		}
 		entries = append(entries, entry{outcome: h.Outcome, msg: msg, hosts: []string{h.Host}, detail: h})
 	}
-	slices.SortStableFunc(entries, func(a, b entry) int {
-		return slices.Index(outcomeOrder, a.outcome) - slices.Index(outcomeOrder, b.outcome)
-	})
+	if group {
+		slices.SortStableFunc(entries, func(a, b entry) int {
+			return slices.Index(outcomeOrder, a.outcome) - slices.Index(outcomeOrder, b.outcome)
+		})
+	}
 	return entries
 }
 
