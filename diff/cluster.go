@@ -108,6 +108,7 @@ type loader struct {
 	files     map[store.ID][]AppFile // files under a tree, by tree
 	secretsIn map[store.ID][]AppFile // secrets under a tree, by tree
 	headers   map[store.ID]headerResult
+	changed   map[string][]*App // per host, the apps differing from its ref
 }
 
 func newLoader(src source) *loader {
@@ -120,6 +121,7 @@ func newLoader(src source) *loader {
 		files:     map[store.ID][]AppFile{},
 		secretsIn: map[store.ID][]AppFile{},
 		headers:   map[store.ID]headerResult{},
+		changed:   map[string][]*App{},
 	}
 }
 

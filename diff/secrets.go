@@ -287,6 +287,17 @@ type headerResult struct {
 
 // changedApps are the apps of h that differ from what it last accepted.
 func (l *loader) changedApps(h *Host, refs map[string]store.ID) ([]*App, error) {
+	if apps, ok := l.changed[h.Name]; ok {
+		return apps, nil
+	}
+	apps, err := l.findChangedApps(h, refs)
+	if err == nil {
+		l.changed[h.Name] = apps
+	}
+	return apps, err
+}
+
+func (l *loader) findChangedApps(h *Host, refs map[string]store.ID) ([]*App, error) {
 	base, ok := refs[h.Name]
 	_, tree, _, err := deployedAt(l.src, h.Name, base, ok)
 	if err != nil {
