@@ -324,3 +324,21 @@ func TestRestoredCheckoutKeepsSecretsAndModes(t *testing.T) {
 		t.Errorf("restored secret %s, want 640 0:4", got)
 	}
 }
+
+// A manifest symlink may point at a secret by its decrypted name; a
+// different file in its way is refused without any hash of the secret.
+func TestSymlinkToSecret(t *testing.T) {
+	h := newTestHost(t)
+	key := h.hostKey()
+	web := files{"key.pem.age": encryptFor(t, "KEY", key), "manifest.json": `{"symlinks": {"/etc/ssl/web.pem": "key.pem"}}`}
+	h.write("/etc/ssl/web.pem", "other", 0o600)
+	d := h.deploy(apps{"web": web})
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "is a secret, so neither hash is shown") || strings.Contains(d.result.Error, "sha256") {
+		t.Fatalf("result %s: %s", d.result.Outcome, d.result.Error)
+	}
+	h.write("/etc/ssl/web.pem", "KEY", 0o600) // identical: adopted
+	h.deploy(apps{"web": web}).mustSucceed(t)
+	if got := h.read("/etc/ssl/web.pem"); got != "KEY" {
+		t.Errorf("through the link: %q", got)
+	}
+}
