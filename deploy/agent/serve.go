@@ -115,6 +115,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts Options) error
 	ob := newOutbox(out, opts.idle, opts.idleAfter)
 	defer ob.close()
 	s := newSession(activityReader{in, idle}, ob, opts)
+	s.idle = idle
 	defer s.close()
 	for {
 		m, err := s.conn.NextMessage(ctx)
@@ -155,6 +156,8 @@ type session struct {
 	operator string
 	mismatch *wire.AgentError // the hello came from another build
 	lock     *hostLock
+	idle     *idleWatch // nil in sessions without one
+	turnDone func()     // restarts the idle clock stopped by streamed
 }
 
 func newSession(in io.Reader, out io.Writer, opts Options) *session {
@@ -182,8 +185,41 @@ func idleCause(ctx context.Context) error {
 func (s *session) handleTimed(ctx context.Context, m wire.Message, idle *idleWatch) (bool, error) {
 	if _, ok := m.(*wire.ObjectsRequest); !ok {
 		defer idle.working()()
+	} else {
+		defer s.endTurn()
 	}
 	return s.handle(ctx, m)
+}
+
+// streamed wraps the objects stream so that the clock stops once its
+// end arrives: storing and indexing the pack is the agent's work, however
+// long it takes.
+func (s *session) streamed(r io.Reader) io.Reader {
+	if s.idle == nil {
+		return r
+	}
+	return turnReader{r, s}
+}
+
+type turnReader struct {
+	r io.Reader
+	s *session
+}
+
+func (t turnReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && t.s.turnDone == nil {
+		t.s.turnDone = t.s.idle.working()
+	}
+	return n, err
+}
+
+// endTurn restarts the clock stopped by streamed.
+func (s *session) endTurn() {
+	if s.turnDone != nil {
+		s.turnDone()
+		s.turnDone = nil
+	}
 }
 
 // handle answers one request. done ends the session.
