@@ -41,6 +41,31 @@ type Options struct {
 	// ValidateTimeout bounds each validate command on the hosts; zero:
 	// the agent's default (DefaultValidateTimeout).
 	ValidateTimeout time.Duration
+	// Source is the source-of-truth commit the tree was generated from,
+	// recorded in the deploy commit (see SourceOf); "" records none.
+	Source string
+	// HelloTimeout bounds the wait for a started agent's hello; zero means
+	// HelloTimeout.
+	HelloTimeout time.Duration
+	// UnitTimeout bounds each systemd job of an apply and its rollback
+	// (restart, stop, reload, systemd-sysusers); zero means the agent's
+	// default (DefaultUnitTimeout).
+	UnitTimeout time.Duration
+}
+
+// DefaultUnitTimeout is how long a host waits for one systemd job before
+// it counts the unit failed, kills its processes and rolls back. It is
+// above systemd's own default start and stop timeouts (90 s), so a unit
+// that keeps those fails by systemd's verdict, with systemd's reason; the
+// bound catches the units that opt out of them (TimeoutStartSec=infinity,
+// a Type=notify service that never notifies, an endless ExecStop=).
+const DefaultUnitTimeout = wire.DefaultUnitTimeout
+
+func (o Options) helloTimeout() time.Duration {
+	if o.HelloTimeout > 0 {
+		return o.HelloTimeout
+	}
+	return HelloTimeout
 }
 
 func (o *Options) defaults() {
@@ -69,7 +94,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, opts: opts}
-	res := &Result{Deploy: deployID}
+	res := &Result{Deploy: deployID, Source: opts.Source}
 	stages := stagesOf(plan)
 	var failed []string
 	for i, st := range stages {
@@ -237,9 +262,16 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, c
 	var confirmErr error
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout,
+		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, wire.ApplyEvents{
-		Progress: func(p wire.Progress) { rep.Phase(hp.Host, Applying, p.Step) },
+		Progress: func(p wire.Progress) {
+			if p.Step == "waiting" {
+				// A job that takes long: say which, and for how long.
+				rep.Phase(hp.Host, Applying, "waiting for "+p.Detail)
+				return
+			}
+			rep.Phase(hp.Host, Applying, p.Step)
+		},
 		// The host waits until it hears from a new connection, and
 		// otherwise rolls back by itself; this session only waits for
 		// the result.

@@ -13,11 +13,15 @@ import (
 // Entry is one deploy as the store's history records it: the deploy
 // commit, and each host's outcome from the note the deploy left.
 type Entry struct {
-	Commit   store.ID     `json:"commit"`
-	Time     time.Time    `json:"time"`
-	Operator string       `json:"operator"`
-	Message  string       `json:"message"`
-	Hosts    []HostResult `json:"hosts"`
+	Commit   store.ID  `json:"commit"`
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	Message  string    `json:"message"`
+	// Source is the commit of the source-of-truth repository the tree was
+	// generated from, "-dirty" when it had uncommitted changes; "" when
+	// unknown.
+	Source string       `json:"source,omitempty"`
+	Hosts  []HostResult `json:"hosts"`
 	// Recorded is false for a deploy that never finished recording its
 	// outcomes: the operator was interrupted or killed.
 	Recorded bool `json:"recorded"`
@@ -39,7 +43,7 @@ func History(s *store.Store, hosts []string, n int) ([]Entry, error) {
 		if n > 0 && len(out) == n {
 			break
 		}
-		e := Entry{Commit: c.ID, Time: c.Time, Operator: c.Operator, Message: strings.TrimSpace(c.Message)}
+		e := Entry{Commit: c.ID, Time: c.Time, Operator: c.Operator, Message: strings.TrimSpace(c.Message), Source: sourceIn(c.Message)}
 		note, ok, err := s.Outcomes(c.ID)
 		if err != nil {
 			return nil, err

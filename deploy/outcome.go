@@ -135,6 +135,8 @@ type Result struct {
 	Deploy  store.ID      `json:"deploy"`
 	Hosts   []HostResult  `json:"hosts"`
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Source is the source-of-truth commit the tree came from, if known.
+	Source string `json:"source,omitempty"`
 }
 
 // Count is how many hosts ended with each outcome.

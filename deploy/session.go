@@ -7,15 +7,29 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
 
 // exitAgentMissing is what the start command exits with when this build's
 // agent is not on the host yet; any other failure is a real error.
 const exitAgentMissing = 97
+
+// exitUnsafeDir is what the start command exits with when deptool's
+// directories on the host are not root's alone; its stderr says which.
+const exitUnsafeDir = 98
+
+// safeDirs refuses to run an agent from directories another user could
+// have written: what it runs as root would be theirs. The agent checks its
+// state directory again, but by then it has run.
+func safeDirs() string {
+	dirs := hostlayout.StateDir + " " + hostlayout.AgentDir
+	return fmt.Sprintf(`for d in %s; do if [ -L "$d" ] || { [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 \( ! -user 0 -o -perm /022 \))" ]; }; then echo "$d is a symlink, not owned by root, or writable by other users: deptool does not run its agent from there; check what is in it, then chown root and chmod 755 it" >&2; exit %d; fi; done`, dirs, exitUnsafeDir)
+}
 
 // session is a connection to one host's agent.
 type session struct {
@@ -71,7 +85,7 @@ func (*agentMissing) Error() string { return "agent not installed" }
 // trip of its own to ask.
 func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBinary) error {
 	path := bin.remotePath()
-	cmd := fmt.Sprintf(`[ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, path, exitAgentMissing, path)
+	cmd := fmt.Sprintf(`%s; [ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, safeDirs(), path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
 	if err != nil {
 		return fmt.Errorf("start agent: %w", err)
@@ -91,7 +105,7 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	if err != nil {
 		return err
 	}
-	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, "exec "+bin.remotePath()+" agent")
+	proc, err := sess.conn.UploadAndStart(ctx, bin.remotePath(), bin.blob, 0o755, safeDirs()+"; exec "+bin.remotePath()+" agent")
 	if err == nil {
 		err = d.hello(ctx, sess, proc, bin)
 	}
@@ -106,6 +120,19 @@ func (d *deployer) install(ctx context.Context, sess *session, uname string) err
 	return err
 }
 
+// HelloTimeout bounds the wait for the agent's hello once its command
+// started (after the upload, on first contact). A working agent answers in
+// milliseconds; a login under load, through sudo, a few seconds. A login
+// that runs something else (a forced command in authorized_keys, a shell
+// waiting for input) never answers, and without a bound the operator
+// would wait for as long as that command runs.
+const HelloTimeout = 20 * time.Second
+
+// exitWait is how long a hello that failed waits for the command's exit
+// status, which says why better than the broken protocol: a command that
+// ended has sent it already, one that did not may never.
+const exitWait = 2 * time.Second
+
 // reachedError is a first contact that failed on the host after logging
 // in: the upload script exited (a full disk, a read-only /var/lib). The
 // host is reachable, and saying otherwise sends the operator to look at
@@ -119,7 +146,9 @@ func (e *reachedError) Unwrap() error { return e.err }
 // ended instead, its exit says why better than the broken protocol does.
 func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
-	hello, err := client.Hello(ctx, wire.HelloRequest{
+	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
+	defer cancel()
+	hello, err := client.Hello(hctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
 	if err != nil {
@@ -128,10 +157,20 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		if errors.As(err, &agentErr) {
 			return fmt.Errorf("agent: %w", err)
 		}
-		exit := proc.Wait()
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while waiting for the agent's hello: %w", ctx.Err())
+		}
+		if hctx.Err() != nil {
+			return fmt.Errorf("no answer from deptool's agent within %s of starting it: the login runs something else (a forced command in authorized_keys, a shell waiting for input?); check that 'ssh %s true' returns at once%s",
+				d.opts.helloTimeout(), sess.host, stderrNote(proc.Stderr()))
+		}
+		exit := waitExit(proc, exitWait)
 		if code, ok := exitCode(exit); ok {
 			if code == exitAgentMissing {
 				return &agentMissing{uname: lastLine(proc.Stderr())}
+			}
+			if code == exitUnsafeDir {
+				return &reachedError{errors.New(lastLine(proc.Stderr()))}
 			}
 			return exit
 		}
@@ -139,6 +178,28 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 	}
 	sess.proc, sess.client, sess.hello, sess.bin = proc, client, hello, bin
 	return nil
+}
+
+// waitExit is proc.Wait bounded by d; nil when the command is still
+// running by then (its session is closed, it is left to end on its own).
+func waitExit(proc *transport.Process, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- proc.Wait() }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return nil
+	}
+}
+
+func stderrNote(stderr string) string {
+	if stderr == "" {
+		return ""
+	}
+	return "; it wrote: " + lastLine(stderr)
 }
 
 // lastLine is the last line of s: what a command printed last, after

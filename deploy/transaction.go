@@ -36,6 +36,7 @@ func Deploy(ctx context.Context, s *store.Store, plan *diff.Plan, message string
 	if message == "" {
 		message = Message(plan)
 	}
+	message = withSource(message, opts.Source)
 	keep, err := s.Keep()
 	if err != nil {
 		return nil, err

@@ -3,28 +3,49 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
 
 // History returns up to n deploy commits of main, newest first (n <= 0:
-// all). Main only ever gains commits, so this is every deploy attempt.
+// all). Main only ever gains commits, so this is every deploy attempt,
+// those other clones of the store made included: the merge commits that
+// joined their histories are walked through, not listed.
 func (s *Store) History(n int) ([]CommitInfo, error) {
 	id, ok, err := s.Main()
 	if err != nil || !ok {
 		return nil, err
 	}
 	var out []CommitInfo
-	for (n <= 0 || len(out) < n) && !id.IsZero() {
+	seen := map[ID]bool{id: true}
+	var queue []CommitInfo // newest last
+	push := func(id ID) error {
 		info, err := s.CommitInfo(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, info)
-		id = ZeroID
-		if len(info.Parents) > 0 {
-			id = info.Parents[0]
+		i, _ := slices.BinarySearchFunc(queue, info, func(a, b CommitInfo) int { return a.Time.Compare(b.Time) })
+		queue = slices.Insert(queue, i, info)
+		return nil
+	}
+	if err := push(id); err != nil {
+		return nil, err
+	}
+	for len(queue) > 0 && (n <= 0 || len(out) < n) {
+		info := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		if len(info.Parents) < 2 {
+			out = append(out, info)
+		}
+		for _, p := range info.Parents {
+			if !seen[p] {
+				seen[p] = true
+				if err := push(p); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,11 +33,16 @@ type BusyError struct {
 }
 
 func (e *BusyError) Error() string {
-	who := "another deptool process"
+	who, what := "another deptool process", "another deploy from this store is running"
 	if h := e.Holder; h != nil {
 		who = fmt.Sprintf("%q (pid %d, %s, since %s)", h.Command, h.PID, h.Operator, h.Since.UTC().Format("2006-01-02 15:04:05 UTC"))
+		if f := strings.Fields(h.Command); len(f) > 1 && !slices.Contains([]string{"deploy", "rollback", "sync"}, f[1]) {
+			// diff, status, log and pin hold it only while they
+			// exchange records with the store's remote.
+			what = "another deptool command is exchanging records with the remote"
+		}
 	}
-	return fmt.Sprintf("another deploy from this store is running: %s holds %s; nothing was done: wait for it to finish, then run this again", who, e.Path)
+	return fmt.Sprintf("%s: %s holds %s; nothing was done: wait for it to finish, then run this again", what, who, e.Path)
 }
 
 // ErrBusy is what a BusyError is.

@@ -478,16 +478,21 @@ func (s *Store) SetDefaultCluster(dir string) error {
 			dir = rel
 		}
 	}
+	return s.setConfig("cluster", dir)
+}
+
+// setConfig sets option key of the store's [deptool] Git config section.
+func (s *Store) setConfig(key, value string) error {
 	return s.withRefsLocked(func() error {
 		cfg, err := s.repo.Config()
 		if err != nil {
 			return fmt.Errorf("store: read config: %w", err)
 		}
 		sec := cfg.Raw.Section("deptool")
-		if sec.Option("cluster") == dir {
+		if sec.Option(key) == value {
 			return nil // every command given a <dir> lands here: no write
 		}
-		sec.SetOption("cluster", dir)
+		sec.SetOption(key, value)
 		if s.path == "" {
 			return s.repo.SetConfig(cfg)
 		}

@@ -35,6 +35,7 @@ brings them forward.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, c.store, false)
 			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups})
 			if err != nil {
 				return err

@@ -79,6 +79,7 @@ type (
 		Outcomes map[string]int `json:"outcomes"`
 		Elapsed  time.Duration  `json:"elapsed_ns"`
 		ExitCode int            `json:"exit_code"`
+		Source   string         `json:"source,omitempty"`
 	}
 	errorEvent struct {
 		Error    string `json:"error"`
@@ -105,7 +106,7 @@ func (e *eventStream) Done(r deploy.HostResult) {
 
 // summary closes a deploy's stream.
 func (e *eventStream) summary(res *deploy.Result, code int) error {
-	s := summaryEvent{Deploy: res.Deploy.String(), Hosts: len(res.Hosts), Outcomes: map[string]int{}, Elapsed: res.Elapsed, ExitCode: code}
+	s := summaryEvent{Deploy: res.Deploy.String(), Hosts: len(res.Hosts), Outcomes: map[string]int{}, Elapsed: res.Elapsed, ExitCode: code, Source: res.Source}
 	for _, h := range res.Hosts {
 		s.Outcomes[string(h.Outcome)]++
 	}

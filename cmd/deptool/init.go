@@ -9,12 +9,17 @@ import (
 )
 
 func newInitCmd() *cobra.Command {
-	return &cobra.Command{
+	var remote string
+	cmd := &cobra.Command{
 		Use:   "init [<dir>]",
 		Short: "Create the store and the cluster directory",
 		Long: `Create the store (.deptool, or $DEPTOOL_STORE) and the cluster directory
 <dir> (default: prod), and record <dir> as the default cluster for the
-other commands. Running it again on an existing store only records <dir>.`,
+other commands. Running it again on an existing store only records <dir>.
+
+--remote URL records a team's Git remote (a path, file://, ssh://; an empty
+bare repository is fine): commands then fetch from it before they plan and
+push what they record (see 'deptool clone').`,
 		Example: `  deptool init prod
   mkdir -p prod/web1/nginx && $EDITOR prod/web1/nginx/nginx.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -23,9 +28,23 @@ other commands. Running it again on an existing store only records <dir>.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			return runInit(cmd, storePath(), dir)
+			if err := runInit(cmd, storePath(), dir); err != nil || remote == "" {
+				return err
+			}
+			s, err := store.Open(storePath())
+			if err == nil {
+				err = s.SetRemote(remote)
+			}
+			if err != nil {
+				return err
+			}
+			syncRemote(cmd, s, false)
+			fmt.Fprintf(cmd.OutOrStdout(), "Recorded %s as the store's remote.\n", remote)
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&remote, "remote", "", "record this Git URL as the store's remote, shared with a team")
+	return cmd
 }
 
 func runInit(cmd *cobra.Command, path, dir string) error {

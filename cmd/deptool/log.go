@@ -44,6 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, s, false)
 			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err

@@ -26,6 +26,7 @@ store, so teammates see them after a pull or clone.`,
 				return err
 			}
 			host := args[0]
+			syncRemote(cmd, s, false)
 			at, err := pinTarget(s, host, args[1:])
 			if err != nil {
 				return err
@@ -33,6 +34,7 @@ store, so teammates see them after a pull or clone.`,
 			if err := s.Pin(host, at); err != nil {
 				return err
 			}
+			syncRemote(cmd, s, false)
 			fmt.Fprintf(cmd.OutOrStdout(), "Pinned %s at %s: deploys leave it alone until 'deptool unpin %s'.\n", host, at.String()[:7], host)
 			return nil
 		},
@@ -74,9 +76,11 @@ func newUnpinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, s, false)
 			if err := s.Unpin(args[0]); err != nil {
 				return err
 			}
+			syncRemote(cmd, s, false)
 			fmt.Fprintf(cmd.OutOrStdout(), "Unpinned %s: the next deploy brings it up to date.\n", args[0])
 			return nil
 		},

@@ -63,7 +63,13 @@ configuration only; it does not undo data changes or database migrations.`,
 			}
 			target, err := c.store.Resolve(to)
 			if err != nil {
-				return err
+				// Not a store commit: perhaps the source-of-truth
+				// commit a deploy was generated from.
+				id, ok, serr := deploy.BySource(c.store, to)
+				if serr != nil || !ok {
+					return err
+				}
+				target = id
 			}
 			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
 				return err
@@ -76,7 +82,7 @@ configuration only; it does not undo data changes or database migrations.`,
 			return deployTree(cmd, c, rb.Tree, f, rb.Message)
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "the commit to go back to (an id from 'deptool log', or main~N)")
+	cmd.Flags().StringVar(&to, "to", "", "the commit to go back to (an id from 'deptool log', main~N, or the source-of-truth commit a deploy was made from)")
 	cmd.Flags().BoolVarP(&f.yes, "yes", "y", false, "apply without asking for confirmation")
 	cmd.Flags().BoolVar(&f.planOnly, "plan-only", false, "print the plan and exit without contacting any host")
 	addRolloutFlags(cmd, &f)

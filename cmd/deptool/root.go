@@ -24,6 +24,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 	}
 	root.AddCommand(
 		newInitCmd(),
+		newCloneCmd(),
 		newDiffCmd(),
 		newStatusCmd(),
 		newDeployCmd(),

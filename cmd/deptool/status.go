@@ -28,6 +28,7 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
+			syncRemote(cmd, c.store, false)
 			if len(limit) > 0 {
 				if limit, err = c.selectHosts(limit); err != nil {
 					return err

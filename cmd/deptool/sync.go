@@ -38,6 +38,8 @@ Nothing is changed on any host.`,
 				return err
 			}
 			defer lock.Unlock()
+			syncRemote(cmd, c.store, true)
+			defer syncRemote(cmd, c.store, true) // before the unlock: defers run last first
 			hosts, err := c.selectHosts(limit)
 			if err != nil {
 				return err

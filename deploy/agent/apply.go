@@ -4,6 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,7 +49,11 @@ type applier struct {
 	plan  *diff.HostPlan
 	from  store.ID            // current before the apply
 	apps  map[string]store.ID // the commit's apps by name
-	att   *Attempt
+	// fromApps are the apps of the current commit by name: what the host
+	// store says the host runs, whatever the links say; nil when the host
+	// store cannot tell.
+	fromApps map[string]store.ID
+	att      *Attempt
 
 	// ctx is for systemd calls: an apply, once started, finishes even if
 	// the operator goes away, so it is never cancelled.
@@ -102,6 +111,9 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 func (a *applier) run() wire.Result {
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
+	}
+	if err := a.reconcile(); err != nil {
+		return a.finish(fmt.Errorf("nothing was changed on the host: put the apps back at the host store's current commit: %w", err))
 	}
 	if err := a.preflight(); err != nil {
 		return a.finish(err)
@@ -250,14 +262,67 @@ func (a *applier) warn(err error) {
 }
 
 // repair undoes the last attempt when it failed or was cut short, so this
-// apply starts from the host's last good state.
+// apply starts from the host's last good state. Units of the old version
+// that do not come back are reported, not fatal: that is how the host
+// is now (a rollback failed, a file they need is gone), and refusing to go
+// on would wedge it, when the apply that follows is what may fix it.
 func (a *applier) repair() error {
 	last, err := loadAttempt(a.l)
 	if err != nil || !last.needsUndo() {
 		return err
 	}
 	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
-	return a.undoAttempt(last)
+	// The units judged here belong to the undone attempt, not to this
+	// apply's result; a warning says what did not come back.
+	n := len(a.reports)
+	defer func() { a.reports = a.reports[:n] }()
+	return a.undoAttemptAs(last, true)
+}
+
+// reconcile makes every app of the host store's current commit point its
+// current link at that app's checkout, writing the checkout again when it
+// is gone. The links are deptool's own, but anyone with root can change
+// them; the store's current ref is the record, so an apply and its undo
+// start from what it says, never from a link someone pointed elsewhere.
+// What it fixes is not part of the attempt: undoing the attempt must not
+// break it again.
+func (a *applier) reconcile() error {
+	for _, app := range slices.Sorted(maps.Keys(a.fromApps)) {
+		if err := a.reconcileApp(app, a.fromApps[app]); err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
+	}
+	return nil
+}
+
+func (a *applier) reconcileApp(app string, tree store.ID) error {
+	appDir := a.l.appDir(app)
+	name := tree.String()
+	dir := filepath.Join(appDir, name)
+	cur := readlink(filepath.Join(appDir, "current"))
+	fi, err := os.Lstat(dir)
+	if err == nil && fi.IsDir() && cur == name {
+		return nil
+	}
+	what := "current was missing"
+	if cur != "" {
+		what = "current pointed at " + cur
+	}
+	a.say(wire.Progress{Step: "repair", App: app, Detail: what + ", not at the checkout of the host's current commit (" + name[:12] + ")"})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(appDir, 0o755); err != nil {
+			return bare(err)
+		}
+		if err := writeCheckout(a.st, appDir, dir, tree); err != nil {
+			return err
+		}
+	case err != nil:
+		return bare(err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is in the way and is not a checkout: remove it", dir)
+	}
+	return setSymlink(filepath.Join(appDir, "current"), name)
 }
 
 // check refuses a request the host cannot carry out as asked.
@@ -278,6 +343,20 @@ func (a *applier) check(host string) *wire.AgentError {
 	}
 	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
 		return wire.Errorf(wire.CodeMissing, "%v", err)
+	}
+	a.fromApps = map[string]store.ID{}
+	if !a.from.IsZero() {
+		// A host store that lost the current commit is the store's
+		// repair to make; meanwhile the links are all there is to go by.
+		if from, err := a.st.CommitInfo(a.from); err == nil {
+			if trees, err := appTrees(a.st, from.Tree); err == nil {
+				a.fromApps = trees
+			} else {
+				a.fromApps = nil
+			}
+		} else {
+			a.fromApps = nil
+		}
 	}
 	if err := checkPlan(p, a.apps); err != nil {
 		return wire.Errorf(wire.CodeBadRequest, "bad plan: %v", err)

@@ -67,10 +67,20 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 // switchCurrent moves current to name and previous to the old current.
 // Each link changes in one rename; re-applying the same tree moves neither,
 // so previous keeps naming the version before.
+//
+// What current was comes from the host store (the app's tree in the
+// current commit), not from the link: undo puts back what the record says.
 func (a *applier) switchCurrent(app, name string) error {
 	appDir := a.l.appDir(app)
-	cur := readlink(filepath.Join(appDir, "current"))
-	if cur == name {
+	link := readlink(filepath.Join(appDir, "current"))
+	cur := link
+	if a.fromApps != nil {
+		cur = ""
+		if tree, ok := a.fromApps[app]; ok {
+			cur = tree.String()
+		}
+	}
+	if link == name && cur == name {
 		return nil
 	}
 	prev := readlink(filepath.Join(appDir, "previous"))

@@ -62,6 +62,28 @@
 // rollback the outcome is failed and the host stays as the failure left
 // it, for the next apply to undo first (repair), units included.
 //
+// A repair goes on when units of the version before do not come back
+// (they are reported as a warning): a host whose rollback failed is
+// brought to a working version by the next apply. Every apply first points
+// each app's current link at the checkout of the host store's current
+// commit (reconcile): the refs are the record, not links someone changed.
+//
+// # Bounds
+//
+// The agent waits for the operator at most IdleTimeout (idle.go) before an
+// apply starts, then gives up and releases the lock; its output goes
+// through a queue that a stalled connection cannot block, so an apply
+// always finishes. Each systemd call has the request's unit timeout as its
+// deadline; a job without a result by then is killed (systemd.ErrJobTimeout)
+// and counts as failed, on the way back as well as forward.
+//
+// # Links it did not make
+//
+// As root, the agent never follows a symlink it did not make: host paths
+// are reached directory by directory from / with O_NOFOLLOW and changed
+// with the *at calls (fsutil.go); temp names are random. Its state
+// directory must be root's alone (checkStateDir).
+//
 // Left to do: systemd-sysusers is not undone (users it created stay); a
 // drop-in directory emptied by unlinks stays.
 package agent

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -68,7 +69,7 @@ func (a *applier) actOnUnits() (units, []string, error) {
 		if err := a.record(Effect{Kind: kind, App: s.app, Unit: s.st.Unit, External: s.st.External}); err != nil {
 			return nil, nil, err
 		}
-		if err := act(a.ctx, s.st.Unit); err != nil {
+		if err := a.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: s.st.Unit, Failed: true, Reason: err.Error(),
 				Journal: sd.JournalTail(s.st.Unit, journalLines)})
 			return nil, nil, fmt.Errorf("app %s: %s %s: %w", s.app, s.st.Op, s.st.Unit, err)
@@ -125,7 +126,13 @@ func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string
 			verb, act = "reload", sd.ReloadUnit
 		}
 		a.say(wire.Progress{Step: verb, App: e.App, Detail: e.Unit})
-		if err := act(a.ctx, e.Unit); err != nil {
+		err := a.bounded(verb+" "+e.Unit, func(ctx context.Context) error { return act(ctx, e.Unit) })
+		if errors.Is(err, systemd.ErrJobTimeout) {
+			a.warn(err) // killed; the settle judges whether the old version runs
+			started = append(started, e.Unit)
+			continue
+		}
+		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: e.Unit, Failed: true, Reason: err.Error(),
 				Journal: sd.JournalTail(e.Unit, journalLines), AfterRollback: true})
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, e.Unit, err))

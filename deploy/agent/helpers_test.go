@@ -53,6 +53,8 @@ type testHost struct {
 	keep int
 	// confirmTimeout is the apply request's ConfirmTimeout.
 	confirmTimeout time.Duration
+	// unitTimeout is the apply request's UnitTimeout.
+	unitTimeout time.Duration
 	// onProgress, when set, sees each progress report as it comes.
 	onProgress func(wire.Progress)
 	onAwait    func(wire.AwaitConfirm)
@@ -358,7 +360,7 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 		h.t.Fatalf("send objects: %v", err)
 	}
 	req := wire.ApplyRequest{Commit: d.commit, Deploy: d.deploy, Operator: operator, Plan: d.plan, Settle: h.settle, Keep: h.keep,
-		ConfirmTimeout: h.confirmTimeout}
+		ConfirmTimeout: h.confirmTimeout, UnitTimeout: h.unitTimeout}
 	d.result, err = r.client.Apply(ctx, req, wire.ApplyEvents{
 		Progress: func(p wire.Progress) {
 			d.progress = append(d.progress, p)

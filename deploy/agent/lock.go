@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
+	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 	"golang.org/x/sys/unix"
 )
@@ -107,6 +109,9 @@ func (s *session) takeLock(req *wire.LockRequest) (*wire.LockReply, error) {
 	if operator == "" {
 		operator = s.operator
 	}
+	if err := checkStateDir(s.l); err != nil {
+		return nil, err
+	}
 	if s.lock == nil {
 		holder := wire.Holder{Operator: operator, PID: os.Getpid(), Since: s.opts.Now().UTC()}
 		l, err := acquireLock(s.l.lockFile(), holder)
@@ -143,4 +148,38 @@ func staleError(base, current store.ID) *wire.AgentError {
 	e := wire.Errorf(wire.CodeStale, "the host %s, but the plan was made against %s", at, assumed)
 	e.Current = current
 	return e
+}
+
+// checkStateDir creates deptool's directory 0755 (root's alone to change)
+// or makes sure the one there is: a directory, not a symlink, owned by the
+// agent's user and writable by nobody else. Everything the agent runs as
+// root comes from there (its own binary, the checkouts units point at), so
+// one another user can write is a way to root, refused with what to do.
+func checkStateDir(l layout) error {
+	dir := l.host(hostlayout.StateDir)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(dir), bare(err))
+	}
+	if err := os.Mkdir(dir, 0o755); err == nil || !errors.Is(err, fs.ErrExist) {
+		if err != nil {
+			return fmt.Errorf("create %s: %w", dir, bare(err))
+		}
+		return nil
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return bare(err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symlink: deptool keeps its state only in a directory of its own; replace it with a directory (mode 0755, owned by root)", hostlayout.StateDir)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory: move it away", hostlayout.StateDir)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by other users (%s): they could replace what deptool runs as root; check what is in it, then chmod 755 it", hostlayout.StateDir, fi.Mode())
+	}
+	if uid, _ := owner(fi); uid != os.Geteuid() {
+		return fmt.Errorf("%s is owned by uid %d, not by the agent's user (uid %d): check what is in it, then chown it", hostlayout.StateDir, uid, os.Geteuid())
+	}
+	return nil
 }

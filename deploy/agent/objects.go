@@ -30,7 +30,7 @@ func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 	if _, err := st.CleanPacks(); err != nil {
 		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
-	readErr := st.ReadPack(stream)
+	readErr := st.ReadPack(s.streamed(stream))
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
 			return s.conn.Send(wire.Errorf(wire.CodeAborted, "the operator aborted sending objects: %v", err))

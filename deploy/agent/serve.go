@@ -41,6 +41,12 @@ type Options struct {
 	// after is the confirmation's timer; nil means time.After. Tests fire
 	// it themselves.
 	after func(time.Duration) <-chan time.Time
+	// idle is how long the agent waits for the operator (IdleTimeout when
+	// zero); idleNow and idleAfter are its clock and timer (time.Now and
+	// time.After when nil), apart from Now, which tests step per call.
+	idle      time.Duration
+	idleNow   func() time.Time
+	idleAfter func(time.Duration) <-chan time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -58,6 +64,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.after == nil {
 		o.after = time.After
+	}
+	if o.idle <= 0 {
+		o.idle = IdleTimeout
+	}
+	if o.idleAfter == nil {
+		o.idleAfter = time.After
+	}
+	if o.idleNow == nil {
+		o.idleNow = time.Now
 	}
 	if o.executable == nil {
 		o.executable = os.Executable
@@ -86,13 +101,27 @@ func Main(ctx context.Context) error {
 }
 
 // Serve answers the operator's requests from in on out until bye, the end
-// of in, or ctx ending between requests. An apply in progress always
-// finishes first. The lock, if taken, is released on return.
+// of in, ctx ending between requests, or the operator going silent for
+// the idle timeout (an *IdleError) while the agent waits for it. An apply
+// in progress always finishes first. The lock, if taken, is released on
+// return.
 func Serve(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
-	s := newSession(in, out, opts.withDefaults())
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := newIdleWatch(opts.idle, opts.idleNow, opts.idleAfter, cancel)
+	go idle.run()
+	defer idle.close()
+	ob := newOutbox(out, opts.idle, opts.idleAfter)
+	defer ob.close()
+	s := newSession(activityReader{in, idle}, ob, opts)
+	s.idle = idle
 	defer s.close()
 	for {
 		m, err := s.conn.NextMessage(ctx)
+		if ie := idleCause(ctx); err != nil && ie != nil {
+			return ie
+		}
 		if errors.Is(err, io.EOF) {
 			return nil // the operator hung up; nothing is half done
 		}
@@ -108,7 +137,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, opts Options) error
 			}
 			return err
 		}
-		if done, err := s.handle(ctx, m); done || err != nil {
+		if done, err := s.handleTimed(ctx, m, idle); done || err != nil {
+			if ie := idleCause(ctx); err != nil && ie != nil {
+				return ie
+			}
 			return err
 		}
 	}
@@ -124,6 +156,8 @@ type session struct {
 	operator string
 	mismatch *wire.AgentError // the hello came from another build
 	lock     *hostLock
+	idle     *idleWatch // nil in sessions without one
+	turnDone func()     // restarts the idle clock stopped by streamed
 }
 
 func newSession(in io.Reader, out io.Writer, opts Options) *session {
@@ -134,6 +168,58 @@ func newSession(in io.Reader, out io.Writer, opts Options) *session {
 func (s *session) close() {
 	s.lock.release()
 	s.conn.Close()
+}
+
+// idleCause is the *IdleError that ended ctx, if that is what ended it.
+func idleCause(ctx context.Context) error {
+	var ie *IdleError
+	if errors.As(context.Cause(ctx), &ie) {
+		return ie
+	}
+	return nil
+}
+
+// handleTimed is handle with the idle clock stopped while the agent works
+// on its own. Sending objects is the operator's work, so it stays running
+// there and every byte received restarts it.
+func (s *session) handleTimed(ctx context.Context, m wire.Message, idle *idleWatch) (bool, error) {
+	if _, ok := m.(*wire.ObjectsRequest); !ok {
+		defer idle.working()()
+	} else {
+		defer s.endTurn()
+	}
+	return s.handle(ctx, m)
+}
+
+// streamed wraps the objects stream so that the clock stops once its
+// end arrives: storing and indexing the pack is the agent's work, however
+// long it takes.
+func (s *session) streamed(r io.Reader) io.Reader {
+	if s.idle == nil {
+		return r
+	}
+	return turnReader{r, s}
+}
+
+type turnReader struct {
+	r io.Reader
+	s *session
+}
+
+func (t turnReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && t.s.turnDone == nil {
+		t.s.turnDone = t.s.idle.working()
+	}
+	return n, err
+}
+
+// endTurn restarts the clock stopped by streamed.
+func (s *session) endTurn() {
+	if s.turnDone != nil {
+		s.turnDone()
+		s.turnDone = nil
+	}
 }
 
 // handle answers one request. done ends the session.

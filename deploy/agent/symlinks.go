@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
+	"golang.org/x/sys/unix"
 )
 
 // checkSymlinkStep refuses paths the agent must not touch, whatever the
@@ -53,7 +55,11 @@ func (a *applier) preflight() error {
 	a.say(wire.Progress{Step: "check"})
 	var errs []error
 	for _, ap := range a.plan.Apps {
-		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap)) {
+		kept, err := a.keptLinks(ap)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
+		}
+		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap), kept) {
 			if step.Op != diff.Link {
 				continue
 			}
@@ -130,15 +136,15 @@ const (
 // it.
 func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 	p := a.l.host(lp.step.Path)
-	fi, err := os.Lstat(p)
+	st, err := lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return vacant, nil
+		return vacant, a.parentsSafe(lp.step.Path)
 	}
 	if err != nil {
-		return 0, bare(err)
+		return 0, hostErr(a.l, err)
 	}
-	switch mode := fi.Mode(); {
-	case mode&fs.ModeSymlink != 0:
+	switch {
+	case isLink(st):
 		t := readlink(p)
 		if t == lp.want {
 			return linked, nil
@@ -147,7 +153,7 @@ func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 			return ourLink, nil
 		}
 		return 0, fmt.Errorf("a symlink to %s is already there, not one of deptool's: remove it or point it at %s", t, lp.want)
-	case mode.IsRegular():
+	case isRegular(st):
 		sum, err := sha256File(p)
 		if err != nil {
 			return 0, err
@@ -157,10 +163,35 @@ func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 		}
 		return 0, fmt.Errorf("a different file is already there (sha256 %s on the host, %s in the config tree's %s/%s): move it away or make the config tree's file identical",
 			sum, lp.sha256, lp.app, lp.step.Target)
-	case mode.IsDir():
+	case isDir(st):
 		return 0, errors.New("a directory is already there: move it away or choose another path")
 	}
-	return 0, fmt.Errorf("a %s is already there: move it away", fi.Mode().Type())
+	return 0, fmt.Errorf("a %s is already there: move it away", fs.FileMode(st.Mode&unix.S_IFMT).Type())
+}
+
+// parentsSafe checks that the directories above a vacant link path that
+// exist are reached without a symlink, so mkdirs will not refuse halfway.
+func (a *applier) parentsSafe(p string) error {
+	for d := path.Dir(p); ; d = path.Dir(d) {
+		f, err := openDir(a.l.host(d), nil)
+		if err == nil {
+			f.Close()
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) || d == "/" {
+			return hostErr(a.l, err)
+		}
+	}
+}
+
+// hostErr names host paths in err as the operator knows them, without the
+// agent's root (a temp dir in tests).
+func hostErr(l layout, err error) error {
+	var le *LinkInPathError
+	if errors.As(err, &le) && l.root != "/" {
+		return &LinkInPathError{Path: strings.TrimPrefix(le.Path, l.root)}
+	}
+	return bare(err)
 }
 
 // symlinks removes the links the plan drops, then makes the new ones,
@@ -183,8 +214,60 @@ func (a *applier) symlinks() error {
 				}
 			}
 		}
+		kept, err := a.keptLinks(ap)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", ap.App, err)
+		}
+		for _, step := range kept {
+			if readlink(a.l.host(step.Path)) == a.l.linkTarget(ap.App, step.Target) {
+				continue
+			}
+			a.warn(fmt.Errorf("app %s: the link at %s was changed on the host since deptool made it: making it again", ap.App, step.Path))
+			if err := a.link(ap.App, step); err != nil {
+				return fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err)
+			}
+		}
 	}
 	return nil
+}
+
+// keptLinks are the manifest links of an added or updated app that the
+// plan does not touch, because the manifest says the same as before. The
+// planner cannot see the host, where someone may have removed or replaced
+// one since; an apply of the app checks them and makes them again (or
+// refuses, as for a new link, when something foreign is in the way).
+func (a *applier) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
+	if ap.Action == diff.Remove {
+		return nil, nil
+	}
+	e, err := lookupFile(a.st, a.apps[ap.App], diff.ManifestName)
+	if err != nil {
+		return nil, nil // no manifest, no links
+	}
+	data, err := a.st.ReadBlob(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := diff.ParseManifest(ap.App+"/"+diff.ManifestName, data)
+	if err != nil {
+		return nil, err
+	}
+	planned := map[string]bool{}
+	for _, st := range ap.Symlinks {
+		planned[st.Path] = true
+	}
+	var out []diff.SymlinkStep
+	for _, p := range slices.Sorted(maps.Keys(m.Symlinks)) {
+		if planned[p] {
+			continue
+		}
+		st := diff.SymlinkStep{Op: diff.Link, Path: p, Target: m.Symlinks[p]}
+		if err := checkSymlinkStep(st); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
 }
 
 // link makes one manifest symlink, adopting an identical file in its way.
@@ -226,33 +309,28 @@ func (a *applier) link(app string, step diff.SymlinkStep) error {
 // mkdirs creates the missing directories above a link, recording each so
 // that undoing the attempt removes them again.
 func (a *applier) mkdirs(app, dir string) error {
-	var missing []string
-	for d := dir; d != "/"; d = path.Dir(d) {
-		if _, err := os.Lstat(a.l.host(d)); err == nil {
-			break
-		}
-		missing = append(missing, d)
+	d, err := openDir(a.l.host(dir), func(p string) error {
+		return a.record(Effect{Kind: EffectMkdir, App: app, Path: "/" + strings.TrimPrefix(strings.TrimPrefix(p, a.l.root), "/")})
+	})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", dir, hostErr(a.l, err))
 	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := a.record(Effect{Kind: EffectMkdir, App: app, Path: missing[i]}); err != nil {
-			return err
-		}
-		if err := os.Mkdir(a.l.host(missing[i]), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create %s: %w", missing[i], bare(err))
-		}
-	}
-	return nil
+	return d.Close()
 }
 
 // adopt keeps a copy of the file at host path p, with its mode and owner,
 // before a link replaces it, so a rollback can put it back as it was.
 func (a *applier) adopt(p, sum string) (*Adoption, error) {
-	src := a.l.host(p)
-	fi, err := os.Lstat(src)
+	f, err := openNoFollow(a.l.host(p))
+	if err != nil {
+		return nil, hostErr(a.l, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, bare(err)
 	}
-	data, err := os.ReadFile(src)
+	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("adopt: %w", bare(err))
 	}
@@ -288,7 +366,7 @@ func sha256Hex(data []byte) string {
 }
 
 func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
+	f, err := openNoFollow(p)
 	if err != nil {
 		return "", bare(err)
 	}

@@ -71,15 +71,12 @@ func undoEffect(l layout, e Effect) error {
 		}
 		return setSymlink(filepath.Join(appDir, "previous"), e.OldPrevious)
 	case EffectMkdir:
-		err := os.Remove(l.host(e.Path))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) && !isNotEmpty(err) {
-			return err
-		}
+		return removeEmptyDir(l.host(e.Path))
 	case EffectLink:
 		return undoLink(l, e)
 	case EffectUnlink:
 		p := l.host(e.Path)
-		if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		if _, err := lstat(p); errors.Is(err, fs.ErrNotExist) {
 			return setSymlink(p, e.OldTarget)
 		}
 	case EffectRemoveApp:
@@ -94,9 +91,6 @@ func undoEffect(l layout, e Effect) error {
 	}
 	return nil
 }
-
-// isNotEmpty: something else was put in the directory since; it stays.
-func isNotEmpty(err error) bool { return errors.Is(err, unix.ENOTEMPTY) }
 
 func undoLink(l layout, e Effect) error {
 	p := l.host(e.Path)
@@ -128,29 +122,36 @@ func restoreAdopted(l layout, ad *Adoption) error {
 		return err
 	}
 	p := l.host(ad.Path)
-	tmp := filepath.Join(filepath.Dir(p), ".tmp-restore-"+filepath.Base(p))
-	if err := writeOwned(tmp, data, ad); err != nil {
-		os.Remove(tmp)
+	d, name, err := parentOf(p)
+	if err != nil {
+		return hostErr(l, err)
+	}
+	defer d.Close()
+	fd := int(d.Fd())
+	tmp := tempName(".tmp-restore-" + name)
+	if err := writeOwned(fd, tmp, data, ad); err != nil {
+		unix.Unlinkat(fd, tmp, 0)
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
+	if err := unix.Renameat(fd, tmp, fd, name); err != nil {
+		unix.Unlinkat(fd, tmp, 0)
+		return &fs.PathError{Op: "rename", Path: p, Err: err}
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil {
+	if err := d.Sync(); err != nil {
 		return err
 	}
 	os.Remove(cp) // back where it was: adopted/ holds only files now replaced
 	return nil
 }
 
-// writeOwned writes a file with an adopted file's owner and mode. Owner
-// first: chown clears setuid and setgid bits.
-func writeOwned(path string, data []byte, ad *Adoption) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+// writeOwned writes a new file in the directory dirfd with an adopted
+// file's owner and mode. Owner first: chown clears setuid and setgid bits.
+func writeOwned(dirfd int, name string, data []byte, ad *Adoption) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return &fs.PathError{Op: "create", Path: name, Err: err}
 	}
+	f := os.NewFile(uintptr(fd), name)
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chown(ad.UID, ad.GID)

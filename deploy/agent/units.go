@@ -110,6 +110,49 @@ func (a *applier) close() {
 	}
 }
 
+// unitTimeout bounds each systemd call of the apply.
+func (a *applier) unitTimeout() time.Duration {
+	if a.req.UnitTimeout > 0 {
+		return a.req.UnitTimeout
+	}
+	return wire.DefaultUnitTimeout
+}
+
+// When a systemd call is still waiting after waitReport, the operator is
+// told what for, and again every waitReportEvery.
+const (
+	waitReport      = 5 * time.Second
+	waitReportEvery = 15 * time.Second
+)
+
+// bounded runs one systemd call with the unit timeout as its deadline (a
+// job that has none by then is killed, see systemd.ErrJobTimeout), and
+// while it waits tells the operator what for.
+func (a *applier) bounded(what string, call func(ctx context.Context) error) error {
+	limit := a.unitTimeout()
+	ctx, cancel := context.WithTimeout(a.ctx, limit)
+	defer cancel()
+	done := make(chan struct{})
+	defer close(done)
+	go a.reportWaiting(what, limit, done)
+	return call(ctx)
+}
+
+func (a *applier) reportWaiting(what string, limit time.Duration, done <-chan struct{}) {
+	step := waitReport
+	for waited := waitReport; ; waited += waitReportEvery {
+		t := time.NewTimer(step)
+		select {
+		case <-done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		a.say(wire.Progress{Step: "waiting", Detail: fmt.Sprintf("%s (%s so far, timeout %s)", what, waited, limit)})
+		step = waitReportEvery
+	}
+}
+
 // unitOf is the unit a file under systemd/ belongs to: itself, or for a
 // drop-in "x.service.d/y.conf", x.service.
 func unitOf(name string) string {
@@ -197,7 +240,7 @@ func (a *applier) linkSysusers() error {
 		return err
 	}
 	a.say(wire.Progress{Step: "sysusers"})
-	return sd.Sysusers(a.ctx)
+	return a.bounded("systemd-sysusers", sd.Sysusers)
 }
 
 // linkFiles removes, then makes the links of one special directory's
@@ -262,7 +305,7 @@ func (a *applier) stopUnits() error {
 		if err := a.record(Effect{Kind: EffectStop, App: apps[i], Unit: u}); err != nil {
 			return err
 		}
-		if err := sd.Stop(a.ctx, u); err != nil {
+		if err := a.bounded("stop "+u, func(ctx context.Context) error { return sd.Stop(ctx, u) }); err != nil {
 			return fmt.Errorf("app %s: stop %s: %w", apps[i], u, err)
 		}
 	}
@@ -280,7 +323,7 @@ func (a *applier) stopUnits() error {
 			return err
 		}
 	}
-	if err := sd.Disable(a.ctx, names); err != nil {
+	if err := a.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, names) }); err != nil {
 		return fmt.Errorf("disable %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
@@ -317,7 +360,12 @@ func (a *applier) reloadNeeded(sd units) (bool, error) {
 	if !ok {
 		return true, nil
 	}
-	return sd.Loaded(a.ctx, names)
+	var loaded bool
+	err := a.bounded("the list of units", func(ctx context.Context) (err error) {
+		loaded, err = sd.Loaded(ctx, names)
+		return err
+	})
+	return loaded, err
 }
 
 // newUnitFiles lists the units whose files or drop-ins the plan only adds.
@@ -364,7 +412,7 @@ func (a *applier) startUnits() error {
 		}
 		if need {
 			a.say(wire.Progress{Step: "daemon-reload"})
-			if err := sd.Reload(a.ctx); err != nil {
+			if err := a.bounded("daemon-reload", sd.Reload); err != nil {
 				return err
 			}
 		}
@@ -381,7 +429,7 @@ func (a *applier) startUnits() error {
 				return err
 			}
 		}
-		if err := sd.Enable(a.ctx, names); err != nil {
+		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, names) }); err != nil {
 			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
 		}
 	}
@@ -407,7 +455,9 @@ func (a *applier) startUnits() error {
 // settle watches units for the request's window and reports them; a unit
 // that failed is an error naming it and why.
 func (a *applier) settle(sd units, names []string, afterRollback bool) error {
-	states, err := sd.Settle(a.ctx, names, a.req.Settle)
+	ctx, cancel := context.WithTimeout(a.ctx, a.req.Settle+a.unitTimeout())
+	defer cancel()
+	states, err := sd.Settle(ctx, names, a.req.Settle)
 	var errs []error
 	for _, s := range states {
 		r := wire.UnitReport{Unit: s.Unit, State: s.ActiveState + " (" + s.SubState + ")", Since: s.Since,
@@ -489,7 +539,11 @@ func effectsOnUnits(att *Attempt) unitEffects {
 // (undo); then systemd reloads, the units it disabled are enabled again,
 // and every unit it touched that the old version runs restarts and is
 // watched. An attempt that touched no unit needs no systemd.
-func (a *applier) undoAttempt(att *Attempt) error {
+func (a *applier) undoAttempt(att *Attempt) error { return a.undoAttemptAs(att, false) }
+
+// undoAttemptAs is undoAttempt; for a repair, units that fail to stop or
+// come back are warnings and the attempt counts undone once its files are.
+func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	ue := effectsOnUnits(att)
 	if len(ue.touched) == 0 && !ue.reload && len(ue.follow) == 0 {
 		return undo(a.l, att)
@@ -514,7 +568,13 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		}
 		if !isTemplate(au.unit) {
 			a.say(wire.Progress{Step: "stop", App: au.app, Detail: au.unit})
-			if err := sd.Stop(a.ctx, au.unit); err != nil {
+			err := a.bounded("stop "+au.unit, func(ctx context.Context) error { return sd.Stop(ctx, au.unit) })
+			switch {
+			case errors.Is(err, systemd.ErrJobTimeout):
+				// Its processes are killed: it runs no more, which is what
+				// the stop was for.
+				a.warn(err)
+			case err != nil:
 				errs = append(errs, fmt.Errorf("stop %s: %w", au.unit, err))
 			}
 		}
@@ -524,7 +584,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 	}
 	if len(disable) > 0 {
 		a.say(wire.Progress{Step: "disable", Detail: strings.Join(disable, ", ")})
-		if err := sd.Disable(a.ctx, disable); err != nil {
+		if err := a.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, disable) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -533,7 +593,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 	}
 	if len(ue.touched) > 0 || ue.reload { // what follows only reads files
 		a.say(wire.Progress{Step: "daemon-reload"})
-		if err := sd.Reload(a.ctx); err != nil {
+		if err := a.bounded("daemon-reload", sd.Reload); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 	}
@@ -553,7 +613,7 @@ func (a *applier) undoAttempt(att *Attempt) error {
 	}
 	if len(enable) > 0 {
 		a.say(wire.Progress{Step: "enable", Detail: strings.Join(enable, ", ")})
-		if err := sd.Enable(a.ctx, enable); err != nil {
+		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
 			errs = append(errs, err)
 		}
 		if err := a.reloadIfOutdated(true); err != nil {
@@ -567,7 +627,16 @@ func (a *applier) undoAttempt(att *Attempt) error {
 			verb, act = "reload", sd.ReloadUnit
 		}
 		a.say(wire.Progress{Step: verb, Detail: u})
-		if err := act(a.ctx, u); err != nil {
+		err := a.bounded(verb+" "+u, func(ctx context.Context) error { return act(ctx, u) })
+		if errors.Is(err, systemd.ErrJobTimeout) {
+			// The failed version's stop (an endless ExecStop=) held the
+			// job up and was killed; whether the old version now runs is
+			// for the settle to judge.
+			a.warn(err)
+			started = append(started, u)
+			continue
+		}
+		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: err.Error(),
 				Journal: sd.JournalTail(u, journalLines), AfterRollback: true})
 			errs = append(errs, err)
@@ -584,7 +653,10 @@ func (a *applier) undoAttempt(att *Attempt) error {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		if !repair {
+			return err
+		}
+		a.warn(fmt.Errorf("the units of the version before do not all run again (the apply goes on; it restarts the units it changes): %w", err))
 	}
 	att.Undone = true
 	return att.save(a.l)

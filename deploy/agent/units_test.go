@@ -33,6 +33,11 @@ type recorder struct {
 	failures   map[string]int
 	// failRestart makes Restart of a unit fail once with this job result.
 	failRestart map[string]string
+	// hang makes the jobs of a unit (Restart, Stop) play one systemd never
+	// finishes: they fail as the systemd driver does at the deadline, n
+	// times (-1: always). deadlines records the bound each job was given.
+	hang      map[string]int
+	deadlines []time.Duration
 	// observe, when set, sees each call as the agent makes it, so a test
 	// can look at the host at that moment.
 	observe func(call string)
@@ -95,8 +100,30 @@ func (r *recorder) Disable(_ context.Context, us []string) error {
 	r.add("disable %s", strings.Join(us, " "))
 	return nil
 }
-func (r *recorder) Restart(_ context.Context, u string) error {
+
+// hung plays a job that never ends, if the unit is to hang: it needs a
+// deadline, and fails as systemd's driver does when it passes.
+func (r *recorder) hung(ctx context.Context, verb, u string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.hang[u]
+	if !ok || n == 0 {
+		return nil
+	}
+	r.hang[u] = n - 1
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return fmt.Errorf("%s %s: a job without a deadline would wait forever", verb, u)
+	}
+	r.deadlines = append(r.deadlines, time.Until(dl).Round(time.Minute))
+	return fmt.Errorf("systemd: %s %s: %w: no result after 2m0s (the unit was activating (start)); killed its processes", verb, u, systemd.ErrJobTimeout)
+}
+
+func (r *recorder) Restart(ctx context.Context, u string) error {
 	r.add("restart %s", u)
+	if err := r.hung(ctx, "restart", u); err != nil {
+		return err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if result, ok := r.failRestart[u]; ok {
@@ -105,7 +132,10 @@ func (r *recorder) Restart(_ context.Context, u string) error {
 	}
 	return nil
 }
-func (r *recorder) Stop(_ context.Context, u string) error { r.add("stop %s", u); return nil }
+func (r *recorder) Stop(ctx context.Context, u string) error {
+	r.add("stop %s", u)
+	return r.hung(ctx, "stop", u)
+}
 func (r *recorder) JournalTail(u string, n int) []string {
 	return []string{fmt.Sprintf("%s: last %d lines", u, n)}
 }
@@ -450,6 +480,35 @@ func TestFailedRestartRollsBack(t *testing.T) {
 	}
 	if h.exists("/etc/systemd/system/new.service") || h.readlink(appsDir+"/web/current") != h.appTree(rbV1) {
 		t.Error("not rolled back")
+	}
+}
+
+// A unit job systemd never finishes (Type=notify that never notifies,
+// with TimeoutStartSec=infinity) fails the unit at the unit timeout, and
+// the host rolls back; the rollback's own jobs are bounded too, and a
+// stop that timed out (its processes killed) does not fail it.
+func TestUnitJobTimeoutRollsBack(t *testing.T) {
+	h, rec := rollbackHost(t)
+	h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.take()
+	h.unitTimeout = 2 * time.Minute
+	rec.hang = map[string]int{"new.service": 2} // its restart, then the rollback's stop
+	d := h.deploy(apps{"web": rbV2})
+	if d.result.Outcome != wire.RolledBack || !strings.Contains(d.result.Error, "restart new.service: systemd: restart new.service: job timed out") {
+		t.Fatalf("result %+v", d.result)
+	}
+	want := []string{
+		"reload", "enable new.service", "restart new.service",
+		"stop new.service", "disable new.service", "reload", "restart web.service", "settle web.service 0s",
+	}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if !slices.Equal(rec.deadlines, []time.Duration{2 * time.Minute, 2 * time.Minute}) {
+		t.Errorf("the hung jobs had deadlines %v, want the unit timeout", rec.deadlines)
+	}
+	if !hasStep(d.progress, "warning") {
+		t.Error("the rollback's timed-out stop was not reported")
 	}
 }
 

@@ -40,6 +40,7 @@ var hostTests = []string{
 	"TestOnHostUnknownUnit",
 	"TestOnHostReloadUnit",
 	"TestOnHostRun",
+	"TestOnHostJobTimeoutKillsTheUnit",
 }
 
 const hostBin = "/usr/local/bin/deptool-systemd.test"

@@ -363,3 +363,28 @@ func TestOnHostUnknownUnit(t *testing.T) {
 		t.Fatalf("Enable of an unknown unit = %v; want an error naming it", err)
 	}
 }
+
+// A job systemd would wait for forever ends at the caller's deadline: the
+// unit's processes are killed, which ends the job, and the error says it
+// timed out. A notify service that never notifies, with systemd's own
+// start timeout off.
+func TestOnHostJobTimeoutKillsTheUnit(t *testing.T) {
+	m, ctx := onHost(t)
+	install(t, m, ctx, "dt-endless.service", "[Service]\nType=notify\nExecStart=/bin/sleep infinity\nTimeoutStartSec=infinity\n")
+	jctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := m.Restart(jctx, "dt-endless.service")
+	took := time.Since(start)
+	t.Logf("Restart of an endless start: %v after %v", err, took.Round(time.Millisecond))
+	if !errors.Is(err, ErrJobTimeout) || !strings.Contains(err.Error(), "activating (start)") || !strings.Contains(err.Error(), "killed its processes") {
+		t.Fatalf("Restart of an endless start: %v", err)
+	}
+	if took > 2*time.Second+killGrace {
+		t.Errorf("took %v, past the deadline and the kill's grace", took)
+	}
+	st := settle(t, m, ctx, "dt-endless.service", 0)
+	if st.ActiveState == "active" || st.ActiveState == "activating" && st.MainPID != 0 {
+		t.Errorf("after the timeout the unit still runs: %v", st)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/deptool/deptool/diff/layout"
@@ -228,6 +230,17 @@ type jobFunc func(ctx context.Context, name, mode string, ch chan<- string) (int
 // with a result other than "done".
 var ErrJobFailed = errors.New("job did not complete")
 
+// ErrJobTimeout is wrapped by errors from Restart and Stop whose job had
+// no result when ctx's deadline passed. By then the unit's processes have
+// been killed (SIGKILL, all of them), which ends a start waiting for a
+// notification that never comes and a stop waiting for an endless
+// ExecStop=, so the next job for the unit (a rollback's) can run.
+var ErrJobTimeout = errors.New("job timed out")
+
+// killGrace is how long a timed-out job may take to end once its unit's
+// processes are killed: systemd reaps them and finishes the job at once.
+const killGrace = 5 * time.Second
+
 func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) error {
 	// Buffered: go-systemd delivers the result while holding its job lock,
 	// and we may have stopped listening because ctx ended.
@@ -237,6 +250,7 @@ func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) err
 	if _, err := start(ctx, unit, "replace", ch); err != nil {
 		return fmt.Errorf("systemd: %s %s: %w", verb, unit, err)
 	}
+	began := time.Now()
 	select {
 	case result := <-ch:
 		if result != "done" {
@@ -244,6 +258,38 @@ func (m *Manager) job(ctx context.Context, verb, unit string, start jobFunc) err
 		}
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("systemd: %s %s: gave up waiting for the job: %w", verb, unit, ctx.Err())
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("systemd: %s %s: gave up waiting for the job: %w", verb, unit, ctx.Err())
+		}
 	}
+	// The deadline is the agent's bound on the job: end it.
+	state := m.describe(unit)
+	kctx, cancel := context.WithTimeout(context.Background(), killGrace)
+	defer cancel()
+	kill := m.conn.KillUnitWithTarget(kctx, unit, sd.All, int32(syscall.SIGKILL))
+	how := "killed its processes"
+	if kill != nil {
+		how = "killing its processes failed: " + kill.Error()
+	}
+	select {
+	case result := <-ch:
+		how += fmt.Sprintf("; the job then ended %q", result)
+	case <-kctx.Done():
+		how += fmt.Sprintf("; the job still had no result %s later", killGrace)
+	}
+	return fmt.Errorf("systemd: %s %s: %w: no result after %s (the unit was %s); %s",
+		verb, unit, ErrJobTimeout, time.Since(began).Round(time.Second), state, how)
+}
+
+// describe is a unit's state in a few words, for messages; best effort.
+func (m *Manager) describe(unit string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), killGrace)
+	defer cancel()
+	p, err := m.conn.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return "in an unknown state"
+	}
+	active, _ := p["ActiveState"].(string)
+	sub, _ := p["SubState"].(string)
+	return active + " (" + sub + ")"
 }

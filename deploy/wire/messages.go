@@ -106,10 +106,18 @@ type ApplyRequest struct {
 	// arrives over a new connection, and roll back by itself when none
 	// comes in time: a deploy that breaks logins undoes itself.
 	ConfirmTimeout time.Duration `json:"confirm_timeout,omitempty"`
+	// UnitTimeout bounds each systemd job of the apply and its rollback;
+	// a unit whose job has no result by then counts as failed and its
+	// processes are killed. 0 means DefaultUnitTimeout.
+	UnitTimeout time.Duration `json:"unit_timeout,omitempty"`
 	// ValidateTimeout bounds each of the plan's validation commands; 0
 	// means the agent's default (30 s).
 	ValidateTimeout time.Duration `json:"validate_timeout,omitempty"`
 }
+
+// DefaultUnitTimeout is the bound on one systemd job when the apply
+// request names none (see deploy.DefaultUnitTimeout for why this long).
+const DefaultUnitTimeout = 2 * time.Minute
 
 // Progress reports one step of an apply as it happens.
 type Progress struct {

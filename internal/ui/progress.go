@@ -228,8 +228,19 @@ func NewPlain(w io.Writer, hosts []string) Progress {
 	return &plain{w: w, width: widthOf(hosts)}
 }
 
-func (p *plain) Phase(string, deploy.Phase, string) {}
-func (p *plain) Close()                             {}
+// Phase prints only what a host is stuck waiting for (a unit job that
+// takes long): a log should say why a deploy takes minutes, and nothing
+// more until the end.
+func (p *plain) Phase(host string, ph deploy.Phase, detail string) {
+	if !strings.HasPrefix(detail, "waiting for ") {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, detail)
+}
+
+func (p *plain) Close() {}
 
 func (p *plain) Done(r deploy.HostResult) {
 	p.mu.Lock()

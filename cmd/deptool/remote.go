@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
+)
+
+// remoteTimeout bounds each exchange with the store's remote: a plan must
+// not wait on an unreachable remote longer than an operator waits for it.
+const remoteTimeout = 10 * time.Second
+
+// syncRemote exchanges records with the store's remote, if it has one:
+// fetches and integrates what other clones recorded, and pushes what this
+// one recorded. Without the remote, it says so in one line and the command
+// goes on from this store alone. locked says the caller holds the store's
+// deploy lock; without it, syncRemote takes it, and skips the exchange
+// while a deploy from this store runs.
+func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) {
+	url, err := s.Remote()
+	if err != nil || url == "" {
+		return
+	}
+	if !locked {
+		lock, err := lockStore(s)
+		if errors.Is(err, store.ErrBusy) {
+			fmt.Fprintln(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: a deploy from this store is running")
+			return
+		}
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: %v\n", err)
+			return
+		}
+		defer lock.Unlock()
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
+	defer cancel()
+	res, err := s.Sync(ctx, url)
+	if err != nil {
+		ahead := ""
+		if n, _ := s.Unpushed(); n > 0 {
+			ahead = fmt.Sprintf(" (%d of its refs not on the remote yet)", n)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
+		return
+	}
+	if res.Merged {
+		fmt.Fprintln(cmd.ErrOrStderr(), "deptool: merged the deploys other clones of this store recorded")
+	}
+}
+
+func newCloneCmd() *cobra.Command {
+	var cluster string
+	cmd := &cobra.Command{
+		Use:   "clone URL [DIR]",
+		Short: "Make a working store from a team's remote",
+		Long: `Create DIR (default: the remote's name) with a store DIR/.deptool cloned
+from URL: every deploy, host ref, pin and outcome, and URL recorded as the
+store's remote. The cluster directory DIR/<cluster> is created and recorded
+as the default; put or generate the config tree there.
+
+With a remote, commands that plan (diff, status, deploy, rollback, log, pin,
+sync) first fetch what other clones recorded, and the ones that record
+(deploy, rollback, pin, unpin, sync) push it at once. URL is anything Git
+reaches: a path, file://, ssh://.`,
+		Example: `  deptool clone /srv/git/deptool-prod.git ops
+  cd ops && deptool status`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			url := args[0]
+			dir := strings.TrimSuffix(filepath.Base(strings.TrimSuffix(url, "/")), ".git")
+			if len(args) == 2 {
+				dir = args[1]
+			}
+			path := filepath.Join(dir, ".deptool")
+			if _, err := os.Stat(path); err == nil {
+				return fmt.Errorf("%s already holds a store: use it, or clone into another directory", path)
+			}
+			s, err := store.Init(path)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dir, cluster), 0o755); err != nil {
+				return fmt.Errorf("create cluster directory: %w", err)
+			}
+			if err := s.SetDefaultCluster(filepath.Join(dir, cluster)); err != nil {
+				return err
+			}
+			if err := s.SetRemote(url); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*remoteTimeout)
+			defer cancel()
+			if _, err := s.Fetch(ctx, url); err != nil {
+				os.RemoveAll(path)
+				return err
+			}
+			hist, err := s.History(0)
+			if err != nil {
+				return err
+			}
+			hosts, err := s.HostRefs()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Cloned %s into '%s': %d deploys, %d hosts. Cluster directory '%s'.\n", url, path, len(hist), len(hosts), filepath.Join(dir, cluster))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cluster, "cluster", "prod", "name of the cluster directory to create in DIR")
+	return cmd
+}

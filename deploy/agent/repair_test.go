@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/deptool/deptool/deploy/wire"
+)
+
+// After a rollback failed because the old version cannot start either (a
+// file it needs is gone), the host is not wedged: the next apply undoes
+// the attempt's files, reports the old units that do not come back, and
+// goes on, here without rollback, to the version that works.
+func TestApplyAfterRollbackFailed(t *testing.T) {
+	h, rec := rollbackHost(t)
+	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	rec.fail("web.service", "not active: failed (exit-code)", 3) // the attempt, its rollback, the repair
+	d2 := h.deploy(apps{"web": rbV2})
+	if d2.result.Outcome != wire.RollbackFailed {
+		t.Fatalf("result %+v", d2.result)
+	}
+	h.noRollback = true
+	fixed := files{"systemd/web.service": "[Service]\nExecStart=/bin/web v3\n", "app.conf": "port 80\n", "manifest.json": unitManifest([]string{"web.service"}, nil)}
+	d3 := h.deploy(apps{"web": fixed})
+	if d3.result.Outcome != wire.Deployed {
+		t.Fatalf("the apply after a failed rollback: %+v", d3.result)
+	}
+	var warned bool
+	for _, p := range d3.progress {
+		warned = warned || p.Step == "warning" && strings.Contains(p.Detail, "web.service")
+	}
+	if !warned || !hasStep(d3.progress, "repair") {
+		t.Errorf("the repair did not report the unit that stayed down: %+v", d3.progress)
+	}
+	for _, u := range d3.result.Units {
+		if u.Failed {
+			t.Errorf("the repair's unit report leaked into the apply's result: %+v", u)
+		}
+	}
+	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(fixed) {
+		t.Errorf("current -> %s, want the fixed version", got)
+	}
+	if r := h.refs(); r.current != d3.commit || r.target != d3.commit || r.current == d1.commit {
+		t.Errorf("refs %+v", r)
+	}
+}
+
+// Someone points an app's current link at a directory that does not exist.
+// The agent goes by the host store's current commit: the next apply puts the
+// link back before it starts, and its rollback returns to the commit's
+// checkout, not to the broken link.
+func TestCurrentLinkChangedByHand(t *testing.T) {
+	h, rec := rollbackHost(t)
+	h.deploy(apps{"web": rbV1}).mustSucceed(t)
+	cur := h.path(appsDir + "/web/current")
+	if err := os.Remove(cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/nonexistent", cur); err != nil {
+		t.Fatal(err)
+	}
+	rec.fail("web.service", "not active: failed (exit-code)", 1)
+	d2 := h.deploy(apps{"web": rbV2})
+	if d2.result.Outcome != wire.RolledBack {
+		t.Fatalf("result %+v", d2.result)
+	}
+	if got := h.readlink(appsDir + "/web/current"); got != h.appTree(rbV1) {
+		t.Errorf("after the rollback current -> %s, want the v1 checkout %s", got, h.appTree(rbV1))
+	}
+	if !hasStep(d2.progress, "repair") {
+		t.Error("the broken link was not reported")
+	}
+
+	// The checkout itself gone: written again from the host store.
+	if err := os.RemoveAll(h.path(appsDir + "/web/" + h.appTree(rbV1))); err != nil {
+		t.Fatal(err)
+	}
+	d3 := h.deploy(apps{"web": rbV2}).mustSucceed(t)
+	if got := h.readlink(appsDir + "/web/previous"); got != h.appTree(rbV1) {
+		t.Errorf("previous -> %s, want the v1 checkout", got)
+	}
+	if got := h.read(appsDir + "/web/previous/app.conf"); got != "port 80\n" {
+		t.Errorf("the v1 checkout written again holds %q", got)
+	}
+	_ = d3
+}

@@ -1,0 +1,369 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+)
+
+// A team shares a store through a Git remote (any URL go-git reaches: a
+// path, file://, ssh://). Fetching never moves a local ref blindly: the
+// remote's refs land under trackingPrefix, and are then integrated into
+// the local ones:
+//
+//   - main and the outcome notes are histories: when both sides have new
+//     commits, a merge commit joins them (main keeps the local tree, notes
+//     the union of both sides' notes). Nothing is rewritten.
+//   - host refs and pins are pointers: the last fetched value is the merge
+//     base; a side that did not move it takes the other side's value, a
+//     deletion included. When both moved a host ref, the later host commit
+//     wins (a host's lock orders the deploys to it); when both moved a pin,
+//     the local one does.
+//
+// Pushing sends the local refs that differ from the tracking ones, in one
+// atomic push that requires each remote ref to be where it was fetched: a
+// ref on the remote is only ever moved from the value this store saw.
+
+const trackingPrefix = "refs/deptool/remote/"
+
+// RemoteOption is the store's Git config option naming its remote.
+const RemoteOption = "remote"
+
+// shared are the refs a team shares, as remote refspec patterns.
+var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*"}
+
+// Remote returns the URL of the store's remote; "" when it has none.
+func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
+
+// SetRemote records url as the store's remote.
+func (s *Store) SetRemote(url string) error { return s.setConfig(RemoteOption, url) }
+
+// SyncResult says what a fetch changed.
+type SyncResult struct {
+	// Merged is true when main had new commits on both sides and a merge
+	// commit joins them.
+	Merged bool
+	// Ahead is true when the local store has records the remote lacks.
+	Ahead bool
+	// Moved names the local refs the fetch moved.
+	Moved []string
+}
+
+// Fetch brings the remote's refs and objects into the store and integrates
+// them (see above). The caller holds the deploy lock: integrating moves
+// refs that deploys move too.
+func (s *Store) Fetch(ctx context.Context, url string) (SyncResult, error) {
+	before, err := s.refsUnder(trackingPrefix)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	var specs []config.RefSpec
+	for _, p := range shared {
+		specs = append(specs, config.RefSpec("+"+p+":"+trackingPrefix+strings.TrimPrefix(p, "refs/")))
+	}
+	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
+	s.objMu.Lock()
+	err = remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "deptool", RefSpecs: specs, Prune: true})
+	s.objMu.Unlock()
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
+	}
+	// go-git wrote the tracking refs in place: only integrate and push
+	// read them, under the deploy lock.
+	after, err := s.refsUnder(trackingPrefix)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	return s.integrate(before, after)
+}
+
+// integrate merges the fetched refs into the local ones.
+func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
+	var res SyncResult
+	for _, hist := range []plumbing.ReferenceName{MainRef, OutcomesRef} {
+		remote, ok := theirs[strings.TrimPrefix(hist.String(), "refs/")]
+		if !ok {
+			continue
+		}
+		moved, merged, err := s.integrateHistory(hist, remote)
+		if err != nil {
+			return res, err
+		}
+		if moved {
+			res.Moved = append(res.Moved, hist.String())
+		}
+		res.Merged = res.Merged || merged && hist == MainRef
+	}
+	for _, kind := range []string{"remotes/", "pins/"} {
+		mine, err := s.refsUnder("refs/" + kind)
+		if err != nil {
+			return res, err
+		}
+		names := map[string]bool{}
+		for _, m := range []map[string]ID{base, theirs} {
+			for k := range m {
+				if name, ok := strings.CutPrefix(k, kind); ok {
+					names[name] = true
+				}
+			}
+		}
+		for _, name := range slices.Sorted(func(yield func(string) bool) {
+			for n := range names {
+				if !yield(n) {
+					return
+				}
+			}
+		}) {
+			b, t, l := base[kind+name], theirs[kind+name], mine[name]
+			next, change, err := s.pick(kind, b, t, l)
+			if err != nil {
+				return res, err
+			}
+			if !change {
+				continue
+			}
+			ref := plumbing.ReferenceName("refs/" + kind + name)
+			if next.IsZero() {
+				err = s.removeRef(ref)
+			} else {
+				err = s.setRef(ref, next, l)
+			}
+			if err != nil {
+				return res, err
+			}
+			res.Moved = append(res.Moved, ref.String())
+		}
+	}
+	ahead, err := s.ahead()
+	res.Ahead = ahead
+	return res, err
+}
+
+// pick is the three-way choice for a pointer ref: base is what the last
+// fetch saw, theirs the remote's value now, mine the local one (zero:
+// absent). change says whether mine must become next.
+func (s *Store) pick(kind string, base, theirs, mine ID) (next ID, change bool, err error) {
+	switch {
+	case theirs == mine, theirs == base:
+		return mine, false, nil // nothing new there, or only here
+	case mine == base:
+		return theirs, true, nil // moved (or deleted) only there
+	case kind == "pins/" || theirs.IsZero() || mine.IsZero():
+		return mine, false, nil // both changed: this store's intent stands
+	}
+	// Both moved a host ref: the later host commit is the later deploy.
+	a, err := s.CommitInfo(mine)
+	if err != nil {
+		return mine, false, err
+	}
+	b, err := s.CommitInfo(theirs)
+	if err != nil {
+		return mine, false, err
+	}
+	if b.Time.After(a.Time) {
+		return theirs, true, nil
+	}
+	return mine, false, nil
+}
+
+// integrateHistory joins the remote's history of name into the local one:
+// nothing when the remote's is contained, a fast-forward when the local one
+// is, else a merge commit with both as parents.
+func (s *Store) integrateHistory(name plumbing.ReferenceName, remote ID) (moved, merged bool, err error) {
+	_, err = s.update(name, true, func(local ID, ok bool) (ID, error) {
+		if !ok {
+			moved = true
+			return remote, nil
+		}
+		if local == remote || s.descends(local, remote) {
+			return local, nil
+		}
+		moved = true
+		if s.descends(remote, local) {
+			return remote, nil
+		}
+		merged = true
+		return s.mergeCommit(name, local, remote)
+	})
+	return moved, merged, err
+}
+
+// descends reports whether a has b as an ancestor (or is b).
+func (s *Store) descends(a, b ID) bool {
+	return s.mustDescend("", a, b) == nil
+}
+
+// mergeCommit makes the commit that joins two histories of name. Main keeps
+// the local tree (a merge is no deploy: planning never reads main's tree);
+// the notes take every note of both sides.
+func (s *Store) mergeCommit(name plumbing.ReferenceName, local, remote ID) (ID, error) {
+	mine, err := s.CommitInfo(local)
+	if err != nil {
+		return ZeroID, err
+	}
+	tree := mine.Tree
+	msg := "merge the deploys made from other clones of this store\n"
+	if name == OutcomesRef {
+		theirs, err := s.CommitInfo(remote)
+		if err != nil {
+			return ZeroID, err
+		}
+		entries, err := s.ReadTree(theirs.Tree)
+		if err != nil {
+			return ZeroID, err
+		}
+		ours, err := s.ReadTree(mine.Tree)
+		if err != nil {
+			return ZeroID, err
+		}
+		for _, e := range ours {
+			entries = replaceEntry(entries, e)
+		}
+		if tree, err = s.WriteTree(entries); err != nil {
+			return ZeroID, err
+		}
+		msg = "merge the outcomes recorded by other clones of this store\n"
+	}
+	return s.writeCommit(tree, []ID{local, remote}, msg, Operator(), s.now())
+}
+
+// Unpushed counts the local shared refs that differ from what the last
+// exchange with the remote saw: records the remote lacks (or, after a
+// fetch that could not be integrated, has otherwise).
+func (s *Store) Unpushed() (int, error) {
+	updates, err := s.pushUpdates()
+	return len(updates), err
+}
+
+// ahead reports whether a local shared ref differs from what was fetched.
+func (s *Store) ahead() (bool, error) {
+	updates, err := s.pushUpdates()
+	return len(updates) > 0, err
+}
+
+type refUpdate struct {
+	name     string // without refs/
+	from, to ID     // zero from: new there; zero to: delete
+}
+
+// pushUpdates are the shared refs whose local value differs from the
+// tracking one.
+func (s *Store) pushUpdates() ([]refUpdate, error) {
+	tracking, err := s.refsUnder(trackingPrefix)
+	if err != nil {
+		return nil, err
+	}
+	local := map[string]ID{}
+	for _, p := range shared {
+		prefix := strings.TrimPrefix(strings.TrimSuffix(p, "*"), "refs/")
+		if !strings.HasSuffix(p, "*") {
+			id, ok, err := s.readRef(plumbing.ReferenceName(p))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				local[prefix] = id
+			}
+			continue
+		}
+		refs, err := s.refsUnder("refs/" + prefix)
+		if err != nil {
+			return nil, err
+		}
+		for name, id := range refs {
+			local[prefix+name] = id
+		}
+	}
+	var out []refUpdate
+	for name, id := range local {
+		if tracking[name] != id {
+			out = append(out, refUpdate{name: name, from: tracking[name], to: id})
+		}
+	}
+	for name, id := range tracking {
+		if _, ok := local[name]; !ok && strings.HasPrefix(name, "pins/") {
+			out = append(out, refUpdate{name: name, from: id}) // unpinned here
+		}
+	}
+	slices.SortFunc(out, func(a, b refUpdate) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// ErrRemoteMoved is returned by Push when the remote changed since the last
+// fetch: fetch (which integrates) and push again.
+var ErrRemoteMoved = errors.New("the remote moved since the last fetch")
+
+// Push sends the local records the remote lacks, requiring each remote ref
+// to be where the last fetch found it. It reports whether anything was
+// sent.
+func (s *Store) Push(ctx context.Context, url string) (bool, error) {
+	updates, err := s.pushUpdates()
+	if err != nil || len(updates) == 0 {
+		return false, err
+	}
+	var specs, require []config.RefSpec
+	for _, u := range updates {
+		ref := "refs/" + u.name
+		if u.to.IsZero() {
+			specs = append(specs, config.RefSpec(":"+ref))
+		} else {
+			specs = append(specs, config.RefSpec("+"+ref+":"+ref))
+		}
+		if !u.from.IsZero() {
+			require = append(require, config.RefSpec(u.from.String()+":"+ref))
+		}
+	}
+	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
+	s.objMu.Lock()
+	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true})
+	s.objMu.Unlock()
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if msg := err.Error(); strings.Contains(msg, "required to be") || strings.Contains(msg, "non-fast-forward") ||
+			strings.Contains(msg, "but is absent") || strings.Contains(msg, "atomic transaction failed") || strings.Contains(msg, "command error on") {
+			return false, fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
+		}
+		return false, fmt.Errorf("store: push to %s: %w", url, err)
+	}
+	// What was pushed is what the remote holds now: the base of the next
+	// integration.
+	for _, u := range updates {
+		ref := plumbing.ReferenceName(trackingPrefix + u.name)
+		if u.to.IsZero() {
+			err = s.removeRef(ref)
+		} else {
+			_, err = s.update(ref, false, func(ID, bool) (ID, error) { return u.to, nil })
+		}
+		if err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// Sync fetches, integrates and pushes until the remote holds every local
+// record, trying again (a few times) when another clone pushed in between:
+// the remote refuses a push from a fetch it has moved past, so the next
+// round integrates the other clone's records first.
+func (s *Store) Sync(ctx context.Context, url string) (SyncResult, error) {
+	var res SyncResult
+	for try := 0; ; try++ {
+		r, err := s.Fetch(ctx, url)
+		if err != nil {
+			return res, err
+		}
+		res.Merged = res.Merged || r.Merged
+		res.Moved = append(res.Moved, r.Moved...)
+		_, err = s.Push(ctx, url)
+		if errors.Is(err, ErrRemoteMoved) && try < 3 {
+			continue
+		}
+		return res, err
+	}
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// bareRemote makes an empty bare Git repository, as a team's remote.
+func bareRemote(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "remote.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", dir).CombinedOutput(); err != nil {
+		t.Fatalf("git init --bare: %v: %s", err, out)
+	}
+	return dir
+}
+
+// deployTo records what one deploy records: a deploy commit, a host commit
+// and ref, and the outcome note.
+func deployTo(t *testing.T, s *Store, host string, when time.Time) ID {
+	t.Helper()
+	blob, _ := s.WriteBlob([]byte(host + when.String()))
+	tree, _ := s.WriteTree([]Entry{{Name: host, Mode: ModeFile, ID: blob}})
+	d, err := s.Commit(tree, "deploy to "+host, "op@"+host, when)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.CommitHost(host, tree, d, "op@x", when)
+	if err == nil {
+		err = s.SetHostRef(host, h)
+	}
+	if err == nil {
+		err = s.RecordOutcomes(d, []byte(`{"host":"`+host+`"}`), "op@x", when)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func gitIn(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("git", append([]string{"--git-dir", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Two clones deploy to disjoint hosts, each without the other's records,
+// and sync: both deploys, both notes and both host refs end up on the
+// remote and in both clones, main is joined by a merge, and nothing is
+// rewritten.
+func TestTwoClonesThatDeployedBothLand(t *testing.T) {
+	remote := bareRemote(t)
+	ctx := context.Background()
+	a, b := initStore(t), initStore(t)
+	first := deployTo(t, a, "web1", t0)
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	// Now both deploy at once, neither seeing the other.
+	da := deployTo(t, a, "web1", t0.Add(time.Minute))
+	db := deployTo(t, b, "db1", t0.Add(2*time.Minute))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Sync(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Merged {
+		t.Errorf("b's sync did not merge: %+v", res)
+	}
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		hist, err := s.History(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []ID
+		for _, c := range hist {
+			got = append(got, c.ID)
+		}
+		if len(got) != 3 || !containsAll(got, first, da, db) {
+			t.Errorf("history = %v, want %v %v %v", got, db, da, first)
+		}
+		for _, d := range []ID{first, da, db} {
+			if _, ok, err := s.Outcomes(d); !ok || err != nil {
+				t.Errorf("outcome of %s missing (%v)", d.Short(), err)
+			}
+		}
+		refs, _ := s.HostRefs()
+		if len(refs) != 2 {
+			t.Errorf("host refs = %v", refs)
+		}
+	}
+	// The remote agrees, and its main contains every deploy.
+	for _, d := range []ID{first, da, db} {
+		gitIn(t, remote, "merge-base", "--is-ancestor", d.String(), "main")
+	}
+	if got := gitIn(t, remote, "rev-parse", "main"); got != mustMain(t, a).String() || got != mustMain(t, b).String() {
+		t.Errorf("remote main %s, a %s, b %s", got, mustMain(t, a), mustMain(t, b))
+	}
+	for _, note := range []ID{first, da, db} {
+		gitIn(t, remote, "notes", "--ref", "deptool", "show", note.String())
+	}
+}
+
+func containsAll(ids []ID, want ...ID) bool {
+	for _, w := range want {
+		found := false
+		for _, id := range ids {
+			found = found || id == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func mustMain(t *testing.T, s *Store) ID {
+	t.Helper()
+	id, _, err := s.Main()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A pin set in one clone reaches the other, and so does its removal; a
+// host ref moved by the other clone's later deploy moves here.
+func TestPinsAndHostRefsFollowTheRemote(t *testing.T) {
+	remote := bareRemote(t)
+	ctx := context.Background()
+	a, b := initStore(t), initStore(t)
+	d := deployTo(t, a, "web1", t0)
+	if err := a.Pin("web1", d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if pins, _ := b.Pins(); pins["web1"] != d {
+		t.Fatalf("b's pins = %v", pins)
+	}
+	if err := a.Unpin("web1"); err != nil {
+		t.Fatal(err)
+	}
+	later := deployTo(t, a, "web1", t0.Add(time.Hour))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if pins, _ := b.Pins(); len(pins) != 0 {
+		t.Errorf("the unpin did not reach b: %v", pins)
+	}
+	ah, _, _ := a.HostRef("web1")
+	bh, _, _ := b.HostRef("web1")
+	if ah != bh {
+		t.Errorf("host ref web1: a %s, b %s", ah, bh)
+	}
+	if m := mustMain(t, b); m != later {
+		t.Errorf("b's main = %s, want a's later deploy %s (a fast-forward)", m, later)
+	}
+}
+
+// A push that finds the remote moved since the fetch is refused, not
+// forced; Sync then integrates and pushes again.
+func TestPushRequiresTheRemoteWhereItWasFetched(t *testing.T) {
+	remote := bareRemote(t)
+	ctx := context.Background()
+	a, b := initStore(t), initStore(t)
+	deployTo(t, a, "web1", t0)
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	deployTo(t, a, "web1", t0.Add(time.Minute))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	deployTo(t, b, "web1", t0.Add(2*time.Minute))
+	before := gitIn(t, remote, "rev-parse", "main")
+	if _, err := b.Push(ctx, remote); err == nil {
+		t.Fatal("b pushed over a remote that moved since its fetch")
+	}
+	if got := gitIn(t, remote, "rev-parse", "main"); got != before {
+		t.Errorf("the refused push moved remote main")
+	}
+	if _, err := b.Sync(ctx, remote); err != nil {
+		t.Fatalf("sync after the refusal: %v", err)
+	}
+	gitIn(t, remote, "merge-base", "--is-ancestor", before, "main")
+}
