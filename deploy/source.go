@@ -12,7 +12,7 @@ import (
 // A config tree is generated from a source-of-truth repository; each deploy
 // commit says which commit of it produced the tree, in a trailer of its
 // message, so plain `git log` shows it too.
-const sourceTrailer = "Deptool-Source: "
+const sourceTrailer = store.SourceTrailer
 
 // sourceTimeout bounds asking Git about the cluster directory's work tree.
 const sourceTimeout = 5 * time.Second
@@ -44,14 +44,7 @@ func withSource(message, source string) string {
 }
 
 // sourceIn finds the source trailer of a deploy commit's message.
-func sourceIn(message string) string {
-	for _, line := range strings.Split(message, "\n") {
-		if v, ok := strings.CutPrefix(line, sourceTrailer); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
+func sourceIn(message string) string { return store.SourceIn(message, sourceTrailer) }
 
 // BySource finds the newest deploy made from source commit rev (a full or
 // abbreviated id of the source-of-truth repository, at least 7 digits).

@@ -104,16 +104,24 @@ type loader struct {
 	// installs says, by unit file blob, whether it has an [Install]
 	// section: a fleet's hosts share their unit files, so each is read
 	// once, not once per host (10,000 reads in the 1,000-host tree).
-	installs map[store.ID]bool
+	installs  map[store.ID]bool
+	files     map[store.ID][]AppFile // files under a tree, by tree
+	secretsIn map[store.ID][]AppFile // secrets under a tree, by tree
+	headers   map[store.ID]headerResult
+	changed   map[string][]*App // per host, the apps differing from its ref
 }
 
 func newLoader(src source) *loader {
 	return &loader{
-		src:      src,
-		apps:     map[store.ID]*appData{},
-		listings: map[listingKey]*listing{},
-		rules:    map[store.ID][]problem{},
-		installs: map[store.ID]bool{},
+		src:       src,
+		apps:      map[store.ID]*appData{},
+		listings:  map[listingKey]*listing{},
+		rules:     map[store.ID][]problem{},
+		installs:  map[store.ID]bool{},
+		files:     map[store.ID][]AppFile{},
+		secretsIn: map[store.ID][]AppFile{},
+		headers:   map[store.ID]headerResult{},
+		changed:   map[string][]*App{},
 	}
 }
 

@@ -29,6 +29,9 @@ type Manifest struct {
 	// Checks are health checks run after the app's units settle, when a
 	// deploy changed the app.
 	Checks []Check `json:"checks,omitempty"`
+	// Files sets the mode and ownership of files in the app, by exact
+	// path or glob (see files.go).
+	Files map[string]FileAttrs `json:"files,omitempty"`
 	// Validate lists commands (argv lists, no shell) run on the host in
 	// the new checkout before it becomes current; one that fails refuses
 	// the deploy with the host untouched.
@@ -98,6 +101,7 @@ type shape struct {
 	kind   shapeKind
 	fields map[string]*shape // shapeObject
 	elem   *shape            // shapeMap, shapeList
+	hint   string            // added to a wrong-type message, if set
 }
 
 var (
@@ -121,6 +125,7 @@ var manifestShape = &shape{kind: shapeObject, fields: map[string]*shape{
 		"expect_status": intShape,
 		"timeout":       stringShape,
 	}}},
+	"files": filesShape,
 }}
 
 // describe says what a value of shape s must be, as in "must be %s".
@@ -222,7 +227,11 @@ func (w *walker) wrongType(s *shape, key string, tok json.Token) error {
 	if key == "" {
 		return fmt.Errorf("the manifest must be a JSON object, not %s", tokenKind(tok))
 	}
-	return fmt.Errorf("%s on line %d must be %s, not %s", quoteKey(key), w.line(), s.describe(), tokenKind(tok))
+	msg := fmt.Sprintf("%s on line %d must be %s, not %s", quoteKey(key), w.line(), s.describe(), tokenKind(tok))
+	if s.hint != "" {
+		msg += "; " + s.hint
+	}
+	return errors.New(msg)
 }
 
 func (w *walker) list(s *shape, key string) error {

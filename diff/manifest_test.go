@@ -113,7 +113,7 @@ func TestParseManifestErrors(t *testing.T) {
 		{"unknown nested key", "{\n  \"systemd\": {\n    \"unit_enabled\": []\n  }\n}",
 			[]string{`unknown key "unit_enabled" in "systemd" on line 3`, `did you mean "units_enabled"?`}},
 		{"unknown key far from any", `{"hooks": []}`,
-			[]string{`unknown key "hooks"`, "known keys: checks, symlinks, systemd"}},
+			[]string{`unknown key "hooks"`, "known keys: checks, files, symlinks, systemd"}},
 		{"unknown key in a check", "{\"checks\": [\n {\"tcp\": \"a:1\"},\n {\"http\": \"http://a/\", \"timout\": \"1s\"}]}",
 			[]string{`unknown key "timout" in "checks[1]" on line 3`, `did you mean "timeout"?`}},
 		{"check command", `{"checks": [{"exec": "curl localhost"}]}`,

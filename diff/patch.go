@@ -33,12 +33,38 @@ func RenderDiff(w io.Writer, s *store.Store, p *Plan, color bool) error {
 		if color {
 			enc.SetColor(fdiff.NewColorConfig())
 		}
-		if err := enc.Encode(patch); err != nil {
+		if err := enc.Encode(hideSecrets(patch)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// hideSecrets shows secrets as binary files, so that an armored age file
+// is named, not printed: a diff never shows ciphertext.
+func hideSecrets(p *object.Patch) fdiff.Patch {
+	fps := p.FilePatches()
+	for i, fp := range fps {
+		from, to := fp.Files()
+		if IsSecret(changedPath(from, to)) {
+			fps[i] = secretPatch{fp}
+		}
+	}
+	return patchOf{fps, p.Message()}
+}
+
+type patchOf struct {
+	fps []fdiff.FilePatch
+	msg string
+}
+
+func (p patchOf) FilePatches() []fdiff.FilePatch { return p.fps }
+func (p patchOf) Message() string                { return p.msg }
+
+type secretPatch struct{ fdiff.FilePatch }
+
+func (secretPatch) IsBinary() bool        { return true }
+func (secretPatch) Chunks() []fdiff.Chunk { return nil }
 
 // sameChanges groups the plan's hosts by the trees they go from and to,
 // in plan order: equal trees make equal diffs, so each group's diff is
@@ -108,6 +134,7 @@ type fileStat struct {
 	path       string
 	add, del   int
 	binary     bool
+	secret     bool  // an age file: neither its lines nor its size are shown
 	from, size int64 // sizes of a binary file before and after
 }
 
@@ -143,6 +170,11 @@ func patchStats(s *store.Store, host string, patch *object.Patch) ([]fileStat, e
 	for _, fp := range patch.FilePatches() {
 		from, to := fp.Files()
 		st := fileStat{path: host + "/" + changedPath(from, to), binary: fp.IsBinary()}
+		if IsSecret(st.path) {
+			st.secret = true
+			stats = append(stats, st)
+			continue
+		}
 		if st.binary {
 			var err error
 			if st.from, err = blobSize(s, from); err != nil {
@@ -199,7 +231,7 @@ func writeStat(b *strings.Builder, stats []fileStat, color bool) {
 	adds, dels := 0, 0
 	for _, st := range stats {
 		nameWidth = max(nameWidth, len(show(st.path)))
-		if !st.binary {
+		if !st.binary && !st.secret {
 			countWidth = max(countWidth, len(fmt.Sprint(st.add+st.del)))
 			most = max(most, st.add+st.del)
 		}
@@ -208,6 +240,10 @@ func writeStat(b *strings.Builder, stats []fileStat, color bool) {
 	}
 	for _, st := range stats {
 		fmt.Fprintf(b, " %-*s | ", nameWidth, show(st.path))
+		if st.secret {
+			b.WriteString("secret\n")
+			continue
+		}
 		if st.binary {
 			fmt.Fprintf(b, "Bin %d -> %d bytes\n", st.from, st.size)
 			continue

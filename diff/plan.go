@@ -108,6 +108,14 @@ type FileChange struct {
 	New     store.ID `json:"new,omitzero"`
 	OldMode Mode     `json:"old_mode,omitzero"`
 	NewMode Mode     `json:"new_mode,omitzero"`
+	// Secret marks a file decrypted on the host from Path + ".age"; plans
+	// and diffs never show its content, only that it changed.
+	Secret bool `json:"secret,omitempty"`
+	// Attr is the file's mode and ownership on the host after the change,
+	// set when the manifest (or the secret default) makes it other than
+	// 0644 root:root, or when it changed; AttrChanged says it changed.
+	Attr        *Attr `json:"attr,omitempty"`
+	AttrChanged bool  `json:"attr_changed,omitempty"`
 }
 
 // LinkOp creates or removes a link on the host.

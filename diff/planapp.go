@@ -29,6 +29,9 @@ func (pl *planner) app(host, name string, from, to store.ID) (*AppPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ap.Files, err = pl.fileAttrs(ap.Files, old, cur, from, to); err != nil {
+		return nil, err
+	}
 	ap.Symlinks = symlinkSteps(old.manifest.Symlinks, cur.manifest.Symlinks)
 	ap.Sysusers = linkSteps(old.sysusers, cur.sysusers)
 	ap.Quadlets = linkSteps(old.quadlets, cur.quadlets)

@@ -170,8 +170,17 @@ func fileLine(f FileChange, color bool) string {
 		sym, col = "-", red
 	}
 	s := sym + " " + show(f.Path)
-	if f.Op == Update && f.OldMode != f.NewMode {
-		s += modeNote(f.NewMode)
+	var notes []string
+	if f.Secret {
+		notes = append(notes, "secret")
+	}
+	if f.Attr != nil {
+		notes = append(notes, f.Attr.String())
+	} else if f.Op == Update && f.OldMode != f.NewMode {
+		notes = append(notes, strings.TrimSuffix(strings.TrimPrefix(modeNote(f.NewMode), " ("), ")"))
+	}
+	if len(notes) > 0 {
+		s += " (" + strings.Join(notes, ", ") + ")"
 	}
 	if color {
 		s = col + s + reset

@@ -23,6 +23,9 @@ type HostStatus struct {
 	Deployed time.Time `json:"deployed,omitzero"`
 	Operator string    `json:"operator,omitempty"`
 	Commit   store.ID  `json:"commit,omitzero"`
+	// Source is the source-of-truth commit that deploy's tree came from,
+	// as its commit records it; "" when it records none.
+	Source string `json:"source,omitempty"`
 	// Undeployed names the apps whose tree differs from the host's: added,
 	// changed or removed since.
 	Undeployed []string `json:"undeployed,omitempty"`
@@ -45,8 +48,9 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 		return nil, err
 	}
 	out := make([]HostStatus, 0, len(selected))
+	sources := map[store.ID]string{} // deploy commit: its source
 	for _, h := range selected {
-		st, err := hostStatus(src, h.Name, h.ID)
+		st, err := hostStatus(src, sources, h.Name, h.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -60,7 +64,7 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 		return nil, err
 	}
 	for _, name := range gone {
-		st, err := hostStatus(src, name, store.ZeroID)
+		st, err := hostStatus(src, sources, name, store.ZeroID)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +74,7 @@ func status(src source, desired store.ID, limit []string) ([]HostStatus, error) 
 	return out, nil
 }
 
-func hostStatus(src source, host string, tree store.ID) (HostStatus, error) {
+func hostStatus(src source, sources map[store.ID]string, host string, tree store.ID) (HostStatus, error) {
 	st := HostStatus{Host: host}
 	base, from, ok, err := deployed(src, host)
 	if err != nil {
@@ -78,7 +82,7 @@ func hostStatus(src source, host string, tree store.ID) (HostStatus, error) {
 	}
 	st.New = !ok
 	if ok {
-		if err := describeDeploy(src, base, &st); err != nil {
+		if err := describeDeploy(src, sources, base, &st); err != nil {
 			return st, fmt.Errorf("host %s: %w", host, err)
 		}
 	}
@@ -103,7 +107,7 @@ func hostStatus(src source, host string, tree store.ID) (HostStatus, error) {
 
 // describeDeploy fills in when and by whom the host commit base was made,
 // and the deploy commit it was made for.
-func describeDeploy(src source, base store.ID, st *HostStatus) error {
+func describeDeploy(src source, sources map[store.ID]string, base store.ID, st *HostStatus) error {
 	info, err := src.CommitInfo(base)
 	if err != nil {
 		return err
@@ -116,6 +120,17 @@ func describeDeploy(src source, base store.ID, st *HostStatus) error {
 		deploy = base // a host commit made by hand: name it instead
 	}
 	st.Deployed, st.Operator, st.Commit = info.Time, info.Operator, deploy
+	if known, seen := sources[deploy]; seen || !ok {
+		st.Source = known
+		return nil
+	}
+	// Most hosts share a few deploys: each deploy commit is read once.
+	d, err := src.CommitInfo(deploy)
+	if err != nil {
+		return err
+	}
+	st.Source = store.SourceIn(d.Message, store.SourceTrailer)
+	sources[deploy] = st.Source
 	return nil
 }
 
@@ -138,6 +153,9 @@ func statusLine(h HostStatus, color bool) string {
 	what := "new host"
 	if !h.New {
 		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
+		if h.Source != "" {
+			what += ", source " + shortSource(h.Source)
+		}
 	}
 	switch {
 	case h.Untracked:
@@ -148,4 +166,17 @@ func statusLine(h HostStatus, color bool) string {
 		return what + "; no apps yet"
 	}
 	return what + "; up to date"
+}
+
+// shortSource abbreviates a source commit as log does its store commits,
+// keeping a "-dirty" mark.
+func shortSource(src string) string {
+	id, dirty := strings.CutSuffix(src, "-dirty")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	if dirty {
+		id += "-dirty"
+	}
+	return id
 }

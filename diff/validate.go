@@ -57,10 +57,16 @@ func showPath(clusterDir, rel string) string {
 // anything is committed or deployed. It returns nil or a *ValidationError
 // listing every problem; other errors mean the store could not be read.
 func Validate(s *store.Store, snap *store.Snapshot, clusterDir string) error {
-	return validate(s, snap, clusterDir)
+	return validate(s, snap, clusterDir, nil)
 }
 
-func validate(src source, snap *store.Snapshot, clusterDir string) error {
+// ValidateSecrets is Validate, and also checks that every secret is
+// encrypted to its host's key, as keys returns them (from known_hosts).
+func ValidateSecrets(s *store.Store, snap *store.Snapshot, clusterDir string, keys HostKeys) error {
+	return validate(s, snap, clusterDir, keys)
+}
+
+func validate(src source, snap *store.Snapshot, clusterDir string, keys HostKeys) error {
 	l := newLoader(src)
 	c, probs, err := l.cluster(snap.Tree)
 	if err != nil {
@@ -70,12 +76,30 @@ func validate(src source, snap *store.Snapshot, clusterDir string) error {
 		probs = append(probs, problem{ir.Path, irregularMessage(ir.Path, ir.Kind)})
 	}
 	probs = append(probs, sameHosts(c)...)
+	refs, err := src.HostRefs()
+	if err != nil {
+		return err
+	}
+	var kc *keyCache
+	if keys != nil {
+		kc = newKeyCache(keys)
+		need, err := l.hostsWithSecrets(c, refs)
+		if err != nil {
+			return err
+		}
+		kc.fetch(need)
+	}
 	for _, h := range c.Hosts {
 		hostProbs, err := l.checkHost(h)
 		if err != nil {
 			return err
 		}
 		probs = append(probs, hostProbs...)
+		secretProbs, err := l.checkSecrets(c, h, refs, kc)
+		if err != nil {
+			return err
+		}
+		probs = append(probs, secretProbs...)
 	}
 	if len(probs) == 0 {
 		return nil
@@ -146,6 +170,13 @@ func (l *loader) checkApp(a *App) ([]problem, error) {
 	}
 	probs = append(probs, checkUnitsEnabled(d)...)
 	probs = append(probs, checkChecks(d)...)
+	if len(d.manifest.Files) > 0 {
+		files, err := l.appFiles(a.Tree)
+		if err != nil {
+			return nil, err
+		}
+		probs = append(probs, checkFiles(d.manifest, files)...)
+	}
 	probs = append(probs, checkFollow(d)...)
 	install, err := l.checkInstall(d)
 	if err != nil {
@@ -211,6 +242,10 @@ func (l *loader) checkLinkTarget(d *appData, target string) (string, error) {
 		return fmt.Sprintf("the target %q leaves the app directory; it must name a file inside the app", target), nil
 	}
 	e, ok, err := l.lookup(d.root, target)
+	if err == nil && !ok {
+		// A secret's link names the file it decrypts to.
+		e, ok, err = l.lookup(d.root, target+SecretSuffix)
+	}
 	switch {
 	case err != nil:
 		return "", err

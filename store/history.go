@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
 )
@@ -114,4 +115,19 @@ func (s *Store) Unpin(host string) error {
 // Pins returns every pinned host and the commit it is held at.
 func (s *Store) Pins() (map[string]ID, error) {
 	return s.refsUnder("refs/pins/")
+}
+
+// SourceTrailer starts the line of a deploy commit's message naming the
+// source-of-truth commit its tree was generated from.
+const SourceTrailer = "Deptool-Source: "
+
+// SourceIn finds the trailer line of message (SourceTrailer for the source
+// commit) and returns its value; "" when message has none.
+func SourceIn(message, trailer string) string {
+	for _, line := range strings.Split(message, "\n") {
+		if v, ok := strings.CutPrefix(line, trailer); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }

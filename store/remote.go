@@ -37,13 +37,37 @@ const trackingPrefix = "refs/deptool/remote/"
 const RemoteOption = "remote"
 
 // shared are the refs a team shares, as remote refspec patterns.
-var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*"}
+var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*", ConfigRef.String()}
 
 // Remote returns the URL of the store's remote; "" when it has none.
 func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
 
 // SetRemote records url as the store's remote.
 func (s *Store) SetRemote(url string) error { return s.setConfig(RemoteOption, url) }
+
+// RemoteAuth gives the go-git auth to reach url with (nil: go-git's own)
+// and what to call once the exchange is over. The command line installs
+// one that reaches SSH remotes through deptool's SSH layer, which the
+// store, below it, cannot import.
+type RemoteAuth func(url string) (auth transport.AuthMethod, done func(), err error)
+
+// remoteAuth is the process's RemoteAuth; nil leaves go-git's defaults.
+var remoteAuth RemoteAuth
+
+// SetRemoteAuth installs f for every store's exchanges with its remote.
+func SetRemoteAuth(f RemoteAuth) { remoteAuth = f }
+
+// authFor is the auth for an exchange with url, and its clean-up.
+func authFor(url string) (transport.AuthMethod, func(), error) {
+	if remoteAuth == nil {
+		return nil, func() {}, nil
+	}
+	auth, done, err := remoteAuth(url)
+	if done == nil {
+		done = func() {}
+	}
+	return auth, done, err
+}
 
 // SyncResult says what a fetch changed.
 type SyncResult struct {
@@ -66,11 +90,22 @@ func (s *Store) Fetch(ctx context.Context, url string) (SyncResult, error) {
 	}
 	var specs []config.RefSpec
 	for _, p := range shared {
+		if !strings.HasSuffix(p, "*") {
+			// go-git refuses a fetch whose exact ref the remote lacks
+			// (a remote with only the shared config, or none): a
+			// pattern matches nothing instead.
+			p += "*"
+		}
 		specs = append(specs, config.RefSpec("+"+p+":"+trackingPrefix+strings.TrimPrefix(p, "refs/")))
 	}
+	auth, done, err := authFor(url)
+	if err != nil {
+		return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
+	}
+	defer done()
 	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
 	s.objMu.Lock()
-	err = remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "deptool", RefSpecs: specs, Prune: true})
+	err = remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "deptool", RefSpecs: specs, Prune: true, Auth: auth})
 	s.objMu.Unlock()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
@@ -140,6 +175,21 @@ func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
 			}
 			res.Moved = append(res.Moved, ref.String())
 		}
+	}
+	// The shared config is a pointer too: a clone takes the remote's
+	// default cluster unless it published another since.
+	name := strings.TrimPrefix(ConfigRef.String(), "refs/")
+	mine, _, err := s.readRef(ConfigRef)
+	if err != nil {
+		return res, err
+	}
+	if next, change, err := s.pick("config", base[name], theirs[name], mine); err != nil {
+		return res, err
+	} else if change && !next.IsZero() {
+		if err := s.setRef(ConfigRef, next, mine); err != nil {
+			return res, err
+		}
+		res.Moved = append(res.Moved, ConfigRef.String())
 	}
 	ahead, err := s.ahead()
 	res.Ahead = ahead
@@ -320,9 +370,14 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 			require = append(require, config.RefSpec(u.from.String()+":"+ref))
 		}
 	}
+	auth, done, err := authFor(url)
+	if err != nil {
+		return false, fmt.Errorf("store: push to %s: %w", url, err)
+	}
+	defer done()
 	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
 	s.objMu.Lock()
-	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true})
+	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true, Auth: auth})
 	s.objMu.Unlock()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		if msg := err.Error(); strings.Contains(msg, "required to be") || strings.Contains(msg, "non-fast-forward") ||

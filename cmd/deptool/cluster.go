@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/deptool/deptool/deploy/secret"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -56,7 +58,10 @@ func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	if snap.Ignored = withoutGroupsFile(snap.Ignored); len(snap.Ignored) > 0 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "Ignoring %s: only directories <host>/<app>/ are deployed.\n", strings.Join(snap.Ignored, ", "))
 	}
-	if err := diff.Validate(s, snap, dir); err != nil {
+	// Secrets are checked against the host keys known_hosts holds, as
+	// the SSH config resolves each host: offline, and only for hosts that
+	// have secrets.
+	if err := diff.ValidateSecrets(s, snap, dir, secret.KnownHosts(transport.Options{})); err != nil {
 		return nil, err
 	}
 	hosts, err := diff.HostNames(s, snap.Tree, nil)

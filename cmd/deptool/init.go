@@ -19,7 +19,8 @@ other commands. Running it again on an existing store only records <dir>.
 
 --remote URL records a team's Git remote (a path, file://, ssh://; an empty
 bare repository is fine): commands then fetch from it before they plan and
-push what they record (see 'deptool clone').`,
+push what they record (see 'deptool clone'), and <dir> is published there
+as the default cluster of clones.`,
 		Example: `  deptool init prod
   mkdir -p prod/web1/nginx && $EDITOR prod/web1/nginx/nginx.conf`,
 		Args: cobra.MaximumNArgs(1),
@@ -36,6 +37,11 @@ push what they record (see 'deptool clone').`,
 				err = s.SetRemote(remote)
 			}
 			if err != nil {
+				return err
+			}
+			// Clones take the default cluster from the remote, so 'clone'
+			// then 'deploy' target the same directory as here.
+			if _, err := s.PublishDefaultCluster(); err != nil {
 				return err
 			}
 			syncRemote(cmd, s, false)

@@ -17,6 +17,7 @@ func main() {
 	// already applying finish on their own and release their locks.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	installRemoteSSH()
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	if err == nil {
 		return

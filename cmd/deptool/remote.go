@@ -23,20 +23,23 @@ const remoteTimeout = 10 * time.Second
 // goes on from this store alone. locked says the caller holds the store's
 // deploy lock; without it, syncRemote takes it, and skips the exchange
 // while a deploy from this store runs.
-func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) {
+//
+// It returns the remote's URL ("" without one) and whether the exchange
+// took place, for status to say how the store compares with the remote.
+func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, reached bool) {
 	url, err := s.Remote()
 	if err != nil || url == "" {
-		return
+		return "", false
 	}
 	if !locked {
 		lock, err := lockStore(s)
 		if errors.Is(err, store.ErrBusy) {
 			fmt.Fprintln(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: a deploy from this store is running")
-			return
+			return url, false
 		}
 		if err != nil {
 			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: %v\n", err)
-			return
+			return url, false
 		}
 		defer lock.Unlock()
 	}
@@ -48,12 +51,49 @@ func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) {
 		if n, _ := s.Unpushed(); n > 0 {
 			ahead = fmt.Sprintf(" (%d of its refs not on the remote yet)", n)
 		}
+		if errors.Is(err, store.ErrRemoteMoved) {
+			// Reached, but other clones pushed at every round.
+			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s kept moving while this store integrated it (other clones pushing): its records%s go with the next command that reaches the remote\n", url, ahead)
+			return url, false
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
-		return
+		return url, false
 	}
 	if res.Merged {
 		fmt.Fprintln(cmd.ErrOrStderr(), "deptool: merged the deploys other clones of this store recorded")
 	}
+	return url, true
+}
+
+// remoteStatus is status's account of the store against its remote.
+type remoteStatus struct {
+	URL     string `json:"url"`
+	Reached bool   `json:"reached"`
+	store.RemoteState
+}
+
+// line says in one line how the store compares with its remote; offline,
+// as of the last exchange.
+func (r remoteStatus) line() string {
+	when := "just now"
+	if !r.Reached {
+		when = "as of the last exchange (not reached now)"
+	}
+	if r.InStep() {
+		return fmt.Sprintf("remote %s, %s: in step", r.URL, when)
+	}
+	line := fmt.Sprintf("remote %s, %s: this store's main is %d %s ahead, %d behind", r.URL, when, r.Ahead, plural(r.Ahead, "commit", "commits"), r.Behind)
+	if r.Refs > 0 {
+		line += fmt.Sprintf("; %d host %s", r.Refs, plural(r.Refs, "ref or pin differs", "refs or pins differ"))
+	}
+	return line
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func newCloneCmd() *cobra.Command {
@@ -64,7 +104,9 @@ func newCloneCmd() *cobra.Command {
 		Long: `Create DIR (default: the remote's name) with a store DIR/.deptool cloned
 from URL: every deploy, host ref, pin and outcome, and URL recorded as the
 store's remote. The cluster directory DIR/<cluster> is created and recorded
-as the default; put or generate the config tree there.
+as the default: the one the team's remote names (as published by
+'deptool init --remote'), else prod, or --cluster. Put or generate the
+config tree there.
 
 With a remote, commands that plan (diff, status, deploy, rollback, log, pin,
 sync) first fetch what other clones recorded, and the ones that record
@@ -87,12 +129,6 @@ reaches: a path, file://, ssh://.`,
 			if err != nil {
 				return err
 			}
-			if err := os.MkdirAll(filepath.Join(dir, cluster), 0o755); err != nil {
-				return fmt.Errorf("create cluster directory: %w", err)
-			}
-			if err := s.SetDefaultCluster(filepath.Join(dir, cluster)); err != nil {
-				return err
-			}
 			if err := s.SetRemote(url); err != nil {
 				return err
 			}
@@ -100,6 +136,22 @@ reaches: a path, file://, ssh://.`,
 			defer cancel()
 			if _, err := s.Fetch(ctx, url); err != nil {
 				os.RemoveAll(path)
+				return err
+			}
+			// The team's default cluster, unless --cluster names another.
+			if !cmd.Flags().Changed("cluster") {
+				shared, ok, err := s.SharedCluster()
+				if err != nil {
+					return err
+				}
+				if ok {
+					cluster = shared
+				}
+			}
+			if err := os.MkdirAll(filepath.Join(dir, cluster), 0o755); err != nil {
+				return fmt.Errorf("create cluster directory: %w", err)
+			}
+			if err := s.SetDefaultCluster(filepath.Join(dir, cluster)); err != nil {
 				return err
 			}
 			hist, err := s.History(0)
@@ -114,6 +166,6 @@ reaches: a path, file://, ssh://.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cluster, "cluster", "prod", "name of the cluster directory to create in DIR")
+	cmd.Flags().StringVar(&cluster, "cluster", "prod", "the cluster directory to create in DIR (default: the one the remote names, else prod)")
 	return cmd
 }

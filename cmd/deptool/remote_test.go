@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/deptool/deptool/store"
 )
 
 // cloneOperator is a second checkout cloned from remote with deptool
@@ -63,7 +65,7 @@ func TestTwoClonesDeployAtOnceAndBothLand(t *testing.T) {
 	}
 	wg.Wait()
 	for _, out := range outs {
-		if strings.Contains(out, "not reached") {
+		if strings.Contains(out, "not reached") || strings.Contains(out, "kept moving") {
 			t.Errorf("a deploy did not push its records:\n%s", out)
 		}
 	}
@@ -149,5 +151,103 @@ func TestDeploysRecordTheirSourceCommit(t *testing.T) {
 	out, code := op.run("rollback", "--to", "0123456", "--plan-only")
 	if code != 0 {
 		t.Errorf("rollback --to a source commit exited %d:\n%s", code, out)
+	}
+}
+
+// bareRepo makes an empty bare Git repository for a team's remote.
+func bareRepo(t *testing.T) string {
+	t.Helper()
+	remote := filepath.Join(t.TempDir(), "team.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	return remote
+}
+
+// A clone takes the default cluster init --remote published, so that
+// clone then deploy target the same directory; --cluster overrides it.
+func TestACloneTakesTheTeamsDefaultCluster(t *testing.T) {
+	a := unreachableOperator(t)
+	remote := bareRepo(t)
+	if out, code := a.run("init", "--remote", remote, "clusters/eu"); code != 0 {
+		t.Fatalf("init --remote: %s", out)
+	}
+	b := cloneOperator(t, a, remote)
+	if got := b.git("config", "deptool.cluster"); got != filepath.Join("clusters", "eu") {
+		t.Errorf("the clone's default cluster is %q, want clusters/eu", got)
+	}
+	if _, err := os.Stat(filepath.Join(b.root, "clusters", "eu")); err != nil {
+		t.Errorf("the clone has no cluster directory: %v", err)
+	}
+	writeFiles(t, filepath.Join(b.root, "clusters", "eu"), map[string]string{"advp/app/app.conf": "p\n"})
+	if out, code := b.run("diff"); code != 0 || !strings.Contains(out, "advp") {
+		t.Errorf("diff in the clone, with no <dir>, exited %d:\n%s", code, out)
+	}
+	c := filepath.Join(t.TempDir(), "c")
+	cmd := exec.Command(a.bin, "clone", "--cluster", "staging", remote, c)
+	cmd.Env = a.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clone --cluster: %v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(c, "staging")); err != nil {
+		t.Errorf("clone --cluster staging made no staging directory: %v", err)
+	}
+}
+
+// status ends with one line saying how the store compares with its
+// remote: in step after an exchange; offline, what it holds that the
+// remote lacks, as of the last exchange. JSON says the same in a remote
+// event.
+func TestStatusSaysHowTheStoreComparesWithTheRemote(t *testing.T) {
+	op := unreachableOperator(t)
+	remote := bareRepo(t)
+	if out, code := op.run("init", "--remote", remote, "prod"); code != 0 {
+		t.Fatalf("init --remote: %s", out)
+	}
+	out, code := op.run("status")
+	if code != 0 || !strings.Contains(out, "remote "+remote+", just now: in step\n") {
+		t.Fatalf("status exited %d:\n%s", code, out)
+	}
+	// The remote goes away; two deploys are recorded here alone.
+	if err := os.Rename(remote, remote+".away"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if out, code := op.run("deploy", "--yes", "--limit", "advp"); code != exitHostFailed {
+			t.Fatalf("deploy exited %d:\n%s", code, out)
+		}
+	}
+	out, _ = op.run("status")
+	if want := "remote " + remote + ", as of the last exchange (not reached now): this store's main is 2 commits ahead, 0 behind\n"; !strings.Contains(out, want) {
+		t.Errorf("offline status lacks %q:\n%s", want, out)
+	}
+	out, _ = op.run("status", "-o", "json")
+	if !strings.Contains(out, `"event":"remote"`) || !strings.Contains(out, `"reached":false,"ahead":2,"behind":0,"refs":0`) {
+		t.Errorf("offline status JSON lacks the remote event:\n%s", out)
+	}
+	if err := os.Rename(remote+".away", remote); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ = op.run("status"); !strings.Contains(out, "just now: in step") {
+		t.Errorf("status with the remote back:\n%s", out)
+	}
+}
+
+// The remote line counts each side's commits and the refs that differ,
+// and says when the counts are only as of the last exchange.
+func TestTheRemoteLineSaysWhatDiffers(t *testing.T) {
+	for _, c := range []struct {
+		r    remoteStatus
+		want string
+	}{
+		{remoteStatus{URL: "r", Reached: true}, "remote r, just now: in step"},
+		{remoteStatus{URL: "r", RemoteState: store.RemoteState{Ahead: 1, Behind: 3, Refs: 2}},
+			"remote r, as of the last exchange (not reached now): this store's main is 1 commit ahead, 3 behind; 2 host refs or pins differ"},
+		{remoteStatus{URL: "r", Reached: true, RemoteState: store.RemoteState{Refs: 1}},
+			"remote r, just now: this store's main is 0 commits ahead, 0 behind; 1 host ref or pin differs"},
+	} {
+		if got := c.r.line(); got != c.want {
+			t.Errorf("%+v:\n got %s\nwant %s", c.r, got, c.want)
+		}
 	}
 }

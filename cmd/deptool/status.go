@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
@@ -15,7 +17,11 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show each host's last deploy and its undeployed changes",
 		Long: `Show one line per host: when it was last deployed and which commit, or
 "new host" if it never was; and "undeployed changes: app1, app2" where the
-config tree differs from what the host last received. Offline.`,
+config tree differs from what the host last received, and the source
+commit the host's deploy was generated from, when recorded. With a
+remote, it fetches first and ends with one line saying whether the store
+is in step with the remote, or how many commits on main and host refs or
+pins differ (as of the last exchange when the remote is not reached).`,
 		Example: `  deptool status
   deptool status --limit db1`,
 		Args: cobra.MaximumNArgs(1),
@@ -28,7 +34,7 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, c.store, false)
+			url, reached := syncRemote(cmd, c.store, false)
 			if len(limit) > 0 {
 				if limit, err = c.selectHosts(limit); err != nil {
 					return err
@@ -38,11 +44,26 @@ config tree differs from what the host last received. Offline.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return emitEach(cmd.OutOrStdout(), "status", statuses)
+			var remote *remoteStatus
+			if url != "" {
+				st, err := c.store.CompareRemote()
+				if err != nil {
+					return err
+				}
+				remote = &remoteStatus{URL: url, Reached: reached, RemoteState: st}
 			}
 			out := cmd.OutOrStdout()
-			return diff.RenderStatus(out, statuses, useColor(out))
+			if asJSON {
+				if err := emitEach(out, "status", statuses); err != nil || remote == nil {
+					return err
+				}
+				return emitEach(out, "remote", []remoteStatus{*remote})
+			}
+			if err := diff.RenderStatus(out, statuses, useColor(out)); err != nil || remote == nil {
+				return err
+			}
+			_, err = fmt.Fprintln(out, remote.line())
+			return err
 		},
 	}
 	addLimitFlag(cmd, &limit)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -65,6 +66,13 @@ type applier struct {
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
+
+	// What checkouts get (files.go): per app, and the secrets' plaintext
+	// by blob, held in memory only until the checkout is written.
+	accounts   *accounts
+	meta       map[string]*appMeta
+	plain      map[store.ID][]byte
+	identities []age.Identity
 	// validation reports the validation commands run; runs counts them,
 	// for unique unit names.
 	validation []wire.ValidationReport
@@ -114,6 +122,9 @@ func (a *applier) run() wire.Result {
 	}
 	if err := a.reconcile(); err != nil {
 		return a.finish(fmt.Errorf("nothing was changed on the host: put the apps back at the host store's current commit: %w", err))
+	}
+	if err := a.prepareFiles(); err != nil {
+		return a.finish(err)
 	}
 	if err := a.preflight(); err != nil {
 		return a.finish(err)
@@ -179,6 +190,9 @@ func (a *applier) execute() error {
 		return err
 	}
 	if err := a.linkSysusers(); err != nil {
+		return err
+	}
+	if err := a.fixOwners(); err != nil {
 		return err
 	}
 	if err := a.stopUnits(); err != nil {
@@ -314,7 +328,7 @@ func (a *applier) reconcileApp(app string, tree store.ID) error {
 		if err := os.MkdirAll(appDir, 0o755); err != nil {
 			return bare(err)
 		}
-		if err := writeCheckout(a.st, appDir, dir, tree); err != nil {
+		if err := a.restoreCheckout(app, appDir, dir, tree); err != nil {
 			return err
 		}
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -43,7 +44,7 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 		if err := a.record(Effect{Kind: EffectCheckout, App: app, Path: name}); err != nil {
 			return "", false, err
 		}
-		if err := writeCheckout(a.st, appDir, dir, tree); err != nil {
+		if err := a.writeCheckout(app, appDir, dir, tree); err != nil {
 			return "", false, err
 		}
 		wrote = true
@@ -100,8 +101,29 @@ func (a *applier) switchCurrent(app, name string) error {
 
 // writeCheckout writes tree into a temp directory beside dir, syncs every
 // file and directory, and renames it into place: dir either does not exist
-// or is complete.
-func writeCheckout(st *store.Store, appDir, dir string, tree store.ID) error {
+// or is complete. The temp directory is 0700 until just before the rename,
+// so no one sees a file before its mode and owners are set.
+func (a *applier) writeCheckout(app, appDir, dir string, tree store.ID) error {
+	return a.writeCheckoutWith(a.meta[app], appDir, dir, tree)
+}
+
+// restoreCheckout writes the checkout of the host's current commit again
+// (reconcile), outside any plan: its modes, owners and secrets are worked
+// out here. A name the host lacks now leaves its files root's: the
+// restore puts back what ran, it does not refuse to.
+func (a *applier) restoreCheckout(app, appDir, dir string, tree store.ID) error {
+	acc, err := readAccounts(a.l)
+	if err != nil {
+		return err
+	}
+	m, _, err := computeMeta(a.st, acc, app, tree)
+	if err != nil {
+		return err
+	}
+	return a.writeCheckoutWith(m, appDir, dir, tree)
+}
+
+func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.ID) error {
 	tmp, err := os.MkdirTemp(appDir, ".tmp-"+filepath.Base(dir)[:12]+"-")
 	if err != nil {
 		return fmt.Errorf("create temp dir: %w", bare(err))
@@ -112,11 +134,15 @@ func writeCheckout(st *store.Store, appDir, dir string, tree store.ID) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := writeTree(st, tmp, tree, ""); err != nil {
+	w := checkoutWriter{st: a.st, meta: m, secret: a.secretData}
+	if w.meta == nil {
+		w.meta = &appMeta{}
+	}
+	if err := w.tree(tmp, tree, ""); err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return bare(err)
+	if err := w.dir(tmp, ""); err != nil {
+		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("rename into place: %w", bare(err))
@@ -125,10 +151,17 @@ func writeCheckout(st *store.Store, appDir, dir string, tree store.ID) error {
 	return syncDir(appDir)
 }
 
-// writeTree writes the entries of tree into dir; rel is dir's path in the
+// checkoutWriter writes one app tree as meta says.
+type checkoutWriter struct {
+	st     *store.Store
+	meta   *appMeta
+	secret func(store.ID) ([]byte, error)
+}
+
+// tree writes the entries of tree into dir; rel is dir's path in the
 // app, for messages.
-func writeTree(st *store.Store, dir string, tree store.ID, rel string) error {
-	entries, err := st.ReadTree(tree)
+func (w checkoutWriter) tree(dir string, tree store.ID, rel string) error {
+	entries, err := w.st.ReadTree(tree)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", orDot(rel), err)
 	}
@@ -136,7 +169,7 @@ func writeTree(st *store.Store, dir string, tree store.ID, rel string) error {
 		if !validName(e.Name) {
 			return fmt.Errorf("refusing entry %q in %s", e.Name, orDot(rel))
 		}
-		if err := writeEntry(st, dir, e, rel+e.Name); err != nil {
+		if err := w.entry(dir, e, rel+e.Name); err != nil {
 			return err
 		}
 	}
@@ -146,34 +179,72 @@ func writeTree(st *store.Store, dir string, tree store.ID, rel string) error {
 	return nil
 }
 
-func writeEntry(st *store.Store, dir string, e store.Entry, rel string) error {
+func (w checkoutWriter) entry(dir string, e store.Entry, rel string) error {
 	path := filepath.Join(dir, e.Name)
 	switch e.Mode {
 	case store.ModeDir:
-		if err := os.Mkdir(path, 0o755); err != nil {
+		if err := os.Mkdir(path, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", rel, bare(err))
 		}
-		return writeTree(st, path, e.ID, rel+"/")
-	case store.ModeFile:
-		return writeFile(st, path, e.ID, rel, 0o644)
-	case store.ModeExecutable:
-		return writeFile(st, path, e.ID, rel, 0o755)
+		if err := w.tree(path, e.ID, rel+"/"); err != nil {
+			return err
+		}
+		return w.dir(path, rel)
+	case store.ModeFile, store.ModeExecutable:
+		return w.file(dir, e, rel)
 	}
 	return fmt.Errorf("%s: unsupported mode %s in the config tree", rel, e.Mode)
 }
 
-func writeFile(st *store.Store, path string, blob store.ID, rel string, perm fs.FileMode) error {
-	data, err := st.ReadBlob(blob)
+// dir sets a directory's mode and group once its entries are written.
+func (w checkoutWriter) dir(path, rel string) error {
+	dm, ok := w.meta.dirs[rel]
+	if !ok {
+		dm = dirMeta{perm: 0o755}
+	}
+	if err := os.Lchown(path, 0, max(dm.gid, 0)); err != nil {
+		return fmt.Errorf("chown %s: %w", orDot(rel), bare(err))
+	}
+	if err := os.Chmod(path, dm.perm); err != nil {
+		return fmt.Errorf("chmod %s: %w", orDot(rel), bare(err))
+	}
+	return nil
+}
+
+func (w checkoutWriter) file(dir string, e store.Entry, rel string) error {
+	fm, ok := w.meta.files[rel]
+	if !ok { // an apply with no meta: Git's modes, root's
+		fm = fileMeta{path: rel, perm: 0o644}
+		if e.Mode == store.ModeExecutable {
+			fm.perm = 0o755
+		}
+	}
+	var data []byte
+	var err error
+	if fm.secret {
+		data, err = w.secret(e.ID)
+	} else {
+		data, err = w.st.ReadBlob(e.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("read %s: %w", rel, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	name := filepath.Join(dir, path.Base(fm.path))
+	return writeFile(name, data, fm, rel)
+}
+
+// writeFile creates a file with its content, owners and mode, synced.
+func writeFile(name string, data []byte, fm fileMeta, rel string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", rel, bare(err))
 	}
 	_, err = f.Write(data)
+	if err == nil && (fm.uid > 0 || fm.gid > 0) {
+		err = f.Chown(max(fm.uid, 0), max(fm.gid, 0))
+	}
 	if err == nil {
-		err = f.Chmod(perm) // the umask must not strip the executable bit
+		err = f.Chmod(fm.perm) // after chown, which may clear bits; and the umask must not strip any
 	}
 	if err == nil {
 		err = f.Sync()

@@ -19,8 +19,11 @@
 //	/var/lib/deptool/attempt.json       what the last apply did (Attempt)
 //	/var/lib/deptool/journal.jsonl      one line per apply
 //
-// Checkouts are written to a temp name, synced and renamed, so a directory
-// named after a tree is always complete; current and previous are relative
+// Checkouts are written to a temp name (mode 0700 until the end), synced
+// and renamed, so a directory named after a tree is always complete. Files
+// get the modes and owners of the manifest's "files" and secrets (NAME.age)
+// are decrypted into NAME with the host's SSH key, all worked out before
+// anything changes (files.go); current and previous are relative
 // links replaced by rename. Refs are loose Git refs written the same way.
 //
 // Manifest symlinks point at /var/lib/deptool/apps/<app>/current/<file>, so

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"filippo.io/age"
+	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
@@ -70,13 +72,15 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 
 // driftCheck collects one host's drift.
 type driftCheck struct {
-	l       layout
-	st      *store.Store
-	ctx     context.Context
-	open    openUnits
-	sd      units
-	closeSD func()
-	found   []wire.Drift
+	meta       *appMeta // the app's modes and owners, nil if unknown
+	identities []age.Identity
+	l          layout
+	st         *store.Store
+	ctx        context.Context
+	open       openUnits
+	sd         units
+	closeSD    func()
+	found      []wire.Drift
 }
 
 func (dc *driftCheck) close() {
@@ -102,6 +106,10 @@ func (dc *driftCheck) app(app string, tree store.ID) (diff.Manifest, error) {
 		return m, nil
 	}
 	var special []string // files of systemd/, sysusers/, quadlets/, linked into the host
+	dc.meta = nil
+	if acc, err := readAccounts(dc.l); err == nil {
+		dc.meta, _, _ = computeMeta(dc.st, acc, app, tree) // without it, modes are not compared
+	}
 	if err := dc.files(app, dir, tree, "", &special); err != nil {
 		return m, err
 	}
@@ -137,8 +145,14 @@ func (dc *driftCheck) files(app, dir string, tree store.ID, rel string, special 
 	}
 	want := map[string]bool{}
 	for _, e := range entries {
-		want[e.Name] = true
-		p, r := filepath.Join(dir, e.Name), rel+e.Name
+		// A secret is on the host under the name it decrypts to.
+		name, secret := e.Name, !e.IsDir() && diff.IsSecret(e.Name)
+		if secret {
+			name = strings.TrimSuffix(name, diff.SecretSuffix)
+		}
+		want[name] = true
+		p, r := filepath.Join(dir, name), rel+name
+		treeRel := rel + e.Name
 		fi, err := os.Lstat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -158,9 +172,16 @@ func (dc *driftCheck) files(app, dir string, tree store.ID, rel string, special 
 		if top, _, ok := strings.Cut(r, "/"); ok && isSpecial(top) {
 			*special = append(*special, r)
 		}
+		dc.attrs(app, r, treeRel, fi)
 		blob, err := dc.st.ReadBlob(e.ID)
 		if err != nil {
 			return err
+		}
+		if secret {
+			if blob, err = dc.secret(e.ID); err != nil {
+				dc.add(app, wire.DriftFile, r, "cannot be compared: the secret does not decrypt with this host's key: %v", err)
+				continue
+			}
 		}
 		if fi.Size() != int64(len(blob)) {
 			dc.add(app, wire.DriftFile, r, "changed on the host")
@@ -276,4 +297,38 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// attrs compares a checked-out file's mode and owners with what the
+// manifest gives it.
+func (dc *driftCheck) attrs(app, r, treeRel string, fi fs.FileInfo) {
+	if dc.meta == nil {
+		return
+	}
+	fm, ok := dc.meta.files[treeRel]
+	if !ok {
+		return
+	}
+	uid, gid := owner(fi)
+	if fi.Mode().Perm() != fm.perm || (fm.uid >= 0 && uid != fm.uid) || (fm.gid >= 0 && gid != fm.gid) {
+		dc.add(app, wire.DriftFile, r, "is mode %04o uid %d gid %d on the host; the manifest gives it mode %04o %s:%s",
+			fi.Mode().Perm(), uid, gid, fm.perm, fm.owner, fm.group)
+	}
+}
+
+// secret decrypts a secret's blob with the host's key, to compare it with
+// the checkout; the plaintext stays in memory.
+func (dc *driftCheck) secret(blob store.ID) ([]byte, error) {
+	if dc.identities == nil {
+		ids, err := secret.HostIdentities(dc.l.root)
+		if err != nil {
+			return nil, err
+		}
+		dc.identities = ids
+	}
+	data, err := dc.st.ReadBlob(blob)
+	if err != nil {
+		return nil, err
+	}
+	return secret.Decrypt(data, dc.identities...)
 }

@@ -46,6 +46,7 @@ type linkPlan struct {
 	step   diff.SymlinkStep
 	want   string // the link's target
 	sha256 string // of the config tree's file
+	secret bool   // the file is a secret: its hash is not shown
 }
 
 // preflight inspects every symlink path before anything changes: a path
@@ -81,10 +82,16 @@ func (a *applier) preflight() error {
 func (a *applier) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) {
 	lp := linkPlan{app: app, step: step, want: a.l.linkTarget(app, step.Target)}
 	e, err := lookupFile(a.st, a.apps[app], step.Target)
+	read := a.st.ReadBlob
 	if err != nil {
-		return lp, err
+		// A link to a secret names the file it decrypts to.
+		var serr error
+		if e, serr = lookupFile(a.st, a.apps[app], step.Target+diff.SecretSuffix); serr != nil {
+			return lp, err
+		}
+		read, lp.secret = a.secretData, true
 	}
-	data, err := a.st.ReadBlob(e.ID)
+	data, err := read(e.ID)
 	if err != nil {
 		return lp, fmt.Errorf("read %s/%s: %w", app, step.Target, err)
 	}
@@ -160,6 +167,9 @@ func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 		}
 		if sum == lp.sha256 {
 			return identical, nil
+		}
+		if lp.secret { // a hash of a short secret is as good as the secret
+			return 0, fmt.Errorf("a different file is already there (the config tree's %s/%s is a secret, so neither hash is shown): move it away", lp.app, lp.step.Target)
 		}
 		return 0, fmt.Errorf("a different file is already there (sha256 %s on the host, %s in the config tree's %s/%s): move it away or make the config tree's file identical",
 			sum, lp.sha256, lp.app, lp.step.Target)

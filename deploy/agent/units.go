@@ -441,15 +441,42 @@ func (a *applier) startUnits() error {
 	if err != nil {
 		return err
 	}
-	// Every change is made; settling only watches.
-	if err := a.openConfirmation(); err != nil {
-		return err
+	// Every change is made; settling only watches. But a reload is a
+	// signal: systemd's job is done once it is sent, not once the daemon
+	// has re-read its files (sshd had not, when the job returned, in about
+	// half the tries on lab hosts of three releases). A confirmation in
+	// that gap would be answered by the old configuration, which is what
+	// it must rule out, so after a reload the wait opens once the settle
+	// window, the daemon's time to re-read, is over.
+	reloaded := a.plansReload()
+	if !reloaded {
+		if err := a.openConfirmation(); err != nil {
+			return err
+		}
 	}
 	if len(names) == 0 {
 		return nil
 	}
 	a.say(wire.Progress{Step: "settle", Detail: strings.Join(names, ", ")})
-	return a.settle(sd, names, false)
+	if err := a.settle(sd, names, false); err != nil {
+		return err
+	}
+	if reloaded {
+		return a.openConfirmation()
+	}
+	return nil
+}
+
+// plansReload reports whether the apply reloads any unit.
+func (a *applier) plansReload() bool {
+	for _, ap := range a.plan.Apps {
+		for _, st := range ap.Units {
+			if st.Op == diff.Reload {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // settle watches units for the request's window and reports them; a unit

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"filippo.io/age"
+	"github.com/deptool/deptool/deploy/secret"
+	"github.com/deptool/deptool/deploy/transport"
+	"github.com/spf13/cobra"
+)
+
+func newSecretCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "secret",
+		Short: "Encrypt and edit secrets (NAME.age files) for a host",
+		Long: `A file NAME.age in an app is a secret: an age file encrypted to the host's
+SSH host key, which the agent decrypts on the host into NAME (mode 0600,
+owned by root, unless the manifest's "files" says otherwise). The store,
+the Git remote and every other host only ever hold the ciphertext.
+
+Secrets are encrypted to the host key deptool trusts, the one known_hosts
+holds for the host as the SSH config resolves it, and to the team's
+recipients in ` + secret.RecipientsFile + ` next to the store (age1... keys or
+SSH public keys, one a line), so that the team can edit them later.
+See docs/secrets.md.`,
+	}
+	cmd.AddCommand(newSecretEncryptCmd(), newSecretEditCmd())
+	return cmd
+}
+
+// recipientsFile is the team's recipients file, beside the store.
+func recipientsFile() string {
+	return filepath.Join(filepath.Dir(filepath.Clean(storePath())), secret.RecipientsFile)
+}
+
+func encrypter() secret.Encrypter {
+	return secret.Encrypter{HostKeys: secret.KnownHosts(transport.Options{}), Team: recipientsFile()}
+}
+
+func newSecretEncryptCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "encrypt HOST [FILE]",
+		Short: "Encrypt a file (or stdin) for a host",
+		Long: `Encrypt FILE, or stdin without one, to HOST's SSH host key from
+known_hosts and to the team's recipients, and write the armored age file to
+stdout or to --output. Put it in the config tree as <host>/<app>/NAME.age.`,
+		Example: `  deptool secret encrypt web1 db.password -o prod/web1/app/db.password.age
+  printf %s "$TOKEN" | deptool secret encrypt web1 > prod/web1/app/token.age`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var plain []byte
+			var err error
+			if len(args) == 2 {
+				plain, err = os.ReadFile(args[1])
+			} else {
+				plain, err = io.ReadAll(cmd.InOrStdin())
+			}
+			if err != nil {
+				return err
+			}
+			ct, err := encrypter().Encrypt(args[0], plain)
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(ct)
+				return err
+			}
+			return secret.WriteFile(out, ct)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write the age file here instead of stdout")
+	return cmd
+}
+
+// defaultIdentities are tried for decrypting when --identity is not given.
+var defaultIdentities = []string{"~/.config/age/keys.txt", "~/.ssh/id_ed25519", "~/.ssh/id_rsa"}
+
+func newSecretEditCmd() *cobra.Command {
+	var identities []string
+	cmd := &cobra.Command{
+		Use:   "edit HOST PATH",
+		Short: "Decrypt a secret, edit it in $EDITOR, re-encrypt it",
+		Long: `Decrypt the age file PATH with your identity (which must be one of its
+recipients: list it in ` + secret.RecipientsFile + `), open the plaintext in $EDITOR
+(default vi), and encrypt the result again for HOST and the team. A missing
+PATH starts empty. The plaintext is written only to a private 0700
+directory (in /dev/shm when there is one), removed when the editor exits.`,
+		Example: `  deptool secret edit web1 prod/web1/app/db.password.age
+  deptool secret edit --identity ~/.config/age/keys.txt db1 prod/db1/pg/pass.age`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ids, err := loadIdentities(identities)
+			if err != nil {
+				return err
+			}
+			editor := os.Getenv("EDITOR")
+			if editor == "" {
+				editor = "vi"
+			}
+			ed := secret.Editor{
+				Encrypter:  encrypter(),
+				Identities: ids,
+				Command: func(p string) *exec.Cmd {
+					c := exec.Command("sh", "-c", editor+` "$1"`, "editor", p)
+					c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
+					return c
+				},
+			}
+			err = ed.Edit(args[0], args[1])
+			if errors.Is(err, secret.ErrUnchanged) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unchanged\n", args[1])
+				return nil
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVarP(&identities, "identity", "i", nil, "age identity file or SSH private key to decrypt with (default: ~/.config/age/keys.txt, ~/.ssh/id_ed25519, ~/.ssh/id_rsa, those that exist)")
+	return cmd
+}
+
+func loadIdentities(files []string) ([]age.Identity, error) {
+	explicit := len(files) > 0
+	if !explicit {
+		files = defaultIdentities
+	}
+	home, _ := os.UserHomeDir()
+	var ids []age.Identity
+	for _, f := range files {
+		if len(f) > 1 && f[:2] == "~/" {
+			f = filepath.Join(home, f[2:])
+		}
+		if _, err := os.Stat(f); err != nil && !explicit {
+			continue
+		}
+		got, err := secret.ReadIdentity(f)
+		if err != nil {
+			if !explicit {
+				continue // a default that does not fit, such as a passphrase-protected key
+			}
+			return nil, err
+		}
+		ids = append(ids, got...)
+	}
+	return ids, nil
+}
