@@ -108,7 +108,9 @@ func runDeploy(cmd *cobra.Command, args []string, f deployFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.source == "" {
+	if f.source == "" && !f.planOnly {
+		// A plan commits nothing, so it needs no source; asking Git is a
+		// `git status` over the whole tree, as long as the plan itself.
 		f.source = deploy.SourceOf(cmd.Context(), c.dir)
 	}
 	return deployTree(cmd, c, c.snap.Tree, f, f.message)
