@@ -267,7 +267,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Failed, err)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || d.stopped() {
 			return finish(Skipped, errInterrupted)
 		}
 		return finish(Unreachable, err)

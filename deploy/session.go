@@ -74,6 +74,20 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	return sess, nil
 }
 
+// onStop calls f once the deploy is told to start no new host (Options.Stop);
+// the returned function stops watching.
+func (d *deployer) onStop(f func()) (unwatch func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-d.opts.Stop:
+			f()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
 // agentMissing is a host without this build's agent; uname is the host's
 // `uname -sm`, which says which build it needs.
 type agentMissing struct{ uname string }
@@ -148,6 +162,9 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
 	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
+	// Nothing has changed on the host yet: an interrupt that starts no new
+	// host ends this wait at once rather than after the deadline.
+	defer d.onStop(cancel)()
 	hello, err := client.Hello(hctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
@@ -157,8 +174,8 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		if errors.As(err, &agentErr) {
 			return fmt.Errorf("agent: %w", err)
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted while waiting for the agent's hello: %w", ctx.Err())
+		if ctx.Err() != nil || d.stopped() {
+			return errInterrupted
 		}
 		if hctx.Err() != nil {
 			return fmt.Errorf("no answer from deptool's agent within %s of starting it: the login runs something else (a forced command in authorized_keys, a shell waiting for input?); check that 'ssh %s true' returns at once%s",

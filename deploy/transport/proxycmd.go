@@ -80,8 +80,10 @@ func (p *proxyConn) Close() error {
 func (p *proxyConn) failure() string {
 	select {
 	case <-p.exited:
-	case <-time.After(100 * time.Millisecond):
-		// The handshake saw EOF an instant before Wait did.
+	case <-time.After(time.Second):
+		// The handshake saw EOF or a broken pipe before Wait saw the
+		// exit: an instant, or much longer on a loaded machine (100 ms
+		// was too short under CI's load). Only failed dials wait here.
 		select {
 		case <-p.exited:
 		default:
