@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -263,7 +265,7 @@ func checkFiles(m Manifest, files []AppFile) []problem {
 	for _, f := range files {
 		byPath[f.Path] = f
 	}
-	for _, key := range sortedFileKeys(m.Files) {
+	for _, key := range slices.Sorted(maps.Keys(m.Files)) {
 		e := m.Files[key]
 		switch {
 		case key == "" || path.IsAbs(key) || path.Clean(key) != key || key == ".." || strings.HasPrefix(key, "../"):
@@ -330,15 +332,6 @@ func anyMatch(glob string, files []AppFile) bool {
 	return false
 }
 
-func sortedFileKeys(m map[string]FileAttrs) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // appFiles lists the files under a tree like AppFiles, once per tree id:
 // subtrees shared by many apps (a tls/ directory, say) are read once.
 func (l *loader) appFiles(tree store.ID) ([]AppFile, error) {
@@ -400,7 +393,7 @@ func (pl *planner) fileAttrs(changes []FileChange, old, cur *appData, from, to s
 			c.Attr = &a
 		}
 	}
-	if from.IsZero() || to.IsZero() || filesEqual(old.manifest.Files, cur.manifest.Files) {
+	if from.IsZero() || to.IsZero() || maps.Equal(old.manifest.Files, cur.manifest.Files) {
 		return changes, nil
 	}
 	// The files section changed: files it now covers differently changed
@@ -436,18 +429,6 @@ func (pl *planner) fileAttrs(changes []FileChange, old, cur *appData, from, to s
 	}
 	sort.Slice(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
 	return changes, nil
-}
-
-func filesEqual(a, b map[string]FileAttrs) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // secrets lists the secrets under a tree, once per tree id. Unlike
