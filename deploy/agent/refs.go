@@ -39,8 +39,19 @@ func (h *hostStore) open(create bool) (*store.Store, error) {
 		return h.st, nil
 	}
 	dir := h.l.storeDir()
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && !create {
-		return nil, nil
+	if !create {
+		// Only reading, maybe without the lock: the agent that holds it
+		// may be creating the store this instant, so a directory that is
+		// not a store yet reads as no store, as a missing one does.
+		st, err := store.Open(dir)
+		if errors.Is(err, store.ErrNoStore) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		h.st = st
+		return st, nil
 	}
 	st, err := h.init(dir)
 	if err != nil {

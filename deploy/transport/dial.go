@@ -152,10 +152,12 @@ func handshake(ctx, hctx context.Context, via *ssh.Client, h *hop, cfg *ssh.Clie
 		return nil, false, terr
 	}
 	if err != nil {
-		// A connection that ended under the handshake may be a
-		// ProxyCommand that failed: its exit and stderr say why. Asked
-		// before closing, which would end the command itself.
-		if p, ok := nc.(*proxyConn); ok && isTransient(err) {
+		// A connection that ended under the handshake, before the host
+		// showed its key, may be a ProxyCommand that failed: its exit and
+		// stderr say why. The handshake sees that as EOF, a reset or a
+		// broken pipe (writing its banner first), whichever comes first.
+		// Asked before closing, which would end the command itself.
+		if p, ok := nc.(*proxyConn); ok && !keys.checked() {
 			if why := p.failure(); why != "" {
 				nc.Close()
 				return nil, false, fmt.Errorf("%s: %s", h.where(), why)
