@@ -82,8 +82,10 @@ func (p *perHost) Close() {}
 func (p *perHost) Notice(msg string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// "\r" first: the terminal echoed "^C" where the cursor was, and the
+	// notice would otherwise start two columns in, after what was left.
 	if p.drawn {
-		fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", len(p.hosts))
+		fmt.Fprintf(p.w, "\r\x1b[%dA\x1b[J", len(p.hosts))
 	}
 	fmt.Fprintln(p.w, msg)
 	p.drawn = false
@@ -110,7 +112,7 @@ func (p *perHost) set(host, text string) {
 func (p *perHost) redraw() {
 	var b strings.Builder
 	if p.drawn {
-		fmt.Fprintf(&b, "\x1b[%dA", len(p.hosts))
+		fmt.Fprintf(&b, "\r\x1b[%dA", len(p.hosts))
 	}
 	width := widthOf(p.hosts)
 	for _, h := range p.hosts {
