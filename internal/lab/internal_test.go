@@ -248,7 +248,11 @@ func assertNoTrace(t *testing.T, st labState) {
 		if h.Init.alive() || h.Nspawn.alive() {
 			t.Errorf("host %s: process left: init %d, nspawn %d", h.Name, h.Init.PID, h.Nspawn.PID)
 		}
-		if linkExists(h.Veth) {
+		// Indexes are machine-wide and freed by Down, so a parallel test's
+		// lab may already have taken this one and made a veth of the same
+		// name; it reserves the index before it makes the veth, so reading
+		// the slot after seeing the veth tells whose it is.
+		if linkExists(h.Veth) && !heldByOtherLab(h.Index, st.ID) {
 			t.Errorf("host %s: veth %s left", h.Name, h.Veth)
 		}
 		if _, err := os.Stat(slotPath(h.Index)); err == nil {
@@ -295,6 +299,13 @@ func assertNoTraceOf(t *testing.T, id string) {
 			t.Errorf("index slot %s still held", p)
 		}
 	}
+}
+
+// heldByOtherLab reports whether index i is now reserved by a lab other
+// than id.
+func heldByOtherLab(i int, id string) bool {
+	var s slot
+	return readJSON(slotPath(i), &s) == nil && s.Lab != id
 }
 
 func grepLines(s, sub string) string {
