@@ -21,8 +21,26 @@ import (
 // commits in wants that is not reachable from the commits in haves, and
 // returns how many objects it holds. haves are commits the receiver already
 // has; those this store does not know are skipped, which only makes the
-// pack larger, never wrong.
+// pack larger, never wrong. The pack is made into a spool and copied to w
+// after the store is free again, so a slow w delays only its own caller.
 func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
+	sp := newSpool(s.spoolDir())
+	defer sp.close()
+	n, err := s.encodePack(sp, wants, haves)
+	if err != nil {
+		return 0, err
+	}
+	r, err := sp.reader()
+	if err == nil {
+		_, err = io.Copy(w, r)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: write pack: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) encodePack(w io.Writer, wants, haves []ID) (int, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
 	known := make([]ID, 0, len(haves))
@@ -41,6 +59,15 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 		return 0, fmt.Errorf("store: write pack: %w", err)
 	}
 	return len(objs), nil
+}
+
+// spoolDir is where WritePack's spool spills over: among the packs, where
+// the store's clean-up finds what a crash left.
+func (s *Store) spoolDir() string {
+	if s.path == "" {
+		return ""
+	}
+	return s.packDir()
 }
 
 // ReadPack stores the objects of the packfile read from r. When that
@@ -224,7 +251,7 @@ func (s *Store) Repack(keep ...ID) (int64, error) {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if _, err := s.WritePack(tmp, wants, nil); err != nil {
+	if _, err := s.encodePack(tmp, wants, nil); err != nil {
 		return 0, fmt.Errorf("store: repack: %w", err)
 	}
 	// The pack's name is its trailing checksum: the one pack to keep,

@@ -178,3 +178,72 @@ func TestLargeFilesAreStreamed(t *testing.T) {
 		t.Errorf("read back %d bytes (%v), want %d", len(data), err, len(big))
 	}
 }
+
+// lockProbe is a pack's receiver that records, at its first write, whether
+// the store was free for others meanwhile.
+type lockProbe struct {
+	s *Store
+	bytes.Buffer
+	probed  bool
+	blocked bool
+}
+
+func (p *lockProbe) Write(b []byte) (int, error) {
+	if !p.probed {
+		p.probed = true
+		if p.s.objMu.TryLock() {
+			p.s.objMu.Unlock()
+		} else {
+			p.blocked = true
+		}
+	}
+	return p.Buffer.Write(b)
+}
+
+// A pack goes to its receiver with the store free: a host whose link
+// stalls mid-pack must not stall every other host's send. Small and large
+// packs alike (a large one spills to a file among the packs), and they
+// arrive whole.
+func TestWritePackLeavesTheStoreFreeWhileSending(t *testing.T) {
+	s := initStore(t)
+	big := make([]byte, spoolMemory+spoolMemory/2)
+	for i := range big {
+		big[i] = byte(i*7 + i/251) // incompressible enough to stay large
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+	}{
+		{"small", map[string]string{"a": "one"}},
+		{"larger than memory", map[string]string{"big": string(big)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := hostCommit(t, s, "web1", tc.files)
+			p := &lockProbe{s: s}
+			if _, err := s.WritePack(p, []ID{c}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if p.blocked {
+				t.Error("the store was locked while the pack was written to its receiver")
+			}
+			dst := initStore(t)
+			if err := dst.ReadPack(&p.Buffer); err != nil {
+				t.Fatal(err)
+			}
+			info, err := dst.CommitInfo(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readBack(t, dst, info.Tree)
+			for name, want := range tc.files {
+				if got["app/"+name] != want {
+					t.Errorf("app/%s arrived with %d bytes, want %d", name, len(got["app/"+name]), len(want))
+				}
+			}
+			left, _ := filepath.Glob(filepath.Join(s.packDir(), "tmp_pack_spool_*"))
+			if len(left) > 0 {
+				t.Errorf("spool files left: %v", left)
+			}
+		})
+	}
+}
