@@ -21,6 +21,18 @@
 # Each boot's wall time and the memory the N hosts took (MemAvailable
 # before and after) are written to deploy.env as lab_boot_N.
 #
+# Every timed run starts BENCH_PAUSE seconds (default 11) after the hosts'
+# last login: logind stops a user's systemd manager 10 s after their last
+# session ends (UserStopDelaySec), and the next login starts it again, which
+# costs a host about 100 ms of CPU, more than the login itself. Without the
+# pause a run pays that start or not depending on how long the run before
+# it took; with it every run pays it, as a deploy minutes after the last
+# one does. BENCH_PAUSE=0 measures with the managers still running.
+#
+# Where the CPU went is written next to the TSV, as deploy-cpu.tsv: per
+# run, the CPU time the lab's hosts used (their cgroups) and the rest of
+# the machine (the operator's side: deptool, ssh, Ansible).
+#
 # BENCH_SERIES="deptool ssh-floor" measures only those series (default:
 # all of the above), for a quick point at a large N; it may also name
 # deptool-all-at-once, the deptool series with --parallel N (every host at
@@ -43,11 +55,13 @@ shift $((OPTIND - 1))
 runs=${1:-5}
 shift || true
 counts=${*:-1 8 32 100}
+pause=${BENCH_PAUSE:-11}
 series=${BENCH_SERIES:-deptool deptool-noconfirm deptool-settle deptool-first-contact ansible ssh-floor}
-[[ $runs =~ ^[1-9][0-9]*$ ]] || usage
+[[ $runs =~ ^[1-9][0-9]*$ && $pause =~ ^[0-9]+$ ]] || usage
 for n in $counts; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage; done
 
 out=$(realpath -m "$out") # before the cd below
+cpu_out=$(dirname "$out")/deploy-cpu.tsv
 top=$(cd "$(dirname "$0")/.." && pwd)
 bench=$top/scripts/bench
 work=$(mktemp -d /tmp/deptool-bench.XXXXXX)
@@ -105,8 +119,10 @@ describe_machine() {
 # ansible-playbook it is its biggest process, not the sum of its forks.
 # A run that fails stops the benchmark: it is never recorded as a time.
 measure() {
-    local series=$1 run=$2 t0 t1 rss=0
+    local series=$1 run=$2 t0 t1 rss=0 hosts0 all0
     shift 2
+    sleep "$pause"
+    hosts0=$(hosts_cpu_us) all0=$(machine_cpu_us)
     t0=$EPOCHREALTIME
     if [[ $(type -t "$1") == function ]]; then
         "$@" >"$log" 2>&1 || fail "$series" "$@"
@@ -115,10 +131,28 @@ measure() {
         rss=$(tail -1 "$work/rss")
     fi
     t1=$EPOCHREALTIME
+    local hosts_us=$(($(hosts_cpu_us) - hosts0)) all_us=$(($(machine_cpu_us) - all0))
+    printf '%s\t%s\t%s\t%.3f\t%.3f\n' "$series" "$n" "$run" \
+        "$(awk -v u=$hosts_us 'BEGIN { print u / 1e6 }')" "$(awk -v u=$((all_us - hosts_us)) 'BEGIN { print u / 1e6 }')" >>"$cpu_out"
     local secs
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     printf '%s\t%s\t%s\t%s\t%s\n' "$series" "$n" "$run" "$secs" "$rss" >>"$out"
     printf '%-22s %2d hosts  run %d  %7.3f s  %6d KiB\n' "$series" "$n" "$run" "$secs" "$rss"
+}
+
+# hosts_cpu_us is the CPU time, in microseconds, every process of the
+# lab's hosts has used: the sum over their cgroup v2 groups (from the lab's
+# state), which keep counting for processes that have ended.
+hosts_cpu_us() {
+    grep -o '"/sys/fs/cgroup/[^"]*"' "$lab/state.json" | tr -d '"' | sort -u |
+        while read -r g; do [[ -f $g/cpu.stat ]] && cat "$g/cpu.stat"; done |
+        awk '$1 == "usage_usec" { s += $2 } END { printf "%.0f\n", s }'
+}
+
+# machine_cpu_us is the CPU time the whole machine has been busy, in
+# microseconds (user, nice, system, irq and softirq from /proc/stat).
+machine_cpu_us() {
+    awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8) * 1e6 / hz }' /proc/stat
 }
 
 fail() {
@@ -348,6 +382,21 @@ summary() {
         $1 != s || $2 != h { flush(); s = $1; h = $2; k = 0; rss = 0 }
         { v[++k] = $4; if ($5 > rss) rss = $5 }
         END { flush() }'
+    echo
+    printf '%-22s %5s  %s\n' series hosts 'CPU per host (medians): on the hosts, elsewhere'
+    local key
+    for key in $(tail -n +2 "$cpu_out" | cut -f1,2 | tr '\t' : | sort -u); do
+        printf '%-22s %5d  %4.0f ms, %4.0f ms\n' "${key%:*}" "${key#*:}" \
+            "$(cpu_median "$key" 4)" "$(cpu_median "$key" 5)"
+    done
+}
+
+# cpu_median SERIES:HOSTS COLUMN: the median of that column of deploy-cpu.tsv
+# over the runs of that series, in milliseconds per host.
+cpu_median() {
+    local series=${1%:*} hosts=${1#*:}
+    awk -F'\t' -v s="$series" -v h="$hosts" '$1 == s && $2 == h { print 1000 * $'"$2"' / h }' "$cpu_out" | sort -n |
+        awk '{ v[++k] = $1 } END { print k % 2 ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2 }'
 }
 
 main() {
@@ -361,6 +410,7 @@ main() {
     # The file is rewritten; rows are added as they are measured, so a run
     # cut short keeps what it got.
     printf 'series\thosts\trun\tseconds\tmax_rss_kb\n' >"$out"
+    printf 'series\thosts\trun\thosts_cpu_s\toperator_cpu_s\n' >"$cpu_out"
     for n in $counts; do
         boot
         first_contact
