@@ -385,7 +385,7 @@ summary() {
     echo
     printf '%-22s %5s  %s\n' series hosts 'CPU per host (medians): on the hosts, elsewhere'
     local key
-    for key in $(tail -n +2 "$cpu_out" | cut -f1,2 | tr '\t' : | sort -u); do
+    for key in $(tail -n +2 "$cpu_out" | cut -f1,2 | tr '\t' : | sort -t: -k1,1 -k2,2n -u); do
         printf '%-22s %5d  %4.0f ms, %4.0f ms\n' "${key%:*}" "${key#*:}" \
             "$(cpu_median "$key" 4)" "$(cpu_median "$key" 5)"
     done
