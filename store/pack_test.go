@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -206,16 +207,19 @@ func (p *lockProbe) Write(b []byte) (int, error) {
 // arrive whole.
 func TestWritePackLeavesTheStoreFreeWhileSending(t *testing.T) {
 	s := initStore(t)
+	// Random bytes: zlib cannot shrink them below the spool's memory.
 	big := make([]byte, spoolMemory+spoolMemory/2)
+	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range big {
-		big[i] = byte(i*7 + i/251) // incompressible enough to stay large
+		big[i] = byte(rng.Uint32())
 	}
 	for _, tc := range []struct {
-		name  string
-		files map[string]string
+		name    string
+		files   map[string]string
+		spilled bool
 	}{
-		{"small", map[string]string{"a": "one"}},
-		{"larger than memory", map[string]string{"big": string(big)}},
+		{"small", map[string]string{"a": "one"}, false},
+		{"larger than memory", map[string]string{"big": string(big)}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := hostCommit(t, s, "web1", tc.files)
@@ -225,6 +229,9 @@ func TestWritePackLeavesTheStoreFreeWhileSending(t *testing.T) {
 			}
 			if p.blocked {
 				t.Error("the store was locked while the pack was written to its receiver")
+			}
+			if spilled := p.Len() > spoolMemory; spilled != tc.spilled {
+				t.Fatalf("pack of %d bytes: spilled to a file = %v, want %v", p.Len(), spilled, tc.spilled)
 			}
 			dst := initStore(t)
 			if err := dst.ReadPack(&p.Buffer); err != nil {
