@@ -364,3 +364,76 @@ func TestUnsafeStateDirAndLinkThroughAUsersSymlinkAreRefused(t *testing.T) {
 		t.Errorf("/root/app.conf appeared: %s", got)
 	}
 }
+
+// A host whose link stalls while its objects are on their way holds up
+// only itself: the other host, let in after the stall began, sends, applies
+// and is deployed while the stalled host's send still hangs. (The store
+// used to hold its lock while a pack drained into the SSH channel, so the
+// second host waited until the first one's connection died.)
+func TestStalledSendHoldsUpOnlyItsHost(t *testing.T) {
+	l := lab.StartFresh(t, "web1", "web2")
+	op := newOperator(t, l)
+	op.write(map[string]string{"web1/site/index.html": "v1\n", "web2/site/index.html": "v1\n"})
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	big := make([]byte, 64<<20) // incompressible: the pack is as big
+	rand.Read(big)
+	op.write(map[string]string{"web1/site/index.html": "v2\n", "web1/site/big.bin": string(big), "web2/site/index.html": "v2\n"})
+	// web2 is frozen until web1's send stalls: its deploy cannot get
+	// ahead of web1's.
+	if err := l.Freeze("web2"); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Thaw("web2")
+	defer l.Restore("web1")
+
+	cmd := exec.Command(op.bin, "deploy", "--yes", "--settle", "0s", "--output", "json")
+	cmd.Dir, cmd.Env = op.root, op.env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var seen bytes.Buffer
+	lines := bufio.NewScanner(stdout)
+	cut := false
+	var cutAt time.Time
+	for lines.Scan() {
+		seen.Write(append(lines.Bytes(), '\n'))
+		var ev struct{ Event, Host, Phase, Outcome string }
+		if json.Unmarshal(lines.Bytes(), &ev) != nil {
+			continue
+		}
+		switch {
+		case !cut && ev.Event == "phase" && ev.Host == "web1" && ev.Phase == "sending objects":
+			if err := l.Cut("web1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Thaw("web2"); err != nil {
+				t.Fatal(err)
+			}
+			cut, cutAt = true, time.Now()
+		case ev.Event == "outcome" && ev.Host == "web1":
+			t.Fatalf("web1's stalled send ended (%s) before web2 was deployed:\n%s%s", ev.Outcome, seen.String(), stderr.String())
+		case ev.Event == "outcome" && ev.Host == "web2":
+			if !cut {
+				t.Fatalf("web2 ended before web1 began sending: the test proves nothing:\n%s", seen.String())
+			}
+			if ev.Outcome != "deployed" {
+				t.Fatalf("web2 %s:\n%s%s", ev.Outcome, seen.String(), stderr.String())
+			}
+			t.Logf("web2 deployed %s after web1's link was cut", time.Since(cutAt).Round(100*time.Millisecond))
+			if got := onHost(t, l, "web2", "cat /var/lib/deptool/apps/site/current/index.html"); got != "v2" {
+				t.Errorf("web2 serves %q, want v2", got)
+			}
+			return
+		}
+	}
+	t.Fatalf("the deploy ended without an outcome for web2:\n%s%s", seen.String(), stderr.String())
+}
