@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,9 +55,9 @@ func lockFree(root string) bool {
 	return exec.Command("flock", "-n", filepath.Join(root, "var/lib/deptool/lock"), "true").Run() == nil
 }
 
-// startAt starts a deploy with --output json and calls at once it reports
-// web1 in phase; it returns the running command.
-func startAt(t *testing.T, op *operator, phase string, at func(), flags ...string) (*exec.Cmd, *bytes.Buffer) {
+// deployJSON starts a deploy with --output json, its standard error going
+// to stderr, and returns it with a scanner over its events.
+func deployJSON(t *testing.T, op *operator, stderr io.Writer, flags ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(op.bin, append([]string{"deploy", "--yes", "--output", "json"}, flags...)...)
 	cmd.Dir, cmd.Env = op.root, op.env
@@ -64,12 +65,19 @@ func startAt(t *testing.T, op *operator, phase string, at func(), flags ...strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seen bytes.Buffer
-	cmd.Stderr = &seen
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := bufio.NewScanner(stdout)
+	return cmd, bufio.NewScanner(stdout)
+}
+
+// startAt starts a deploy with --output json and calls at once it reports
+// web1 in phase; it returns the running command.
+func startAt(t *testing.T, op *operator, phase string, at func(), flags ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	var seen bytes.Buffer
+	cmd, lines := deployJSON(t, op, &seen, flags...)
 	for lines.Scan() {
 		seen.Write(append(lines.Bytes(), '\n'))
 		var ev struct{ Event, Host, Phase string }
@@ -388,20 +396,10 @@ func TestStalledSendHoldsUpOnlyItsHost(t *testing.T) {
 	defer l.Thaw("web2")
 	defer l.Restore("web1")
 
-	cmd := exec.Command(op.bin, "deploy", "--yes", "--settle", "0s", "--output", "json")
-	cmd.Dir, cmd.Env = op.root, op.env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, lines := deployJSON(t, op, &stderr, "--settle", "0s")
 	defer cmd.Process.Kill()
 	var seen bytes.Buffer
-	lines := bufio.NewScanner(stdout)
 	cut := false
 	var cutAt time.Time
 	for lines.Scan() {
