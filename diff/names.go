@@ -3,43 +3,13 @@ package diff
 import (
 	"fmt"
 	"strings"
+
+	"github.com/deptool/deptool/store"
 )
 
-// checkHostName says what is wrong with a host directory's name, or "". The
-// name is what we pass to ssh and put in refs/remotes/<host>, so it must be
-// a DNS name (or an ssh_config alias spelt like one) and a valid ref name.
-func checkHostName(name string) string {
-	const fix = "; a host directory is named after the host, as in `ssh web1` (letters, digits, '-' and '.')"
-	if len(name) > 253 {
-		return "host name is longer than 253 characters" + fix
-	}
-	for _, label := range strings.Split(name, ".") {
-		if msg := checkLabel(label); msg != "" {
-			return msg + fix
-		}
-	}
-	if strings.HasSuffix(name, ".lock") {
-		return "host name cannot end in \".lock\" (Git reserves it for its lock files)" + fix
-	}
-	return ""
-}
-
-func checkLabel(label string) string {
-	switch {
-	case label == "":
-		return "host name has an empty part (leading, trailing or doubled '.')"
-	case len(label) > 63:
-		return fmt.Sprintf("host name part %q is longer than 63 characters", label)
-	case label[0] == '-' || label[len(label)-1] == '-':
-		return "host name parts cannot start or end with '-'"
-	}
-	for _, c := range label {
-		if !isAlnum(c) && c != '-' {
-			return fmt.Sprintf("host name contains %q", c)
-		}
-	}
-	return ""
-}
+// checkHostName says what is wrong with a host directory's name, or "":
+// the store's gate, which every host name passes wherever it comes from.
+func checkHostName(name string) string { return store.CheckHostName(name) }
 
 // checkAppName says what is wrong with an app directory's name, or "". On
 // the host an app lives in /var/lib/deptool/apps/<app>, so the name must be

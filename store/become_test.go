@@ -8,7 +8,7 @@ import (
 )
 
 func TestBecomeRulesFromGitConfig(t *testing.T) {
-	s, err := Init(filepath.Join(t.TempDir(), ".deptool"))
+	s, err := testInit(t, filepath.Join(t.TempDir(), ".deptool"))
 	if err != nil {
 		t.Fatal(err)
 	}

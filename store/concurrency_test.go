@@ -57,7 +57,7 @@ func checkHistory(t *testing.T, s *Store, made []ID) int {
 // outcome note, while readers list refs all along.
 func TestConcurrentCommitsKeepEveryCommit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".deptool")
-	a, err := Init(path)
+	a, err := testInit(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func init() {
 // the flock, not anything in memory.
 func TestTwoProcessesCommitToOneStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".deptool")
-	s, err := Init(path)
+	s, err := testInit(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +225,7 @@ func TestRefDamageIsAnErrorNamingTheFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			file := filepath.Join(s.Path(), "refs", "heads", "main")
+			t.Cleanup(func() { os.Remove(file) }) // the damage done on purpose, before git fsck
 			if err := os.WriteFile(file, []byte(tc.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -246,6 +247,7 @@ func TestRefDamageIsAnErrorNamingTheFile(t *testing.T) {
 func TestHostRefDamageNamesTheFile(t *testing.T) {
 	s := initStore(t)
 	file := filepath.Join(s.Path(), "refs", "remotes", "web1")
+	t.Cleanup(func() { os.Remove(file) }) // the damage done on purpose, before git fsck
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +288,7 @@ func TestSetRefIsCompareAndSet(t *testing.T) {
 	s := initStore(t)
 	first, _ := s.Commit(EmptyTree, "first", "op@x", t0)
 	second, _ := s.Commit(EmptyTree, "second", "op@x", t0)
-	err := s.setRef(pinRef("web1"), second, first) // not at first: absent
+	err := s.setRef(pinRefs+"web1", second, first) // not at first: absent
 	if !errors.Is(err, ErrRefMoved) {
 		t.Errorf("setRef from a stale old = %v, want ErrRefMoved", err)
 	}

@@ -88,15 +88,58 @@ func (s *Store) Keep() (int, error) {
 	return n, nil
 }
 
-func pinRef(host string) plumbing.ReferenceName {
-	return plumbing.ReferenceName("refs/pins/" + host)
+// Pin holds host at commit: plans leave it out until Unpin. Pins are refs,
+// so they travel with the store to teammates. Only a deploy commit of
+// main whose tree has the host can hold it: anything else (the outcome
+// notes, a host commit, another clone's unrelated commit) would make a
+// plan that pins a host at a version it never had.
+func (s *Store) Pin(host string, commit ID) error {
+	name, err := hostRef(pinRefs, host)
+	if err != nil {
+		return err
+	}
+	if err := s.mustBeDeployOf(host, commit); err != nil {
+		return err
+	}
+	_, err = s.update(name, false, func(ID, bool) (ID, error) { return commit, nil })
+	return err
 }
 
-// Pin holds host at commit: plans leave it out until Unpin. Pins are refs,
-// so they travel with the store to teammates.
-func (s *Store) Pin(host string, commit ID) error {
-	_, err := s.update(pinRef(host), false, func(ID, bool) (ID, error) { return commit, nil })
-	return err
+// mustBeDeployOf refuses commit unless it is a deploy commit on main (not
+// one of the merges that join clones' histories) whose tree holds host.
+func (s *Store) mustBeDeployOf(host string, commit ID) error {
+	main, ok, err := s.Main()
+	if err != nil {
+		return err
+	}
+	onMain := false
+	if ok {
+		reach, err := s.reachable(main)
+		if err != nil {
+			return err
+		}
+		onMain = reach[commit]
+	}
+	if !onMain {
+		return fmt.Errorf("%s is not a deploy on main: a host is pinned at a deploy commit, as 'deptool log' lists them", commit.Short())
+	}
+	info, err := s.CommitInfo(commit)
+	if err != nil {
+		return err
+	}
+	if len(info.Parents) > 1 {
+		return fmt.Errorf("%s joins two clones' histories and is no deploy: a host is pinned at a deploy commit, as 'deptool log' lists them", commit.Short())
+	}
+	entries, err := s.ReadTree(info.Tree)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name == host && e.Mode == ModeDir {
+			return nil
+		}
+	}
+	return fmt.Errorf("deploy %s has no host %s: pin it at a deploy whose config tree has it (see 'deptool log --limit %s')", commit.Short(), host, host)
 }
 
 // ErrNotPinned is returned by Unpin for a host that has no pin.
@@ -104,17 +147,21 @@ var ErrNotPinned = errors.New("not pinned")
 
 // Unpin releases host's pin.
 func (s *Store) Unpin(host string) error {
-	if _, ok, err := s.readRef(pinRef(host)); err != nil {
+	name, err := hostRef(pinRefs, host)
+	if err != nil {
+		return err
+	}
+	if _, ok, err := s.readRef(name); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("host %s: %w", host, ErrNotPinned)
 	}
-	return s.removeRef(pinRef(host))
+	return s.removeRef(name)
 }
 
 // Pins returns every pinned host and the commit it is held at.
 func (s *Store) Pins() (map[string]ID, error) {
-	return s.refsUnder("refs/pins/")
+	return s.refsUnder(pinRefs)
 }
 
 // SourceTrailer starts the line of a deploy commit's message naming the

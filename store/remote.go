@@ -156,6 +156,10 @@ func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
 				}
 			}
 		}) {
+			ref, err := hostRef("refs/"+kind, name)
+			if err != nil {
+				return res, fmt.Errorf("store: the remote holds refs/%s%s, which no deptool makes: %w; delete that ref on the remote", kind, name, err)
+			}
 			b, t, l := base[kind+name], theirs[kind+name], mine[name]
 			next, change, err := s.pick(kind, b, t, l)
 			if err != nil {
@@ -164,7 +168,6 @@ func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
 			if !change {
 				continue
 			}
-			ref := plumbing.ReferenceName("refs/" + kind + name)
 			if next.IsZero() {
 				err = s.removeRef(ref)
 			} else {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 // bareRemote makes an empty bare Git repository, as a team's remote.
@@ -16,6 +18,7 @@ func bareRemote(t *testing.T) string {
 	if out, err := exec.Command("git", "init", "-q", "--bare", dir).CombinedOutput(); err != nil {
 		t.Fatalf("git init --bare: %v: %s", err, out)
 	}
+	storetest.Fsck(t, dir)
 	return dir
 }
 
@@ -23,8 +26,7 @@ func bareRemote(t *testing.T) string {
 // and ref, and the outcome note.
 func deployTo(t *testing.T, s *Store, host string, when time.Time) ID {
 	t.Helper()
-	blob, _ := s.WriteBlob([]byte(host + when.String()))
-	tree, _ := s.WriteTree([]Entry{{Name: host, Mode: ModeFile, ID: blob}})
+	tree := hostsTree(t, s, host+when.String(), host)
 	d, err := s.Commit(tree, "deploy to "+host, "op@"+host, when)
 	if err != nil {
 		t.Fatal(err)

@@ -383,6 +383,14 @@ func (s *Store) DeployOf(hostCommit ID) (ID, bool, error) {
 }
 
 func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, when time.Time) (ID, error) {
+	if tree == EmptyTree {
+		// Git reads the empty tree without its object, but git fsck
+		// reports a commit naming it as missing a tree, and a remote
+		// with receive.fsckObjects refuses it.
+		if _, err := s.WriteTree(nil); err != nil {
+			return ZeroID, err
+		}
+	}
 	name, _, _ := strings.Cut(operator, "@")
 	sig := object.Signature{Name: name, Email: operator, When: when}
 	c := &object.Commit{Author: sig, Committer: sig, Message: message, TreeHash: tree.Hash(), ParentHashes: hashes(parents)}
@@ -410,34 +418,43 @@ func (s *Store) CommitInfo(id ID) (CommitInfo, error) {
 // Main returns the newest deploy commit; ok is false in a store that has none.
 func (s *Store) Main() (id ID, ok bool, err error) { return s.ref(MainRef) }
 
-// HostRefName is the ref tracking what host last accepted.
-func HostRefName(host string) plumbing.ReferenceName {
-	return plumbing.ReferenceName("refs/remotes/" + host)
-}
-
 // HostRef returns the host commit the host last accepted; ok is false for a
 // host never deployed from this store.
-func (s *Store) HostRef(host string) (id ID, ok bool, err error) { return s.ref(HostRefName(host)) }
+func (s *Store) HostRef(host string) (id ID, ok bool, err error) {
+	name, err := hostRef(hostRefs, host)
+	if err != nil {
+		return ZeroID, false, err
+	}
+	return s.ref(name)
+}
 
 // SetHostRef records that host accepted host commit id. A host's ref may
 // move anywhere (a sync adopts what another store deployed), so this is no
 // compare-and-set; deploys and syncs take the store's deploy lock.
 func (s *Store) SetHostRef(host string, id ID) error {
-	_, err := s.update(HostRefName(host), false, func(ID, bool) (ID, error) { return id, nil })
+	name, err := hostRef(hostRefs, host)
+	if err != nil {
+		return err
+	}
+	_, err = s.update(name, false, func(ID, bool) (ID, error) { return id, nil })
 	return err
 }
 
 // ForgetHost deletes host's ref: the host has no deptool state any more
 // (its /var/lib/deptool was wiped), so the next plan treats it as new.
 func (s *Store) ForgetHost(host string) error {
-	if _, ok, err := s.readRef(HostRefName(host)); err != nil || !ok {
+	name, err := hostRef(hostRefs, host)
+	if err != nil {
 		return err
 	}
-	return s.removeRef(HostRefName(host))
+	if _, ok, err := s.readRef(name); err != nil || !ok {
+		return err
+	}
+	return s.removeRef(name)
 }
 
 // HostRefs returns every host's ref, by host name.
-func (s *Store) HostRefs() (map[string]ID, error) { return s.refsUnder("refs/remotes/") }
+func (s *Store) HostRefs() (map[string]ID, error) { return s.refsUnder(hostRefs) }
 
 // HostTree returns the tree a host last accepted: its apps by name. A host
 // never deployed has no apps.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 var (
@@ -59,9 +61,17 @@ func readBack(t testing.TB, s *Store, tree ID) map[string]string {
 	return out
 }
 
+// testInit is Init for tests: git fsck --strict checks the store when
+// the test ends.
+func testInit(t testing.TB, path string) (*Store, error) {
+	t.Helper()
+	storetest.Fsck(t, path)
+	return Init(path)
+}
+
 func initStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Init(filepath.Join(t.TempDir(), ".deptool"))
+	s, err := testInit(t, filepath.Join(t.TempDir(), ".deptool"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +79,33 @@ func initStore(t testing.TB) *Store {
 	// says so.
 	s.now = func() time.Time { return farFuture }
 	return s
+}
+
+// hostsTree is a config tree with hosts, each with one app holding one
+// file whose content is content.
+func hostsTree(t testing.TB, s *Store, content string, hosts ...string) ID {
+	t.Helper()
+	blob, err := s.WriteBlob([]byte(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := s.WriteTree([]Entry{{Name: "f", Mode: ModeFile, ID: blob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := s.WriteTree([]Entry{{Name: "app", Mode: ModeDir, ID: app}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []Entry
+	for _, h := range hosts {
+		entries = append(entries, Entry{Name: h, Mode: ModeDir, ID: host})
+	}
+	tree, err := s.WriteTree(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
 }
 
 func TestOpenMissingStoreSaysWhatToDo(t *testing.T) {
@@ -80,7 +117,7 @@ func TestOpenMissingStoreSaysWhatToDo(t *testing.T) {
 
 func TestInitTwiceOpensTheSameStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), ".deptool")
-	s, err := Init(path)
+	s, err := testInit(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +125,7 @@ func TestInitTwiceOpensTheSameStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Init(path)
+	again, err := testInit(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +376,7 @@ func TestHostCommitsChainPerHost(t *testing.T) {
 
 func TestDefaultClusterIsRelativeToTheStore(t *testing.T) {
 	root := t.TempDir()
-	s, err := Init(filepath.Join(root, ".deptool"))
+	s, err := testInit(t, filepath.Join(root, ".deptool"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +418,7 @@ func TestOutcomesAreGitNotesOnDeployCommits(t *testing.T) {
 
 func TestPinsAndHistory(t *testing.T) {
 	s := initStore(t)
-	a, _ := s.Commit(EmptyTree, "a", "op@x", t0)
+	a, _ := s.Commit(hostsTree(t, s, "a", "web2"), "a", "op@x", t0)
 	b, _ := s.Commit(EmptyTree, "b", "op@x", t0)
 	hist, err := s.History(0)
 	if err != nil || len(hist) != 2 || hist[0].ID != b || hist[1].ID != a {
@@ -416,7 +453,7 @@ func TestPinsAndHistory(t *testing.T) {
 
 func TestAMirrorCloneKeepsHistoryOutcomesAndRefs(t *testing.T) {
 	s := initStore(t)
-	d, _ := s.Commit(EmptyTree, "d", "op@x", t0)
+	d, _ := s.Commit(hostsTree(t, s, "d", "web1"), "d", "op@x", t0)
 	h, _ := s.CommitHost("web1", EmptyTree, d, "op@x", t0)
 	if err := s.SetHostRef("web1", h); err != nil {
 		t.Fatal(err)
@@ -428,6 +465,7 @@ func TestAMirrorCloneKeepsHistoryOutcomesAndRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	clone := filepath.Join(t.TempDir(), "clone")
+	storetest.Fsck(t, clone)
 	if out, err := exec.Command("git", "clone", "-q", "--mirror", s.Path(), clone).CombinedOutput(); err != nil {
 		t.Fatalf("git clone --mirror: %v: %s", err, out)
 	}
