@@ -113,7 +113,7 @@ func TestAttrOf(t *testing.T) {
 }
 
 func TestPlanAttrOnlyChange(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := map[string]string{"h/a/tls/key.pem": "k", "h/a/nginx.conf": "c", "h/a/manifest.json": `{}`}
 	deploy(t, s, buildTree(t, s, files), "h")
 	files["h/a/manifest.json"] = `{"files": {"tls/key.pem": {"mode": "0640", "group": "nginx"}}}`
@@ -145,7 +145,7 @@ func TestPlanAttrOnlyChange(t *testing.T) {
 }
 
 func TestPlanSecretsShowNoContent(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	key := newHostKey(t)
 	first, second := ageFile(t, key), armoredAgeFile(t, key)
 	files := map[string]string{"h/a/db.password.age": first, "h/a/manifest.json": `{"files": {"db.password": {"mode": "0640", "group": "app"}}}`}
@@ -236,7 +236,7 @@ func TestSSHTagMatchesAge(t *testing.T) {
 
 func TestValidateSecretsForTheirHost(t *testing.T) {
 	web1, web2, stranger := newHostKey(t), newHostKey(t), newHostKey(t)
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{
 		"web1/app/ok.age":        ageFile(t, web1, web2),
 		"web1/app/web2.age":      ageFile(t, web2),

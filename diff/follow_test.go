@@ -4,12 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
 )
 
 func TestPlanReloadsAndFollowingUnits(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := map[string]string{
 		"h/web/manifest.json": `{"systemd": {"units_enabled": ["web.service", "worker.service"], "reload": ["web.service", "ssh.service"], "restart": ["nginx.service"]},
 			"validate": [["/usr/sbin/nginx", "-t", "-c", "${DEPTOOL_CHECKOUT}/nginx.conf"]]}`,

@@ -14,7 +14,7 @@ import (
 // db host with a change of its own.
 func identicalFleet(t *testing.T) (*store.Store, store.ID) {
 	t.Helper()
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := func(conf string) map[string]string {
 		m := map[string]string{"db1/postgres/postgresql.conf": "max_connections = 100\n"}
 		for i := 1; i <= 40; i++ {

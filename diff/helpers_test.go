@@ -11,9 +11,24 @@ import (
 
 	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// newStore is a store on disk that git fsck --strict checks when the
+// test ends: what the planner's callers commit must stay valid for Git.
+func newStore(t testing.TB) *store.Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ".deptool")
+	storetest.Fsck(t, path)
+	s, err := store.Init(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // file is a file in a test tree.
 type file struct {

@@ -5,12 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/deptool/deptool/store"
 )
 
 func TestPinnedHostsAreLeftOutOfPlans(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"web1/a/f": "1", "web2/a/f": "2", "web2/b/g": "3"})
 	at, err := s.Commit(tree, "d", "op@x", time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	if err != nil {

@@ -24,7 +24,7 @@ const (
 )
 
 func TestPlanNewHost(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{
 		"web1/caddy/Caddyfile":             "example.com\n",
 		"web1/caddy/manifest.json":         `{"systemd": {"units_enabled": ["caddy.service"]}, "symlinks": {"/etc/caddy/Caddyfile": "Caddyfile"}}`,
@@ -59,7 +59,7 @@ func TestPlanNewHost(t *testing.T) {
 }
 
 func TestPlanUpToDateIsEmpty(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"web1/a/f": "x", "web2/b/f": "y", "db1/": ""})
 	deploy(t, s, tree, "web1", "web2")
 	p := mustPlan(t, s, tree, PlanOptions{})
@@ -69,7 +69,7 @@ func TestPlanUpToDateIsEmpty(t *testing.T) {
 }
 
 func TestPlanRestartsEnabledUnitsOfAChangedApp(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := map[string]string{
 		"web1/nginx/nginx.conf":                "a\n",
 		"web1/nginx/manifest.json":             `{"systemd": {"units_enabled": ["nginx.service", "logrotate.timer"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}`,
@@ -99,7 +99,7 @@ func TestPlanRestartsEnabledUnitsOfAChangedApp(t *testing.T) {
 }
 
 func TestPlanUnitLifecycle(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{
 		"h/a/manifest.json":      `{"systemd": {"units_enabled": ["a.service", "b.service", "t@x.service"]}}`,
 		"h/a/systemd/a.service":  "a",
@@ -140,7 +140,7 @@ func TestPlanUnitLifecycle(t *testing.T) {
 }
 
 func TestPlanRemoveApp(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{
 		"h/keep/f":                     "k",
 		"h/old/f":                      "x",
@@ -188,7 +188,7 @@ func TestPlanRemoveApp(t *testing.T) {
 }
 
 func TestPlanSymlinkTargetChange(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{
 		"h/a/a.conf": "1", "h/a/b.conf": "1", "h/a/manifest.json": `{"symlinks": {"/etc/a": "a.conf", "/etc/b": "b.conf", "/etc/c": "a.conf"}}`,
 	}), "h")
@@ -207,7 +207,7 @@ func TestPlanSymlinkTargetChange(t *testing.T) {
 }
 
 func TestPlanModeOnlyChangeIsAnUpdate(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildFiles(t, s, map[string]file{"h/a/run.sh": {data: "#!/bin/sh\n"}}), "h")
 	tree := buildFiles(t, s, map[string]file{"h/a/run.sh": {data: "#!/bin/sh\n", exec: true}})
 	p := mustPlan(t, s, tree, PlanOptions{})
@@ -219,7 +219,7 @@ func TestPlanModeOnlyChangeIsAnUpdate(t *testing.T) {
 }
 
 func TestPlanFileReplacedByDirectory(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{"h/a/x": "file", "h/a/y/z": "in dir"}), "h")
 	tree := buildTree(t, s, map[string]string{"h/a/x/inner": "now a dir", "h/a/y": "now a file"})
 	p := mustPlan(t, s, tree, PlanOptions{})
@@ -234,7 +234,7 @@ func TestPlanFileReplacedByDirectory(t *testing.T) {
 }
 
 func TestPlanQuadletsAndSysusers(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{
 		"h/a/quadlets/web.container": "1", "h/a/sysusers/a.conf": "1", "h/a/sysusers/b.conf": "1",
 	}), "h")
@@ -265,7 +265,7 @@ func TestPlanQuadletsAndSysusers(t *testing.T) {
 // The planner must decide that hosts and apps are unchanged from their ids
 // alone: that is what keeps planning a large cluster fast.
 func TestPlanNeverOpensUnchangedTrees(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := map[string]string{
 		"same/app/f":            "1",
 		"mixed/same/f":          "1",
@@ -296,7 +296,7 @@ func TestPlanNeverOpensUnchangedTrees(t *testing.T) {
 }
 
 func TestPlanLimit(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"web1/a/f": "1", "web2/a/f": "1", "db1/a/f": "1"})
 	p := mustPlan(t, s, tree, PlanOptions{Limit: []string{"web2", "db1", "web2"}})
 	var hosts []string
@@ -315,7 +315,7 @@ func TestPlanLimit(t *testing.T) {
 }
 
 func TestPlanLeavesHostsGoneFromTheTreeAlone(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	deploy(t, s, buildTree(t, s, map[string]string{"web1/a/f": "1", "old1/a/f": "1", "old2/a/f": "1"}), "web1", "old1", "old2")
 	tree := buildTree(t, s, map[string]string{"web1/a/f": "2"})
 	p := mustPlan(t, s, tree, PlanOptions{})
@@ -331,7 +331,7 @@ func TestPlanLeavesHostsGoneFromTheTreeAlone(t *testing.T) {
 }
 
 func TestPlanNoRollback(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"web1/a/f": "1", "web2/a/f": "1"})
 	for _, no := range []bool{false, true} {
 		p := mustPlan(t, s, tree, PlanOptions{NoRollback: no})
@@ -344,7 +344,7 @@ func TestPlanNoRollback(t *testing.T) {
 }
 
 func TestPlanRefusesAnUnparsableManifest(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"web1/a/manifest.json": `{"systemd": []}`})
 	_, err := MakePlan(s, tree, PlanOptions{})
 	if err == nil || !strings.HasPrefix(err.Error(), "web1/a/manifest.json: key systemd") {
@@ -369,7 +369,7 @@ func TestPlanJSONRoundTrips(t *testing.T) {
 }
 
 func TestPlanReportsAMissingTree(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	missing := store.ID(blobID(t, store.OpenMemory(), "not in s"))
 	if _, err := MakePlan(s, missing, PlanOptions{}); err == nil || !strings.Contains(err.Error(), missing.String()) {
 		t.Errorf("MakePlan of a missing tree: %v, want an error naming it", err)

@@ -13,7 +13,7 @@ import (
 // desired tree that changes web1, keeps db1, adds web2 and drops gone1.
 func scenario(t testing.TB) (*store.Store, store.ID) {
 	t.Helper()
-	s := store.OpenMemory()
+	s := newStore(t)
 	v1 := map[string]file{
 		"web1/nginx/nginx.conf":            {data: "user nginx;\nworker_processes 1;\nevents {}\n"},
 		"web1/nginx/manifest.json":         {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}` + "\n"},
@@ -56,7 +56,7 @@ func renderPlan(t *testing.T, p *Plan, color bool) string {
 }
 
 func TestRenderPlanMatchesDeptoolsExample(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	files := map[string]string{
 		"web1/nginx/nginx.conf":            "a",
 		"web1/nginx/manifest.json":         `{"systemd": {"units_enabled": ["nginx.service"]}}`,

@@ -201,6 +201,10 @@ func canaries(hosts []HostPlan, known []string, groups Groups, canary []string) 
 	isCanary := map[string]bool{}
 	var problems []string
 	for _, c := range canary {
+		if strings.TrimSpace(c) == "" {
+			problems = append(problems, "an empty canary selects no host; to deploy without a canary, leave out --canary")
+			continue
+		}
 		if !selectsByName(c) {
 			matched, err := Select(known, groups, []string{c})
 			if err != nil {

@@ -70,6 +70,10 @@ func ParseGroups(data []byte, hosts []string) (Groups, error) {
 		}
 		set := map[string]bool{}
 		for _, m := range members {
+			if strings.TrimSpace(m) == "" {
+				problems = append(problems, fmt.Sprintf("group %s lists an empty name, which is no host: remove it", name))
+				continue
+			}
 			matched, msg := matchMember(m, hosts, isHost)
 			if msg != "" {
 				problems = append(problems, fmt.Sprintf("group %s: %s", name, msg))
@@ -185,8 +189,8 @@ func suggest(s string, names []string) string {
 // order of hosts. Each term is a host name, a glob (web*, path.Match
 // syntax) or a group (@web). A name that is no host, a glob that matches
 // none and an unknown group are errors, all named at once, each with the
-// nearest name when there is one. An empty selection selects nothing: the
-// callers treat that as "every host".
+// nearest name when there is one. No terms select nothing: the callers
+// treat that as "every host"; an empty term is an error, never "all".
 func Select(hosts []string, groups Groups, terms []string) ([]string, error) {
 	isHost := make(map[string]bool, len(hosts))
 	for _, h := range hosts {
@@ -196,6 +200,10 @@ func Select(hosts []string, groups Groups, terms []string) ([]string, error) {
 	var problems []string
 	for _, t := range terms {
 		t = strings.TrimSpace(t)
+		if msg := checkTerm(t); msg != "" {
+			problems = append(problems, msg)
+			continue
+		}
 		if g, ok := strings.CutPrefix(t, GroupPrefix); ok {
 			members, known := groups[g]
 			if !known {
@@ -224,6 +232,18 @@ func Select(hosts []string, groups Groups, terms []string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// checkTerm says what is wrong with a selection term as such, or "": an
+// empty name or group selects nothing, and must not pass for "all".
+func checkTerm(t string) string {
+	switch t {
+	case "":
+		return "an empty name selects no host; to select every host, select none (leave out --limit)"
+	case GroupPrefix:
+		return "\"" + GroupPrefix + "\" names no group; groups are selected as " + GroupPrefix + "NAME"
+	}
+	return ""
 }
 
 func unknownGroup(g string, groups Groups) string {
@@ -265,6 +285,8 @@ func Matcher(groups Groups, terms []string) (func(host string) bool, error) {
 	for _, t := range terms {
 		t = strings.TrimSpace(t)
 		switch g, isGroup := strings.CutPrefix(t, GroupPrefix); {
+		case checkTerm(t) != "":
+			problems = append(problems, checkTerm(t))
 		case isGroup:
 			members, ok := groups[g]
 			if !ok {

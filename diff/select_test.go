@@ -175,3 +175,15 @@ func TestHostRangesNameEveryHostOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyTermsAreErrorsNotEverything(t *testing.T) {
+	hosts := []string{"a", "b"}
+	for _, terms := range [][]string{{""}, {" "}, {"a", ""}, {"@"}} {
+		if got, err := Select(hosts, nil, terms); err == nil {
+			t.Errorf("Select(%q) = %v, want an error", terms, got)
+		}
+		if _, err := Matcher(nil, terms); err == nil {
+			t.Errorf("Matcher(%q) succeeded, want an error", terms)
+		}
+	}
+}

@@ -11,7 +11,7 @@ import (
 // Status names the source-of-truth commit of each host's deploy, from the
 // deploy commit's trailer, in text and JSON fields alike.
 func TestStatusNamesTheSourceOfEachHostsDeploy(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildFiles(t, s, map[string]file{"web1/app/f": {data: "a\n"}, "web2/app/f": {data: "b\n"}})
 	commit, err := s.Commit(tree, "deploy\n\n"+store.SourceTrailer+"3f9c2e1d4b5a69788c7d6e5f4a3b2c1d0e9f8a7b-dirty\n", "alice@laptop", testTime)
 	if err != nil {

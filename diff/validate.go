@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
@@ -46,11 +48,18 @@ func newValidationError(probs []problem, clusterDir string) *ValidationError {
 	return &ValidationError{Problems: out}
 }
 
+// showPath is where a problem is, as the operator typed the cluster
+// directory; quoted with escapes when it holds a control character or
+// invalid UTF-8, which must not reach the terminal as they are.
 func showPath(clusterDir, rel string) string {
-	if clusterDir == "" {
-		return rel
+	p := rel
+	if clusterDir != "" {
+		p = strings.TrimSuffix(clusterDir, "/") + "/" + rel
 	}
-	return strings.TrimSuffix(clusterDir, "/") + "/" + rel
+	if !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 // Validate checks a snapshot of the config tree in clusterDir before
@@ -73,7 +82,11 @@ func validate(src source, snap *store.Snapshot, clusterDir string, keys HostKeys
 		return err
 	}
 	for _, ir := range snap.Irregular {
-		probs = append(probs, problem{ir.Path, irregularMessage(ir.Path, ir.Kind)})
+		msg := ir.Reason
+		if msg == "" {
+			msg = irregularMessage(ir.Path, ir.Kind)
+		}
+		probs = append(probs, problem{ir.Path, msg})
 	}
 	probs = append(probs, sameHosts(c)...)
 	refs, err := src.HostRefs()

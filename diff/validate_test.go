@@ -30,7 +30,7 @@ func goodTree() map[string]string {
 // validates them as the cluster directory "prod".
 func validateTree(t *testing.T, files map[string]string, irregular ...store.Irregular) error {
 	t.Helper()
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, files)
 	err := Validate(s, &store.Snapshot{Tree: tree, Irregular: irregular}, "prod")
 	if err != nil {
@@ -288,7 +288,7 @@ func TestValidateAppsOnAHostDoNotConflict(t *testing.T) {
 
 func TestValidateFilesOutsideApps(t *testing.T) {
 	// A snapshot never puts files here, but a tree from elsewhere might.
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, map[string]string{"README": "x", "web1/notes.txt": "x", "web1/a/f": "x"})
 	err := Validate(s, &store.Snapshot{Tree: tree}, "prod")
 	wantProblems(t, err, map[string][]string{
@@ -325,7 +325,7 @@ func TestValidationErrorWithOneProblemIsOneLine(t *testing.T) {
 }
 
 func TestLoadCluster(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, goodTree())
 	c, err := LoadCluster(s, tree)
 	if err != nil {
@@ -368,7 +368,7 @@ func TestLoadCluster(t *testing.T) {
 }
 
 func TestLoadClusterRefusesABadManifest(t *testing.T) {
-	s := store.OpenMemory()
+	s := newStore(t)
 	tree := buildTree(t, s, with(map[string]string{"web1/nginx/manifest.json": `{"x": 1}`}))
 	_, err := LoadCluster(s, tree)
 	if err == nil || !strings.HasPrefix(err.Error(), `web1/nginx/manifest.json: unknown key "x"`) {

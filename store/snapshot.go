@@ -31,7 +31,9 @@ type Snapshot struct {
 // Irregular is a path that cannot be deployed, and what it is.
 type Irregular struct {
 	Path string
-	Kind string // "symlink", "device", "socket", "named pipe"
+	Kind string // "symlink", "device", "socket", "named pipe"; "name" for a bad name
+	// Reason says what is wrong with the name, for Kind "name".
+	Reason string `json:",omitempty"`
 }
 
 // Snapshot hashes the config tree in dir into the store. Files whose size,
@@ -213,10 +215,18 @@ func (w *walker) entry(c *collector, fd int, rel string, lvl level, e dirent) (c
 		typ = uint8((st.Mode & unix.S_IFMT) >> 12) // DT_* are S_IF* shifted
 	}
 	hidden := strings.HasPrefix(e.name, ".")
+	keepDir := typ == unix.DT_DIR && (lvl == appLevel || !hidden)
+	keepFile := typ == unix.DT_REG && lvl == appLevel
+	if reason := badName(e.name); reason != "" && (keepDir || keepFile) {
+		// Left out of the tree, so no object the store cannot hold is
+		// ever written; validation reports it.
+		c.irregular = append(c.irregular, Irregular{Path: join(rel, e.name), Kind: "name", Reason: reason})
+		return ch, false, nil
+	}
 	switch {
-	case typ == unix.DT_DIR && (lvl == appLevel || !hidden):
+	case keepDir:
 		return child{name: e.name, mode: ModeDir}, true, nil
-	case typ == unix.DT_REG && lvl == appLevel:
+	case keepFile:
 		return child{name: e.name, mode: fileMode(st.Mode), stat: statOf(&st)}, true, nil
 	case typ == unix.DT_DIR || typ == unix.DT_REG || lvl == clusterLevel && hidden:
 		c.ignored = append(c.ignored, join(rel, e.name))

@@ -483,3 +483,51 @@ func TestAMirrorCloneKeepsHistoryOutcomesAndRefs(t *testing.T) {
 		t.Errorf("pins in the clone = %v", pins)
 	}
 }
+
+// A pin names a host, and only a deploy of main that has it: a name that
+// climbs out of refs/pins, or that git refuses, never becomes a ref or a
+// file, and main stays where it was.
+func TestPinRefusesBadNamesAndCommitsThatAreNoDeployOfTheHost(t *testing.T) {
+	s := initStore(t)
+	d, _ := s.Commit(hostsTree(t, s, "d", "web1"), "d", "op@x", t0)
+	if err := s.RecordOutcomes(d, []byte(`{"hosts":[]}`), "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	notes, _, err := s.ref(OutcomesRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host string
+		at   ID
+		want string
+	}{
+		{"../heads/main", d, `host "../heads/main": host name contains '/'`},
+		{"../../../escaped", d, `host "../../../escaped": host name contains '/'`},
+		{"bad name!", d, `host "bad name!": host name contains ' '`},
+		{"web1.lock", d, "cannot end in \".lock\""},
+		{"", d, "empty part"},
+		{"web1", notes, "is not a deploy on main"},
+		{"web2", d, "has no host web2"},
+	} {
+		err := s.Pin(tc.host, tc.at)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Pin(%q, %s) = %v, want an error saying %q", tc.host, tc.at.Short(), err, tc.want)
+		}
+		if err := s.Unpin(tc.host); err == nil {
+			t.Errorf("Unpin(%q) succeeded", tc.host)
+		}
+	}
+	if main, _, _ := s.Main(); main != d {
+		t.Errorf("main moved to %s", main)
+	}
+	if pins, _ := s.Pins(); len(pins) != 0 {
+		t.Errorf("pins = %v, want none", pins)
+	}
+	if _, err := os.Stat(filepath.Join(s.Path(), "..", "escaped")); err == nil {
+		t.Error("a pin wrote a file outside the store")
+	}
+	if err := s.Pin("web1", d); err != nil {
+		t.Errorf("Pin(web1, its deploy) = %v", err)
+	}
+}

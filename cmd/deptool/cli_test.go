@@ -14,6 +14,8 @@ import (
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 // run executes deptool in-process with args and returns stdout, stderr and
@@ -27,6 +29,9 @@ func run(t *testing.T, args ...string) (string, string, error) {
 	cmd.SetErr(&stderr)
 	cmd.SetIn(strings.NewReader(""))
 	err := cmd.Execute()
+	if p, aerr := filepath.Abs(storePath()); aerr == nil {
+		storetest.Fsck(t, p)
+	}
 	return stdout.String(), stderr.String(), err
 }
 

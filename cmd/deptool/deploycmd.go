@@ -91,7 +91,7 @@ is contacted. Without a terminal, --yes is required.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
 	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
 	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
-	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
+	addCanaryFlag(cmd, &f.canary)
 	cmd.Flags().StringVar(&f.batch, "batch", "", "deploy the other hosts in batches: N hosts or N% of them at a time, or a ramp of sizes (1,5,25%), the last repeating")
 	cmd.Flags().StringVar(&f.maxFail, "max-fail", "", "with --batch, go on past failed hosts until more than N (or N% of the hosts deployed to) have not deployed (default 0: stop after the first batch with a failure)")
 	cmd.Flags().DurationVar(&f.confirmTimeout, "confirm-timeout", deploy.DefaultConfirmTimeout, "how long a host waits for a new SSH connection to confirm it is reachable before it rolls back by itself (0s: no confirmation)")

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/internal/lab"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 // Issue 20: two clones of one remote, deploying to real hosts.
@@ -18,6 +20,7 @@ func TestTeamClonesShareTheRecord(t *testing.T) {
 	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	storetest.Fsck(t, remote)
 	a := newOperator(t, l)
 	if out, code := a.run("init", "--remote", remote, "prod"); code != 0 {
 		t.Fatalf("init --remote: %s", out)

@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/internal/lab"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 func TestMain(m *testing.M) { lab.Main(m) }
@@ -71,12 +73,25 @@ func newOperator(t *testing.T, l *lab.Lab) *operator {
 	return op
 }
 
+// fsckStore has git fsck --strict check the operator's store when the
+// test ends.
+func (op *operator) fsckStore() {
+	store := filepath.Join(op.root, ".deptool")
+	for _, e := range op.env {
+		if v, ok := strings.CutPrefix(e, "DEPTOOL_STORE="); ok {
+			store = v
+		}
+	}
+	storetest.Fsck(op.t, store)
+}
+
 // run runs deptool in the operator's directory and returns its combined
 // output and exit status.
 func (op *operator) run(args ...string) (string, int) {
 	op.t.Helper()
 	cmd := exec.Command(op.bin, args...)
 	cmd.Dir, cmd.Env = op.root, op.env
+	op.fsckStore()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -96,6 +111,7 @@ func (op *operator) stdout(args ...string) (string, int) {
 	op.t.Helper()
 	cmd := exec.Command(op.bin, args...)
 	cmd.Dir, cmd.Env = op.root, op.env
+	op.fsckStore()
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
 	err := cmd.Run()

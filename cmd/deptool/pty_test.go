@@ -14,6 +14,8 @@ import (
 	"github.com/creack/pty"
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/store"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 // ptySession is deptool running on a pseudo-terminal, as an operator
@@ -127,6 +129,7 @@ func (s *ptySession) exit() int {
 func ptyCluster(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
+	storetest.Fsck(t, filepath.Join(dir, ".deptool"))
 	cmd := exec.Command(deptoolBinary(t), "init", "prod")
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/store"
+
+	"github.com/deptool/deptool/internal/storetest"
 )
 
 // cloneOperator is a second checkout cloned from remote with deptool
@@ -40,6 +42,7 @@ func TestTwoClonesDeployAtOnceAndBothLand(t *testing.T) {
 	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	storetest.Fsck(t, remote)
 	if out, code := a.run("init", "--remote", remote, "prod"); code != 0 {
 		t.Fatalf("init --remote: %s", out)
 	}
@@ -161,6 +164,7 @@ func bareRepo(t *testing.T) string {
 	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
+	storetest.Fsck(t, remote)
 	return remote
 }
 

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
@@ -18,8 +20,51 @@ import (
 const selectionHelp = "host names, globs (web*) or @groups from groups.json; repeat the flag or separate with commas"
 
 func addLimitFlag(cmd *cobra.Command, limit *[]string) {
-	cmd.Flags().StringSliceVar(limit, "limit", nil, "only these hosts: "+selectionHelp)
+	cmd.Flags().Var(&selectionValue{terms: limit, whole: "to select every host, leave out --limit"},
+		"limit", "only these hosts: "+selectionHelp)
 }
+
+func addCanaryFlag(cmd *cobra.Command, canary *[]string) {
+	cmd.Flags().Var(&selectionValue{terms: canary, whole: "to deploy without a canary, leave out --canary"},
+		"canary", "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
+}
+
+// selectionValue is a --limit or --canary flag: a list as StringSlice
+// reads it (repeated, comma-separated), except that an empty value or
+// element is an error. Left out, a selection means every host; given
+// empty ("--limit $HOSTS" with HOSTS unset), it must not mean the same.
+type selectionValue struct {
+	terms *[]string
+	whole string // how to say "all" instead
+}
+
+func (v *selectionValue) Set(val string) error {
+	var terms []string
+	if val != "" {
+		r := csv.NewReader(strings.NewReader(val))
+		r.FieldsPerRecord = -1
+		rec, err := r.Read()
+		if err != nil {
+			return fmt.Errorf("%v; separate names with commas", err)
+		}
+		terms = rec
+	}
+	if len(terms) == 0 {
+		return fmt.Errorf("an empty selection selects nothing (is the variable that gives it unset?); %s", v.whole)
+	}
+	for i, t := range terms {
+		terms[i] = strings.TrimSpace(t)
+		if terms[i] == "" {
+			return fmt.Errorf("an empty element (a leading, trailing or doubled comma) selects nothing; %s", v.whole)
+		}
+	}
+	*v.terms = append(*v.terms, terms...)
+	return nil
+}
+
+func (v *selectionValue) Type() string { return "strings" }
+
+func (v *selectionValue) String() string { return "[" + strings.Join(*v.terms, ",") + "]" }
 
 // loadGroups reads the cluster's groups.json, if it has one, against the
 // hosts of its tree.

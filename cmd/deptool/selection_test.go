@@ -104,3 +104,38 @@ func TestRollbackTakesGlobs(t *testing.T) {
 		t.Errorf("rollback with a glob matching nothing: %v", err)
 	}
 }
+
+// An empty selection is an error, never "every host": --limit "$HOSTS"
+// with HOSTS unset must not deploy everywhere. Every command with a
+// selection refuses it, and says how to select all.
+func TestEmptySelectionIsRefusedWithHowToSelectAll(t *testing.T) {
+	dir := newCluster(t, map[string]string{"a/x/f": "1", "b/x/f": "2"})
+	for _, args := range [][]string{
+		{"deploy", "--plan-only", "--limit", ""},
+		{"deploy", "--plan-only", "--limit", ","},
+		{"deploy", "--plan-only", "--limit", "a,,b"},
+		{"deploy", "--plan-only", "--limit", "a", "--limit", " "},
+		{"status", "--limit", ""},
+		{"diff", "--limit", ""},
+		{"check", "--limit", ""},
+		{"sync", "--limit", ""},
+		{"ping", "--limit", ""},
+		{"log", "--limit", ""},
+		{"rollback", "--to", "main", "--limit", ""},
+	} {
+		out, _, err := run(t, append(args, dir)...)
+		if err == nil || !strings.Contains(err.Error(), "selects nothing") || !strings.Contains(err.Error(), "leave out --limit") {
+			t.Errorf("%q: error %v, want a refusal saying how to select all\n%s", args, err, out)
+		}
+	}
+	for _, canary := range []string{"", ",", "a,"} {
+		_, _, err := run(t, "deploy", "--plan-only", "--canary", canary, dir)
+		if err == nil || !strings.Contains(err.Error(), "leave out --canary") {
+			t.Errorf("--canary %q: error %v, want a refusal saying how to go without a canary", canary, err)
+		}
+	}
+	writeFiles(t, dir, map[string]string{"groups.json": `{"groups": {"g": ["a", ""]}}`})
+	if _, _, err := run(t, "status"); err == nil || !strings.Contains(err.Error(), "group g lists an empty name") {
+		t.Errorf("a group with an empty member: %v", err)
+	}
+}
