@@ -2,8 +2,11 @@ package diff
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
@@ -428,4 +431,53 @@ func TestValidateRefusesAHugeManifest(t *testing.T) {
 	wantProblems(t, err, map[string][]string{
 		"prod/web1/a/manifest.json": {fmt.Sprintf("is %d bytes, more than the limit of %d (1 MiB)", len(huge), MaxManifestSize)},
 	})
+}
+
+// Names Git's fsck refuses in a tree, and names no host file should have,
+// are refused with the reason, at their path (escaped), and never reach
+// the store: newStore has git fsck --strict check it.
+func TestValidateNamesGitAndTerminalsRefuse(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "prod")
+	for _, rel := range []string{
+		"web1/app/.git/config", "web1/app/sub/.GIT/x", "web1/app/.git./x", "web1/app/git~1/x",
+		"web1/app/.gitmodules", "web1/app/d/.GitModules ", "web1/app/gitmod~1",
+		"web1/app/a\nb.conf", "web1/app/\x1b[31mred", "web1/app/\xffbad.conf",
+		"git~1/app/f", "web1/GIT~1/f",
+		"web1/app/ok.conf",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("[submodule \"x\"]\n\turl = --upload-pack=evil\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newStore(t)
+	snap, err := s.Snapshot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(snap.Tree, "m", "op@x", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	dotgit, modules := []string{"names Git's own .git directory", "git fsck"}, []string{"names .gitmodules"}
+	err = Validate(s, snap, "prod")
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/app/.git":           dotgit[:1],
+		"prod/web1/app/sub/.GIT":       dotgit[:1],
+		"prod/web1/app/.git.":          dotgit[:1],
+		"prod/web1/app/git~1":          dotgit[1:],
+		"prod/web1/app/.gitmodules":    modules,
+		"prod/web1/app/d/.GitModules ": modules,
+		"prod/web1/app/gitmod~1":       modules,
+		`"prod/web1/app/a\nb.conf"`:    {`control character '\n'`},
+		`"prod/web1/app/\x1b[31mred"`:  {`control character '\x1b'`},
+		`"prod/web1/app/\xffbad.conf"`: {"not valid UTF-8"},
+		"prod/git~1":                   dotgit[:1],
+		"prod/web1/GIT~1":              dotgit[:1],
+	})
+	if strings.Count(err.Error(), "\n") != 12 {
+		t.Errorf("the report has raw line breaks beyond its 12 problem lines:\n%s", err)
+	}
 }

@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -349,6 +352,11 @@ func (s *Store) pushUpdates() ([]refUpdate, error) {
 	return out, nil
 }
 
+// ErrRemoteRejected is returned by Push when the remote was reached and
+// refused the records: a hook, receive.fsckObjects, a permission. Trying
+// again changes nothing; the error carries the remote's own words.
+var ErrRemoteRejected = errors.New("the remote refused the push")
+
 // ErrRemoteMoved is returned by Push when the remote changed since the last
 // fetch: fetch (which integrates) and push again.
 var ErrRemoteMoved = errors.New("the remote moved since the last fetch")
@@ -379,15 +387,12 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 	}
 	defer done()
 	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
+	var said bytes.Buffer // what the remote's hooks and checks printed
 	s.objMu.Lock()
-	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true, Auth: auth})
+	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true, Auth: auth, Progress: &said})
 	s.objMu.Unlock()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if msg := err.Error(); strings.Contains(msg, "required to be") || strings.Contains(msg, "non-fast-forward") ||
-			strings.Contains(msg, "but is absent") || strings.Contains(msg, "atomic transaction failed") || strings.Contains(msg, "command error on") {
-			return false, fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
-		}
-		return false, fmt.Errorf("store: push to %s: %w", url, err)
+		return false, pushError(url, err, said.String())
 	}
 	// What was pushed is what the remote holds now: the base of the next
 	// integration.
@@ -403,6 +408,48 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// pushError tells a remote that moved under the push (fetch and try
+// again) from one that refused it (a hook, receive.fsckObjects: trying
+// again changes nothing), which carries the remote's own words.
+func pushError(url string, err error, said string) error {
+	msg := err.Error()
+	for _, moved := range []string{"required to be", "but is absent", "non-fast-forward", "atomic transaction failed",
+		"cannot lock", "failed to lock", "failed to update ref", "stale info"} {
+		if strings.Contains(msg, moved) {
+			return fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
+		}
+	}
+	if strings.Contains(msg, "command error on") || strings.Contains(msg, "unpack error") {
+		if said = remoteWords(said); said != "" {
+			return fmt.Errorf("store: push to %s: %w (%v); the remote said:\n%s", url, ErrRemoteRejected, err, said)
+		}
+		return fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteRejected, err)
+	}
+	return fmt.Errorf("store: push to %s: %w", url, err)
+}
+
+// remoteWords is the remote's side-band output without its progress
+// counters: the last lines, indented, each escaped if it holds control
+// characters, as it came from outside.
+func remoteWords(said string) string {
+	var lines []string
+	for _, line := range strings.FieldsFunc(said, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasSuffix(line, ", done.") || strings.Contains(line, "%") {
+			continue
+		}
+		if strings.IndexFunc(line, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 || !utf8.ValidString(line) {
+			line = strconv.Quote(line)
+		}
+		lines = append(lines, "  "+line)
+	}
+	const keep = 10
+	if len(lines) > keep {
+		lines = lines[len(lines)-keep:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Sync fetches, integrates and pushes until the remote holds every local

@@ -134,6 +134,7 @@ func TestConcurrentDeploysFromOneStoreKeepMain(t *testing.T) {
 func TestDeployPrintsTheSummaryWhenRecordingFails(t *testing.T) {
 	op := unreachableOperator(t)
 	notes := filepath.Join(op.root, ".deptool", "refs", "notes", "deptool")
+	t.Cleanup(func() { os.Remove(notes) }) // the damage done on purpose, before git fsck
 	if err := os.MkdirAll(filepath.Dir(notes), 0o755); err != nil {
 		t.Fatal(err)
 	}

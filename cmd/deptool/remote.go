@@ -56,6 +56,12 @@ func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, re
 			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s kept moving while this store integrated it (other clones pushing): its records%s go with the next command that reaches the remote\n", url, ahead)
 			return url, false
 		}
+		if errors.Is(err, store.ErrRemoteRejected) {
+			// Reached: what it refused stays here until what it said is
+			// fixed, on the remote or in this store.
+			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s refused this store's records%s: %v\nworking from this store alone; fix what the remote objects to, and the next command that reaches it sends them\n", url, ahead, err)
+			return url, false
+		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
 		return url, false
 	}

@@ -64,7 +64,13 @@ func (v *selectionValue) Set(val string) error {
 
 func (v *selectionValue) Type() string { return "strings" }
 
-func (v *selectionValue) String() string { return "[" + strings.Join(*v.terms, ",") + "]" }
+// String is "" when empty, which help reads as no default.
+func (v *selectionValue) String() string {
+	if len(*v.terms) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(*v.terms, ",") + "]"
+}
 
 // loadGroups reads the cluster's groups.json, if it has one, against the
 // hosts of its tree.
