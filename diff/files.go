@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"path"
 	"slices"
 	"sort"
@@ -232,8 +233,14 @@ func checkAccountName(what, name string) string {
 		return ""
 	}
 	if strings.Trim(name, "0123456789") == "" {
-		if _, err := strconv.ParseUint(name, 10, 32); err != nil {
-			return fmt.Sprintf("%s %q is not a valid numeric id", what, name)
+		n, err := strconv.ParseUint(name, 10, 32)
+		if err != nil {
+			return fmt.Sprintf("%s %q is not a valid numeric id (at most 4294967294)", what, name)
+		}
+		if n == math.MaxUint32 {
+			// (uid_t)-1: chown leaves the id as it is, so the file would
+			// never get it and check would report drift for ever.
+			return fmt.Sprintf("%s %q is -1 to chown, which changes nothing; name a real id (at most 4294967294)", what, name)
 		}
 		return ""
 	}
@@ -287,8 +294,17 @@ func checkFiles(m Manifest, files []AppFile) []problem {
 			}
 		}
 		if e.Mode != "" {
-			if _, err := ParseMode(e.Mode); err != nil {
+			mode, err := ParseMode(e.Mode)
+			if err != nil {
 				add("files[%q]: %v", key, err)
+			} else if isGlob(key) && mode&0o077 != 0 {
+				for _, f := range files {
+					if ok, _ := path.Match(key, f.Path); ok && f.Secret {
+						if _, exact := m.Files[f.Path]; !exact {
+							add("files: %q gives mode %s to the secret %s, which others could read; secrets stay 0600 unless named on their own: add \"%s\": {\"mode\": ...} to open it on purpose, or narrow the glob", key, e.Mode, f.Path, f.Path)
+						}
+					}
+				}
 			}
 		}
 		for _, msg := range []string{checkAccountName("owner", e.Owner), checkAccountName("group", e.Group)} {

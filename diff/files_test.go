@@ -386,3 +386,29 @@ func FuzzParseAgeHeader(f *testing.F) {
 		}
 	})
 }
+
+// A glob that would open secrets to others is refused, naming each secret
+// it reaches; a secret named on its own may be opened on purpose. An
+// owner chown reads as -1 is refused.
+func TestValidateFilesGlobsDoNotOpenSecretsAndIdsAreReal(t *testing.T) {
+	err := validateTree(t, with(map[string]string{
+		"web1/nginx/db.password.age": ageFile(t, newHostKey(t)),
+		"web1/nginx/api.token.age":   ageFile(t, newHostKey(t)),
+		"web1/nginx/site.conf":       "x",
+		"web1/nginx/manifest.json": `{"files": {"*": {"mode": "0644"}, "api.token": {"mode": "0640", "group": "nginx"},
+			"site.conf": {"owner": "4294967295"}}}`,
+	}))
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/nginx/manifest.json": {
+			`"*" gives mode 0644 to the secret db.password`,
+			`owner "4294967295" is -1 to chown`,
+		},
+	})
+	err = validateTree(t, with(map[string]string{
+		"web1/nginx/site.conf":     "x",
+		"web1/nginx/manifest.json": `{"files": {"site.conf": {"group": "4294967296"}}}`,
+	}))
+	wantProblems(t, err, map[string][]string{
+		"prod/web1/nginx/manifest.json": {`group "4294967296" is not a valid numeric id`},
+	})
+}
