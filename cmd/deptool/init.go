@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -38,10 +40,13 @@ as the default cluster of clones.`,
 				return err
 			}
 			s, err := store.Open(initPath())
-			if err == nil {
-				err = s.SetRemote(remote)
-			}
 			if err != nil {
+				return err
+			}
+			if err := reachRemote(cmd, s, remote); err != nil {
+				return err
+			}
+			if err := s.SetRemote(remote); err != nil {
 				return err
 			}
 			// Clones take the default cluster from the remote, so 'clone'
@@ -58,7 +63,29 @@ as the default cluster of clones.`,
 	return cmd
 }
 
+// reachRemote fetches from url before init records it: a mistyped remote
+// recorded with a warning would send every later command to it first,
+// and keep the team's records from the team. A remote that answers and
+// refuses is recorded: it was reached.
+func reachRemote(cmd *cobra.Command, s *store.Store, url string) error {
+	lock, err := lockStore(s)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
+	defer cancel()
+	if _, err := s.Fetch(ctx, url); err != nil {
+		return fmt.Errorf("remote %s not reached, so not recorded: %w\ncheck the URL (an empty repository made with 'git init --bare' is fine) and run 'deptool init --remote URL' again; to record it anyway: git --git-dir %s config deptool.%s URL",
+			url, err, s.Path(), store.RemoteOption)
+	}
+	return nil
+}
+
 func runInit(cmd *cobra.Command, path, dir string) error {
+	if err := checkInitDirs(path, dir); err != nil {
+		return err
+	}
 	_, err := os.Stat(filepath.Join(path, "HEAD"))
 	storeExisted := err == nil
 	s, err := store.Init(path)
@@ -85,4 +112,31 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 		fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
 	}
 	return nil
+}
+
+// checkInitDirs refuses a cluster directory that is, holds or lies in the
+// store (its objects and refs would become hosts, or the tree its own
+// store), and one that is a file, before the store is made.
+func checkInitDirs(storePath, dir string) error {
+	st, err := filepath.Abs(storePath)
+	if err != nil {
+		return err
+	}
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if within(d, st) || within(st, d) {
+		return fmt.Errorf("cluster directory %s is, or holds, the store %s: the store's own files would become hosts; name a directory of its own, such as prod", dir, storePath)
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("cluster directory %s is a file; name a directory (it is created if missing), such as prod", dir)
+	}
+	return nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -102,6 +103,25 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// cloneDir is the directory clone makes when it is not named: the
+// remote's name without .git, or for a store itself (/srv/ops/.deptool)
+// the directory holding it; "" when the URL names none.
+func cloneDir(url string) string {
+	url = strings.TrimRight(url, "/")
+	base := path.Base(filepath.ToSlash(url))
+	if base == ".deptool" {
+		base = path.Base(path.Dir(filepath.ToSlash(url)))
+	}
+	base = strings.TrimSuffix(base, ".git")
+	if i := strings.LastIndexByte(base, ':'); i >= 0 {
+		base = base[i+1:] // host:repo
+	}
+	if base == "" || base == "." || base == ".." || base == "/" || strings.HasPrefix(base, ".") {
+		return ""
+	}
+	return base
+}
+
 func newCloneCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{
@@ -123,25 +143,37 @@ reaches: a path, file://, ssh://.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			url := args[0]
-			dir := strings.TrimSuffix(filepath.Base(strings.TrimSuffix(url, "/")), ".git")
+			var dir string
 			if len(args) == 2 {
-				dir = args[1]
+				if dir = args[1]; dir == "" {
+					return errors.New("DIR is empty: name the directory to clone into, or leave it out to use the remote's name")
+				}
+			} else if dir = cloneDir(url); dir == "" {
+				return fmt.Errorf("cannot tell a directory name from %s: name one, as in 'deptool clone %s ops'", url, url)
 			}
 			path := filepath.Join(dir, ".deptool")
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("%s already holds a store: use it, or clone into another directory", path)
 			}
+			// What a failed clone made goes again: the store, and DIR
+			// when the clone created it.
+			made := path
+			if _, err := os.Lstat(dir); err != nil {
+				made = dir
+			}
 			s, err := store.Init(path)
 			if err != nil {
+				os.RemoveAll(made)
 				return err
 			}
 			if err := s.SetRemote(url); err != nil {
+				os.RemoveAll(made)
 				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*remoteTimeout)
 			defer cancel()
 			if _, err := s.Fetch(ctx, url); err != nil {
-				os.RemoveAll(path)
+				os.RemoveAll(made)
 				return err
 			}
 			// The team's default cluster, unless --cluster names another.
