@@ -93,6 +93,9 @@ func outcomeDetail(h deploy.HostResult) string {
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
+	if msg := store.CheckHostName(host); msg != "" {
+		return fmt.Errorf("--remote %q: %s", host, msg)
+	}
 	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
 	if err != nil {
 		return err

@@ -49,6 +49,7 @@ func TestPinRefusesNamesAndCommitsThatAreNoDeployOfTheHost(t *testing.T) {
 		{[]string{"pin", "web1", notes.String()}, "is not a deploy on main"},
 		{[]string{"pin", "web2", "main"}, "has no host web2"},
 		{[]string{"unpin", "../heads/main"}, `host "../heads/main": host name contains '/'`},
+		{[]string{"log", "--remote", "-oProxyCommand=x"}, `host name contains '='`},
 	} {
 		_, _, err := run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "host name") > 1 {
