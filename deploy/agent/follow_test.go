@@ -109,6 +109,10 @@ func (r *recorder) ReloadUnit(_ context.Context, u string) error {
 func (r *recorder) Run(_ context.Context, name string, c systemd.Command) error {
 	r.add("run %s", strings.Join(c.Argv, " "))
 	msg := fmt.Sprintf("in %s with %s: %s\n", c.Dir, strings.Join(c.Env, " "), strings.Join(c.Argv, " "))
+	if c.Argv[0] == "/bin/cat" { // as cat would, so that a command can print a file
+		b, _ := os.ReadFile(filepath.Join(c.Dir, c.Argv[1]))
+		msg += string(b)
+	}
 	if err := os.WriteFile(c.Output, []byte(msg), 0o600); err != nil {
 		return err
 	}
