@@ -114,8 +114,8 @@ directory (in /dev/shm when there is one), removed when the editor exits.`,
 				},
 			}
 			err = ed.Edit(args[0], args[1])
-			if errors.Is(err, secret.ErrUnchanged) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unchanged\n", args[1])
+			if errors.Is(err, secret.ErrUnchanged) || errors.Is(err, secret.ErrReencrypted) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", args[1], err)
 				return nil
 			}
 			return err
