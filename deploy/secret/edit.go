@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -201,14 +202,28 @@ func teamKeys(file string) ([]ssh.PublicKey, int, error) {
 	return keys, n, nil
 }
 
-func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
-	root := ed.TempRoot
-	if root == "" {
-		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-			root = "/dev/shm"
-		}
+func (ed Editor) tempRoot() string {
+	if ed.TempRoot != "" {
+		return ed.TempRoot
 	}
-	dir, err := os.MkdirTemp(root, "deptool-secret-")
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// editPlain runs the editor on the plaintext in a private directory and
+// returns what it saved. The directory is removed however this ends: the
+// editor exiting, or a signal that would end deptool (a dropped SSH
+// session's SIGHUP, SIGTERM, SIGINT, SIGQUIT), which kills the editor and
+// returns a *SignalError. Only SIGKILL leaves it, for RemoveLeftovers.
+func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
+	// Caught before the plaintext exists, so that no moment is left in
+	// which a signal ends deptool with the file written.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, endSignals...)
+	defer signal.Stop(sigs)
+	dir, err := os.MkdirTemp(ed.tempRoot(), fmt.Sprintf("%s%d-", leftoverPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -220,9 +235,8 @@ func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
 	if err := os.WriteFile(p, plain, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := ed.Command(p)
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("editor: %w; the secret was left as it was", err)
+	if err := runEditor(ed.Command(p), sigs); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(p)
 }
