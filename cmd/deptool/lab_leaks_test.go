@@ -48,10 +48,11 @@ func (op *operator) runOnTerminal(password string, args ...string) (string, int)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case err = <-done:
+	case <-done:
 	case <-time.After(2 * time.Minute):
 		cmd.Process.Kill()
-		err = <-done
+		<-done
+		op.t.Errorf("deptool %v still ran after 2 minutes", args)
 	}
 	mu.Lock()
 	defer mu.Unlock()
