@@ -152,6 +152,9 @@ ssh-keygen -q -t ed25519 -N '' -f /root/mitm_key
 	if log := mitmLog(); !strings.Contains(log, "userauth-request") {
 		t.Errorf("the unknown host was not logged in to:\n%s", log)
 	}
+	if fsck, err := exec.Command("git", "--git-dir", filepath.Join(op.root, ".deptool"), "fsck", "--strict").CombinedOutput(); err != nil {
+		t.Errorf("git fsck --strict: %v\n%s", err, fsck)
+	}
 }
 
 // A validate command and a unit that print a secret: the operator's
