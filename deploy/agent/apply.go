@@ -98,6 +98,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	if err != nil {
 		return nil, asAgentError(err)
 	}
+	s.knowRunningSecrets(st, r.current)
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
 		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(), redact: s.redact,

@@ -54,3 +54,21 @@ func TestSecretsRedactedFromWhatLeavesTheHost(t *testing.T) {
 		t.Errorf("journal does not name the secret it hides:\n%s", journal)
 	}
 }
+
+// A secret of an app the deploy does not touch, printed by another app's
+// command (as an outside unit's error could): redacted too, though this
+// session never decrypted it.
+func TestSecretsOfRunningAppsRedacted(t *testing.T) {
+	h, _ := unitHost(t)
+	key := h.hostKey()
+	db := files{"db.password.age": encryptFor(t, "running-Secret-77\n", key)}
+	h.deploy(apps{"db": db}).mustSucceed(t)
+	web := validatedApp("v1\n", "/bin/cat", h.path(appsDir+"/db/current/db.password"), "fail")
+	d := h.deploy(apps{"db": db, "web": web})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("outcome %s (%s), want rolled back by the failed validation", d.result.Outcome, d.result.Error)
+	}
+	if out := d.result.Validation[0].Output; strings.Contains(out, "running-Secret") || !strings.Contains(out, "[secret db/db.password]") {
+		t.Errorf("validation output %q: want the running app's secret replaced by its name", out)
+	}
+}
