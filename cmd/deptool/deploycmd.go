@@ -240,7 +240,7 @@ func transportOptions(s *store.Store, askBecomePass bool) (transport.Options, er
 	if err != nil {
 		return transport.Options{}, err
 	}
-	opts := transport.Options{Become: become}
+	opts := transport.Options{Become: become, Notify: notifyStderr}
 	if askBecomePass {
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {
@@ -254,6 +254,13 @@ func transportOptions(s *store.Store, askBecomePass bool) (transport.Options, er
 		opts.BecomePassword = func(string) ([]byte, error) { return pw, nil }
 	}
 	return opts, nil
+}
+
+// notifyStderr prints what the transport says in passing (a host key
+// accepted unverified or recorded): one write a line, as hosts dial at
+// once.
+func notifyStderr(msg string) {
+	os.Stderr.WriteString(msg + "\n")
 }
 
 // confirm asks [y/N/d] until it gets an answer; d shows the diff first.

@@ -108,14 +108,27 @@ directory (in /dev/shm when there is one), removed when the editor exits.`,
 				Encrypter:  encrypter(),
 				Identities: ids,
 				Command: func(p string) *exec.Cmd {
-					c := exec.Command("sh", "-c", editor+` "$1"`, "editor", p)
+					// exec: a shell left waiting in between would die of the
+					// Ctrl-C typed at the editor, and end the edit under it.
+					c := exec.Command("sh", "-c", "exec "+editor+` "$1"`, "editor", p)
 					c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 					return c
 				},
 			}
+			removed, lerr := ed.RemoveLeftovers()
+			for _, dir := range removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removed %s: the plaintext a killed secret edit left\n", dir)
+			}
+			if lerr != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: the plaintext a killed secret edit left could not all be removed: %v\n", lerr)
+			}
 			err = ed.Edit(args[0], args[1])
-			if errors.Is(err, secret.ErrUnchanged) {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: unchanged\n", args[1])
+			var se *secret.SignalError
+			if errors.As(err, &se) {
+				return &exitError{code: se.ExitCode(), err: err}
+			}
+			if errors.Is(err, secret.ErrUnchanged) || errors.Is(err, secret.ErrReencrypted) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", args[1], err)
 				return nil
 			}
 			return err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -75,6 +76,8 @@ type applier struct {
 	meta       map[string]*appMeta
 	plain      map[store.ID][]byte
 	identities []age.Identity
+	// redact knows every plaintext the session met (the session's own).
+	redact *secret.Redactor
 	// validation reports the validation commands run; runs counts them,
 	// for unique unit names.
 	validation []wire.ValidationReport
@@ -95,9 +98,10 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	if err != nil {
 		return nil, asAgentError(err)
 	}
+	s.knowRunningSecrets(st, r.current)
 	a := &applier{
 		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
-		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
+		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(), redact: s.redact,
 		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
@@ -261,7 +265,7 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 			entry.FailedChecks = append(entry.FailedChecks, c.App+": "+c.Check+": "+c.Error)
 		}
 	}
-	if jerr := appendJournal(a.l, entry); jerr != nil {
+	if jerr := appendJournal(a.l, entry, a.redact); jerr != nil {
 		a.warn(jerr)
 	}
 	if outcome == wire.Deployed {

@@ -134,7 +134,7 @@ func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.I
 			os.RemoveAll(tmp)
 		}
 	}()
-	w := checkoutWriter{st: a.st, meta: m, secret: a.secretData}
+	w := checkoutWriter{st: a.st, meta: m, app: filepath.Base(appDir), secret: a.secretData}
 	if w.meta == nil {
 		w.meta = &appMeta{}
 	}
@@ -155,7 +155,8 @@ func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.I
 type checkoutWriter struct {
 	st     *store.Store
 	meta   *appMeta
-	secret func(store.ID) ([]byte, error)
+	app    string
+	secret func(name string, blob store.ID) ([]byte, error)
 }
 
 // tree writes the entries of tree into dir; rel is dir's path in the
@@ -222,7 +223,7 @@ func (w checkoutWriter) file(dir string, e store.Entry, rel string) error {
 	var data []byte
 	var err error
 	if fm.secret {
-		data, err = w.secret(e.ID)
+		data, err = w.secret(w.app+"/"+fm.path, e.ID)
 	} else {
 		data, err = w.st.ReadBlob(e.ID)
 	}

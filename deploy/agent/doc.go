@@ -26,6 +26,14 @@
 // anything changes (files.go); current and previous are relative
 // links replaced by rename. Refs are loose Git refs written the same way.
 //
+// A secret's plaintext never leaves the host in what the agent says: a
+// validate command or a unit may print it, and what the agent sends ends
+// in the store's notes and a team's remote for good. The session's
+// secret.Redactor learns each plaintext as it is decrypted (or read from
+// a checkout the apply runs), and every message sent (wire.Conn.Filter)
+// and journal line written passes through it: one choke point, not a
+// scrub at each place output is gathered.
+//
 // Manifest symlinks point at /var/lib/deptool/apps/<app>/current/<file>, so
 // switching current switches every link of the app at once. So do the
 // links of an app's special directories:

@@ -50,7 +50,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 		names = append(names, app)
 	}
 	sort.Strings(names)
-	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.units}
+	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.units, redact: s.redact}
 	defer dc.close()
 	var checks []appCheck
 	for _, app := range names {
@@ -74,6 +74,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 type driftCheck struct {
 	meta       *appMeta // the app's modes and owners, nil if unknown
 	identities []age.Identity
+	redact     *secret.Redactor // the session's: told each plaintext met
 	l          layout
 	st         *store.Store
 	ctx        context.Context
@@ -178,7 +179,7 @@ func (dc *driftCheck) files(app, dir string, tree store.ID, rel string, special 
 			return err
 		}
 		if secret {
-			if blob, err = dc.secret(e.ID); err != nil {
+			if blob, err = dc.secret(app+"/"+r, e.ID); err != nil {
 				dc.add(app, wire.DriftFile, r, "cannot be compared: the secret does not decrypt with this host's key: %v", err)
 				continue
 			}
@@ -317,8 +318,8 @@ func (dc *driftCheck) attrs(app, r, treeRel string, fi fs.FileInfo) {
 }
 
 // secret decrypts a secret's blob with the host's key, to compare it with
-// the checkout; the plaintext stays in memory.
-func (dc *driftCheck) secret(blob store.ID) ([]byte, error) {
+// the checkout; the plaintext stays in memory, and the redactor knows it.
+func (dc *driftCheck) secret(name string, blob store.ID) ([]byte, error) {
 	if dc.identities == nil {
 		ids, err := secret.HostIdentities(dc.l.root)
 		if err != nil {
@@ -330,5 +331,9 @@ func (dc *driftCheck) secret(blob store.ID) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return secret.Decrypt(data, dc.identities...)
+	p, err := secret.Decrypt(data, dc.identities...)
+	if err == nil {
+		dc.redact.Add(name, p)
+	}
+	return p, err
 }

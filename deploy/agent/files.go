@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/diff"
@@ -300,9 +302,13 @@ func computeMeta(st *store.Store, acc *accounts, app string, tree store.ID) (*ap
 }
 
 // decryptSecrets decrypts an app's secrets into memory, unless its
-// checkout exists already (then they are on disk, locked down).
+// checkout exists already (then they are on disk, locked down, and read
+// from there only for the redactor: what runs on that checkout may print
+// them).
 func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
-	if _, err := os.Lstat(filepath.Join(a.l.appDir(app), tree.String())); err == nil {
+	dir := filepath.Join(a.l.appDir(app), tree.String())
+	if _, err := os.Lstat(dir); err == nil {
+		a.knowCheckedOut(app, dir, m)
 		return nil
 	}
 	var errs []error
@@ -310,7 +316,7 @@ func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
 		if !f.secret {
 			continue
 		}
-		if _, err := a.secretData(f.blob); err != nil {
+		if _, err := a.secretData(app+"/"+f.path, f.blob); err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %s cannot be decrypted with this host's SSH host key: %v; re-encrypt it with 'deptool secret encrypt %s'", app, tp, err, a.plan.Host))
 		}
 	}
@@ -318,8 +324,34 @@ func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
 	return errors.Join(errs...)
 }
 
-// secretData is a secret's plaintext, decrypted once per blob.
-func (a *applier) secretData(blob store.ID) ([]byte, error) {
+// knowCheckedOut tells the redactor the secrets of a checkout already on
+// the host. One that cannot be read is skipped: the checkout is deptool's
+// own, and a file gone from it is not this apply's to fail on.
+func (a *applier) knowCheckedOut(app, dir string, m *appMeta) {
+	for _, f := range m.files {
+		if !f.secret {
+			continue
+		}
+		if p, err := readSecretFile(filepath.Join(dir, f.path)); err == nil {
+			a.redact.Add(app+"/"+f.path, p)
+		}
+	}
+}
+
+// readSecretFile reads a checked-out secret without following a link,
+// bounded as decryption is.
+func readSecretFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 16<<20))
+}
+
+// secretData is the plaintext of a secret (name: app/path), decrypted
+// once per blob, and known to the redactor from then on.
+func (a *applier) secretData(name string, blob store.ID) ([]byte, error) {
 	if p, ok := a.plain[blob]; ok {
 		return p, nil
 	}
@@ -342,6 +374,7 @@ func (a *applier) secretData(blob store.ID) ([]byte, error) {
 		a.plain = map[store.ID][]byte{}
 	}
 	a.plain[blob] = p
+	a.redact.Add(name, p)
 	return p, nil
 }
 

@@ -109,6 +109,14 @@ func (r *recorder) ReloadUnit(_ context.Context, u string) error {
 func (r *recorder) Run(_ context.Context, name string, c systemd.Command) error {
 	r.add("run %s", strings.Join(c.Argv, " "))
 	msg := fmt.Sprintf("in %s with %s: %s\n", c.Dir, strings.Join(c.Env, " "), strings.Join(c.Argv, " "))
+	if c.Argv[0] == "/bin/cat" { // as cat would, so that a command can print a file
+		f := c.Argv[1]
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(c.Dir, f)
+		}
+		b, _ := os.ReadFile(f)
+		msg += string(b)
+	}
 	if err := os.WriteFile(c.Output, []byte(msg), 0o600); err != nil {
 		return err
 	}

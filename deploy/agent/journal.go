@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
 )
 
@@ -19,11 +20,14 @@ type JournalEntry = wire.JournalEntry
 // audit trail and must survive the crash that follows. A file that does not
 // end in a newline lost the end of its last line (a crash, a full disk):
 // the new line starts on a line of its own, never glued to that part.
-func appendJournal(l layout, e JournalEntry) error {
+// Secrets the session met are redacted from it, as from what the agent
+// sends: the journal is read back by later sessions that never knew them.
+func appendJournal(l layout, e JournalEntry, r *secret.Redactor) error {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
+	data = r.JSON(data)
 	f, err := os.OpenFile(l.journalFile(), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)

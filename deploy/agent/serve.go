@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 )
@@ -160,6 +161,9 @@ type session struct {
 	holder   wire.Holder // what the lock file says while this session holds it
 	idle     *idleWatch  // nil in sessions without one
 	turnDone func()      // restarts the idle clock stopped by streamed
+	// redact knows every secret plaintext this session decrypted or read
+	// from a checkout; every message it sends passes through it.
+	redact *secret.Redactor
 }
 
 // doing records in the lock file what this session's apply does now, so
@@ -172,7 +176,9 @@ func (s *session) doing(doing string, deploy store.ID, until time.Time, token st
 
 func newSession(in io.Reader, out io.Writer, opts Options) *session {
 	l := layout{root: opts.Root}
-	return &session{opts: opts, l: l, conn: wire.NewConn(in, out), store: hostStore{l: l}}
+	s := &session{opts: opts, l: l, conn: wire.NewConn(in, out), store: hostStore{l: l}, redact: secret.NewRedactor()}
+	s.conn.Filter(s.redact.JSON)
+	return s
 }
 
 func (s *session) close() {

@@ -89,7 +89,9 @@ func (a *applier) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) 
 		if e, serr = lookupFile(a.st, a.apps[app], step.Target+diff.SecretSuffix); serr != nil {
 			return lp, err
 		}
-		read, lp.secret = a.secretData, true
+		name := app + "/" + step.Target
+		read = func(blob store.ID) ([]byte, error) { return a.secretData(name, blob) }
+		lp.secret = true
 	}
 	data, err := read(e.ID)
 	if err != nil {

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/transport"
+	"github.com/deptool/deptool/diff"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -74,9 +78,15 @@ type Editor struct {
 	TempRoot string
 }
 
-// ErrUnchanged is Edit's answer when the editor changed nothing: the
-// file is left as it was, not re-encrypted.
+// ErrUnchanged is Edit's answer when the editor changed nothing and the
+// file is encrypted to the recipients it should be: it is left as it was.
 var ErrUnchanged = errors.New("unchanged")
+
+// ErrReencrypted is Edit's answer when the editor changed nothing but the
+// recipients did (a host key rotated, a team member added or removed): the
+// file was encrypted again, to the recipients it should have. Not a
+// failure.
+var ErrReencrypted = errors.New("unchanged, but re-encrypted: its recipients changed")
 
 // Edit opens the secret at file (NAME.age) for host in the editor and
 // writes it back encrypted. A missing file starts empty. The plaintext
@@ -106,24 +116,114 @@ func (ed Editor) Edit(host, file string) error {
 	if err != nil {
 		return err
 	}
-	if ct != nil && bytes.Equal(edited, plain) {
-		return ErrUnchanged
+	unchanged := ct != nil && bytes.Equal(edited, plain)
+	if unchanged {
+		same, err := ed.encryptedTo(host, ct)
+		if err != nil {
+			return err
+		}
+		if same {
+			return ErrUnchanged
+		}
 	}
 	out, err := Encrypt(edited, rs)
 	if err != nil {
 		return err
 	}
-	return WriteFile(file, out)
+	if err := WriteFile(file, out); err != nil {
+		return err
+	}
+	if unchanged {
+		return ErrReencrypted
+	}
+	return nil
 }
 
-func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
-	root := ed.TempRoot
-	if root == "" {
-		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-			root = "/dev/shm"
+// encryptedTo reports whether ct is encrypted to exactly the recipients a
+// secret for host gets now, as far as its header tells: one stanza per SSH
+// key (host or team), known by its tag, and as many X25519 stanzas as the
+// team has age keys (those stanzas do not say whose key they are for).
+func (e Encrypter) encryptedTo(host string, ct []byte) (bool, error) {
+	stanzas, err := diff.ParseAgeHeader(ct)
+	if err != nil {
+		return false, err
+	}
+	keys, err := e.HostKeys(host)
+	if err != nil {
+		return false, err
+	}
+	teamKeys, ageKeys, err := teamKeys(e.Team)
+	if err != nil {
+		return false, err
+	}
+	want := map[string]bool{}
+	for _, k := range append(keys, teamKeys...) {
+		if t := k.Type(); t == ssh.KeyAlgoED25519 || t == ssh.KeyAlgoRSA {
+			want[t+" "+diff.SSHTag(k)] = true
 		}
 	}
-	dir, err := os.MkdirTemp(root, "deptool-secret-")
+	got, x25519 := map[string]bool{}, 0
+	for _, s := range stanzas {
+		switch {
+		case s.Type == "X25519":
+			x25519++
+		case (s.Type == ssh.KeyAlgoED25519 || s.Type == ssh.KeyAlgoRSA) && len(s.Args) > 0:
+			got[s.Type+" "+s.Args[0]] = true
+		}
+	}
+	return maps.Equal(want, got) && x25519 == ageKeys, nil
+}
+
+// teamKeys are the SSH keys of the team's recipients file, and how many
+// age keys it lists besides.
+func teamKeys(file string) ([]ssh.PublicKey, int, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var keys []ssh.PublicKey
+	n := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "age1"):
+			n++
+		case strings.HasPrefix(line, "ssh-"):
+			k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+			if err != nil {
+				return nil, 0, fmt.Errorf("%s: %w", file, err)
+			}
+			keys = append(keys, k)
+		}
+	}
+	return keys, n, nil
+}
+
+func (ed Editor) tempRoot() string {
+	if ed.TempRoot != "" {
+		return ed.TempRoot
+	}
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+// editPlain runs the editor on the plaintext in a private directory and
+// returns what it saved. The directory is removed however this ends: the
+// editor exiting, or a signal that would end deptool (a dropped SSH
+// session's SIGHUP, SIGTERM, SIGINT, SIGQUIT), which kills the editor and
+// returns a *SignalError. Only SIGKILL leaves it, for RemoveLeftovers.
+func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
+	// Caught before the plaintext exists, so that no moment is left in
+	// which a signal ends deptool with the file written.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, endSignals...)
+	defer signal.Stop(sigs)
+	dir, err := os.MkdirTemp(ed.tempRoot(), fmt.Sprintf("%s%d-", leftoverPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -135,9 +235,8 @@ func (ed Editor) editPlain(name string, plain []byte) ([]byte, error) {
 	if err := os.WriteFile(p, plain, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := ed.Command(p)
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("editor: %w; the secret was left as it was", err)
+	if err := runEditor(ed.Command(p), sigs); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(p)
 }

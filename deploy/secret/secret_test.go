@@ -217,3 +217,44 @@ func TestRSAHostKey(t *testing.T) {
 		t.Errorf("validation does not see the RSA key's stanza: %v %+v", err, st)
 	}
 }
+
+// A host key rotated (known_hosts holds the new key): an edit that changes
+// nothing still re-encrypts, to the new key and without the old one, and
+// says so; once the recipients match, it is unchanged again.
+func TestEditReencryptsWhenTheRecipientsChanged(t *testing.T) {
+	old, rotated := hostKey(t, t.TempDir()), hostKey(t, t.TempDir())
+	team := mustIdentity(t)
+	file := filepath.Join(t.TempDir(), "db.password.age")
+	ed, _ := editor(t, `printf one > "$1"`, team, map[string][]ssh.PublicKey{"web1": {old}})
+	if err := ed.Edit("web1", file); err != nil {
+		t.Fatal(err)
+	}
+	ed, _ = editor(t, `true`, team, map[string][]ssh.PublicKey{"web1": {rotated}})
+	if err := ed.Edit("web1", file); !errors.Is(err, ErrReencrypted) {
+		t.Fatalf("unchanged plaintext, new host key: %v, want ErrReencrypted", err)
+	}
+	ct, _ := os.ReadFile(file)
+	stanzas, err := diff.ParseAgeHeader(ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !diff.ForKey(stanzas, rotated) || diff.ForKey(stanzas, old) {
+		t.Errorf("after re-encryption: for the new key %v, for the old key %v; want only the new", diff.ForKey(stanzas, rotated), diff.ForKey(stanzas, old))
+	}
+	if got, err := Decrypt(ct, team); err != nil || string(got) != "one" {
+		t.Errorf("after re-encryption: %q, %v", got, err)
+	}
+	if err := ed.Edit("web1", file); !errors.Is(err, ErrUnchanged) {
+		t.Errorf("recipients as they should be: %v, want ErrUnchanged", err)
+	}
+	// A team member added is a recipient changed too.
+	ed.Team = filepath.Join(t.TempDir(), RecipientsFile)
+	other := mustIdentity(t)
+	os.WriteFile(ed.Team, []byte(team.(*age.X25519Identity).Recipient().String()+"\n"+other.(*age.X25519Identity).Recipient().String()+"\n"), 0o644)
+	if err := ed.Edit("web1", file); !errors.Is(err, ErrReencrypted) {
+		t.Errorf("a team recipient added: %v, want ErrReencrypted", err)
+	}
+	if ct, _ := os.ReadFile(file); func() bool { _, err := Decrypt(ct, other); return err != nil }() {
+		t.Error("the added team member cannot decrypt the re-encrypted secret")
+	}
+}

@@ -21,9 +21,12 @@
 // loudly, with the command that removes the old one, even under
 // accept-new.
 // StrictHostKeyChecking accept-new records unknown keys in the first
-// known_hosts file. StrictHostKeyChecking no accepts any key, changed or
-// not: anyone on the path can then read and alter everything deptool
-// sends, secrets included. Use it only for throwaway test hosts.
+// known_hosts file. StrictHostKeyChecking no accepts the key of a host
+// never seen before without recording it, with a warning naming the host
+// and the key's fingerprint: whoever answers first for that host can then
+// read and alter everything deptool sends. A key that differs from the
+// one recorded, or is marked @revoked, is refused under every setting, in
+// the handshake, before any login or sudo password is offered.
 //
 // # Login
 //

@@ -156,10 +156,12 @@ func (k *hostKeys) wasVerified() bool {
 	return k.verified
 }
 
+// check accepts the key known_hosts holds for the host. Whatever
+// StrictHostKeyChecking says, a key that differs from the one recorded
+// or is marked @revoked is refused: "no" and "accept-new" only decide
+// what happens to a host never seen before, and the handshake ends here
+// before any password, agent or sudo password could reach an impostor.
 func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	if k.hop.Strict == strictNo {
-		return nil
-	}
 	var err error = &knownhosts.KeyError{}
 	if k.db != nil {
 		err = nil
@@ -184,6 +186,10 @@ func (k *hostKeys) check(hostname string, remote net.Addr, key ssh.PublicKey) er
 		return k.keyError(key, ke.Want)
 	case k.hop.Strict == strictAcceptNew:
 		return k.add(hostname, remote, key)
+	case k.hop.Strict == strictNo:
+		k.notify(fmt.Sprintf("warning: host %s (%s): unknown host key %s %s accepted unverified (StrictHostKeyChecking no)",
+			k.hop.Alias, k.hop.where(), key.Type(), ssh.FingerprintSHA256(key)))
+		return nil
 	}
 	return k.keyError(key, nil)
 }

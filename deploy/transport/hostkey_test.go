@@ -126,9 +126,17 @@ func TestAcceptNewAppendsAndThenKnows(t *testing.T) {
 	}
 }
 
-func TestStrictNoAcceptsAnything(t *testing.T) {
-	if _, err := checkKey(t, strictNo, knownLine("198.18.1.2", newHostKey(t)), newHostKey(t)); err != nil {
-		t.Errorf("StrictHostKeyChecking no: %v", err)
+func TestStrictNoAcceptsOnlyUnknownKeys(t *testing.T) {
+	if _, err := checkKey(t, strictNo, knownLine("198.18.9.9", newHostKey(t)), newHostKey(t)); err != nil {
+		t.Errorf("StrictHostKeyChecking no, unknown host: %v", err)
+	}
+	var hke *HostKeyError
+	if _, err := checkKey(t, strictNo, knownLine("198.18.1.2", newHostKey(t)), newHostKey(t)); !errors.As(err, &hke) || !hke.Changed() {
+		t.Errorf("StrictHostKeyChecking no, changed key: got %v, want a changed-key HostKeyError", err)
+	}
+	key := newHostKey(t)
+	if _, err := checkKey(t, strictNo, "@revoked "+knownLine("198.18.1.2", key), key); err == nil || !strings.Contains(err.Error(), "@revoked") {
+		t.Errorf("StrictHostKeyChecking no, revoked key: got %v", err)
 	}
 }
 

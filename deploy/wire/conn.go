@@ -27,6 +27,16 @@ type Conn struct {
 	wmu  sync.Mutex
 	w    io.Writer
 	werr error // sticky: a half-written frame leaves the stream unusable
+
+	filter func([]byte) []byte // applied to every message sent; nil: none
+}
+
+// Filter passes every message this end sends, as encoded, through f
+// before it is written: the one place the agent removes secrets from what
+// it says (see secret.Redactor). Data frames (objects) are left alone.
+// Set it before the first Send.
+func (c *Conn) Filter(f func([]byte) []byte) {
+	c.filter = f
 }
 
 type received struct {
@@ -113,6 +123,9 @@ func (c *Conn) Send(m Message) error {
 	payload, err := EncodeMessage(m)
 	if err != nil {
 		return err
+	}
+	if c.filter != nil {
+		payload = c.filter(payload)
 	}
 	return c.write(Frame{Kind: KindMessage, Payload: payload})
 }
