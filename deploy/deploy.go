@@ -104,7 +104,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	stages := stagesOf(plan)
 	var failed []string
 	for i, st := range stages {
-		if d.stopped() || ctx.Err() != nil {
+		if d.stopped() || interrupted(ctx) {
 			res.Hosts = append(res.Hosts, d.skipAll(st, errInterrupted)...)
 			continue
 		}
@@ -216,6 +216,14 @@ func (d *deployer) skipAll(st stage, why error) []HostResult {
 // skipped.
 var errInterrupted = errors.New("not attempted: the deploy was interrupted; nothing changed here and the change stays pending")
 
+// interrupted reports whether ctx ended because the operator interrupted
+// the deploy, not because a deadline passed: a timeout is a failure with
+// its own cause, and reporting it as "skipped: interrupted" tells the
+// operator something that did not happen.
+func interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
 // errAbandoned is why a host the operator stopped following has no
 // outcome yet.
 var errAbandoned = errors.New("the deploy was interrupted twice while the host applied: it finishes on its own, and the next deploy records how it ended")
@@ -259,7 +267,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		}
 		return r
 	}
-	if d.stopped() || ctx.Err() != nil {
+	if d.stopped() || interrupted(ctx) {
 		return finish(Skipped, errInterrupted)
 	}
 	sess, err := d.connect(ctx, hp.Host)
@@ -267,7 +275,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Failed, err)
 	}
 	if err != nil {
-		if ctx.Err() != nil || d.stopped() {
+		if interrupted(ctx) || d.stopped() {
 			return finish(Skipped, errInterrupted)
 		}
 		return finish(Unreachable, err)
@@ -339,7 +347,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		}
 		hp = *next
 	}
-	if d.stopped() || ctx.Err() != nil {
+	if d.stopped() || interrupted(ctx) {
 		sess.client.Bye(ctx)
 		return Skipped, errInterrupted
 	}
@@ -460,7 +468,7 @@ func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *age
 	if err != nil {
 		return err
 	}
-	sess := &session{host: host, conn: conn}
+	sess := &session{host: host, conn: conn, confirming: true}
 	defer sess.close()
 	if err := d.startAgent(ctx, sess, bin); err != nil {
 		return err

@@ -39,6 +39,10 @@ type session struct {
 	client *wire.Client
 	hello  wire.HelloReply
 	bin    *agentBinary // the agent running there
+	// confirming marks the session that confirms an apply: an interrupt
+	// that starts no new host must not end it, or the host it follows
+	// rolls back for want of the confirmation.
+	confirming bool
 }
 
 func (s *session) close() {
@@ -163,8 +167,11 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
 	// Nothing has changed on the host yet: an interrupt that starts no new
-	// host ends this wait at once rather than after the deadline.
-	defer d.onStop(cancel)()
+	// host ends this wait at once rather than after the deadline. Not so
+	// for a confirmation: the host it confirms has applied already.
+	if !sess.confirming {
+		defer d.onStop(cancel)()
+	}
 	hello, err := client.Hello(hctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
@@ -174,7 +181,7 @@ func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Pro
 		if errors.As(err, &agentErr) {
 			return fmt.Errorf("agent: %w", err)
 		}
-		if ctx.Err() != nil || d.stopped() {
+		if interrupted(ctx) || (!sess.confirming && d.stopped()) {
 			return errInterrupted
 		}
 		if hctx.Err() != nil {

@@ -63,7 +63,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 		}
 	}
 	if att, err := loadAttempt(s.l); err == nil && att.needsUndo() {
-		dc.add("", wire.DriftAttempt, att.To.String(), "the last attempt (to %s) did not finish and is not undone yet; the next deploy undoes it first", short(att.To))
+		dc.add("", wire.DriftAttempt, att.To.String(), "%s", attemptDrift(att))
 	}
 	reply.Drift = dc.found
 	reply.Checks = newProber().runAll(ctx, checks)
@@ -331,4 +331,17 @@ func (dc *driftCheck) secret(blob store.ID) ([]byte, error) {
 		return nil, err
 	}
 	return secret.Decrypt(data, dc.identities...)
+}
+
+// attemptDrift says what an attempt left to undo: one that ran to its end
+// (failed, or failed and so did its rollback) is not "unfinished", and
+// saying so sends the operator looking for a crash that never happened.
+func attemptDrift(att *Attempt) string {
+	switch att.Outcome {
+	case "":
+		return fmt.Sprintf("the last attempt (to %s) did not finish and is not undone yet; the next deploy undoes it first", short(att.To))
+	case wire.RollbackFailed:
+		return fmt.Sprintf("the last attempt (to %s) failed and so did its rollback: its changes are not undone yet; the next deploy undoes them first", short(att.To))
+	}
+	return fmt.Sprintf("the last attempt (to %s) ended %s and its changes are not undone yet; the next deploy undoes them first", short(att.To), att.Outcome)
 }

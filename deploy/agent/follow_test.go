@@ -432,7 +432,11 @@ func TestDriftReportsAnUnfinishedAttempt(t *testing.T) {
 	}
 	got := h.drift(h.opts).Drift
 	if len(got) != 1 || got[0].Kind != wire.DriftAttempt || got[0].Path != d.commit.String() {
-		t.Errorf("drift %+v; want the unfinished attempt", got)
+		t.Fatalf("drift %+v; want the unfinished attempt", got)
+	}
+	// It finished, failing: saying it did not finish is not true.
+	if strings.Contains(got[0].What, "did not finish") || !strings.Contains(got[0].What, "failed") {
+		t.Errorf("drift says %q of an attempt that ended failed", got[0].What)
 	}
 }
 
