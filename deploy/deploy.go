@@ -353,6 +353,10 @@ func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
 		if found.Error != "" && e.RollbackError != "" {
 			found.Error += "; rollback: " + e.RollbackError
 		}
+		if found.Error != "" {
+			// Why shows the error alone: say there too where it came from.
+			found.Error += " (" + found.Detail + ")"
+		}
 		if err := d.amend(u.deploy, found); err != nil {
 			return err
 		}
