@@ -458,11 +458,27 @@ func (d *deployer) confirm(ctx context.Context, host, token string, bin *agentBi
 const confirmRetry = 200 * time.Millisecond
 
 func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *agentBinary) error {
-	sess, err := d.reach(ctx, host, bin)
+	if d.opts.Dialer != nil {
+		sess, err := d.dial(ctx, host, bin)
+		if err != nil {
+			return err
+		}
+		defer sess.close()
+		if err := sess.client.Confirm(ctx, token); err != nil {
+			return err
+		}
+		sess.client.Bye(ctx)
+		return nil
+	}
+	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
 		return err
 	}
+	sess := &session{host: host, conn: conn}
 	defer sess.close()
+	if err := d.startAgent(ctx, sess, bin); err != nil {
+		return err
+	}
 	if err := sess.client.Confirm(ctx, token); err != nil {
 		return err
 	}

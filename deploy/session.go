@@ -97,31 +97,15 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	return sess, nil
 }
 
-// reach connects to host again and starts the agent bin, which already
-// runs there, as the confirmation does.
-func (d *deployer) reach(ctx context.Context, host string, bin *agentBinary) (*session, error) {
-	if d.opts.Dialer != nil {
-		return d.dial(ctx, host, bin)
-	}
-	conn, err := transport.Dial(ctx, host, d.opts.Transport)
-	if err != nil {
-		return nil, err
-	}
-	sess := &session{host: host, conn: conn}
-	if err := d.startAgent(ctx, sess, bin); err != nil {
-		sess.close()
-		return nil, err
-	}
-	return sess, nil
-}
-
 // dialedBinary is the agent a Dialer starts: this very build, which the
 // deployer never uploads, so reads no executable for.
 func dialedBinary() *agentBinary {
 	return &agentBinary{platform: localPlatform, build: wire.BuildHash()}
 }
 
-// dial reaches host through Options.Dialer and exchanges hellos.
+// dial reaches host through Options.Dialer and exchanges hellos, as
+// connect and hello do over SSH; the interrupts and deadlines of the
+// hello are the same.
 func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary) (*session, error) {
 	stdio, err := d.opts.Dialer.Dial(ctx, host)
 	if err != nil {
@@ -129,9 +113,12 @@ func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary) (*se
 	}
 	sess := &session{host: host, stdio: stdio}
 	client := wire.NewClient(stdio, stdio)
-	hctx, cancel := d.helloContext(ctx)
+	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
-	hello, err := client.Hello(hctx, d.helloRequest(host, bin))
+	defer d.onStop(cancel)()
+	hello, err := client.Hello(hctx, wire.HelloRequest{
+		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
+	})
 	if err != nil {
 		sess.close()
 		var agentErr *wire.AgentError
@@ -226,26 +213,18 @@ type reachedError struct{ err error }
 func (e *reachedError) Error() string { return e.err.Error() }
 func (e *reachedError) Unwrap() error { return e.err }
 
-// helloContext bounds the wait for a started agent's hello. Nothing has
-// changed on the host yet: an interrupt that starts no new host ends this
-// wait at once rather than after the deadline.
-func (d *deployer) helloContext(ctx context.Context) (context.Context, func()) {
-	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
-	unwatch := d.onStop(cancel)
-	return hctx, func() { unwatch(); cancel() }
-}
-
-func (d *deployer) helloRequest(host string, bin *agentBinary) wire.HelloRequest {
-	return wire.HelloRequest{Version: wire.Version, Build: bin.build, Host: host, Operator: d.opts.Operator}
-}
-
 // hello opens the protocol with an agent just started. When the command
 // ended instead, its exit says why better than the broken protocol does.
 func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
-	hctx, cancel := d.helloContext(ctx)
+	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
-	hello, err := client.Hello(hctx, d.helloRequest(sess.host, bin))
+	// Nothing has changed on the host yet: an interrupt that starts no new
+	// host ends this wait at once rather than after the deadline.
+	defer d.onStop(cancel)()
+	hello, err := client.Hello(hctx, wire.HelloRequest{
+		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
+	})
 	if err != nil {
 		proc.Close()
 		var agentErr *wire.AgentError
