@@ -533,7 +533,7 @@ const confirmRetry = 200 * time.Millisecond
 
 func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *agentBinary) error {
 	if d.opts.Dialer != nil {
-		sess, err := d.dial(ctx, host, bin)
+		sess, err := d.dial(ctx, host, bin, true)
 		if err != nil {
 			return err
 		}

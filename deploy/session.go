@@ -77,7 +77,7 @@ func (s *session) close() {
 func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	d.opts.Reporter.Phase(host, Connecting, "")
 	if d.opts.Dialer != nil {
-		return d.dial(ctx, host, dialedBinary())
+		return d.dial(ctx, host, dialedBinary(), false)
 	}
 	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
@@ -110,23 +110,25 @@ func dialedBinary() *agentBinary {
 // dial reaches host through Options.Dialer and exchanges hellos, as
 // connect and hello do over SSH; the interrupts and deadlines of the
 // hello are the same.
-func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary) (*session, error) {
+func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary, confirming bool) (*session, error) {
 	stdio, err := d.opts.Dialer.Dial(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	sess := &session{host: host, stdio: stdio}
+	sess := &session{host: host, stdio: stdio, confirming: confirming}
 	client := wire.NewClient(stdio, stdio)
 	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
-	defer d.onStop(cancel)()
+	if !confirming {
+		defer d.onStop(cancel)()
+	}
 	hello, err := client.Hello(hctx, wire.HelloRequest{
 		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
 	})
 	if err != nil {
 		sess.close()
 		var agentErr *wire.AgentError
-		if !errors.As(err, &agentErr) && (ctx.Err() != nil || d.stopped()) {
+		if !errors.As(err, &agentErr) && (interrupted(ctx) || (!confirming && d.stopped())) {
 			return nil, errInterrupted
 		}
 		return nil, fmt.Errorf("agent: %w", err)
