@@ -50,9 +50,11 @@ func (r CheckResult) OK() bool {
 // it runs, and to run every app's health checks, in parallel. It takes no
 // lock and changes nothing on the hosts (the agent is uploaded on first
 // contact, as for any session).
-func Check(ctx context.Context, hosts []string, opts Options) []CheckResult {
+// With a store s, what the hosts' journals say of this store's deploys
+// that never heard back is recorded in their notes, as sync does.
+func Check(ctx context.Context, s *store.Store, hosts []string, opts Options) []CheckResult {
 	opts.defaults()
-	d := &deployer{opts: opts}
+	d := &deployer{store: s, opts: opts, by: "'deptool check'"}
 	p := pool.NewWithResults[CheckResult]().WithMaxGoroutines(opts.Parallel)
 	for _, host := range hosts {
 		p.Go(func() CheckResult { return d.check(ctx, host) })
@@ -70,6 +72,10 @@ func (d *deployer) check(ctx context.Context, host string) CheckResult {
 		return r
 	}
 	defer sess.close()
+	if err := d.recordUnheard(ctx, sess); err != nil {
+		r.Error = fmt.Sprintf("host %s: %v", host, err)
+		return r
+	}
 	reply, err := sess.client.Drift(ctx)
 	if err != nil {
 		r.Error = fmt.Sprintf("host %s: check: %v", host, err)

@@ -27,6 +27,8 @@ type Options struct {
 	Reporter Reporter
 	// Transport configures SSH; its zero value reads the environment.
 	Transport transport.Options
+	// Dialer, when set, reaches the hosts instead of SSH (see Dialer).
+	Dialer Dialer
 	// Operator is user@hostname, recorded on hosts; default store.Operator().
 	Operator string
 	// Now is the clock used for host commits; default time.Now.
@@ -104,7 +106,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	stages := stagesOf(plan)
 	var failed []string
 	for i, st := range stages {
-		if d.stopped() || ctx.Err() != nil {
+		if d.stopped() || interrupted(ctx) {
 			res.Hosts = append(res.Hosts, d.skipAll(st, errInterrupted)...)
 			continue
 		}
@@ -121,16 +123,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	res.Elapsed = time.Since(start)
 	// Record everything that can be recorded even when a part fails: a
 	// host ref left behind only makes the next plan stale, which the next
-	// deploy repairs; a lost outcome is lost.
-	var errs []error
-	for _, r := range res.Hosts {
-		if r.Outcome != Deployed {
-			continue
-		}
-		if err := s.SetHostRef(r.Host, r.Commit); err != nil {
-			errs = append(errs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
-		}
-	}
+	// deploy repairs; a lost outcome is lost. The refs moved as each
+	// host deployed (see stage).
+	errs := d.refErrs
 	// The audit trail: every host's outcome, with failed units and their
 	// reasons, as a note on the deploy commit.
 	note, err := json.Marshal(res)
@@ -177,11 +172,25 @@ func (d *deployer) stage(ctx context.Context, st stage) []HostResult {
 	for _, hp := range st.hosts {
 		p.Go(func() HostResult {
 			r := d.host(ctx, hp)
+			if r.Outcome == Deployed {
+				d.setRef(r)
+			}
 			d.opts.Reporter.Done(r)
 			return r
 		})
 	}
 	return p.Wait()
+}
+
+// setRef moves a host's ref as soon as it deployed, not once every host
+// is done: an operator killed before the end leaves the store knowing
+// what it could, and status shows that host current.
+func (d *deployer) setRef(r HostResult) {
+	if err := d.store.SetHostRef(r.Host, r.Commit); err != nil {
+		d.notes.Lock()
+		d.refErrs = append(d.refErrs, fmt.Errorf("host %s deployed, but recording it in the store failed: %w; run 'deptool sync --limit %s'", r.Host, err, r.Host))
+		d.notes.Unlock()
+	}
 }
 
 // notDeployed names the hosts of results that did not deploy.
@@ -216,9 +225,34 @@ func (d *deployer) skipAll(st stage, why error) []HostResult {
 // skipped.
 var errInterrupted = errors.New("not attempted: the deploy was interrupted; nothing changed here and the change stays pending")
 
-// errAbandoned is why a host the operator stopped following has no
-// outcome yet.
-var errAbandoned = errors.New("the deploy was interrupted twice while the host applied: it finishes on its own, and the next deploy records how it ended")
+// interrupted reports whether ctx ended because the operator interrupted
+// the deploy, not because a deadline passed: a timeout is a failure with
+// its own cause, and reporting it as "skipped: interrupted" tells the
+// operator something that did not happen.
+func interrupted(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded)
+}
+
+// unknownWhy ends the error of a host lost while it applied.
+const unknownWhy = "the host finishes the apply on its own; the next deploy, 'deptool sync' or 'deptool check' records how it ended"
+
+// abandoned says what a host the operator stopped following does by
+// itself, and when: the host waiting for a confirmation that will not
+// come rolls back at its deadline.
+func (d *deployer) abandoned(awaiting time.Time, confirmed bool) error {
+	const next = "the next deploy, 'deptool sync' or 'deptool check' records how it ended"
+	switch {
+	case confirmed:
+		return fmt.Errorf("the deploy was interrupted twice after the host's apply was confirmed: it finishes deployed on its own; %s", next)
+	case !awaiting.IsZero():
+		return fmt.Errorf("the deploy was interrupted twice while the host waited for its confirmation: it rolls back by itself at %s unless confirmed (the next deploy confirms it); %s",
+			awaiting.Local().Format("15:04:05"), next)
+	case d.opts.ConfirmTimeout > 0:
+		return fmt.Errorf("the deploy was interrupted twice while the host applied: it finishes the apply, then rolls back by itself %s later unless confirmed (the next deploy confirms it); %s",
+			d.opts.ConfirmTimeout, next)
+	}
+	return fmt.Errorf("the deploy was interrupted twice while the host applied: it finishes the apply on its own, deployed or rolled back by its own checks; %s", next)
+}
 
 // failedList names the failed hosts, the first few of a long list.
 func failedList(failed []string) string {
@@ -235,6 +269,10 @@ type deployer struct {
 	opts   Options
 	bins   binaries
 	notes  sync.Mutex // amendments of earlier deploys' notes
+	by     string     // the command, when not a deploy: "'deptool sync'"
+	// refErrs are the deployed hosts whose refs could not move, guarded
+	// by notes.
+	refErrs []error
 }
 
 // stopped reports whether the deploy was told to start no new host.
@@ -259,7 +297,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		}
 		return r
 	}
-	if d.stopped() || ctx.Err() != nil {
+	if d.stopped() || interrupted(ctx) {
 		return finish(Skipped, errInterrupted)
 	}
 	sess, err := d.connect(ctx, hp.Host)
@@ -267,7 +305,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 		return finish(Failed, err)
 	}
 	if err != nil {
-		if ctx.Err() != nil || d.stopped() {
+		if interrupted(ctx) || d.stopped() {
 			return finish(Skipped, errInterrupted)
 		}
 		return finish(Unreachable, err)
@@ -280,32 +318,60 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 	return finish(o, err)
 }
 
-// recordUnheard records how an earlier deploy of this store ended on the
-// host when that deploy never heard back and the host did not keep its
-// commit (a rollback): the host's target names it, and its journal says
-// what happened. A host that kept the commit is found by the lock's
-// stale check instead.
+// recordUnheard fills in, from the host's journal, how earlier deploys of
+// this store ended on the host when they could not see it: recorded
+// unknown (the link was lost while the host applied) or abandoned (a
+// second interrupt), or not recorded at all (the operator was killed).
+// The host's target (last attempted) and current (last good) name the
+// host commits to look for; only they can be unheard of, since any later
+// command would have filled in the earlier ones.
 func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
-	target := sess.hello.Target
-	if target.IsZero() || target == sess.hello.Current {
+	if d.store == nil {
 		return nil
 	}
-	earlier, ours := d.ownDeploy(target)
-	if !ours || d.recorded(earlier, sess.host) {
-		return nil
-	}
-	entries, err := sess.client.Journal(ctx, 5)
-	if err != nil {
-		return nil // the journal only adds to the record; the deploy goes on
-	}
-	for _, e := range entries {
-		if e.To != target {
-			continue
+	type unheard struct{ deploy, commit store.ID }
+	var open []unheard
+	for _, c := range []store.ID{sess.hello.Target, sess.hello.Current} {
+		earlier, ours := d.ownDeploy(c)
+		if ours && !d.recorded(earlier, sess.host) && !slices.ContainsFunc(open, func(u unheard) bool { return u.commit == c }) {
+			open = append(open, unheard{earlier, c})
 		}
-		return d.amend(earlier, HostResult{Host: sess.host, Outcome: fromWire(e.Outcome), Commit: target, Error: e.Error,
-			Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))})
+	}
+	if len(open) == 0 {
+		return nil
+	}
+	entries, err := sess.client.Journal(ctx, 10)
+	if err != nil {
+		return nil // the journal only adds to the record; the command goes on
+	}
+	for _, u := range open {
+		i := slices.IndexFunc(entries, func(e wire.JournalEntry) bool { return e.To == u.commit }) // newest first
+		if i < 0 {
+			continue // still applying, or its line is lost: nothing to say yet
+		}
+		e := entries[i]
+		found := HostResult{Host: sess.host, Outcome: fromWire(e.Outcome), Commit: u.commit, Error: e.Error,
+			Detail: fmt.Sprintf("found on the host by %s: this deploy never heard back", d.finder())}
+		if found.Error != "" && e.RollbackError != "" {
+			found.Error += "; rollback: " + e.RollbackError
+		}
+		if found.Error != "" {
+			// Why shows the error alone: say there too where it came from.
+			found.Error += " (" + found.Detail + ")"
+		}
+		if err := d.amend(u.deploy, found); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// finder names the command that reaches a host, in the notes it amends.
+func (d *deployer) finder() string {
+	if d.by != "" {
+		return d.by
+	}
+	return "deploy " + short(d.deploy)
 }
 
 // recorded reports whether deploy's note has host's real outcome.
@@ -319,7 +385,7 @@ func (d *deployer) recorded(deploy store.ID, host string) bool {
 		return false
 	}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
-	return i >= 0 && res.Hosts[i].Outcome != Abandoned
+	return i >= 0 && res.Hosts[i].Outcome != Abandoned && res.Hosts[i].Outcome != Unknown
 }
 
 // apply locks the host, sends what it lacks and applies the plan, filling
@@ -339,7 +405,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		}
 		hp = *next
 	}
-	if d.stopped() || ctx.Err() != nil {
+	if d.stopped() || interrupted(ctx) {
 		sess.client.Bye(ctx)
 		return Skipped, errInterrupted
 	}
@@ -354,6 +420,8 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	}
 	rep.Phase(hp.Host, Applying, "")
 	var confirmErr error
+	var awaiting time.Time // the host's own deadline for a confirmation
+	confirmed := false
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
 		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
@@ -370,17 +438,25 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		// otherwise rolls back by itself; this session only waits for
 		// the result.
 		AwaitConfirm: func(m wire.AwaitConfirm) {
+			awaiting = m.Deadline
 			rep.Phase(hp.Host, Confirming, "")
 			confirmErr = d.confirm(ctx, hp.Host, m.Token, sess.bin)
+			confirmed = confirmErr == nil
 		},
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			// The apply goes on without us; the next deploy finds how
-			// it ended on the host.
-			return Abandoned, errAbandoned
+		if interrupted(ctx) {
+			// The apply goes on without us; the next command that
+			// reaches the host finds how it ended.
+			return Abandoned, d.abandoned(awaiting, confirmed)
 		}
-		return Failed, err
+		var agentErr *wire.AgentError
+		if errors.As(err, &agentErr) {
+			return Failed, err // the host's own answer
+		}
+		// The apply started and the link to the host is gone: the host
+		// finishes without us, and how is not known here.
+		return Unknown, fmt.Errorf("%w; %s", err, unknownWhy)
 	}
 	if res.Unconfirmed && confirmErr != nil {
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
@@ -456,11 +532,23 @@ func (d *deployer) confirm(ctx context.Context, host, token string, bin *agentBi
 const confirmRetry = 200 * time.Millisecond
 
 func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *agentBinary) error {
+	if d.opts.Dialer != nil {
+		sess, err := d.dial(ctx, host, bin, true)
+		if err != nil {
+			return err
+		}
+		defer sess.close()
+		if err := sess.client.Confirm(ctx, token); err != nil {
+			return err
+		}
+		sess.client.Bye(ctx)
+		return nil
+	}
 	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
 		return err
 	}
-	sess := &session{host: host, conn: conn}
+	sess := &session{host: host, conn: conn, confirming: true}
 	defer sess.close()
 	if err := d.startAgent(ctx, sess, bin); err != nil {
 		return err
@@ -552,7 +640,7 @@ func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) e
 		return nil
 	}
 	return d.amend(earlier, HostResult{Host: host, Outcome: Deployed, Commit: commit,
-		Detail: fmt.Sprintf("found on the host by deploy %s: this deploy never heard back", short(d.deploy))})
+		Detail: fmt.Sprintf("found on the host by %s: this deploy never heard back", d.finder())})
 }
 
 // amend replaces (or adds) found's host in the outcomes note of deploy

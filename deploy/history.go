@@ -123,3 +123,119 @@ func DeployedVersions(s *store.Store, hosts []string) ([]Entry, error) {
 		return !slices.ContainsFunc(e.Hosts, func(h HostResult) bool { return h.Outcome == Deployed })
 	}), nil
 }
+
+// Counts says how the entry's hosts ended, in the order of Outcomes:
+// "3 deployed, 5 rolled back"; "no outcomes recorded" for a deploy that
+// never recorded them.
+func (e Entry) Counts() string {
+	n := map[Outcome]int{}
+	for _, h := range e.Hosts {
+		n[h.Outcome]++
+	}
+	var parts []string
+	for _, o := range Outcomes {
+		if n[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[o], o))
+		}
+	}
+	if len(parts) == 0 {
+		return "no outcomes recorded"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deployedEverywhere reports whether every host of the entry deployed.
+func (e Entry) deployedEverywhere() bool {
+	return len(e.Hosts) > 0 && !slices.ContainsFunc(e.Hosts, func(h HostResult) bool { return h.Outcome != Deployed })
+}
+
+// DefaultRollback is the index in entries (DeployedVersions: newest
+// first, the first one running now) of the version a rollback offers by
+// default: the newest earlier one that deployed on every host it has, so
+// that Enter never goes back to a deploy that broke hosts. It is 1 when
+// none did, -1 when there is no earlier version.
+func DefaultRollback(entries []Entry) int {
+	if len(entries) < 2 {
+		return -1
+	}
+	for i, e := range entries[1:] {
+		if e.deployedEverywhere() {
+			return i + 1
+		}
+	}
+	return 1
+}
+
+// ChangedApps names the apps deploy commit id changed from the deploy
+// before it, on hosts (every host, when none are named), sorted: what a
+// rollback past it would take back.
+func ChangedApps(s *store.Store, id store.ID, hosts []string) ([]string, error) {
+	info, err := s.CommitInfo(id)
+	if err != nil {
+		return nil, err
+	}
+	before := store.EmptyTree
+	if len(info.Parents) > 0 {
+		parent, err := s.CommitInfo(info.Parents[0])
+		if err != nil {
+			return nil, err
+		}
+		before = parent.Tree
+	}
+	now, err := hostApps(s, info.Tree, hosts)
+	if err != nil {
+		return nil, err
+	}
+	was, err := hostApps(s, before, hosts)
+	if err != nil {
+		return nil, err
+	}
+	var apps []string
+	note := func(app string) {
+		if !slices.Contains(apps, app) {
+			apps = append(apps, app)
+		}
+	}
+	for k, id := range now {
+		if was[k] != id {
+			note(k.app)
+		}
+	}
+	for k := range was {
+		if _, ok := now[k]; !ok {
+			note(k.app)
+		}
+	}
+	slices.Sort(apps)
+	return apps, nil
+}
+
+type hostApp struct{ host, app string }
+
+// hostApps maps each app of each selected host in a config tree to its
+// subtree.
+func hostApps(s *store.Store, tree store.ID, hosts []string) (map[hostApp]store.ID, error) {
+	out := map[hostApp]store.ID{}
+	if tree == store.EmptyTree {
+		return out, nil
+	}
+	hostEntries, err := s.ReadTree(tree)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hostEntries {
+		if !h.IsDir() || (len(hosts) > 0 && !slices.Contains(hosts, h.Name)) {
+			continue
+		}
+		apps, err := s.ReadTree(h.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range apps {
+			if a.IsDir() {
+				out[hostApp{h.Name, a.Name}] = a.ID
+			}
+		}
+	}
+	return out, nil
+}

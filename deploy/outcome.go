@@ -28,11 +28,16 @@ const (
 	// interrupt); the host finishes it on its own, and the next deploy
 	// records how it ended.
 	Abandoned Outcome = "abandoned"
+	// Unknown: the operator lost the host after its apply started (a cut
+	// link, a frozen host) and could not see how it ended. The host
+	// finishes on its own; the next command that reaches it (deploy,
+	// sync, check) records what its journal says in place of this.
+	Unknown Outcome = "unknown"
 )
 
 // Outcomes lists every outcome, worst kept for last, in the order
 // summaries count them.
-var Outcomes = []Outcome{Deployed, RolledBack, RollbackFailed, Failed, Unreachable, Busy, Stale, Abandoned, Skipped}
+var Outcomes = []Outcome{Deployed, RolledBack, RollbackFailed, Failed, Unreachable, Busy, Stale, Unknown, Abandoned, Skipped}
 
 // UnmarshalText reads an outcome, including the spellings of host
 // journals written before one spelling was chosen ("rolled_back").

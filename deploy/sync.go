@@ -24,7 +24,7 @@ func (r SyncResult) Changed() bool { return r.Before != r.Current }
 // or to adopt hosts into a fresh clone.
 func Sync(ctx context.Context, s *store.Store, hosts []string, opts Options) []SyncResult {
 	opts.defaults()
-	d := &deployer{store: s, opts: opts}
+	d := &deployer{store: s, opts: opts, by: "'deptool sync'"}
 	p := pool.NewWithResults[SyncResult]().WithMaxGoroutines(opts.Parallel)
 	for _, host := range hosts {
 		p.Go(func() SyncResult { return d.sync(ctx, host) })
@@ -48,6 +48,10 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 		return r
 	}
 	defer sess.close()
+	if err := d.recordUnheard(ctx, sess); err != nil {
+		r.Error = err.Error()
+		return r
+	}
 	d.opts.Reporter.Phase(host, Fetching, "")
 	current, err := fetchInto(ctx, d.store, sess)
 	if err != nil {

@@ -87,6 +87,9 @@ func renderRollout(b *strings.Builder, r *Rollout) {
 		b.WriteString("; a failed canary stops it at once")
 	}
 	b.WriteString(":\n")
+	if len(r.Untouched) > 0 {
+		fmt.Fprintf(b, "    canary %s selects no host this plan changes: no canary stage, the rollout starts with the next\n", strings.Join(r.Untouched, ", "))
+	}
 	for i := 0; i < len(r.Stages); {
 		st := r.Stages[i]
 		j := i + 1

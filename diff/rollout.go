@@ -20,6 +20,10 @@ type Rollout struct {
 	// Allowed is how many hosts may fail to deploy before the rollout
 	// stops: MaxFail resolved against the hosts of the plan.
 	Allowed int `json:"allowed_failures"`
+	// Untouched are the canaries (as given) that select no host this plan
+	// changes: a fixed canary group already up to date. They make no
+	// stage; the rollout starts with the next one.
+	Untouched []string `json:"canaries_untouched,omitempty"`
 }
 
 // Stage is one step of a rollout.
@@ -156,11 +160,11 @@ func planRollout(hosts []HostPlan, known []string, groups Groups, canary []strin
 	if len(canary) == 0 && len(ramp) == 0 {
 		return nil, nil
 	}
-	isCanary, err := canaries(hosts, known, groups, canary)
+	isCanary, untouched, err := canaries(hosts, known, groups, canary)
 	if err != nil {
 		return nil, err
 	}
-	r := &Rollout{}
+	r := &Rollout{Untouched: untouched}
 	if budget != nil {
 		r.MaxFail, r.Allowed = budget.String(), budget.allowed(len(hosts))
 	}
@@ -191,15 +195,17 @@ func planRollout(hosts []HostPlan, known []string, groups Groups, canary []strin
 }
 
 // canaries resolves --canary against the plan. A host named outright must
-// be in the plan; a glob or group adds those of its hosts that are, and
-// must have at least one.
-func canaries(hosts []HostPlan, known []string, groups Groups, canary []string) (map[string]bool, error) {
+// be in the config tree, a glob or group must match one; each adds those
+// of its hosts the plan changes. One that adds none is untouched: a fixed
+// canary group (in CI, say) whose hosts are up to date has nothing to
+// prove on this run, and refusing would block the fix-up of the others.
+func canaries(hosts []HostPlan, known []string, groups Groups, canary []string) (map[string]bool, []string, error) {
 	inPlan := make(map[string]bool, len(hosts))
 	for _, h := range hosts {
 		inPlan[h.Host] = true
 	}
 	isCanary := map[string]bool{}
-	var problems []string
+	var problems, untouched []string
 	for _, c := range canary {
 		if strings.TrimSpace(c) == "" {
 			problems = append(problems, "an empty canary selects no host; to deploy without a canary, leave out --canary")
@@ -219,21 +225,22 @@ func canaries(hosts []HostPlan, known []string, groups Groups, canary []string) 
 				}
 			}
 			if n == 0 {
-				problems = append(problems, fmt.Sprintf("canary %s selects no host this plan changes: pick hosts the plan changes", c))
+				untouched = append(untouched, c)
 			}
 			continue
 		}
 		switch {
 		case isCanary[c]:
 		case !inPlan[c] && slices.Contains(known, c):
-			problems = append(problems, fmt.Sprintf("canary %s is not in this plan (unchanged, pinned or outside --limit): pick a host the plan changes", c))
+			untouched = append(untouched, c) // unchanged, pinned or outside --limit
+			continue
 		case !inPlan[c]:
 			problems = append(problems, fmt.Sprintf("canary %s is not a host in the config tree%s", c, suggest(c, known)))
 		}
 		isCanary[c] = true
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))
+		return nil, nil, fmt.Errorf("%s", strings.Join(problems, "; "))
 	}
-	return isCanary, nil
+	return isCanary, untouched, nil
 }

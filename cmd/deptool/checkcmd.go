@@ -6,6 +6,7 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/ui"
+	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +50,15 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			results := deploy.Check(cmd.Context(), hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			// What hosts say of deploys that never heard back goes into
+			// their records, unless a deploy from this store is running:
+			// it is the one writing them then.
+			var record *store.Store
+			if lock, err := lockStore(c.store); err == nil {
+				defer lock.Unlock()
+				record = c.store
+			}
+			results := deploy.Check(cmd.Context(), record, hosts, deploy.Options{Parallel: parallel, Transport: tr})
 			if asJSON {
 				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err

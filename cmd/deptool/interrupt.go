@@ -14,12 +14,13 @@ import (
 	"github.com/deptool/deptool/deploy"
 )
 
-// interrupts turns SIGINT and SIGTERM into what an operator expects of
-// each moment. Before a deploy starts applying (planning, the prompt), an
-// interrupt cancels: nothing is committed or contacted. While it applies,
-// the first interrupt starts no new host and follows those applying to
-// their outcome; the second stops following them, and they finish on
-// their own.
+// interrupts turns SIGINT, SIGTERM and SIGHUP (the terminal closed) into
+// what an operator expects of each moment. Before a deploy starts applying
+// (planning, the prompt), an interrupt cancels: nothing is committed or
+// contacted. While it applies, the first interrupt starts no new host and
+// follows those applying, through their confirmation, to their outcome;
+// the second stops following them, and each host's outcome says what it
+// does by itself (a host waiting for its confirmation rolls back).
 type interrupts struct {
 	abandon context.CancelFunc
 	stop    chan struct{}
@@ -38,7 +39,7 @@ func withInterrupts(ctx context.Context, w io.Writer) (context.Context, func()) 
 	ctx, cancel := context.WithCancel(ctx)
 	in := &interrupts{abandon: cancel, stop: make(chan struct{}), w: w}
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		for range sigs {
 			in.interrupt()
@@ -64,13 +65,13 @@ func (in *interrupts) interrupt() {
 		running := in.applying.running()
 		msg := "Interrupted: starting no new hosts."
 		if len(running) > 0 {
-			msg = fmt.Sprintf("Interrupted: starting no new hosts; following %s to the end of the apply (interrupt again to stop waiting: they would finish on their own).", strings.Join(running, ", "))
+			msg = fmt.Sprintf("Interrupted: starting no new hosts; following %s to the end of the apply (interrupt again to stop waiting: a host waiting for its confirmation then rolls back by itself).", strings.Join(running, ", "))
 		}
 		in.applying.notice(msg)
 	default:
 		running := in.applying.running()
 		if len(running) > 0 {
-			in.applying.notice(fmt.Sprintf("Interrupted again: no longer waiting for %s; they finish on their own, and the next deploy records how they ended.", strings.Join(running, ", ")))
+			in.applying.notice(fmt.Sprintf("Interrupted again: no longer waiting for %s; each host's outcome says what it does by itself.", strings.Join(running, ", ")))
 		}
 		in.abandon()
 	}
@@ -88,6 +89,11 @@ func deploying(ctx context.Context, rep deploy.Reporter) (deploy.Reporter, <-cha
 	in.mu.Lock()
 	in.applying = t
 	in.mu.Unlock()
+	// Once hosts apply, output must not end the process: after a hangup
+	// stdout may be a pipe with no reader (its write would raise SIGPIPE)
+	// or a terminal gone (EIO), and the hosts are still followed and
+	// recorded. A failed write is only a line not seen.
+	signal.Ignore(syscall.SIGPIPE)
 	return t, in.stop, func() {
 		in.mu.Lock()
 		in.applying = nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -267,7 +268,7 @@ func TestInterruptMidSettle(t *testing.T) {
 			t.Errorf("%s: outcome %q after two interrupts, want abandoned:\n%s", h, got, d.output())
 		}
 	}
-	if want := "Interrupted again: no longer waiting for web1, web2, web3; they finish on their own"; !strings.Contains(d.stderr.String(), want) {
+	if want := "Interrupted again: no longer waiting for web1, web2, web3; each host's outcome says what it does by itself"; !strings.Contains(d.stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, d.stderr.String())
 	}
 	for _, h := range hosts {
@@ -320,5 +321,55 @@ func TestKilledMidConfirmationNextDeployConverges(t *testing.T) {
 	}
 	if out, _ := op.run("deploy", "--yes"); !strings.Contains(out, "Nothing to deploy") {
 		t.Errorf("a third deploy has work to do:\n%s", out)
+	}
+}
+
+// One interrupt of any kind (Ctrl-C, SIGTERM, a closed terminal's SIGHUP)
+// while hosts settle or are being confirmed: the confirmation still
+// reaches them, so they end deployed, none rolled back, exit 0. Before,
+// the interrupt also ended the confirmation's login, and each host rolled
+// back at its deadline for want of it.
+func TestInterruptOnceFollowsThroughConfirmation(t *testing.T) {
+	hosts := []string{"web1", "web2"}
+	l := lab.StartFresh(t, hosts...)
+	op := newOperator(t, l)
+	op.write(interruptUnits(hosts, "v1"))
+	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
+		t.Fatalf("v1 exited %d:\n%s", code, out)
+	}
+	// Every host applying (an interrupt before that rightly skips one),
+	// and one of them being confirmed.
+	confirming := func(evs []map[string]any) bool {
+		return settling(hosts...)(evs) && slices.ContainsFunc(evs, func(ev map[string]any) bool { return ev["event"] == "phase" && ev["phase"] == "confirming" })
+	}
+	for i, c := range []struct {
+		sig  syscall.Signal
+		when string
+		at   func([]map[string]any) bool
+	}{
+		{syscall.SIGINT, "every host settling", settling(hosts...)},
+		{syscall.SIGTERM, "a host confirming", confirming},
+		{syscall.SIGHUP, "every host settling", settling(hosts...)},
+	} {
+		version := fmt.Sprintf("v%d", i+2)
+		op.write(interruptUnits(hosts, version))
+		d := startDeploy(t, op, "--settle", "2s", "--confirm-timeout", "10s")
+		d.waitUntil(c.when, c.at)
+		d.cmd.Process.Signal(c.sig)
+		if code := d.exit(); code != 0 {
+			t.Errorf("%v at %s: exit %d, want 0:\n%s\n%s", c.sig, c.when, code, d.output(), d.stderr.String())
+		}
+		for _, h := range hosts {
+			if got := d.outcomes()[h]; got != "deployed" {
+				t.Errorf("%v at %s: %s ended %q, want deployed:\n%s\n%s", c.sig, c.when, h, got, d.output(), d.stderr.String())
+			}
+			got := onHost(t, l, h, "cat /var/lib/deptool/apps/svc/current/dti.conf; grep -c 'rolled back' /var/lib/deptool/journal.jsonl || true")
+			if got != version+"\n0" {
+				t.Errorf("%v at %s: %s runs, and its journal's rollbacks count: %q, want %s and none", c.sig, c.when, h, got, version)
+			}
+		}
+		if strings.Contains(d.stderr.String(), "finish on their own") {
+			t.Errorf("%v: says hosts finish on their own:\n%s", c.sig, d.stderr.String())
+		}
 	}
 }

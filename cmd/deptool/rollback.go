@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/store"
@@ -24,8 +25,9 @@ and goes through the normal deploy path (plan, confirm, lock, apply, check,
 automatic rollback). Old commits are never moved or deleted.
 
 Without --to, on a terminal, deptool lists the earlier versions deployed to
-the selected hosts, newest first, and offers the one before the current as
-the default. With --limit (names, globs or @groups, matched against the
+the selected hosts, newest first, each with how many hosts ended how and
+the apps it changed, and offers as the default the newest earlier version
+that deployed on every host it has. With --limit (names, globs or @groups, matched against the
 hosts of the version gone back to), only those hosts are rolled back; the
 others keep what they run.
 
@@ -117,6 +119,7 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 		return "", errors.New("nothing to roll back to: there is no earlier successful deploy for these hosts")
 	}
 	out := cmd.OutOrStdout()
+	def := strconv.Itoa(deploy.DefaultRollback(entries) + 1)
 	fmt.Fprintln(out, "Deployed versions, newest first:")
 	for i, e := range entries {
 		mark := ""
@@ -124,15 +127,22 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 			mark = "  (current)"
 		}
 		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), e.Operator, e.Subject(), mark)
+		// How it went and what it changed: entries that read alike
+		// otherwise, and the one that broke hosts, stand apart.
+		line := e.Counts()
+		if apps, err := deploy.ChangedApps(s, e.Commit, limit); err == nil && len(apps) > 0 {
+			line += "; changed " + strings.Join(apps, ", ")
+		}
+		fmt.Fprintf(out, "     %s\n", line)
 	}
 	p := promptOn(cmd.Context(), cmd.InOrStdin(), out)
 	for {
-		answer, err := p.ask("Roll back to which version? [2] ")
+		answer, err := p.ask("Roll back to which version? [" + def + "] ")
 		if err != nil {
 			return "", err
 		}
 		if answer == "" {
-			answer = "2"
+			answer = def
 		}
 		n, err := strconv.Atoi(answer)
 		if err == nil && n >= 1 && n <= len(entries) {

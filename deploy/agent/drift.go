@@ -50,7 +50,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 		names = append(names, app)
 	}
 	sort.Strings(names)
-	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.units, redact: s.redact}
+	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.Units, redact: s.redact}
 	defer dc.close()
 	var checks []appCheck
 	for _, app := range names {
@@ -63,7 +63,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 		}
 	}
 	if att, err := loadAttempt(s.l); err == nil && att.needsUndo() {
-		dc.add("", wire.DriftAttempt, att.To.String(), "the last attempt (to %s) did not finish and is not undone yet; the next deploy undoes it first", short(att.To))
+		dc.add("", wire.DriftAttempt, att.To.String(), "%s", attemptDrift(att))
 	}
 	reply.Drift = dc.found
 	reply.Checks = newProber().runAll(ctx, checks)
@@ -336,4 +336,17 @@ func (dc *driftCheck) secret(name string, blob store.ID) ([]byte, error) {
 		dc.redact.Add(name, p)
 	}
 	return p, err
+}
+
+// attemptDrift says what an attempt left to undo: one that ran to its end
+// (failed, or failed and so did its rollback) is not "unfinished", and
+// saying so sends the operator looking for a crash that never happened.
+func attemptDrift(att *Attempt) string {
+	switch att.Outcome {
+	case "":
+		return fmt.Sprintf("the last attempt (to %s) did not finish and is not undone yet; the next deploy undoes it first", short(att.To))
+	case wire.RollbackFailed:
+		return fmt.Sprintf("the last attempt (to %s) failed and so did its rollback: its changes are not undone yet; the next deploy undoes them first", short(att.To))
+	}
+	return fmt.Sprintf("the last attempt (to %s) ended %s and its changes are not undone yet; the next deploy undoes them first", short(att.To), att.Outcome)
 }

@@ -327,7 +327,7 @@ func TestDriftFindsWhatChangedOnTheHost(t *testing.T) {
 	}
 	h.write("/etc/systemd/system/db.service", "[Service]\n", 0o644)
 	opts := h.opts
-	opts.units = func(context.Context) (units, func(), error) {
+	opts.Units = func(context.Context) (units, func(), error) {
 		return statusRecorder{rec, map[string]systemd.UnitStatus{
 			"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead", Type: "simple"},
 		}}, func() {}, nil
@@ -402,7 +402,7 @@ func (o outdatedRecorder) Outdated(context.Context) (bool, error) {
 // only if, systemd then marks units changed on disk.
 func TestReloadAfterEnableWhenSystemdSaysOutdated(t *testing.T) {
 	h, rec := unitHost(t)
-	h.opts.units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
+	h.opts.Units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
 	v1 := files{
 		"systemd/web.service": "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\n",
 		"web.conf":            "1",
@@ -440,7 +440,11 @@ func TestDriftReportsAnUnfinishedAttempt(t *testing.T) {
 	}
 	got := h.drift(h.opts).Drift
 	if len(got) != 1 || got[0].Kind != wire.DriftAttempt || got[0].Path != d.commit.String() {
-		t.Errorf("drift %+v; want the unfinished attempt", got)
+		t.Fatalf("drift %+v; want the unfinished attempt", got)
+	}
+	// It finished, failing: saying it did not finish is not true.
+	if strings.Contains(got[0].What, "did not finish") || !strings.Contains(got[0].What, "failed") {
+		t.Errorf("drift says %q of an attempt that ended failed", got[0].What)
 	}
 }
 

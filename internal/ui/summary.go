@@ -13,7 +13,7 @@ import (
 
 // outcomeOrder is the order of the summary: what worked, then what did
 // not, the worst last, just above the count.
-var outcomeOrder = []deploy.Outcome{deploy.Deployed, deploy.Skipped, deploy.Abandoned, deploy.Busy, deploy.Stale, deploy.Unreachable, deploy.Failed, deploy.RolledBack, deploy.RollbackFailed}
+var outcomeOrder = []deploy.Outcome{deploy.Deployed, deploy.Skipped, deploy.Abandoned, deploy.Unknown, deploy.Busy, deploy.Stale, deploy.Unreachable, deploy.Failed, deploy.RolledBack, deploy.RollbackFailed}
 
 // entry is one line of the summary: hosts with the same outcome and the
 // same thing to say about it.
