@@ -350,58 +350,6 @@ func (s *Store) pushUpdates() ([]refUpdate, error) {
 // fetch: fetch (which integrates) and push again.
 var ErrRemoteMoved = errors.New("the remote moved since the last fetch")
 
-// Push sends the local records the remote lacks, requiring each remote ref
-// to be where the last fetch found it. It reports whether anything was
-// sent.
-func (s *Store) Push(ctx context.Context, url string) (bool, error) {
-	updates, err := s.pushUpdates()
-	if err != nil || len(updates) == 0 {
-		return false, err
-	}
-	var specs, require []config.RefSpec
-	for _, u := range updates {
-		ref := "refs/" + u.name
-		if u.to.IsZero() {
-			specs = append(specs, config.RefSpec(":"+ref))
-		} else {
-			specs = append(specs, config.RefSpec("+"+ref+":"+ref))
-		}
-		if !u.from.IsZero() {
-			require = append(require, config.RefSpec(u.from.String()+":"+ref))
-		}
-	}
-	auth, done, err := authFor(url)
-	if err != nil {
-		return false, fmt.Errorf("store: push to %s: %w", url, err)
-	}
-	defer done()
-	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
-	s.objMu.Lock()
-	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true, Auth: auth})
-	s.objMu.Unlock()
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if msg := err.Error(); strings.Contains(msg, "required to be") || strings.Contains(msg, "non-fast-forward") ||
-			strings.Contains(msg, "but is absent") || strings.Contains(msg, "atomic transaction failed") || strings.Contains(msg, "command error on") {
-			return false, fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
-		}
-		return false, fmt.Errorf("store: push to %s: %w", url, err)
-	}
-	// What was pushed is what the remote holds now: the base of the next
-	// integration.
-	for _, u := range updates {
-		ref := plumbing.ReferenceName(trackingPrefix + u.name)
-		if u.to.IsZero() {
-			err = s.removeRef(ref)
-		} else {
-			_, err = s.update(ref, false, func(ID, bool) (ID, error) { return u.to, nil })
-		}
-		if err != nil {
-			return true, err
-		}
-	}
-	return true, nil
-}
-
 // Sync fetches, integrates and pushes until the remote holds every local
 // record, trying again (a few times) when another clone pushed in between:
 // the remote refuses a push from a fetch it has moved past, so the next
