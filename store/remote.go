@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -361,73 +360,24 @@ var ErrRemoteRejected = errors.New("the remote refused the push")
 // fetch: fetch (which integrates) and push again.
 var ErrRemoteMoved = errors.New("the remote moved since the last fetch")
 
-// Push sends the local records the remote lacks, requiring each remote ref
-// to be where the last fetch found it. It reports whether anything was
-// sent.
-func (s *Store) Push(ctx context.Context, url string) (bool, error) {
-	updates, err := s.pushUpdates()
-	if err != nil || len(updates) == 0 {
-		return false, err
-	}
-	var specs, require []config.RefSpec
-	for _, u := range updates {
-		ref := "refs/" + u.name
-		if u.to.IsZero() {
-			specs = append(specs, config.RefSpec(":"+ref))
-		} else {
-			specs = append(specs, config.RefSpec("+"+ref+":"+ref))
-		}
-		if !u.from.IsZero() {
-			require = append(require, config.RefSpec(u.from.String()+":"+ref))
-		}
-	}
-	auth, done, err := authFor(url)
-	if err != nil {
-		return false, fmt.Errorf("store: push to %s: %w", url, err)
-	}
-	defer done()
-	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
-	var said bytes.Buffer // what the remote's hooks and checks printed
-	s.objMu.Lock()
-	err = remote.PushContext(ctx, &git.PushOptions{RemoteName: "deptool", RefSpecs: specs, RequireRemoteRefs: require, Atomic: true, Auth: auth, Progress: &said})
-	s.objMu.Unlock()
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return false, pushError(url, err, said.String())
-	}
-	// What was pushed is what the remote holds now: the base of the next
-	// integration.
-	for _, u := range updates {
-		ref := plumbing.ReferenceName(trackingPrefix + u.name)
-		if u.to.IsZero() {
-			err = s.removeRef(ref)
-		} else {
-			_, err = s.update(ref, false, func(ID, bool) (ID, error) { return u.to, nil })
-		}
-		if err != nil {
-			return true, err
-		}
-	}
-	return true, nil
-}
-
 // pushError tells a remote that moved under the push (fetch and try
 // again) from one that refused it (a hook, receive.fsckObjects: trying
 // again changes nothing), which carries the remote's own words.
-func pushError(url string, err error, said string) error {
+func pushError(err error, said string) error {
 	msg := err.Error()
-	for _, moved := range []string{"required to be", "but is absent", "non-fast-forward", "atomic transaction failed",
+	for _, moved := range []string{"required to be", "but is absent", "but expected", "non-fast-forward", "atomic transaction failed",
 		"cannot lock", "failed to lock", "failed to update ref", "stale info"} {
 		if strings.Contains(msg, moved) {
-			return fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteMoved, err)
+			return fmt.Errorf("%w (%v)", ErrRemoteMoved, err)
 		}
 	}
-	if strings.Contains(msg, "command error on") || strings.Contains(msg, "unpack error") {
+	if strings.Contains(msg, "command error on") || strings.Contains(msg, "unpack error") || strings.Contains(msg, "unpack ") {
 		if said = remoteWords(said); said != "" {
-			return fmt.Errorf("store: push to %s: %w (%v); the remote said:\n%s", url, ErrRemoteRejected, err, said)
+			return fmt.Errorf("%w (%v); the remote said:\n%s", ErrRemoteRejected, err, said)
 		}
-		return fmt.Errorf("store: push to %s: %w (%v)", url, ErrRemoteRejected, err)
+		return fmt.Errorf("%w (%v)", ErrRemoteRejected, err)
 	}
-	return fmt.Errorf("store: push to %s: %w", url, err)
+	return err
 }
 
 // remoteWords is the remote's side-band output without its progress

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -211,4 +213,90 @@ func TestPushRequiresTheRemoteWhereItWasFetched(t *testing.T) {
 		t.Fatalf("sync after the refusal: %v", err)
 	}
 	gitIn(t, remote, "merge-base", "--is-ancestor", before, "main")
+}
+
+// Issue 24, item 5: a store of large random files pushes to a new remote
+// within a deadline. go-git's push (delta search, default compression)
+// ran for minutes and never finished. The push costs about 1.4 s of CPU;
+// the deadline leaves room for a machine shared with other work.
+func TestPushOfLargeFilesFinishesWithinItsDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 256 MiB")
+	}
+	remote := bareRemote(t)
+	s := initStore(t)
+	var entries []Entry
+	buf := make([]byte, 16<<20)
+	for i := range 16 {
+		if _, err := rand.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.WriteBlob(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, Entry{Name: fmt.Sprintf("big%02d", i), Mode: ModeFile, ID: id})
+	}
+	tree, err := s.WriteTree([]Entry{{Name: "web1", Mode: ModeDir, ID: mustTree(t, s, entries)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(tree, "deploy", "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := s.Sync(ctx, remote); err != nil {
+		t.Fatalf("sync after %s: %v", time.Since(start), err)
+	}
+	t.Logf("pushed 16 x 16 MiB in %s", time.Since(start))
+	gitIn(t, remote, "fsck", "--strict")
+	if got, want := gitIn(t, remote, "rev-parse", "refs/heads/main^{tree}"), tree.String(); got != want {
+		t.Errorf("the remote's main has tree %s, want %s", got, want)
+	}
+}
+
+// The deadline stops a push: it returns soon after, not when the pack is
+// written.
+func TestPushStopsAtItsDeadline(t *testing.T) {
+	remote := bareRemote(t)
+	s := initStore(t)
+	var entries []Entry
+	buf := make([]byte, 4<<20)
+	for i := range 8 {
+		if _, err := rand.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		id, err := s.WriteBlob(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, Entry{Name: fmt.Sprintf("big%02d", i), Mode: ModeFile, ID: id})
+	}
+	tree, err := s.WriteTree([]Entry{{Name: "web1", Mode: ModeDir, ID: mustTree(t, s, entries)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(tree, "deploy", "op@x", t0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a deadline already passed
+	if _, err := s.Push(ctx, remote); err == nil {
+		t.Fatal("a push whose deadline had passed succeeded")
+	}
+	if out, err := exec.Command("git", "--git-dir", remote, "rev-parse", "--verify", "-q", "refs/heads/main").CombinedOutput(); err == nil {
+		t.Errorf("the remote has main %s after a push past its deadline", out)
+	}
+	gitIn(t, remote, "fsck", "--strict")
+}
+
+func mustTree(t *testing.T, s *Store, entries []Entry) ID {
+	t.Helper()
+	id, err := s.WriteTree(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -159,7 +159,11 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		}
 		defer lock.Unlock()
 	}
-	syncRemote(cmd, c.store, !f.planOnly)
+	if f.planOnly {
+		fetchRemote(cmd, c.store)
+	} else {
+		syncRemote(cmd, c.store, true)
+	}
 	popts := f.planOptions()
 	popts.Groups = c.groups
 	plan, err := diff.MakePlan(c.store, tree, popts)

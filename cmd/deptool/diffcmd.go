@@ -35,7 +35,7 @@ brings them forward.`,
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, c.store, false)
+			fetchRemote(cmd, c.store)
 			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups})
 			if err != nil {
 				return err

@@ -44,7 +44,7 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, s, false)
+			fetchRemote(cmd, s)
 			entries, err := logEntries(cmd, s, limit, n)
 			if err != nil {
 				return err

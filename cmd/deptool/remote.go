@@ -28,6 +28,18 @@ const remoteTimeout = 10 * time.Second
 // It returns the remote's URL ("" without one) and whether the exchange
 // took place, for status to say how the store compares with the remote.
 func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, reached bool) {
+	return exchangeRemote(cmd, s, locked, true)
+}
+
+// fetchRemote is syncRemote for the commands that only read (status, log,
+// diff, a plan): they take what other clones recorded and send nothing.
+// A push is for what a command records; a read that pushed paid for every
+// large file the store held before it could answer.
+func fetchRemote(cmd *cobra.Command, s *store.Store) (url string, reached bool) {
+	return exchangeRemote(cmd, s, false, false)
+}
+
+func exchangeRemote(cmd *cobra.Command, s *store.Store, locked, push bool) (url string, reached bool) {
 	url, err := s.Remote()
 	if err != nil || url == "" {
 		return "", false
@@ -46,7 +58,12 @@ func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, re
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
 	defer cancel()
-	res, err := s.Sync(ctx, url)
+	var res store.SyncResult
+	if push {
+		res, err = s.Sync(ctx, url)
+	} else {
+		res, err = s.Fetch(ctx, url)
+	}
 	if err != nil {
 		ahead := ""
 		if n, _ := s.Unpushed(); n > 0 {

@@ -232,8 +232,28 @@ func TestStatusSaysHowTheStoreComparesWithTheRemote(t *testing.T) {
 	if err := os.Rename(remote+".away", remote); err != nil {
 		t.Fatal(err)
 	}
-	if out, _ = op.run("status"); !strings.Contains(out, "just now: in step") {
+	// Reading sends nothing: the two deploys wait for a command that
+	// records (issue 24: status pushed, and took minutes on large files).
+	refs := func() string {
+		out, err := exec.Command("git", "--git-dir", remote, "for-each-ref").CombinedOutput()
+		if err != nil {
+			t.Fatalf("for-each-ref: %v: %s", err, out)
+		}
+		return string(out)
+	}
+	before := refs()
+	for _, args := range [][]string{{"status"}, {"log"}, {"diff"}, {"deploy", "--plan-only"}} {
+		op.run(args...)
+		if after := refs(); after != before {
+			t.Errorf("%v pushed: the remote's refs went from\n%s\nto\n%s", args, before, after)
+		}
+	}
+	if out, _ = op.run("status"); !strings.Contains(out, "remote "+remote+", just now: this store's main is 2 commits ahead, 0 behind") {
 		t.Errorf("status with the remote back:\n%s", out)
+	}
+	op.run("sync")
+	if out, _ = op.run("status"); !strings.Contains(out, "just now: in step") {
+		t.Errorf("status after a sync:\n%s", out)
 	}
 }
 

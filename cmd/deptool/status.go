@@ -37,7 +37,7 @@ the remote is not reached). Offline otherwise.`,
 			if err != nil {
 				return err
 			}
-			url, reached := syncRemote(cmd, c.store, false)
+			url, reached := fetchRemote(cmd, c.store)
 			if len(limit) > 0 {
 				if limit, err = c.selectHosts(limit); err != nil {
 					return err
