@@ -146,11 +146,6 @@ func TestSeamRampsDeployBatchByBatch(t *testing.T) {
 	res := sm.deploy(context.Background(), fleetOf(web("1", unitOK), hosts...),
 		diff.PlanOptions{Canary: []string{"h01"}, Batch: mustRamp(t, "2,4")})
 	wantOutcomes(t, res, map[Outcome][]string{Deployed: hosts})
-	stages := res.Hosts // in stage order
-	var names []string
-	for _, h := range stages {
-		names = append(names, h.Host)
-	}
 	groups := [][]string{{"h01"}, {"h02", "h03"}, {"h04", "h05", "h06", "h07"}}
 	for i := 1; i < len(groups); i++ {
 		for _, before := range groups[i-1] {
