@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -61,6 +62,15 @@ func deployInterrupted(t *testing.T, at phase, times int, confirm bool) *interru
 			}
 		})
 	}
+	// After the confirmation: a test that interrupts in a phase the
+	// confirmation precedes (settle, checks) waits for h01's confirming
+	// session to end first, so the order is certain.
+	confirmed := make(chan struct{})
+	if confirm {
+		sm.opts.Dialer = &secondClose{Dialer: sm.fleet, host: "h01", closed: confirmed}
+	} else {
+		close(confirmed)
+	}
 	if confirm {
 		// The operator's bound on reaching the host again, and the host's
 		// on waiting for it: reached only when a confirmation fails.
@@ -79,6 +89,7 @@ func deployInterrupted(t *testing.T, at phase, times int, confirm bool) *interru
 	// interrupts in the checks phase.
 	check := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if at == atChecks {
+			<-confirmed
 			interrupt()
 		}
 	}))
@@ -100,6 +111,9 @@ func deployInterrupted(t *testing.T, at phase, times int, confirm bool) *interru
 		call := map[phase]string{atApply: "restart", atSettle: "settle"}[at]
 		h01.Systemd.Hook = func(ctx context.Context, c simsystemd.Call) error {
 			if c.Op == call {
+				if at == atSettle {
+					<-confirmed
+				}
 				interrupt()
 			}
 			return nil
@@ -129,6 +143,41 @@ func deployInterrupted(t *testing.T, at phase, times int, confirm bool) *interru
 		}
 	}
 	return &interruptRun{sm: sm, res: res, confirm: confirm}
+}
+
+// secondClose is a Dialer that closes closed when host's second session
+// (the one that confirms) ends.
+type secondClose struct {
+	Dialer
+	host   string
+	closed chan struct{}
+	mu     sync.Mutex
+	n      int
+}
+
+func (d *secondClose) Dial(ctx context.Context, host string) (io.ReadWriteCloser, error) {
+	rwc, err := d.Dialer.Dial(ctx, host)
+	if err != nil || host != d.host {
+		return rwc, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n++; d.n != 2 {
+		return rwc, nil
+	}
+	return &onClose{ReadWriteCloser: rwc, f: func() { close(d.closed) }}, nil
+}
+
+type onClose struct {
+	io.ReadWriteCloser
+	once sync.Once
+	f    func()
+}
+
+func (c *onClose) Close() error {
+	err := c.ReadWriteCloser.Close()
+	c.once.Do(c.f)
+	return err
 }
 
 // withCheck adds an HTTP health check to an app.
@@ -176,6 +225,8 @@ func TestSeamOneInterrupt(t *testing.T) {
 		{at: atSend, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
 		{at: atApply, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
 		{at: atConfirmation, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
+		{at: atSettle, confirm: true, h01: Deployed},
+		{at: atChecks, confirm: true, h01: Deployed},
 		{at: atRecord, confirm: true, h01: Deployed},
 	} {
 		name := string(tc.at)
@@ -234,6 +285,7 @@ func TestSeamTwoInterrupts(t *testing.T) {
 		{at: atChecks, h01: Abandoned},
 		{at: atRecord, h01: Deployed},
 		{at: atConfirmation, confirm: true, h01: Abandoned},
+		{at: atSettle, confirm: true, h01: Abandoned},
 	} {
 		name := string(tc.at)
 		if tc.confirm {
