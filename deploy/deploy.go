@@ -416,6 +416,11 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	r.Commit = commit
 	rep.Phase(hp.Host, Sending, "")
 	if err := d.sendObjects(ctx, sess, hp, commit); err != nil {
+		if ctx.Err() != nil {
+			// Interrupted twice while sending: the host has not begun
+			// to apply, so nothing changed there.
+			return Skipped, errInterrupted
+		}
 		return Failed, err
 	}
 	rep.Phase(hp.Host, Applying, "")
@@ -567,6 +572,11 @@ func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *age
 // again; anything else ends the host's deploy.
 func (d *deployer) refused(ctx context.Context, sess *session, hp diff.HostPlan, err error, w *lockWait, r *HostResult) (*diff.HostPlan, Outcome, error) {
 	host := sess.host
+	if ctx.Err() != nil {
+		// Interrupted twice before the host was locked: not unreachable,
+		// and nothing changed there.
+		return nil, Skipped, errInterrupted
+	}
 	var agentErr *wire.AgentError
 	if !errors.As(err, &agentErr) {
 		return nil, Unreachable, fmt.Errorf("lock: %w", err)

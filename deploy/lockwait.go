@@ -51,7 +51,9 @@ func (w *lockWait) wait(ctx context.Context, d *deployer, sess *session, busy *w
 		detail += fmt.Sprintf(": it waits for a confirmation, and rolls back by itself at %s", h.Until.Local().Format("15:04:05"))
 	}
 	rep.Phase(sess.host, Waiting, detail)
-	if time.Now().After(w.until) {
+	// The holder's deadline is the host's clock, which the operator's
+	// own (Options.Now) is taken to follow.
+	if d.opts.Now().After(w.until) {
 		return false
 	}
 	select {

@@ -145,6 +145,10 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 	return opts
 }
 
+// hostDialer, when set, reaches hosts in place of SSH: tests run whole
+// commands against simulated hosts (internal/simhost).
+var hostDialer deploy.Dialer
+
 // deployTree is the one deploy path, for deploy and rollback alike: plan
 // tree against the hosts, show the plan, confirm, then hand the deploy
 // transaction to package deploy and print its result.
@@ -196,6 +200,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		ConfirmTimeout: f.confirmTimeout,
 		UnitTimeout:    f.unitTimeout,
 		Transport:      tr,
+		Dialer:         hostDialer,
 		Source:         f.source,
 	}
 	var progress ui.Progress

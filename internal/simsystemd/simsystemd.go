@@ -130,11 +130,14 @@ func New(root string, now func() time.Time) *Systemd {
 		loaded: map[string]bool{}, expire: make(chan struct{})}
 }
 
-// Script sets unit's behaviour, over what its file says.
+// Script sets unit's behaviour, over what its file says, from now on.
 func (s *Systemd) Script(unitName string, b Behaviour) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script[unitName] = b
+	if u, ok := s.units[unitName]; ok {
+		u.behaviour = b
+	}
 }
 
 // ExpireJobs ends every hanging job, now and later, as its deadline would:
