@@ -27,6 +27,8 @@ type Options struct {
 	Reporter Reporter
 	// Transport configures SSH; its zero value reads the environment.
 	Transport transport.Options
+	// Dialer, when set, reaches the hosts instead of SSH (see Dialer).
+	Dialer Dialer
 	// Operator is user@hostname, recorded on hosts; default store.Operator().
 	Operator string
 	// Now is the clock used for host commits; default time.Now.
@@ -456,6 +458,18 @@ func (d *deployer) confirm(ctx context.Context, host, token string, bin *agentBi
 const confirmRetry = 200 * time.Millisecond
 
 func (d *deployer) confirmOnce(ctx context.Context, host, token string, bin *agentBinary) error {
+	if d.opts.Dialer != nil {
+		sess, err := d.dial(ctx, host, bin)
+		if err != nil {
+			return err
+		}
+		defer sess.close()
+		if err := sess.client.Confirm(ctx, token); err != nil {
+			return err
+		}
+		sess.client.Bye(ctx)
+		return nil
+	}
 	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
 		return err

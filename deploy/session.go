@@ -31,11 +31,26 @@ func safeDirs() string {
 	return fmt.Sprintf(`for d in %s; do if [ -L "$d" ] || { [ -d "$d" ] && [ -n "$(find "$d" -maxdepth 0 \( ! -user 0 -o -perm /022 \))" ]; }; then echo "$d is a symlink, not owned by root, or writable by other users: deptool does not run its agent from there; check what is in it, then chown root and chmod 755 it" >&2; exit %d; fi; done`, dirs, exitUnsafeDir)
 }
 
+// Dialer reaches hosts in place of SSH: Dial connects to host and starts
+// this build's agent there, and returns the agent's stdin (writes) and
+// stdout (reads); Close hangs up. The deployer speaks the protocol over
+// it from hello on, for every connection: the deploy's and the
+// confirmation's.
+//
+// Production leaves Options.Dialer nil: the deployer dials SSH, starts the
+// agent with a shell command and uploads it on first contact, which tells
+// it more about a failed start than a stream can (exit statuses, stderr).
+// Tests and simulated fleets serve agents in process (internal/simhost).
+type Dialer interface {
+	Dial(ctx context.Context, host string) (io.ReadWriteCloser, error)
+}
+
 // session is a connection to one host's agent.
 type session struct {
 	host   string
 	conn   *transport.Conn
 	proc   *transport.Process
+	stdio  io.Closer // a Dialer's agent, in place of conn and proc
 	client *wire.Client
 	hello  wire.HelloReply
 	bin    *agentBinary // the agent running there
@@ -45,13 +60,21 @@ func (s *session) close() {
 	if s.proc != nil {
 		s.proc.Close()
 	}
-	s.conn.Close()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	if s.stdio != nil {
+		s.stdio.Close()
+	}
 }
 
 // connect dials host, starts this build's agent there (uploading it on
 // first contact) and exchanges hellos.
 func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 	d.opts.Reporter.Phase(host, Connecting, "")
+	if d.opts.Dialer != nil {
+		return d.dial(ctx, host, dialedBinary())
+	}
 	conn, err := transport.Dial(ctx, host, d.opts.Transport)
 	if err != nil {
 		return nil, err
@@ -71,6 +94,40 @@ func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
 		sess.close()
 		return nil, err
 	}
+	return sess, nil
+}
+
+// dialedBinary is the agent a Dialer starts: this very build, which the
+// deployer never uploads, so reads no executable for.
+func dialedBinary() *agentBinary {
+	return &agentBinary{platform: localPlatform, build: wire.BuildHash()}
+}
+
+// dial reaches host through Options.Dialer and exchanges hellos, as
+// connect and hello do over SSH; the interrupts and deadlines of the
+// hello are the same.
+func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary) (*session, error) {
+	stdio, err := d.opts.Dialer.Dial(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	sess := &session{host: host, stdio: stdio}
+	client := wire.NewClient(stdio, stdio)
+	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
+	defer cancel()
+	defer d.onStop(cancel)()
+	hello, err := client.Hello(hctx, wire.HelloRequest{
+		Version: wire.Version, Build: bin.build, Host: sess.host, Operator: d.opts.Operator,
+	})
+	if err != nil {
+		sess.close()
+		var agentErr *wire.AgentError
+		if !errors.As(err, &agentErr) && (ctx.Err() != nil || d.stopped()) {
+			return nil, errInterrupted
+		}
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	sess.client, sess.hello, sess.bin = client, hello, bin
 	return sess, nil
 }
 

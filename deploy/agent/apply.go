@@ -96,8 +96,8 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	a := &applier{
-		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.after,
-		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.units, probe: newProber(),
+		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.After,
+		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.Units, probe: newProber(),
 		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },

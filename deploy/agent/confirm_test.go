@@ -16,7 +16,7 @@ import (
 func confirmingHost(t *testing.T) (*testHost, chan time.Time) {
 	h := newTestHost(t)
 	fire := make(chan time.Time, 1)
-	h.opts.after = func(time.Duration) <-chan time.Time { return fire }
+	h.opts.After = func(time.Duration) <-chan time.Time { return fire }
 	h.confirmTimeout = 30 * time.Second
 	return h, fire
 }
@@ -108,7 +108,7 @@ func TestNoConfirmationWithoutRollback(t *testing.T) {
 // without waiting for one.
 func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
 	h, rec := unitHost(t)
-	h.opts.after = func(time.Duration) <-chan time.Time { return nil } // never fires
+	h.opts.After = func(time.Duration) <-chan time.Time { return nil } // never fires
 	h.confirmTimeout = 30 * time.Second
 	web := func(version string) files {
 		return files{"manifest.json": unitManifest([]string{"web.service"}, nil), "systemd/web.service": "[Service]\nExecStart=/bin/" + version + "\n"}

@@ -50,7 +50,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 		names = append(names, app)
 	}
 	sort.Strings(names)
-	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.units}
+	dc := &driftCheck{l: s.l, st: st, ctx: ctx, open: s.opts.Units}
 	defer dc.close()
 	var checks []appCheck
 	for _, app := range names {

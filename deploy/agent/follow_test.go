@@ -319,7 +319,7 @@ func TestDriftFindsWhatChangedOnTheHost(t *testing.T) {
 	}
 	h.write("/etc/systemd/system/db.service", "[Service]\n", 0o644)
 	opts := h.opts
-	opts.units = func(context.Context) (units, func(), error) {
+	opts.Units = func(context.Context) (units, func(), error) {
 		return statusRecorder{rec, map[string]systemd.UnitStatus{
 			"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead", Type: "simple"},
 		}}, func() {}, nil
@@ -394,7 +394,7 @@ func (o outdatedRecorder) Outdated(context.Context) (bool, error) {
 // only if, systemd then marks units changed on disk.
 func TestReloadAfterEnableWhenSystemdSaysOutdated(t *testing.T) {
 	h, rec := unitHost(t)
-	h.opts.units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
+	h.opts.Units = func(context.Context) (units, func(), error) { return outdatedRecorder{rec}, func() {}, nil }
 	v1 := files{
 		"systemd/web.service": "[Service]\nExecStart=/bin/web\n[Install]\nWantedBy=multi-user.target\n",
 		"web.conf":            "1",

@@ -28,6 +28,12 @@ type Options struct {
 	// Keep is how many checkouts per app garbage collection keeps besides
 	// current and previous; 0 means 5.
 	Keep int
+	// Units connects to systemd; nil means the system bus at root "/"
+	// and none elsewhere. Tests set a recorder or a simulated systemd.
+	Units OpenUnits
+	// After is the confirmation's timer; nil means time.After. Tests with
+	// an injected clock fire it themselves.
+	After func(time.Duration) <-chan time.Time
 
 	// executable names the running agent binary, which binary garbage
 	// collection never removes; nil means os.Executable.
@@ -36,12 +42,6 @@ type Options struct {
 	// and fails the apply with its error: tests use it to stop an apply
 	// at any point.
 	fault func(Effect) error
-	// units connects to systemd; nil means the system bus at root "/"
-	// and none elsewhere. Tests set a recorder.
-	units openUnits
-	// after is the confirmation's timer; nil means time.After. Tests fire
-	// it themselves.
-	after func(time.Duration) <-chan time.Time
 	// idle is how long the agent waits for the operator (IdleTimeout when
 	// zero); idleNow and idleAfter are its clock and timer (time.Now and
 	// time.After when nil), apart from Now, which tests step per call.
@@ -63,8 +63,8 @@ func (o Options) withDefaults() Options {
 	if o.Keep <= 0 {
 		o.Keep = 5
 	}
-	if o.after == nil {
-		o.after = time.After
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.idle <= 0 {
 		o.idle = IdleTimeout
@@ -78,10 +78,10 @@ func (o Options) withDefaults() Options {
 	if o.executable == nil {
 		o.executable = os.Executable
 	}
-	if o.units == nil {
-		o.units = noUnits(o.Root)
+	if o.Units == nil {
+		o.Units = noUnits(o.Root)
 		if o.Root == "/" {
-			o.units = openBus
+			o.Units = openBus
 		}
 	}
 	return o

@@ -38,10 +38,12 @@ func unitReason(err error) string {
 // journalLines is how much of a failed unit's journal a Result carries.
 const journalLines = 20
 
-// units is what the agent asks of systemd. In production it is the D-Bus
-// driver of package systemd; local tests give the agent a recorder, which
-// checks the agent's own sequencing and nothing of systemd.
-type units interface {
+// Units is what the agent asks of systemd. In production it is the D-Bus
+// driver of package systemd; the agent's own tests give it a recorder,
+// which checks the agent's sequencing and nothing of systemd, and the
+// operator's tests a simulated systemd (internal/simsystemd), so that a
+// whole deploy runs in one process without root.
+type Units interface {
 	Reload(ctx context.Context) error
 	// Loaded reports whether systemd holds any of the units in memory.
 	Loaded(ctx context.Context, units []string) (bool, error)
@@ -65,8 +67,14 @@ type units interface {
 	Outdated(ctx context.Context) (bool, error)
 }
 
-// openUnits connects to systemd; close releases the connection.
-type openUnits func(ctx context.Context) (u units, close func(), err error)
+// OpenUnits connects to systemd; close releases the connection.
+type OpenUnits func(ctx context.Context) (u Units, close func(), err error)
+
+// units is Units, as the agent's code names it.
+type units = Units
+
+// openUnits is OpenUnits, as the agent's code names it.
+type openUnits = OpenUnits
 
 // busUnits is systemd on the host's system bus.
 type busUnits struct{ *systemd.Manager }

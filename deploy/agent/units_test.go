@@ -160,7 +160,7 @@ func (r *recorder) Settle(_ context.Context, us []string, window time.Duration) 
 func unitHost(t *testing.T) (*testHost, *recorder) {
 	h := newTestHost(t)
 	rec := newRecorder()
-	h.opts.units = rec.open
+	h.opts.Units = rec.open
 	return h, rec
 }
 
