@@ -178,6 +178,9 @@ type PlanOptions struct {
 	Limit []string
 	// Groups are the cluster's groups, for @group in Limit and Canary.
 	Groups Groups
+	// Shard keeps, of the hosts Limit selects, this runner's share (see
+	// Shard); its zero value keeps them all.
+	Shard Shard
 	// NoRollback plans without automatic rollback.
 	NoRollback bool
 	// Canary selects hosts (as Limit does) deployed first, on their own; the rest follow
@@ -208,6 +211,9 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !opts.Shard.Whole() {
+		selected = slices.DeleteFunc(selected, func(e store.Entry) bool { return !opts.Shard.Has(e.Name) })
+	}
 	refs, err := src.HostRefs()
 	if err != nil {
 		return nil, err
@@ -236,7 +242,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		}
 	}
 	if len(opts.Limit) == 0 {
-		plan.Untracked = untrackedOf(refs, hosts)
+		plan.Untracked = opts.Shard.Of(untrackedOf(refs, hosts))
 	}
 	known := make([]string, len(hosts))
 	for i, h := range hosts {

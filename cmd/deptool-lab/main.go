@@ -72,7 +72,7 @@ Needs root and the packages 'just lab-deps' installs.`,
 	}
 	root.AddCommand(newUp(), newDown(), newExec())
 	root.AddCommand(faultCommands()...)
-	root.AddCommand(newLimitDisk(), newUnlimitDisk(), newBuildRoot())
+	root.AddCommand(newLimitDisk(), newUnlimitDisk(), newBuildRoot(), newSim())
 	for _, c := range root.Commands() {
 		c.DisableFlagsInUseLine = true
 	}

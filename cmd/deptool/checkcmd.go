@@ -12,6 +12,7 @@ import (
 
 func newCheckCmd() *cobra.Command {
 	var (
+		shard    string
 		limit    []string
 		output   string
 		parallel int
@@ -42,7 +43,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := c.selectHosts(limit)
+			hosts, err := c.selectShard(limit, shard)
 			if err != nil {
 				return err
 			}
@@ -71,6 +72,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 	}
 	cmd.Flags().IntVar(&parallel, "parallel", 32, "how many hosts to check at once")
 	addLimitFlag(cmd, &limit)
+	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

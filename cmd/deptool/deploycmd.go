@@ -21,6 +21,7 @@ type deployFlags struct {
 	planOnly       bool
 	noRollback     bool
 	limit          []string
+	shard          string
 	output         string
 	parallel       int
 	message        string
@@ -82,6 +83,7 @@ is contacted. Without a terminal, --yes is required.
 	cmd.Flags().StringVar(&f.source, "source", "", "the source-of-truth commit the tree was generated from, recorded with the deploy (default: HEAD of the Git work tree holding <dir>, -dirty with uncommitted changes)")
 	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
+	addShardFlag(cmd, &f.shard)
 	addOutputFlag(cmd, &f.output)
 	return cmd
 }
@@ -120,6 +122,9 @@ func (f deployFlags) check() error {
 	if _, err := outputFormat(f.output); err != nil {
 		return err
 	}
+	if _, err := parseShard(f.shard); err != nil {
+		return err
+	}
 	if f.settle < 0 {
 		return fmt.Errorf("--settle %s: want 0s or more", f.settle)
 	}
@@ -140,7 +145,8 @@ func (f deployFlags) check() error {
 
 // planOptions are the flags' say in the plan.
 func (f deployFlags) planOptions() diff.PlanOptions {
-	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
+	sh, _ := diff.ParseShard(f.shard) // checked by check
+	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary, Shard: sh}
 	f.rolloutOptions(&opts)
 	return opts
 }

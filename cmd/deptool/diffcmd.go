@@ -11,6 +11,7 @@ func newDiffCmd() *cobra.Command {
 	var (
 		stat   bool
 		limit  []string
+		shard  string
 		output string
 	)
 	cmd := &cobra.Command{
@@ -35,8 +36,12 @@ brings them forward.`,
 			if err != nil {
 				return err
 			}
+			sh, err := parseShard(shard)
+			if err != nil {
+				return err
+			}
 			fetchRemote(cmd, c.store)
-			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups})
+			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups, Shard: sh})
 			if err != nil {
 				return err
 			}
@@ -53,6 +58,7 @@ brings them forward.`,
 	}
 	cmd.Flags().BoolVar(&stat, "stat", false, "show changed files and line counts instead of the diff")
 	addLimitFlag(cmd, &limit)
+	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

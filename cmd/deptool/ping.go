@@ -11,6 +11,7 @@ import (
 func newPingCmd() *cobra.Command {
 	var (
 		count    int
+		shard    string
 		limit    []string
 		output   string
 		parallel int
@@ -37,7 +38,7 @@ Nothing is changed on any host.`,
 			if err != nil {
 				return err
 			}
-			hosts, err := c.selectHosts(limit)
+			hosts, err := c.selectShard(limit, shard)
 			if err != nil {
 				return err
 			}
@@ -62,6 +63,7 @@ Nothing is changed on any host.`,
 	cmd.Flags().IntVarP(&count, "count", "c", 5, "round trips per host")
 	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
+	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

@@ -72,6 +72,36 @@ func (v *selectionValue) String() string {
 	return "[" + strings.Join(*v.terms, ",") + "]"
 }
 
+// shardHelp is how --shard reads, for its flag usage.
+const shardHelp = "only this runner's share I of N of the selected hosts (e.g. 2/4), for N runners deploying at once; a host's share depends on its name alone (see docs/selection.md)"
+
+// addShardFlag adds --shard; the value is checked by parseShard.
+func addShardFlag(cmd *cobra.Command, shard *string) {
+	cmd.Flags().StringVar(shard, "shard", "", shardHelp)
+}
+
+func parseShard(s string) (diff.Shard, error) {
+	sh, err := diff.ParseShard(s)
+	if err != nil {
+		return sh, fmt.Errorf("--%w", err)
+	}
+	return sh, nil
+}
+
+// selectShard is selectHosts narrowed to a shard: the selected hosts of
+// its share, which may be none.
+func (c *cluster) selectShard(terms []string, shard string) ([]string, error) {
+	sh, err := parseShard(shard)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := c.selectHosts(terms)
+	if err != nil {
+		return nil, err
+	}
+	return sh.Of(hosts), nil
+}
+
 // loadGroups reads the cluster's groups.json, if it has one, against the
 // hosts of its tree.
 func loadGroups(dir string, hosts []string) (diff.Groups, error) {

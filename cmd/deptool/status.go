@@ -11,6 +11,7 @@ import (
 func newStatusCmd() *cobra.Command {
 	var (
 		limit  []string
+		shard  string
 		output string
 	)
 	cmd := &cobra.Command{
@@ -38,14 +39,18 @@ the remote is not reached). Offline otherwise.`,
 				return err
 			}
 			url, reached := fetchRemote(cmd, c.store)
-			if len(limit) > 0 {
-				if limit, err = c.selectHosts(limit); err != nil {
+			if len(limit) > 0 || shard != "" {
+				if limit, err = c.selectShard(limit, shard); err != nil {
 					return err
 				}
 			}
-			statuses, err := deploy.Status(c.store, c.snap.Tree, limit)
-			if err != nil {
-				return err
+			var statuses []diff.HostStatus
+			// An empty selection is every host to Status: a shard with
+			// no host is none.
+			if len(limit) > 0 || shard == "" {
+				if statuses, err = deploy.Status(c.store, c.snap.Tree, limit); err != nil {
+					return err
+				}
 			}
 			var remote *remoteStatus
 			if url != "" {
@@ -70,6 +75,7 @@ the remote is not reached). Offline otherwise.`,
 		},
 	}
 	addLimitFlag(cmd, &limit)
+	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

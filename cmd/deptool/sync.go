@@ -10,6 +10,7 @@ import (
 func newSyncCmd() *cobra.Command {
 	var (
 		changed  bool
+		shard    string
 		limit    []string
 		output   string
 		parallel int
@@ -40,7 +41,7 @@ Nothing is changed on any host.`,
 			defer lock.Unlock()
 			syncRemote(cmd, c.store, true)
 			defer syncRemote(cmd, c.store, true) // before the unlock: defers run last first
-			hosts, err := c.selectHosts(limit)
+			hosts, err := c.selectShard(limit, shard)
 			if err != nil {
 				return err
 			}
@@ -58,6 +59,7 @@ Nothing is changed on any host.`,
 	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
 	cmd.Flags().IntVar(&parallel, "parallel", deploy.DefaultParallel, "how many hosts to contact at once")
 	addLimitFlag(cmd, &limit)
+	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
 }

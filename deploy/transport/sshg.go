@@ -147,7 +147,13 @@ func oneLine(s string) string {
 
 // hopFromG turns OpenSSH's answer for one host into a hop.
 func (r *resolver) hopFromG(alias string, spec *jump) (*hop, error) {
-	g, err := sshG(r.ssh, r.file, r.explicit, alias, spec)
+	var g map[string][]string
+	var err error
+	if spec == nil {
+		g, err = sshGClassed(r.ssh, r.file, r.explicit, r.home, alias)
+	} else {
+		g, err = sshG(r.ssh, r.file, r.explicit, alias, spec)
+	}
 	if err != nil {
 		return nil, err
 	}
