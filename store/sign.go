@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -280,3 +281,28 @@ func (s *Store) CommitSignature(id ID) (ssh.PublicKey, error) {
 	}
 	return VerifySSH(sig, GitNamespace, payload)
 }
+
+// RequireSignatures reports the store's deptool.requireSignatures: on,
+// every deploy must be signed and every host refuses unsigned ones; off
+// (stores made before signing existed), a host refuses unsigned deploys
+// only once it has run a signed one. `deptool init` turns it on.
+func (s *Store) RequireSignatures() (bool, error) {
+	v, err := s.Config("requiresignatures")
+	if err != nil || v == "" {
+		return false, err
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("store: deptool.requireSignatures = %q: want true or false", v)
+	}
+	return b, nil
+}
+
+// SetRequireSignatures sets deptool.requireSignatures.
+func (s *Store) SetRequireSignatures(on bool) error {
+	return s.setConfig("requiresignatures", strconv.FormatBool(on))
+}
+
+// SigningKeyConfig is the store's deptool.signingKey: the key deploys
+// are signed with when DEPTOOL_SIGNING_KEY does not name one.
+func (s *Store) SigningKeyConfig() (string, error) { return s.Config("signingkey") }
