@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 	"golang.org/x/crypto/ssh"
@@ -24,12 +25,12 @@ const SigningEnv = "DEPTOOL_SIGNING_KEY"
 
 // SigningKey finds the key the operator signs deploys with: the one
 // DEPTOOL_SIGNING_KEY or the store's deptool.signingKey names, else the
-// first key ssh-agent holds (the one logins use first), else the default
-// identity files ssh itself tries (~/.ssh/id_ed25519, id_ecdsa, id_rsa)
-// when they are not passphrase-protected. No key at all is (nil, nil,
-// nil): the deploy is unsigned. close releases the agent connection once
-// the deploy is done.
-func SigningKey(s *store.Store) (sign store.SignCommit, pub ssh.PublicKey, close func(), err error) {
+// first key ssh-agent holds (the one logins use first), else the identity
+// files ssh would offer to host (ssh -G's IdentityFile: the lab's key, a
+// team's deploy key), else OpenSSH's default ones, when they are not
+// passphrase-protected. No key at all is (nil, nil, nil): the deploy is
+// unsigned. close releases the agent connection once the deploy is done.
+func SigningKey(s *store.Store, topts transport.Options, host string) (sign store.SignCommit, pub ssh.PublicKey, close func(), err error) {
 	close = func() {}
 	spec := os.Getenv(SigningEnv)
 	if spec == "" && s != nil {
@@ -62,12 +63,17 @@ func SigningKey(s *store.Store) (sign store.SignCommit, pub ssh.PublicKey, close
 	if len(signers) > 0 {
 		return store.SignerFunc(signers[0]), signers[0].PublicKey(), close, nil
 	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil, nil, close, nil
+	var files []string
+	if host != "" {
+		files, _ = transport.IdentityFiles(topts, host)
 	}
-	for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		data, err := os.ReadFile(filepath.Join(home, ".ssh", name))
+	if home, err := os.UserHomeDir(); err == nil {
+		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			files = append(files, filepath.Join(home, ".ssh", name))
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
@@ -75,9 +81,29 @@ func SigningKey(s *store.Store) (sign store.SignCommit, pub ssh.PublicKey, close
 		if err != nil {
 			continue // passphrase-protected: the agent is the way to use it
 		}
+		signer = withCertificate(signer, f+"-cert.pub")
 		return store.SignerFunc(signer), signer.PublicKey(), close, nil
 	}
 	return nil, nil, close, nil
+}
+
+// withCertificate signs with the key's certificate when ssh would log in
+// with one (the file ssh pairs with the identity), so hosts that trust a
+// cert-authority accept the signature as they accept the login.
+func withCertificate(signer ssh.Signer, certFile string) ssh.Signer {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return signer
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	cert, ok := pub.(*ssh.Certificate)
+	if err != nil || !ok || !bytes.Equal(cert.Key.Marshal(), signer.PublicKey().Marshal()) {
+		return signer
+	}
+	if cs, err := ssh.NewCertSigner(cert, signer); err == nil {
+		return cs
+	}
+	return signer
 }
 
 // namedSigner resolves a key the operator named: a private key file

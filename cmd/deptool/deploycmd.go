@@ -177,6 +177,20 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if err != nil || f.planOnly || plan.Empty() {
 		return err
 	}
+	// Found before the prompt: a store that requires signatures and an
+	// operator without a key learn it before confirming anything.
+	sign, _, closeKey, err := deploy.SigningKey(c.store, transport.Options{}, plan.Hosts[0].Host)
+	if err != nil {
+		return err
+	}
+	defer closeKey()
+	if sign == nil {
+		if req, err := c.store.RequireSignatures(); err != nil {
+			return err
+		} else if req {
+			return errors.New("this store requires signed deploys and no signing key was found: add your key to ssh-agent, or name one with DEPTOOL_SIGNING_KEY (see docs/security.md); nothing was committed or deployed")
+		}
+	}
 	if !f.yes {
 		if err := confirm(cmd, c, plan); err != nil {
 			return err
@@ -193,6 +207,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		UnitTimeout:    f.unitTimeout,
 		Transport:      tr,
 		Source:         f.source,
+		Sign:           sign,
 	}
 	var progress ui.Progress
 	opts.ValidateTimeout = f.validateTimeout

@@ -73,6 +73,14 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 	if err := s.SetDefaultCluster(dir); err != nil {
 		return err
 	}
+	if !storeExisted {
+		// New stores sign every deploy and their hosts refuse unsigned
+		// ones; stores from before signing keep them optional until
+		// turned on (docs/security.md).
+		if err := s.SetRequireSignatures(true); err != nil {
+			return err
+		}
+	}
 	out := cmd.OutOrStdout()
 	if storeExisted {
 		fmt.Fprintf(out, "Store at '%s' already exists; kept it as it is.\n", path)

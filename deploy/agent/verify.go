@@ -106,20 +106,39 @@ func (s *session) checkProof(req *wire.ApplyRequest, tree store.ID) (ssh.PublicK
 	if root.Hash() != c.TreeHash {
 		return nil, errors.New("the tree sent is not the deploy commit's")
 	}
-	var t object.Tree
-	if err := t.Decode(root); err != nil {
+	want, err := treeEntry(req.Signed.Root, s.host)
+	if err != nil {
 		return nil, fmt.Errorf("the deploy's tree: %w", err)
-	}
-	want := store.EmptyTree // a host left out of the tree has all its apps removed
-	for _, e := range t.Entries {
-		if e.Name == s.host {
-			want = store.ID(e.Hash)
-		}
 	}
 	if want != tree {
 		return nil, fmt.Errorf("its tree %s is not what deploy %s signed for %s (%s)", short(tree), short(req.Deploy), s.host, short(want))
 	}
 	return pub, nil
+}
+
+// treeEntry finds name's entry in a raw tree object without decoding
+// the rest: a deploy to thousands of hosts has a root tree of thousands
+// of entries, and each host wants one. A host left out of the tree has
+// all its apps removed: the empty tree.
+func treeEntry(raw []byte, name string) (store.ID, error) {
+	for len(raw) > 0 {
+		sp := bytes.IndexByte(raw, ' ')
+		if sp < 0 {
+			return store.ZeroID, errors.New("malformed entry")
+		}
+		nul := bytes.IndexByte(raw[sp:], 0)
+		if nul < 0 || len(raw) < sp+nul+1+20 {
+			return store.ZeroID, errors.New("malformed entry")
+		}
+		entry := raw[sp+1 : sp+nul]
+		var id store.ID
+		copy(id[:], raw[sp+nul+1:sp+nul+21])
+		if string(entry) == name {
+			return id, nil
+		}
+		raw = raw[sp+nul+21:]
+	}
+	return store.EmptyTree, nil
 }
 
 // keyOf is the key a signature is made with: a certificate's own key.
