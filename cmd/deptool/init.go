@@ -5,8 +5,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 )
 
 func newInitCmd() *cobra.Command {
@@ -73,15 +76,22 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 	if err := s.SetDefaultCluster(dir); err != nil {
 		return err
 	}
+	out := cmd.OutOrStdout()
+	var signNote string
 	if !storeExisted {
-		// New stores sign every deploy and their hosts refuse unsigned
-		// ones; stores from before signing keep them optional until
-		// turned on (docs/security.md).
-		if err := s.SetRequireSignatures(true); err != nil {
-			return err
+		// New stores whose operator has a key sign every deploy, and
+		// their hosts refuse unsigned ones; without a key (and in stores
+		// from before signing) it stays off until turned on
+		// (docs/security.md).
+		sign, pub, closeKey, err := deploy.SigningKey(s, transport.Options{}, "")
+		closeKey()
+		if err == nil && sign != nil {
+			if err := s.SetRequireSignatures(true); err != nil {
+				return err
+			}
+			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\n", pub.Type(), ssh.FingerprintSHA256(pub))
 		}
 	}
-	out := cmd.OutOrStdout()
 	if storeExisted {
 		fmt.Fprintf(out, "Store at '%s' already exists; kept it as it is.\n", path)
 	} else {
@@ -92,5 +102,6 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 	} else {
 		fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
 	}
+	fmt.Fprint(out, signNote)
 	return nil
 }
