@@ -8,6 +8,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -306,3 +309,62 @@ func (s *Store) SetRequireSignatures(on bool) error {
 // SigningKeyConfig is the store's deptool.signingKey: the key deploys
 // are signed with when DEPTOOL_SIGNING_KEY does not name one.
 func (s *Store) SigningKeyConfig() (string, error) { return s.Config("signingkey") }
+
+// AllowedSignersName is the store's file of the keys whose deploys the
+// operator trusts, in Git's allowed-signers format, so that the same file
+// serves `git verify-commit` (gpg.ssh.allowedSignersFile).
+const AllowedSignersName = "allowed_signers"
+
+// AllowedSigners reads the keys the operator trusts to have signed
+// deploys; none in a store without the file (or in memory).
+func (s *Store) AllowedSigners() ([]ssh.PublicKey, error) {
+	if s.path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(filepath.Join(s.path, AllowedSignersName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	var keys []ssh.PublicKey
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		_, rest, _ := strings.Cut(line, " ")
+		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rest))
+		if err != nil {
+			return nil, fmt.Errorf("store: %s line %d: %w", filepath.Join(s.path, AllowedSignersName), n+1, err)
+		}
+		keys = append(keys, pub)
+	}
+	return keys, nil
+}
+
+// AddAllowedSigner adds key, as principal, to the store's trusted signers.
+func (s *Store) AddAllowedSigner(principal string, key ssh.PublicKey) error {
+	if s.path == "" {
+		return errors.New("store: an in-memory store keeps no allowed signers")
+	}
+	keys, err := s.AllowedSigners()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if bytes.Equal(k.Marshal(), key.Marshal()) {
+			return nil
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(s.path, AllowedSignersName), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%s namespaces=\"git\" %s", principal, ssh.MarshalAuthorizedKey(key))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

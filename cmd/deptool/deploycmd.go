@@ -179,11 +179,20 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	}
 	// Found before the prompt: a store that requires signatures and an
 	// operator without a key learn it before confirming anything.
-	sign, _, closeKey, err := deploy.SigningKey(c.store, transport.Options{}, plan.Hosts[0].Host)
+	sign, signKey, closeKey, err := deploy.SigningKey(c.store, transport.Options{}, plan.Hosts[0].Host)
 	if err != nil {
 		return err
 	}
 	defer closeKey()
+	if sign != nil {
+		// The first signed deploy of a store from before signing starts
+		// its trust chain with the deploying key.
+		if keys, err := c.store.AllowedSigners(); err == nil && len(keys) == 0 && c.store.Path() != "" {
+			if err := c.store.AddAllowedSigner(store.Operator(), signKey); err != nil {
+				return err
+			}
+		}
+	}
 	if sign == nil {
 		if req, err := c.store.RequireSignatures(); err != nil {
 			return err

@@ -89,7 +89,11 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 			if err := s.SetRequireSignatures(true); err != nil {
 				return err
 			}
-			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\n", pub.Type(), ssh.FingerprintSHA256(pub))
+			// The trust chain starts here: this operator's key.
+			if err := s.AddAllowedSigner(store.Operator(), pub); err != nil {
+				return err
+			}
+			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\nTrusted signers (for rollback): %s\n", pub.Type(), ssh.FingerprintSHA256(pub), ssh.FingerprintSHA256(pub))
 		}
 	}
 	if storeExisted {
