@@ -25,6 +25,11 @@ type Trust struct {
 	s       *store.Store
 	keys    []ssh.PublicKey
 	require bool
+	// covered are the unsigned commits a trusted signed deploy commit
+	// has among its ancestors: history from before signing, which the
+	// signature vouches for (a commit's id covers its parents'). nil
+	// until needed.
+	covered map[store.ID]bool
 }
 
 // NewTrust reads the store's allowed signers and its requireSignatures.
@@ -51,6 +56,14 @@ func (t *Trust) Verify(id store.ID) Verdict {
 		if t.require {
 			return Verdict{Problem: "it is unsigned, and this store requires signed deploys"}
 		}
+		if len(t.keys) > 0 {
+			if err := t.cover(); err != nil {
+				return Verdict{Problem: err.Error()}
+			}
+			if !t.covered[id] {
+				return Verdict{Problem: "it is unsigned, and no signed deploy of the store's signers has it in its history"}
+			}
+		}
 		return Verdict{}
 	}
 	key := pub
@@ -68,6 +81,51 @@ func (t *Trust) Verify(id store.ID) Verdict {
 		v.Problem = fmt.Sprintf("it is signed by %s, which is not in the store's %s", v.Key, store.AllowedSignersName)
 	}
 	return v
+}
+
+// cover finds the unsigned history that trusted signed deploys vouch for.
+func (t *Trust) cover() error {
+	if t.covered != nil {
+		return nil
+	}
+	t.covered = map[store.ID]bool{}
+	main, ok, err := t.s.Main()
+	if err != nil || !ok {
+		return err
+	}
+	parents := map[store.ID][]store.ID{}
+	var signed []store.ID
+	queue := []store.ID{main}
+	parents[main] = nil
+	for len(queue) > 0 {
+		id := queue[0]
+		queue = queue[1:]
+		info, err := t.s.CommitInfo(id)
+		if err != nil {
+			return err
+		}
+		parents[id] = info.Parents
+		if pub, err := t.s.CommitSignature(id); err == nil && pub != nil && t.Verify(id).Problem == "" {
+			signed = append(signed, id)
+		}
+		for _, p := range info.Parents {
+			if _, ok := parents[p]; !ok {
+				parents[p] = nil
+				queue = append(queue, p)
+			}
+		}
+	}
+	for len(signed) > 0 {
+		id := signed[len(signed)-1]
+		signed = signed[:len(signed)-1]
+		for _, p := range parents[id] {
+			if !t.covered[p] {
+				t.covered[p] = true
+				signed = append(signed, p)
+			}
+		}
+	}
+	return nil
 }
 
 // Rejected is a deploy left out because it does not verify.

@@ -4,11 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deptool/deptool/store"
+	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -89,19 +92,57 @@ func TestTrustedVersionsLeaveOutForgeries(t *testing.T) {
 		t.Errorf("deploy signed by a stranger: %q", why[foreign])
 	}
 
-	// A store from before signing takes its unsigned history, but never a
-	// stranger's signature once it trusts a key.
-	if err := s.SetRequireSignatures(false); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTrust(s)
+}
+
+// A store from before signing (no switch) still takes its unsigned
+// history, which its first signed deploy vouches for, but not an unsigned
+// deploy forged beside it and merged in, nor a stranger's signature.
+func TestTrustInAStoreFromBeforeSigning(t *testing.T) {
+	s, err := store.Init(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := tr.Verify(forged); v.Problem != "" || v.Signed {
-		t.Errorf("unsigned history in a store without the switch: %+v", v)
+	ours, stranger := trustKey(t), trustKey(t)
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	legacy := deployed(t, s, "v0", nil, t0)
+	tr, _ := NewTrust(s)
+	if v := tr.Verify(legacy); v.Problem != "" {
+		t.Errorf("unsigned history of a store without signers: %+v", v)
 	}
-	if v := tr.Verify(foreign); v.Problem == "" {
-		t.Errorf("a stranger's signature passed: %+v", v)
+	if err := s.AddAllowedSigner("ann@laptop", ours.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	good := deployed(t, s, "v1", ours, t0.Add(time.Minute))
+	foreign := deployed(t, s, "pwned too", stranger, t0.Add(2*time.Minute))
+	git := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"--git-dir", s.Path()}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=root", "GIT_AUTHOR_EMAIL=root@vm", "GIT_COMMITTER_NAME=root", "GIT_COMMITTER_EMAIL=root@vm")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	x := git("commit-tree", git("rev-parse", good.String()+"^{tree}"), "-p", good.String(), "-m", "deploy to a1")
+	m := git("commit-tree", git("rev-parse", "main^{tree}"), "-p", "main", "-p", x, "-m", "merge")
+	git("update-ref", "refs/heads/main", m)
+
+	tr, err = NewTrust(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id store.ID
+		ok bool
+	}{{legacy, true}, {good, true}, {foreign, false}, {store.ID(plumbingHash(x)), false}} {
+		if v := tr.Verify(c.id); (v.Problem == "") != c.ok {
+			t.Errorf("%s: %+v, want ok=%v", c.id.Short(), v, c.ok)
+		}
+	}
+	if out, err := exec.Command("git", "--git-dir", s.Path(), "fsck", "--strict").CombinedOutput(); err != nil {
+		t.Errorf("git fsck --strict: %v\n%s", err, out)
 	}
 }
+
+func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }
