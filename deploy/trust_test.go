@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/crypto/ssh"
@@ -146,3 +148,37 @@ func TestTrustInAStoreFromBeforeSigning(t *testing.T) {
 }
 
 func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }
+
+// BenchmarkSigningPerDeploy is what signing adds to a deploy on the
+// operator's side: one signature and the proof read once, whatever the
+// host count, plus the proof in each host's apply request (hosts=N:
+// the request's encoding for one host, with the root tree of N hosts).
+func BenchmarkSigningPerDeploy(b *testing.B) {
+	for _, hosts := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			s := store.OpenMemory()
+			_, k, _ := ed25519.GenerateKey(rand.Reader)
+			signer, _ := ssh.NewSignerFromKey(k)
+			empty, _ := s.WriteTree(nil)
+			entries := make([]store.Entry, hosts)
+			for i := range entries {
+				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: empty}
+			}
+			root, _ := s.WriteTree(entries)
+			b.ResetTimer()
+			for i := range b.N {
+				id, err := s.CommitSigned(root, "deploy\n", "ann@laptop", time.Unix(int64(i), 0), store.SignerFunc(signer))
+				if err != nil {
+					b.Fatal(err)
+				}
+				d := &deployer{store: s, deploy: id, tree: root}
+				if err := d.loadProof(); err != nil || d.proof == nil {
+					b.Fatal(err)
+				}
+				if _, err := json.Marshal(wire.ApplyRequest{Commit: id, Deploy: id, Signed: d.proof}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
