@@ -59,6 +59,9 @@ type Options struct {
 	// (restart, stop, reload, systemd-sysusers); zero means the agent's
 	// default (DefaultUnitTimeout).
 	UnitTimeout time.Duration
+	// Sign signs the deploy commit (see SigningKey); nil makes an
+	// unsigned one, which a store that requires signatures refuses.
+	Sign store.SignCommit
 }
 
 // DefaultUnitTimeout is how long a host waits for one systemd job before
@@ -102,6 +105,9 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	opts.defaults()
 	start := time.Now()
 	d := &deployer{store: s, deploy: deployID, tree: plan.Tree, opts: opts}
+	if err := d.loadProof(); err != nil {
+		return nil, err
+	}
 	res := &Result{Deploy: deployID, Source: opts.Source}
 	stages := stagesOf(plan)
 	var failed []string
@@ -273,6 +279,11 @@ type deployer struct {
 	// refErrs are the deployed hosts whose refs could not move, guarded
 	// by notes.
 	refErrs []error
+	// proof is what each host is sent to check the deploy's signature
+	// itself (nil for an unsigned deploy); require tells hosts that have
+	// not yet seen a signed deploy to refuse unsigned ones.
+	proof   *wire.Signed
+	require bool
 }
 
 // stopped reports whether the deploy was told to start no new host.
@@ -429,6 +440,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	confirmed := false
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		Signed: d.proof, RequireSigned: d.require,
 		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) {

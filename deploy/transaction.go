@@ -44,7 +44,14 @@ func Deploy(ctx context.Context, s *store.Store, plan *diff.Plan, message string
 	if opts.Keep == 0 {
 		opts.Keep = keep
 	}
-	deployID, err := s.Commit(plan.Tree, message, opts.Operator, opts.Now())
+	if opts.Sign == nil {
+		if req, err := s.RequireSignatures(); err != nil {
+			return nil, err
+		} else if req {
+			return nil, errNoSigningKey
+		}
+	}
+	deployID, err := s.CommitSigned(plan.Tree, message, opts.Operator, opts.Now(), opts.Sign)
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,9 @@ host drifted, a health check failed, or a host could not be checked.`,
 				record = c.store
 			}
 			results := deploy.Check(cmd.Context(), record, hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			if err := deploy.CompareRecords(c.store, results); err != nil {
+				return err
+			}
 			if asJSON {
 				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
 					return err
@@ -84,7 +87,7 @@ func printCheckResults(w io.Writer, results []deploy.CheckResult) {
 		case r.Error != "":
 			fmt.Fprintf(w, "%-*s  not checked: %s\n", width, r.Host, r.Error)
 			continue
-		case r.Current.IsZero():
+		case r.Current.IsZero() && len(r.Drift) == 0:
 			fmt.Fprintf(w, "%-*s  nothing deployed\n", width, r.Host)
 			continue
 		case r.OK():
@@ -96,7 +99,7 @@ func printCheckResults(w io.Writer, results []deploy.CheckResult) {
 					n++
 				}
 			}
-			fmt.Fprintf(w, "%-*s  %d %s at %s\n", width, r.Host, n, pluralWord(n, "problem", "problems"), r.Current.String()[:12])
+			fmt.Fprintf(w, "%-*s  %d %s at %s\n", width, r.Host, n, pluralWord(n, "problem", "problems"), r.Current.Short())
 		}
 		for _, d := range r.Drift {
 			if d.App == "" {

@@ -191,6 +191,29 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if err != nil || f.planOnly || plan.Empty() {
 		return err
 	}
+	// Found before the prompt: a store that requires signatures and an
+	// operator without a key learn it before confirming anything.
+	sign, signKey, closeKey, err := deploy.SigningKey(c.store, transport.Options{}, plan.Hosts[0].Host)
+	if err != nil {
+		return err
+	}
+	defer closeKey()
+	if sign != nil {
+		// The first signed deploy of a store from before signing starts
+		// its trust chain with the deploying key.
+		if keys, err := c.store.AllowedSigners(); err == nil && len(keys) == 0 && c.store.Path() != "" {
+			if err := c.store.AddAllowedSigner(store.Operator(), signKey); err != nil {
+				return err
+			}
+		}
+	}
+	if sign == nil {
+		if req, err := c.store.RequireSignatures(); err != nil {
+			return err
+		} else if req {
+			return errors.New("this store requires signed deploys and no signing key was found: add your key to ssh-agent, or name one with DEPTOOL_SIGNING_KEY (see docs/security.md); nothing was committed or deployed")
+		}
+	}
 	if !f.yes {
 		if err := confirm(cmd, c, plan); err != nil {
 			return err
@@ -208,6 +231,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		Transport:      tr,
 		Dialer:         hostDialer,
 		Source:         f.source,
+		Sign:           sign,
 	}
 	var progress ui.Progress
 	opts.ValidateTimeout = f.validateTimeout

@@ -7,8 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 )
 
 func newInitCmd() *cobra.Command {
@@ -101,6 +104,25 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 		return err
 	}
 	out := cmd.OutOrStdout()
+	var signNote string
+	if !storeExisted {
+		// New stores whose operator has a key sign every deploy, and
+		// their hosts refuse unsigned ones; without a key (and in stores
+		// from before signing) it stays off until turned on
+		// (docs/security.md).
+		sign, pub, closeKey, err := deploy.SigningKey(s, transport.Options{}, "")
+		closeKey()
+		if err == nil && sign != nil {
+			if err := s.SetRequireSignatures(true); err != nil {
+				return err
+			}
+			// The trust chain starts here: this operator's key.
+			if err := s.AddAllowedSigner(store.Operator(), pub); err != nil {
+				return err
+			}
+			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\nTrusted signers (for rollback): %s\n", pub.Type(), ssh.FingerprintSHA256(pub), ssh.FingerprintSHA256(pub))
+		}
+	}
 	if storeExisted {
 		fmt.Fprintf(out, "Store at '%s' already exists; kept it as it is.\n", path)
 	} else {
@@ -111,6 +133,7 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 	} else {
 		fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
 	}
+	fmt.Fprint(out, signNote)
 	return nil
 }
 

@@ -71,6 +71,13 @@ configuration only; it does not undo data changes or database migrations.`,
 				}
 				target = id
 			}
+			trust, err := deploy.NewTrust(c.store)
+			if err != nil {
+				return err
+			}
+			if v := trust.Verify(target); v.Problem != "" {
+				return fmt.Errorf("refusing to roll back to %s: %s; it may have been pushed by someone other than your team (see docs/security.md)", target.Short(), v.Problem)
+			}
 			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
 				return err
 			}
@@ -111,9 +118,12 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 	if !isTerminal(cmd.InOrStdin()) {
 		return "", errors.New("no --to given and standard input is not a terminal: name the version with --to REV (see 'deptool log')")
 	}
-	entries, err := deploy.DeployedVersions(s, limit)
+	entries, rejected, err := deploy.TrustedVersions(s, limit)
 	if err != nil {
 		return "", err
+	}
+	for _, r := range rejected {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Not offered: deploy %s: %s.\n", r.Commit.Short(), r.Why)
 	}
 	if len(entries) < 2 {
 		return "", errors.New("nothing to roll back to: there is no earlier successful deploy for these hosts")

@@ -115,6 +115,9 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	if refuse := a.check(s.host); refuse != nil {
 		return nil, refuse
 	}
+	if refuse := s.verifySigned(req, req.Plan.To); refuse != nil {
+		return nil, refuse
+	}
 	return a, nil
 }
 

@@ -39,6 +39,9 @@ type Options struct {
 	// executable names the running agent binary, which binary garbage
 	// collection never removes; nil means os.Executable.
 	executable func() (string, error)
+	// loginUser is the user the operator logs in as, whose authorized
+	// keys may sign deploys; "" means sudo's caller or the agent's user.
+	loginUser string
 	// fault, when set, is asked before each effect of an apply is made
 	// and fails the apply with its error: tests use it to stop an apply
 	// at any point.

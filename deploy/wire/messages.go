@@ -113,6 +113,23 @@ type ApplyRequest struct {
 	// ValidateTimeout bounds each of the plan's validation commands; 0
 	// means the agent's default (30 s).
 	ValidateTimeout time.Duration `json:"validate_timeout,omitempty"`
+	// Signed, when set, proves that an operator signed the host commit's
+	// tree (see Signed); the agent checks it against the keys allowed to
+	// deploy to the host. RequireSigned makes a host that has not yet
+	// seen a signed deploy refuse an unsigned one (the store's
+	// deptool.requireSignatures); one that has refuses them anyway.
+	Signed        *Signed `json:"signed,omitempty"`
+	RequireSigned bool    `json:"require_signed,omitempty"`
+}
+
+// Signed is what a host needs to check a deploy's signature without
+// learning other hosts' configuration: the signed deploy commit's raw
+// object, and its root tree's raw object, whose entry for the host must
+// be the host commit's tree. The root tree names the deploy's hosts and
+// their tree ids, never their content.
+type Signed struct {
+	Commit []byte `json:"commit"`
+	Root   []byte `json:"root"`
 }
 
 // DefaultUnitTimeout is the bound on one systemd job when the apply
