@@ -184,6 +184,12 @@ func addOutputFlag(cmd *cobra.Command, output *string) {
 	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
 }
 
+// addVerboseFlag adds --verbose: output groups hosts that say the same
+// thing up to host names, hashes and numbers; --verbose lists each.
+func addVerboseFlag(cmd *cobra.Command, verbose *bool) {
+	cmd.Flags().BoolVarP(verbose, "verbose", "v", false, "list every host, instead of grouping hosts that say the same thing")
+}
+
 // lockStore takes the store's deploy lock in the name of this command line.
 func lockStore(s *store.Store) (*store.DeployLock, error) {
 	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)

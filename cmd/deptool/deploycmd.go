@@ -34,6 +34,8 @@ type deployFlags struct {
 	// validateTimeout bounds each of the manifests' validate commands.
 	validateTimeout time.Duration
 	source          string
+	// verbose lists every host in the summary, with its own units.
+	verbose bool
 }
 
 func newDeployCmd() *cobra.Command {
@@ -89,6 +91,7 @@ is contacted. Without a terminal, --yes is required.
 // addRolloutFlags adds the flags deploy and rollback share: how hosts are
 // reached and how each judges its apply.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
+	addVerboseFlag(cmd, &f.verbose)
 	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
 	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	cmd.Flags().StringSliceVar(&f.canary, "canary", nil, "deploy these hosts first; go on only if all of them deploy ("+selectionHelp+")")
@@ -223,6 +226,8 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		if err := events.summary(res, code); err != nil {
 			return err
 		}
+	} else if f.verbose {
+		ui.PrintSummaryEach(out, res)
 	} else {
 		ui.PrintSummary(out, res)
 	}
