@@ -4,7 +4,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
@@ -35,14 +34,3 @@ func progressForAt(cmd *cobra.Command, plan *diff.Plan, now func() time.Time, ti
 	}
 	return ui.NewLive(errw, hosts, ui.Terminal{Rows: rows, Cols: cols, Now: now, Tick: tick})
 }
-
-// widthOf is the width of the longest name among items, for aligned columns.
-func widthOf[T any](items []T, name func(T) string) int {
-	w := 0
-	for _, it := range items {
-		w = max(w, len(name(it)))
-	}
-	return w
-}
-
-func hostOf(r deploy.HostResult) string { return r.Host }
