@@ -73,7 +73,7 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		t.Fatalf("v2 with three broken hosts exited %d, want %d:\n%s", code, deploy.ExitRolledBack, out)
 	}
 	if n := strings.Count(display, "\n"); n != len(broken)+1 || len(display) > 20_000 ||
-		!strings.Contains(display, "40/40  deployed 27  rolled back 3  failed 0  skipped 10  running 0") ||
+		!strings.Contains(display, "40/40  deployed 27  rolled back 3  skipped 10  stage 15/20  running 0") ||
 		!strings.HasSuffix(display, "\r\x1b[2Kdeptool: some hosts were rolled back: they keep showing their changes in 'deptool diff'\r\n") {
 		t.Errorf("display of 40 hosts in 20 rows: %d lines to the scrollback (want %d), %d bytes:\n%q", n, len(broken)+1, len(display), display)
 	}

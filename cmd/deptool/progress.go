@@ -32,5 +32,11 @@ func progressForAt(cmd *cobra.Command, plan *diff.Plan, now func() time.Time, ti
 	if err != nil {
 		return ui.NewPlain(errw, hosts)
 	}
-	return ui.NewLive(errw, hosts, ui.Terminal{Rows: rows, Cols: cols, Now: now, Tick: tick})
+	var stages [][]string
+	if plan.Rollout != nil {
+		for _, st := range plan.Rollout.Stages {
+			stages = append(stages, st.Hosts)
+		}
+	}
+	return ui.NewLive(errw, hosts, ui.Terminal{Rows: rows, Cols: cols, Now: now, Tick: tick, Stages: stages})
 }
