@@ -1,8 +1,8 @@
 package systemd
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
