@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -353,5 +355,31 @@ func TestStatusShowsPinsAndTheLastFailedAttempt(t *testing.T) {
 	want := "last attempt " + id.Short() + " at 2026-03-01 12:00 +0000: rolled back: web.service: exited 1"
 	if !strings.Contains(out, want) || !strings.Contains(out, "; pinned at "+id.String()[:7]+": deploys leave it alone") {
 		t.Errorf("status lacks the pin or %q:\n%s", want, out)
+	}
+}
+
+// deptool diff | head -1: the reader closed the pipe once it had what it
+// wanted; deptool ends quietly, with 0.
+func TestClosedPipeEndsQuietly(t *testing.T) {
+	dir := longCluster(t, 200_000)
+	cmd := exec.Command(deptoolBinary(t), "diff")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line == "" {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	out.Close()
+	if err := cmd.Wait(); err != nil || stderr.Len() > 0 {
+		t.Errorf("diff into a closed pipe: %v, stderr %q; want exit 0 and nothing said", err, stderr.String())
 	}
 }

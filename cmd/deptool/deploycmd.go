@@ -267,7 +267,17 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 	if !isTerminal(cmd.InOrStdin()) {
 		return errors.New("refusing to deploy without confirmation: standard input is not a terminal; pass --yes to deploy anyway")
 	}
-	p := promptOn(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+	// The question goes to the terminal, even when stdout does not: a
+	// deploy >log would otherwise wait for an answer to a question
+	// nobody sees.
+	out := cmd.OutOrStdout()
+	if !isTerminal(out) {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			out = tty
+		}
+	}
+	p := promptOn(cmd.Context(), cmd.InOrStdin(), out)
 	hosts := "hosts"
 	if len(plan.Hosts) == 1 {
 		hosts = "host"
@@ -283,13 +293,13 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 		case "", "n", "no":
 			return errCancelled
 		case "d", "diff":
-			if err := withPager(cmd, func(w io.Writer, color bool) error {
+			if err := withPagerTo(cmd, out, func(w io.Writer, color bool) error {
 				return diff.RenderDiff(w, c.store, plan, color)
 			}); err != nil {
 				return err
 			}
 		default:
-			fmt.Fprintf(cmd.OutOrStdout(), "Answer y to apply, n to cancel, or d to see the diff.\n")
+			fmt.Fprintf(out, "Answer y to apply, n to cancel, or d to see the diff.\n")
 		}
 	}
 }
