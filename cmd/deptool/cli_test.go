@@ -383,3 +383,34 @@ func TestClosedPipeEndsQuietly(t *testing.T) {
 		t.Errorf("diff into a closed pipe: %v, stderr %q; want exit 0 and nothing said", err, stderr.String())
 	}
 }
+
+// A command line deptool does not know is a usage error, exit 2, with a
+// suggestion; "version" points at --version; help of a group still 0.
+func TestUnknownCommandsExit2WithASuggestion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"secret", "foo"}, 2, `unknown command "foo" for "deptool secret"`},
+		{[]string{"secret", "encrpt"}, 2, "did you mean encrypt?"},
+		{[]string{"help", "nonexist"}, 2, `unknown command "nonexist" for "deptool"`},
+		{[]string{"help", "depoy"}, 2, "did you mean deploy?"},
+		{[]string{"foo"}, 2, `unknown command "foo"`},
+		{[]string{"version"}, 2, "the version is 'deptool --version'"},
+		{[]string{"secret", "encrypt", "web1", "-o", "json"}, 1, "to write a file named \"json\", use --out json"},
+		{[]string{"help", "secret", "encrypt"}, 0, "--out"},
+		{[]string{"secret"}, 0, "Available Commands:"},
+	} {
+		cmd := exec.Command(deptoolBinary(t), tc.args...)
+		cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(t.TempDir(), ".deptool"))
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("deptool %s: exit %d, want %d and %q:\n%s", strings.Join(tc.args, " "), code, tc.code, tc.want, out)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -27,8 +28,16 @@ func main() {
 	if err == nil || errors.Is(err, syscall.EPIPE) {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "deptool:", err)
 	code := exitFailure
+	// cobra's own error for an unknown command: a usage error, and
+	// "version" meant the flag.
+	if word, ok := strings.CutPrefix(err.Error(), `unknown command "`); ok {
+		code = exitUsage
+		if strings.HasPrefix(word, `version"`) {
+			err = fmt.Errorf("%w; the version is 'deptool --version'", err)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "deptool:", err)
 	var coded *exitError
 	if errors.As(err, &coded) {
 		code = coded.code
