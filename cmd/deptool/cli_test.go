@@ -414,3 +414,41 @@ func TestUnknownCommandsExit2WithASuggestion(t *testing.T) {
 		}
 	}
 }
+
+// Completion offers hosts and @groups for selections (after a comma too),
+// hosts for a HOST argument, apps under a host for a secret's path, and
+// deploy ids for rollback --to and pin.
+func TestCompletionOffersHostsGroupsAppsAndDeploys(t *testing.T) {
+	dir := ptyCluster(t)
+	before := twoDeployedVersions(t, dir)
+	writeFiles(t, filepath.Join(dir, "prod"), map[string]string{"web2/site/x": "1", "groups.json": `{"groups": {"edge": ["web2"]}}`})
+	complete := func(args ...string) string {
+		cmd := exec.Command(deptoolBinary(t), append([]string{"__complete"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("complete %q: %v", args, err)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"deploy", "--limit", "w"}, []string{"web1\n", "web2\n"}},
+		{[]string{"status", "--limit", "web1,@"}, []string{"web1,@edge\n"}},
+		{[]string{"deploy", "--canary", ""}, []string{"@edge\n", "web1\n", "web2\n"}},
+		{[]string{"unpin", "web"}, []string{"web1\n", "web2\n"}},
+		{[]string{"secret", "edit", "web1", ""}, []string{filepath.Join("prod", "web1", "site") + "/\n"}},
+		{[]string{"rollback", "--to", ""}, []string{before.Short() + "\t"}},
+		{[]string{"pin", "web1", ""}, []string{before.Short() + "\t"}},
+	} {
+		got := complete(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("completing %q: no %q in\n%s", tc.args, w, got)
+			}
+		}
+	}
+}

@@ -47,6 +47,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	refuseUnknownSubcommands(root)
+	registerCompletions(root)
 	return root
 }
 
