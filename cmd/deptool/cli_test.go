@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
 )
 
 // run executes deptool in-process with args and returns stdout, stderr and
@@ -450,5 +452,50 @@ func TestCompletionOffersHostsGroupsAppsAndDeploys(t *testing.T) {
 				t.Errorf("completing %q: no %q in\n%s", tc.args, w, got)
 			}
 		}
+	}
+}
+
+// The command reference shows every command and every flag --help shows,
+// global flags (--version) and the completion command included. Together
+// with TestCommandReferenceIsUpToDate, docs/cmd matches --help.
+func TestCommandReferenceMatchesHelp(t *testing.T) {
+	dir := t.TempDir()
+	if err := genDocs(dir); err != nil {
+		t.Fatal(err)
+	}
+	flagName := regexp.MustCompile(`^\s+(?:-\w, )?--([\w-]+)`)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		path := strings.Fields(c.CommandPath())[1:]
+		root := newRootCmd()
+		var help bytes.Buffer
+		root.SetOut(&help)
+		root.SetArgs(append(path, "--help"))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%s --help: %v", c.CommandPath(), err)
+		}
+		page, err := os.ReadFile(filepath.Join(dir, strings.ReplaceAll(c.CommandPath(), " ", "_")+".md"))
+		if err != nil {
+			t.Errorf("%s: no page in the reference: %v", c.CommandPath(), err)
+			return
+		}
+		for _, line := range strings.Split(help.String(), "\n") {
+			if m := flagName.FindStringSubmatch(line); m != nil && !strings.Contains(string(page), "--"+m[1]) {
+				t.Errorf("%s: --help shows --%s, the reference does not", c.CommandPath(), m[1])
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRootCmd()
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultVersionFlag()
+	walk(root)
+	if _, err := os.Stat(filepath.Join(dir, "deptool_completion_bash.md")); err != nil {
+		t.Errorf("no completion page: %v", err)
 	}
 }
