@@ -40,7 +40,7 @@ func TestFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		"fleet1*":     {"fleet10", "fleet11", "fleet12", "fleet13", "fleet14", "fleet15", "fleet16", "fleet17", "fleet18", "fleet19"},
 		"fleet3[5-6]": {"fleet35", "fleet36"},
 	} {
-		out, code := op.stdout("ping", "--count", "1", "--limit", sel)
+		out, code := op.stdout("ping", "--count", "1", "--verbose", "--limit", sel)
 		var got []string
 		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 			if f := strings.Fields(line); len(f) > 0 {

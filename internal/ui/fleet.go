@@ -19,6 +19,9 @@ type hostLine struct {
 	// host only (its host commit); "" when the same as text.
 	brief string
 	more  []string // lines under it
+	// aloneMore shows more only for a host alone: for a group the brief
+	// says enough (a healthy host's passed checks).
+	aloneMore bool
 }
 
 // printGrouped prints lines grouped by key, the hosts' names compacted,
@@ -42,11 +45,15 @@ func printGrouped(w io.Writer, lines []hostLine, verbose bool) {
 		if len(g.Hosts) > 1 && g.First.brief != "" {
 			text = g.First.brief
 		}
-		if len(g.Hosts) > 1 && len(g.First.more) > 0 {
+		more := g.First.more
+		if len(g.Hosts) > 1 && g.First.aloneMore {
+			more = nil
+		}
+		if len(g.Hosts) > 1 && len(more) > 0 {
 			text += " (as on " + g.First.host + ")"
 		}
 		fmt.Fprintf(w, "%-*s  %s\n", width, labels[i], text)
-		for _, m := range g.First.more {
+		for _, m := range more {
 			fmt.Fprintf(w, "%*s  %s\n", width, "", m)
 		}
 	}
@@ -117,6 +124,13 @@ func PrintCheckResults(w io.Writer, results []deploy.CheckResult, verbose bool) 
 			l.text, l.key = "nothing deployed", "nothing"
 		case r.OK():
 			l.text, l.key, l.brief = "ok at "+r.Current.String()[:12], "ok", "ok"
+			if n := len(r.Checks); n > 0 {
+				l.brief = fmt.Sprintf("ok, %d health %s passed on each", n, plural(n, "check", "checks"))
+				l.more, l.aloneMore = checkLines(r.Checks), true
+				for _, c := range r.Checks {
+					l.key += "\x00" + c.App + "\x00" + c.Check
+				}
+			}
 		default:
 			n := len(r.Drift)
 			for _, c := range r.Checks {
@@ -135,19 +149,28 @@ func PrintCheckResults(w io.Writer, results []deploy.CheckResult, verbose bool) 
 				l.more = append(l.more, m)
 				key.WriteString("\x00" + Normalize(m, r.Host))
 			}
-			var b strings.Builder
-			PrintChecks(&b, -2, r.Checks)
-			for _, c := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
-				if c != "" {
-					l.more = append(l.more, c)
-					key.WriteString("\x00" + Normalize(checkKey(c), r.Host))
-				}
+			for _, c := range checkLines(r.Checks) {
+				l.more = append(l.more, c)
+				key.WriteString("\x00" + Normalize(checkKey(c), r.Host))
 			}
 			l.key = "problems" + key.String()
 		}
 		lines = append(lines, l)
 	}
 	printGrouped(w, lines, verbose)
+}
+
+// checkLines are PrintChecks' lines, unindented.
+func checkLines(checks []deploy.CheckReport) []string {
+	var b strings.Builder
+	PrintChecks(&b, -2, checks)
+	var out []string
+	for _, c := range strings.Split(b.String(), "\n") {
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // checkKey is a check's line without its timing, which differs from host

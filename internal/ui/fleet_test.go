@@ -160,3 +160,21 @@ func TestDay2EscapesHostStrings(t *testing.T) {
 		t.Errorf("%d escaped copies, want 9:\n%s", got, b.String())
 	}
 }
+
+// A healthy host alone shows its commit and its checks; healthy hosts
+// together, one line that counts the checks.
+func TestCheckShowsAHostsChecksWhenAlone(t *testing.T) {
+	c := deploy.CheckResult{Host: "web1", Current: idOf("web1"), Checks: []deploy.CheckReport{{App: "svc", Check: "tcp 127.0.0.1:22", OK: true, Attempts: 1}}}
+	var b strings.Builder
+	PrintCheckResults(&b, []deploy.CheckResult{c}, false)
+	if want := "web1  ok at " + idOf("web1").String()[:12] + "\n      svc: check tcp 127.0.0.1:22: ok (1 attempt in 0s)\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	d := c
+	d.Host = "web2"
+	b.Reset()
+	PrintCheckResults(&b, []deploy.CheckResult{c, d}, false)
+	if want := "web1, web2 (2 hosts)  ok, 1 health check passed on each\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
