@@ -499,3 +499,17 @@ func TestCommandReferenceMatchesHelp(t *testing.T) {
 		t.Errorf("no completion page: %v", err)
 	}
 }
+
+// A problem in the recorded cluster directory names its path as the
+// operator would type it, relative to where deptool runs.
+func TestProblemsNameRelativePaths(t *testing.T) {
+	dir := ptyCluster(t)
+	writeFiles(t, filepath.Join(dir, "prod"), map[string]string{"web1/site/manifest.json": `{"systemd": {"unit_enabled": []}}`})
+	cmd := exec.Command(deptoolBinary(t), "deploy", "--plan-only")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+	out, _ := cmd.CombinedOutput()
+	if want := "deptool: prod/web1/site/manifest.json: unknown key \"unit_enabled\""; !strings.HasPrefix(string(out), want) {
+		t.Errorf("got %q, want it to start %q", out, want)
+	}
+}

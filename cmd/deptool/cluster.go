@@ -111,6 +111,13 @@ func clusterDir(s *store.Store, args []string) (string, error) {
 	if !ok {
 		return "", errors.New("no cluster directory given and none recorded: pass <dir>, or run 'deptool init <dir>'")
 	}
+	// Recorded absolute; named relative to here when it is below, so
+	// that problems name "prod/web1/..." as the operator would.
+	if wd, err := os.Getwd(); err == nil && filepath.IsAbs(dir) {
+		if rel, err := filepath.Rel(wd, dir); err == nil && filepath.IsLocal(rel) && rel != "." {
+			return rel, nil
+		}
+	}
 	return dir, nil
 }
 
