@@ -12,7 +12,7 @@ import (
 type PingResult struct {
 	Host    string          `json:"host"`
 	Connect time.Duration   `json:"connect_ns"` // dial, agent start and hello
-	RTTs    []time.Duration `json:"rtts_ns"`
+	RTTs    []time.Duration `json:"rtts_ns,omitempty"` // none for a host that did not answer
 	Error   string          `json:"error,omitempty"`
 }
 
