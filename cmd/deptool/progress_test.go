@@ -227,3 +227,44 @@ func TestLiveLineDuringARampFitsAnyWidth(t *testing.T) {
 }
 
 var elapsedFirst = regexp.MustCompile(`^[0-9.]+(ms|s|m[0-9.]*s)  `)
+
+// A unit that prints escape sequences and fails cannot set the title,
+// clear the screen or colour a fake line through the live display or the
+// summary: on the terminal they arrive as visible text.
+func TestHostOutputReachesTheTerminalEscaped(t *testing.T) {
+	tty, output := openPTY(t, 24, 80)
+	plan := &diff.Plan{}
+	var hosts []string
+	for i := 1; i <= 30; i++ {
+		h := fmt.Sprintf("web%02d", i)
+		hosts = append(hosts, h)
+		plan.Hosts = append(plan.Hosts, diff.HostPlan{Host: h})
+	}
+	evil := "\033]0;TITLE\007\033[2J\033[31mFAKE: all hosts deployed"
+	clock := &fakeClock{t: time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)}
+	cmd := &cobra.Command{}
+	cmd.SetErr(tty)
+	progress := progressForAt(cmd, plan, clock.now, nil)
+	res := &deploy.Result{}
+	for _, h := range hosts {
+		progress.Phase(h, deploy.Applying, "")
+		r := deploy.HostResult{Host: h, Outcome: deploy.Deployed}
+		if h == "web07" {
+			r = deploy.HostResult{Host: h, Outcome: deploy.RolledBack, Error: evil,
+				Units: []deploy.UnitReport{{Unit: "x.service", Failed: true, Reason: evil, Journal: []string{evil}}}}
+		}
+		progress.Done(r)
+		res.Hosts = append(res.Hosts, r)
+	}
+	progress.Close()
+	ui.PrintSummary(tty, res)
+	out := string(output())
+	for _, raw := range []string{"\x1b]", "\x07", "\x1b[2J", "\x1b[31m"} {
+		if strings.Contains(out, raw) {
+			t.Errorf("raw %q reached the terminal:\n%q", raw, out)
+		}
+	}
+	if got := strings.Count(out, `\x1b]0;TITLE\x07\x1b[2J\x1b[31mFAKE`); got < 4 {
+		t.Errorf("%d escaped copies on the terminal, want the live line's and the summary's:\n%s", got, out)
+	}
+}
