@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/deptool/deptool/deploy"
@@ -223,7 +224,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		code, why = max(code, deploy.ExitHostFailed), err
 	}
 	if events != nil {
-		if err := events.summary(res, code); err != nil {
+		// A reader gone (-o json | head) does not make the hosts' outcome
+		// a success: the exit status still says how they ended.
+		if err := events.summary(res, code); err != nil && !errors.Is(err, syscall.EPIPE) {
 			return err
 		}
 	} else if f.verbose {
