@@ -11,8 +11,8 @@ import (
 // PingResult is one host's round trips over the agent protocol.
 type PingResult struct {
 	Host    string          `json:"host"`
-	Connect time.Duration   `json:"connect_ns"` // dial, agent start and hello
-	RTTs    []time.Duration `json:"rtts_ns"`
+	Connect time.Duration   `json:"connect_ns"`        // dial, agent start and hello
+	RTTs    []time.Duration `json:"rtts_ns,omitempty"` // none for a host that did not answer
 	Error   string          `json:"error,omitempty"`
 }
 

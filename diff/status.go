@@ -171,6 +171,16 @@ func RenderStatus(w io.Writer, hosts []HostStatus, color bool) error {
 	return err
 }
 
+// StatusText is what status says of a host, without its name: its state
+// line, and how its last attempt ended when that did not deploy ("" when
+// there is nothing to say), for printers that lay hosts out themselves.
+func StatusText(h HostStatus, color bool) (state, attempt string) {
+	if h.Attempt != nil {
+		attempt = attemptLine(h.Attempt, color)
+	}
+	return statusLine(h, color), attempt
+}
+
 func statusLine(h HostStatus, color bool) string {
 	line := statusState(h, color)
 	if !h.PinnedAt.IsZero() {

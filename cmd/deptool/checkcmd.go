@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/ui"
@@ -16,6 +15,7 @@ func newCheckCmd() *cobra.Command {
 		limit    []string
 		output   string
 		parallel int
+		verbose  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check [--limit HOSTS]... [--output json] [<dir>]",
@@ -27,7 +27,8 @@ from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
 removed or replaced, enabled units that were disabled or are not active,
 and an apply that was cut short and not undone yet. Nothing is changed on
-any host and no lock is taken.
+any host and no lock is taken. Healthy hosts share one line, and hosts
+with the same problems another (--verbose: a line per host).
 
 Exit status: 0 when every host was checked and nothing is wrong; 3 when a
 host drifted, a health check failed, or a host could not be checked.`,
@@ -68,7 +69,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 					return err
 				}
 			} else {
-				printCheckResults(cmd.OutOrStdout(), results)
+				ui.PrintCheckResults(cmd.OutOrStdout(), results, verbose)
 			}
 			return checkExit(results)
 		},
@@ -77,39 +78,8 @@ host drifted, a health check failed, or a host could not be checked.`,
 	addLimitFlag(cmd, &limit)
 	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
+	addVerboseFlag(cmd, &verbose)
 	return cmd
-}
-
-func printCheckResults(w io.Writer, results []deploy.CheckResult) {
-	width := widthOf(results, func(r deploy.CheckResult) string { return r.Host })
-	for _, r := range results {
-		switch {
-		case r.Error != "":
-			fmt.Fprintf(w, "%-*s  not checked: %s\n", width, r.Host, r.Error)
-			continue
-		case r.Current.IsZero() && len(r.Drift) == 0:
-			fmt.Fprintf(w, "%-*s  nothing deployed\n", width, r.Host)
-			continue
-		case r.OK():
-			fmt.Fprintf(w, "%-*s  ok at %s\n", width, r.Host, r.Current.String()[:12])
-		default:
-			n := len(r.Drift)
-			for _, c := range r.Checks {
-				if !c.OK {
-					n++
-				}
-			}
-			fmt.Fprintf(w, "%-*s  %d %s at %s\n", width, r.Host, n, pluralWord(n, "problem", "problems"), r.Current.Short())
-		}
-		for _, d := range r.Drift {
-			if d.App == "" {
-				fmt.Fprintf(w, "%*s  %s\n", width, "", d.What)
-				continue
-			}
-			fmt.Fprintf(w, "%*s  %s: %s %s: %s\n", width, "", d.App, d.Kind, d.Path, d.What)
-		}
-		ui.PrintChecks(w, width, r.Checks)
-	}
 }
 
 func checkExit(results []deploy.CheckResult) error {

@@ -57,7 +57,9 @@ func TestSummaryAndLogNameTheFailedCheck(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
 	}
-	if got := outcomeDetail(h); got != ": app nginx: check tcp 127.0.0.1:9: dial tcp 127.0.0.1:9: connect: connection refused" {
-		t.Errorf("log detail %q", got)
+	b.Reset()
+	ui.PrintLog(&b, []deploy.Entry{{Hosts: []deploy.HostResult{h}, Recorded: true}}, false)
+	if want := "    web1  rolled back: app nginx: check tcp 127.0.0.1:9: dial tcp 127.0.0.1:9: connect: connection refused\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, b.String())
 	}
 }

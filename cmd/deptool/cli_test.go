@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
+	"github.com/spf13/cobra"
 
 	"github.com/deptool/deptool/internal/storetest"
 )
@@ -358,5 +362,159 @@ func TestStatusShowsPinsAndTheLastFailedAttempt(t *testing.T) {
 	want := "last attempt " + id.Short() + " at 2026-03-01 12:00 +0000: rolled back: web.service: exited 1"
 	if !strings.Contains(out, want) || !strings.Contains(out, "; pinned at "+id.String()[:7]+": deploys leave it alone") {
 		t.Errorf("status lacks the pin or %q:\n%s", want, out)
+	}
+}
+
+// deptool diff | head -1: the reader closed the pipe once it had what it
+// wanted; deptool ends quietly, with 0.
+func TestClosedPipeEndsQuietly(t *testing.T) {
+	dir := longCluster(t, 200_000)
+	cmd := exec.Command(deptoolBinary(t), "diff")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line == "" {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	out.Close()
+	if err := cmd.Wait(); err != nil || stderr.Len() > 0 {
+		t.Errorf("diff into a closed pipe: %v, stderr %q; want exit 0 and nothing said", err, stderr.String())
+	}
+}
+
+// A command line deptool does not know is a usage error, exit 2, with a
+// suggestion; "version" points at --version; help of a group still 0.
+func TestUnknownCommandsExit2WithASuggestion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"secret", "foo"}, 2, `unknown command "foo" for "deptool secret"`},
+		{[]string{"secret", "encrpt"}, 2, "did you mean encrypt?"},
+		{[]string{"help", "nonexist"}, 2, `unknown command "nonexist" for "deptool"`},
+		{[]string{"help", "depoy"}, 2, "did you mean deploy?"},
+		{[]string{"foo"}, 2, `unknown command "foo"`},
+		{[]string{"version"}, 2, "the version is 'deptool --version'"},
+		{[]string{"secret", "encrypt", "web1", "-o", "json"}, 1, "to write a file named \"json\", use --out json"},
+		{[]string{"help", "secret", "encrypt"}, 0, "--out"},
+		{[]string{"secret"}, 0, "Available Commands:"},
+	} {
+		cmd := exec.Command(deptoolBinary(t), tc.args...)
+		cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(t.TempDir(), ".deptool"))
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("deptool %s: exit %d, want %d and %q:\n%s", strings.Join(tc.args, " "), code, tc.code, tc.want, out)
+		}
+	}
+}
+
+// Completion offers hosts and @groups for selections (after a comma too),
+// hosts for a HOST argument, apps under a host for a secret's path, and
+// deploy ids for rollback --to and pin.
+func TestCompletionOffersHostsGroupsAppsAndDeploys(t *testing.T) {
+	dir := ptyCluster(t)
+	before := twoDeployedVersions(t, dir)
+	writeFiles(t, filepath.Join(dir, "prod"), map[string]string{"web2/site/x": "1", "groups.json": `{"groups": {"edge": ["web2"]}}`})
+	complete := func(args ...string) string {
+		cmd := exec.Command(deptoolBinary(t), append([]string{"__complete"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("complete %q: %v", args, err)
+		}
+		return string(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"deploy", "--limit", "w"}, []string{"web1\n", "web2\n"}},
+		{[]string{"status", "--limit", "web1,@"}, []string{"web1,@edge\n"}},
+		{[]string{"deploy", "--canary", ""}, []string{"@edge\n", "web1\n", "web2\n"}},
+		{[]string{"unpin", "web"}, []string{"web1\n", "web2\n"}},
+		{[]string{"secret", "edit", "web1", ""}, []string{filepath.Join("prod", "web1", "site") + "/\n"}},
+		{[]string{"rollback", "--to", ""}, []string{before.Short() + "\t"}},
+		{[]string{"pin", "web1", ""}, []string{before.Short() + "\t"}},
+	} {
+		got := complete(tc.args...)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("completing %q: no %q in\n%s", tc.args, w, got)
+			}
+		}
+	}
+}
+
+// The command reference shows every command and every flag --help shows,
+// global flags (--version) and the completion command included. Together
+// with TestCommandReferenceIsUpToDate, docs/cmd matches --help.
+func TestCommandReferenceMatchesHelp(t *testing.T) {
+	dir := t.TempDir()
+	if err := genDocs(dir); err != nil {
+		t.Fatal(err)
+	}
+	flagName := regexp.MustCompile(`^\s+(?:-\w, )?--([\w-]+)`)
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Hidden || c.Name() == "help" {
+			return
+		}
+		path := strings.Fields(c.CommandPath())[1:]
+		root := newRootCmd()
+		var help bytes.Buffer
+		root.SetOut(&help)
+		root.SetArgs(append(path, "--help"))
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%s --help: %v", c.CommandPath(), err)
+		}
+		page, err := os.ReadFile(filepath.Join(dir, strings.ReplaceAll(c.CommandPath(), " ", "_")+".md"))
+		if err != nil {
+			t.Errorf("%s: no page in the reference: %v", c.CommandPath(), err)
+			return
+		}
+		for _, line := range strings.Split(help.String(), "\n") {
+			if m := flagName.FindStringSubmatch(line); m != nil && !strings.Contains(string(page), "--"+m[1]) {
+				t.Errorf("%s: --help shows --%s, the reference does not", c.CommandPath(), m[1])
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	root := newRootCmd()
+	root.InitDefaultCompletionCmd()
+	root.InitDefaultVersionFlag()
+	walk(root)
+	if _, err := os.Stat(filepath.Join(dir, "deptool_completion_bash.md")); err != nil {
+		t.Errorf("no completion page: %v", err)
+	}
+}
+
+// A problem in the recorded cluster directory names its path as the
+// operator would type it, relative to where deptool runs.
+func TestProblemsNameRelativePaths(t *testing.T) {
+	dir := ptyCluster(t)
+	writeFiles(t, filepath.Join(dir, "prod"), map[string]string{"web1/site/manifest.json": `{"systemd": {"unit_enabled": []}}`})
+	cmd := exec.Command(deptoolBinary(t), "deploy", "--plan-only")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"))
+	out, _ := cmd.CombinedOutput()
+	if want := "deptool: prod/web1/site/manifest.json: unknown key \"unit_enabled\""; !strings.HasPrefix(string(out), want) {
+		t.Errorf("got %q, want it to start %q", out, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/deptool/deptool/deploy/secret"
@@ -110,6 +111,13 @@ func clusterDir(s *store.Store, args []string) (string, error) {
 	if !ok {
 		return "", errors.New("no cluster directory given and none recorded: pass <dir>, or run 'deptool init <dir>'")
 	}
+	// Recorded absolute; named relative to here when it is below, so
+	// that problems name "prod/web1/..." as the operator would.
+	if wd, err := os.Getwd(); err == nil && filepath.IsAbs(dir) {
+		if rel, err := filepath.Rel(wd, dir); err == nil && filepath.IsLocal(rel) && rel != "." {
+			return rel, nil
+		}
+	}
 	return dir, nil
 }
 
@@ -129,13 +137,25 @@ func useColor(w io.Writer) bool {
 // when the text fits the screen, passes colours, and leaves the text on
 // the screen when it exits.
 func withPager(cmd *cobra.Command, render func(w io.Writer, color bool) error) error {
-	out := cmd.OutOrStdout()
+	return withPagerTo(cmd, cmd.OutOrStdout(), render)
+}
+
+// withPagerTo is withPager writing to out. A pager quit before the end
+// (q in less) is the reader's choice, not an error; a pager that is not
+// installed is noted on stderr, and the text printed without it.
+func withPagerTo(cmd *cobra.Command, out io.Writer, render func(w io.Writer, color bool) error) error {
 	pager, set := os.LookupEnv("PAGER")
 	if !set {
 		pager = "less"
 	}
 	if !isTerminal(out) || pager == "" || pager == "cat" {
 		return render(out, useColor(out))
+	}
+	if name := pagerProgram(pager); name != "" {
+		if _, err := exec.LookPath(name); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: no pager %q (%s is not installed): printing without one; set PAGER to one that is, or PAGER=cat\n", pager, name)
+			return render(out, useColor(out))
+		}
 	}
 	p := exec.Command("sh", "-c", pager)
 	p.Env = pagerEnv(os.Environ())
@@ -150,13 +170,25 @@ func withPager(cmd *cobra.Command, render func(w io.Writer, color bool) error) e
 	renderErr := render(in, useColor(out))
 	in.Close()
 	waitErr := p.Wait()
-	if renderErr != nil {
+	if renderErr != nil && !errors.Is(renderErr, syscall.EPIPE) {
 		return renderErr
 	}
 	if waitErr != nil {
 		return fmt.Errorf("pager %q: %w", pager, waitErr)
 	}
 	return nil
+}
+
+// pagerProgram is the program a $PAGER runs, when it is a plain command
+// line ("less -R"); "" when it is shell code this cannot judge.
+func pagerProgram(pager string) string {
+	if strings.ContainsAny(pager, "|&;<>()$`\\\"'*?[]{}=~") {
+		return ""
+	}
+	if f := strings.Fields(pager); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
 
 // pagerEnv is env with LESS=FRX added unless LESS is set, even to "".
@@ -182,6 +214,12 @@ func outputFormat(v string) (json bool, err error) {
 
 func addOutputFlag(cmd *cobra.Command, output *string) {
 	cmd.Flags().StringVarP(output, "output", "o", "text", "output format: text or json")
+}
+
+// addVerboseFlag adds --verbose: output groups hosts that say the same
+// thing up to host names, hashes and numbers; --verbose lists each.
+func addVerboseFlag(cmd *cobra.Command, verbose *bool) {
+	cmd.Flags().BoolVarP(verbose, "verbose", "v", false, "list every host, instead of grouping hosts that say the same thing")
 }
 
 // lockStore takes the store's deploy lock in the name of this command line.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/deptool/deptool/deploy"
@@ -35,6 +36,8 @@ type deployFlags struct {
 	// validateTimeout bounds each of the manifests' validate commands.
 	validateTimeout time.Duration
 	source          string
+	// verbose lists every host in the summary, with its own units.
+	verbose bool
 }
 
 func newDeployCmd() *cobra.Command {
@@ -91,6 +94,7 @@ is contacted. Without a terminal, --yes is required.
 // addRolloutFlags adds the flags deploy and rollback share: how hosts are
 // reached and how each judges its apply.
 func addRolloutFlags(cmd *cobra.Command, f *deployFlags) {
+	addVerboseFlag(cmd, &f.verbose)
 	cmd.Flags().IntVar(&f.parallel, "parallel", deploy.DefaultParallel, "how many hosts to deploy to at once")
 	cmd.Flags().DurationVar(&f.settle, "settle", deploy.DefaultSettle, "how long to watch restarted units for failures and restarts before judging them (0s: check once)")
 	addCanaryFlag(cmd, &f.canary)
@@ -259,9 +263,13 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		code, why = max(code, deploy.ExitHostFailed), err
 	}
 	if events != nil {
-		if err := events.summary(res, code); err != nil {
+		// A reader gone (-o json | head) does not make the hosts' outcome
+		// a success: the exit status still says how they ended.
+		if err := events.summary(res, code); err != nil && !errors.Is(err, syscall.EPIPE) {
 			return err
 		}
+	} else if f.verbose {
+		ui.PrintSummaryEach(out, res)
 	} else {
 		ui.PrintSummary(out, res)
 	}
@@ -308,7 +316,17 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 	if !isTerminal(cmd.InOrStdin()) {
 		return errors.New("refusing to deploy without confirmation: standard input is not a terminal; pass --yes to deploy anyway")
 	}
-	p := promptOn(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+	// The question goes to the terminal, even when stdout does not: a
+	// deploy >log would otherwise wait for an answer to a question
+	// nobody sees.
+	out := cmd.OutOrStdout()
+	if !isTerminal(out) {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			out = tty
+		}
+	}
+	p := promptOn(cmd.Context(), cmd.InOrStdin(), out)
 	hosts := "hosts"
 	if len(plan.Hosts) == 1 {
 		hosts = "host"
@@ -324,13 +342,13 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 		case "", "n", "no":
 			return errCancelled
 		case "d", "diff":
-			if err := withPager(cmd, func(w io.Writer, color bool) error {
+			if err := withPagerTo(cmd, out, func(w io.Writer, color bool) error {
 				return diff.RenderDiff(w, c.store, plan, color)
 			}); err != nil {
 				return err
 			}
 		default:
-			fmt.Fprintf(cmd.OutOrStdout(), "Answer y to apply, n to cancel, or d to see the diff.\n")
+			fmt.Fprintf(out, "Answer y to apply, n to cancel, or d to see the diff.\n")
 		}
 	}
 }

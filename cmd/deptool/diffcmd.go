@@ -19,7 +19,9 @@ func newDiffCmd() *cobra.Command {
 		Short: "Show what deploy would change, as a unified diff",
 		Long: `Show the full unified diff between the config tree and what each host last
 received successfully, as recorded in the store. Offline: no host is
-contacted. On a terminal the diff goes through $PAGER (default "less -R").
+contacted. On a terminal the diff goes through $PAGER (default less, with
+LESS=FRX unless LESS is set, as Git does); q quits it, PAGER=cat does
+without (see docs/cli.md).
 
 Hosts that were rolled back keep showing their changes here until a deploy
 brings them forward.`,

@@ -15,7 +15,8 @@ const exitCodesHelp = `Exit status:
      tree, a missing store, a cancelled confirmation
   2  deploy: at least one host was rolled back automatically (a failed unit
      or health check, or no confirmation over a new connection) and is on
-     its old commit; every other host deployed or was skipped because of it
+     its old commit; every other host deployed or was skipped because of it.
+     Any command: an unknown command or help topic
   3  deploy: at least one host did not end on the new commit (failed,
      unreachable, locked by another deploy, its plan was stale, or skipped
      by an interrupted deploy); the hosts that did are recorded as deployed.

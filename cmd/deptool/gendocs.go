@@ -28,6 +28,10 @@ func genDocs(dir string) error {
 	}
 	root := newRootCmd()
 	root.DisableAutoGenTag = true
+	// What cobra adds only when it executes: --version, and the
+	// completion command. The reference must show what --help shows.
+	root.InitDefaultVersionFlag()
+	root.InitDefaultCompletionCmd()
 	if err := doc.GenMarkdownTree(root, dir); err != nil {
 		return fmt.Errorf("generate docs: %w", err)
 	}

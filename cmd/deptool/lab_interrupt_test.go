@@ -215,7 +215,7 @@ func TestInterruptMidSettle(t *testing.T) {
 	if strings.Contains(st, "undeployed") || strings.Count(st, "deployed") < 3 {
 		t.Errorf("status after the interrupted deploy:\n%s", st)
 	}
-	lg, _ := op.run("log", "-n", "1")
+	lg, _ := op.run("log", "-n", "1", "--verbose")
 	for _, h := range hosts {
 		if !strings.Contains(lg, h+"  deployed") {
 			t.Errorf("log does not say %s deployed:\n%s", h, lg)

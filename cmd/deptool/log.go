@@ -2,27 +2,28 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"strings"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
 
 func newLogCmd() *cobra.Command {
 	var (
-		limit  []string
-		n      int
-		output string
-		remote string
+		limit   []string
+		n       int
+		output  string
+		remote  string
+		verbose bool
 	)
 	cmd := &cobra.Command{
 		Use:   "log [--limit HOSTS]... [-n N] [--output json] | log --remote HOST",
 		Short: "Show the deploy history with every host's outcome",
 		Long: `Show deploys, newest first: commit, time, operator, message, and every
 host's outcome (deployed, rolled back with the failed unit or health check,
-failed, unreachable, busy, stale, skipped). Offline: read from the store, so
+failed, unreachable, busy, stale, skipped), hosts that ended alike for the
+same reason on one line (--verbose: a line per host). Offline: read from the store, so
 it works in any clone of it. With --limit, only deploys that touched those
 hosts.
 
@@ -52,7 +53,7 @@ including those made from other stores.`,
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "deploy", entries)
 			}
-			renderLog(cmd.OutOrStdout(), entries)
+			ui.PrintLog(cmd.OutOrStdout(), entries, verbose)
 			return nil
 		},
 	}
@@ -60,36 +61,8 @@ including those made from other stores.`,
 	cmd.Flags().IntVarP(&n, "number", "n", 0, "show at most N deploys (default: all)")
 	cmd.Flags().StringVar(&remote, "remote", "", "show this host's own journal instead")
 	addOutputFlag(cmd, &output)
+	addVerboseFlag(cmd, &verbose)
 	return cmd
-}
-
-func renderLog(w io.Writer, entries []deploy.Entry) {
-	for i, e := range entries {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "commit %s  %s  %s\n", e.Commit.Short(), e.Time.Format("2006-01-02 15:04:05 -0700"), e.Operator)
-		for _, line := range strings.Split(e.Message, "\n") {
-			fmt.Fprintf(w, "    %s\n", line)
-		}
-		if !e.Recorded {
-			fmt.Fprintln(w, "    (no outcomes recorded: the deploy was interrupted before it finished)")
-		}
-		width := widthOf(e.Hosts, hostOf)
-		for _, h := range e.Hosts {
-			line := fmt.Sprintf("%-*s  %s%s", width, h.Host, h.Outcome, outcomeDetail(h))
-			// A validation's output spans lines: keep them under the host.
-			fmt.Fprintf(w, "    %s\n", strings.ReplaceAll(line, "\n", "\n    "+strings.Repeat(" ", width+2)))
-		}
-	}
-}
-
-// outcomeDetail is ": why" behind an outcome, or "".
-func outcomeDetail(h deploy.HostResult) string {
-	if why := h.Why(); why != "" {
-		return ": " + why
-	}
-	return ""
 }
 
 func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
@@ -107,7 +80,7 @@ func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
 		return emitEach(cmd.OutOrStdout(), "journal", entries)
 	}
 	for _, e := range entries {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, e.Operator, e.Deploy.Short(), e.Error)
+		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, ui.SafeLine(e.Operator), e.Deploy.Short(), ui.SafeLine(e.Error))
 	}
 	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 )
 
 func main() {
@@ -15,12 +18,26 @@ func main() {
 	ctx, stop := withInterrupts(context.Background(), os.Stderr)
 	defer stop()
 	installRemoteSSH()
+	// A reader that closed its end (deptool diff | head -1) gets what it
+	// wanted: writes to it fail with EPIPE instead of killing deptool, so
+	// a deploy whose output goes nowhere still finishes and records its
+	// outcomes, and a command whose output was all it had to do ends
+	// quietly with 0.
+	signal.Ignore(syscall.SIGPIPE)
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
-	if err == nil {
+	if err == nil || errors.Is(err, syscall.EPIPE) {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "deptool:", err)
 	code := exitFailure
+	// cobra's own error for an unknown command: a usage error, and
+	// "version" meant the flag.
+	if word, ok := strings.CutPrefix(err.Error(), `unknown command "`); ok {
+		code = exitUsage
+		if strings.HasPrefix(word, `version"`) {
+			err = fmt.Errorf("%w; the version is 'deptool --version'", err)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "deptool:", err)
 	var coded *exitError
 	if errors.As(err, &coded) {
 		code = coded.code

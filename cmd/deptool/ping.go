@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -15,14 +15,20 @@ func newPingCmd() *cobra.Command {
 		limit    []string
 		output   string
 		parallel int
+		verbose  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ping [--count N] [--limit HOSTS]... [<dir>]",
 		Short: "Measure round trips to each host's agent",
 		Long: `Connect to every host in the config tree, start deptool's agent there
 (uploading it on first contact) and measure round trips over the agent
-protocol: the connection set-up time, then min, p50 and p95 of N pings.
-Nothing is changed on any host.`,
+protocol: the connection set-up time, then N pings. Printed as one
+distribution for the fleet (min | p50 | p95 | max of set-ups and of round
+trips), the hosts far slower than the rest named, and the hosts that did
+not answer grouped by reason; --verbose prints a line per host. Nothing is
+changed on any host.
+
+Exit status: 0 when every host answered; 3 when a host did not.`,
 		Example: `  deptool ping
   deptool ping --count 20 --limit web1`,
 		Args: cobra.MaximumNArgs(1),
@@ -57,7 +63,8 @@ Nothing is changed on any host.`,
 				}
 				return pingExit(results)
 			}
-			return printPings(cmd, results)
+			ui.PrintPings(out, results, verbose)
+			return pingExit(results)
 		},
 	}
 	cmd.Flags().IntVarP(&count, "count", "c", 5, "round trips per host")
@@ -65,24 +72,8 @@ Nothing is changed on any host.`,
 	addLimitFlag(cmd, &limit)
 	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
+	addVerboseFlag(cmd, &verbose)
 	return cmd
-}
-
-// printPings prints one aligned line per host: connection set-up, then
-// min, p50 and p95 of its round trips and how many there were.
-func printPings(cmd *cobra.Command, results []deploy.PingResult) error {
-	out := cmd.OutOrStdout()
-	width := widthOf(results, func(r deploy.PingResult) string { return r.Host })
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
-	for _, r := range results {
-		if r.Error != "" {
-			fmt.Fprintf(out, "%-*s  error: %s\n", width, r.Host, r.Error)
-			continue
-		}
-		fmt.Fprintf(out, "%-*s  connect %9s  min %8s  p50 %8s  p95 %8s  n %d\n", width, r.Host,
-			ms(r.Connect), ms(r.Percentile(0)), ms(r.Percentile(50)), ms(r.Percentile(95)), len(r.RTTs))
-	}
-	return pingExit(results)
 }
 
 func pingExit(results []deploy.PingResult) error {

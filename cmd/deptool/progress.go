@@ -4,7 +4,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
@@ -33,16 +32,11 @@ func progressForAt(cmd *cobra.Command, plan *diff.Plan, now func() time.Time, ti
 	if err != nil {
 		return ui.NewPlain(errw, hosts)
 	}
-	return ui.NewLive(errw, hosts, ui.Terminal{Rows: rows, Cols: cols, Now: now, Tick: tick})
-}
-
-// widthOf is the width of the longest name among items, for aligned columns.
-func widthOf[T any](items []T, name func(T) string) int {
-	w := 0
-	for _, it := range items {
-		w = max(w, len(name(it)))
+	var stages [][]string
+	if plan.Rollout != nil {
+		for _, st := range plan.Rollout.Stages {
+			stages = append(stages, st.Hosts)
+		}
 	}
-	return w
+	return ui.NewLive(errw, hosts, ui.Terminal{Rows: rows, Cols: cols, Now: now, Tick: tick, Stages: stages})
 }
-
-func hostOf(r deploy.HostResult) string { return r.Host }

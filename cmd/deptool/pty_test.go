@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,5 +252,98 @@ func TestDiffAtThePromptPagesLikeGit(t *testing.T) {
 	s.send("n\r")
 	if code := s.exit(); code != 1 {
 		t.Errorf("exit %d after n, want 1:\n%s", code, s.all())
+	}
+}
+
+// longCluster is ptyCluster with a file longer than any screen, so the
+// diff does not fit and less waits for the reader.
+func longCluster(t *testing.T, lines int) string {
+	t.Helper()
+	dir := ptyCluster(t)
+	var b strings.Builder
+	for i := 1; i <= lines; i++ {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	writeFiles(t, filepath.Join(dir, "prod"), map[string]string{"web1/site/long.txt": b.String()})
+	return dir
+}
+
+// q in less, before the end of the diff, returns to the prompt: the
+// reader stopped reading, nothing failed.
+func TestQuitThePagerAtThePromptAsksAgain(t *testing.T) {
+	if _, err := exec.LookPath("less"); err != nil {
+		t.Fatal("less is not installed: apt-get install less")
+	}
+	dir := longCluster(t, 100_000)
+	s := startPTYEnv(t, dir, []string{"PAGER=less"}, "deploy")
+	s.expect("[y/N/d] ")
+	s.send("d\r")
+	s.expect("+line 1")
+	s.send("q")
+	s.expect("[y/N/d] ")
+	s.send("n\r")
+	if code := s.exit(); code != 1 {
+		t.Errorf("exit %d after n, want 1:\n%s", code, s.all())
+	}
+	if out := s.all(); strings.Contains(out, "broken pipe") || !strings.Contains(out, "cancelled: nothing was changed") {
+		t.Errorf("quitting the pager was not a return to the prompt:\n%s", out)
+	}
+}
+
+// A pager that is not installed is said once; the diff is printed
+// without it and the prompt comes back.
+func TestMissingPagerFallsBackToPlainOutput(t *testing.T) {
+	dir := ptyCluster(t)
+	s := startPTYEnv(t, dir, []string{"PAGER=nonexistent-pager -x"}, "deploy")
+	s.expect("[y/N/d] ")
+	s.send("d\r")
+	s.expect(`no pager "nonexistent-pager -x" (nonexistent-pager is not installed)`)
+	s.expect("+v1")
+	s.expect("[y/N/d] ")
+	s.send("n\r")
+	if code := s.exit(); code != 1 || strings.Contains(s.all(), "broken pipe") {
+		t.Errorf("exit %d:\n%s", code, s.all())
+	}
+}
+
+// With stdout redirected, the question still reaches the operator: it is
+// asked on the terminal, while the plan goes where stdout goes.
+func TestPromptGoesToTheTerminalWhenStdoutDoesNot(t *testing.T) {
+	dir := ptyCluster(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(deptoolBinary(t), "deploy")
+	cmd.Dir, cmd.Stdout = dir, f
+	cmd.Env = append(os.Environ(), "NO_COLOR=1", "PAGER=cat", "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"), "DEPTOOL_SSH_CONFIG="+filepath.Join(dir, "no_ssh_config"))
+	tty, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ptySession{t: t, cmd: cmd, tty: tty, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			s.mu.Lock()
+			s.out.Write(buf[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cmd.Process.Kill(); tty.Close() })
+	s.expect("Apply to 1 host in cluster 'prod'? [y/N/d] ")
+	s.send("n\r")
+	if code := s.exit(); code != 1 {
+		t.Errorf("exit %d, want 1:\n%s", code, s.all())
+	}
+	plan, _ := os.ReadFile(f.Name())
+	if !strings.Contains(string(plan), "web1") || strings.Contains(string(plan), "[y/N/d]") {
+		t.Errorf("stdout got %q; want the plan without the question", plan)
 	}
 }

@@ -221,6 +221,6 @@ reaches: a path, file://, ssh://.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&cluster, "cluster", "prod", "the cluster directory to create in DIR (default: the one the remote names, else prod)")
+	cmd.Flags().StringVar(&cluster, "cluster", "prod", "the cluster directory to create in DIR; unset: the one the remote names, else prod")
 	return cmd
 }

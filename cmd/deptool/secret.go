@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -43,17 +44,25 @@ func encrypter() secret.Encrypter {
 }
 
 func newSecretEncryptCmd() *cobra.Command {
-	var out string
+	var out, legacyOut string
 	cmd := &cobra.Command{
 		Use:   "encrypt HOST [FILE]",
 		Short: "Encrypt a file (or stdin) for a host",
 		Long: `Encrypt FILE, or stdin without one, to HOST's SSH host key from
 known_hosts and to the team's recipients, and write the armored age file to
-stdout or to --output. Put it in the config tree as <host>/<app>/NAME.age.`,
-		Example: `  deptool secret encrypt web1 db.password -o prod/web1/app/db.password.age
+stdout or to --out. Put it in the config tree as <host>/<app>/NAME.age.
+(-o/--output FILE, its name before, still works with a warning: -o is the
+output format in every other command.)`,
+		Example: `  deptool secret encrypt web1 db.password --out prod/web1/app/db.password.age
   printf %s "$TOKEN" | deptool secret encrypt web1 > prod/web1/app/token.age`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if legacyOut != "" {
+				if legacyOut == "json" || legacyOut == "text" {
+					return fmt.Errorf("-o %s: secret encrypt writes an age file and has no output format; to write a file named %q, use --out %s", legacyOut, legacyOut, legacyOut)
+				}
+				out = cmp.Or(out, legacyOut)
+			}
 			var plain []byte
 			var err error
 			if len(args) == 2 {
@@ -75,7 +84,9 @@ stdout or to --output. Put it in the config tree as <host>/<app>/NAME.age.`,
 			return secret.WriteFile(out, ct)
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the age file here instead of stdout")
+	cmd.Flags().StringVarP(&out, "out", "O", "", "write the age file to this path instead of stdout")
+	cmd.Flags().StringVarP(&legacyOut, "output", "o", "", "write the age file to this path")
+	cmd.Flags().MarkDeprecated("output", "use --out FILE (-O): -o/--output is the output format in every other command")
 	return cmd
 }
 
@@ -89,7 +100,7 @@ func newSecretEditCmd() *cobra.Command {
 		Short: "Decrypt a secret, edit it in $EDITOR, re-encrypt it",
 		Long: `Decrypt the age file PATH with your identity (which must be one of its
 recipients: list it in ` + secret.RecipientsFile + `), open the plaintext in $EDITOR
-(default vi), and encrypt the result again for HOST and the team. A missing
+($VISUAL first, as Git does; default vi), and encrypt the result again for HOST and the team. A missing
 PATH starts empty. The plaintext is written only to a private 0700
 directory (in /dev/shm when there is one), removed when the editor exits.`,
 		Example: `  deptool secret edit web1 prod/web1/app/db.password.age
@@ -100,10 +111,8 @@ directory (in /dev/shm when there is one), removed when the editor exits.`,
 			if err != nil {
 				return err
 			}
-			editor := os.Getenv("EDITOR")
-			if editor == "" {
-				editor = "vi"
-			}
+			// As Git: $VISUAL, then $EDITOR, then vi.
+			editor := cmp.Or(os.Getenv("VISUAL"), os.Getenv("EDITOR"), "vi")
 			ed := secret.Editor{
 				Encrypter:  encrypter(),
 				Identities: ids,

@@ -34,7 +34,7 @@ func TestLimitTakesGlobsAndGroups(t *testing.T) {
 	if !strings.HasPrefix(out, "db1\n") || !strings.Contains(out, "\nweb01..web03, web12 (4 hosts)\n") || strings.Contains(out, "web04") {
 		t.Errorf("plan for @front,db1:\n%s", out)
 	}
-	out, _, err = run(t, "status", "--limit", "web1?")
+	out, _, err = run(t, "status", "--verbose", "--limit", "web1?")
 	if err != nil {
 		t.Fatal(err)
 	}

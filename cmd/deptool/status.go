@@ -5,19 +5,22 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
 func newStatusCmd() *cobra.Command {
 	var (
-		limit  []string
-		shard  string
-		output string
+		limit   []string
+		shard   string
+		output  string
+		verbose bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status [--limit HOSTS]... [<dir>]",
 		Short: "Show each host's last deploy and its undeployed changes",
-		Long: `Show one line per host: when it was last deployed and which commit, or
+		Long: `Show one line per host (hosts that say the same thing share a line; --verbose
+lists each): when it was last deployed and which commit, or
 "new host" if it never was; and "undeployed changes: app1, app2" where the
 config tree differs from what the host last received, and the source
 commit the host's deploy was generated from, when recorded; whether it is
@@ -67,7 +70,7 @@ the remote is not reached). Offline otherwise.`,
 				}
 				return emitEach(out, "remote", []remoteStatus{*remote})
 			}
-			if err := diff.RenderStatus(out, statuses, useColor(out)); err != nil || remote == nil {
+			if err := ui.PrintStatus(out, statuses, useColor(out), verbose); err != nil || remote == nil {
 				return err
 			}
 			_, err = fmt.Fprintln(out, remote.line())
@@ -77,5 +80,6 @@ the remote is not reached). Offline otherwise.`,
 	addLimitFlag(cmd, &limit)
 	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
+	addVerboseFlag(cmd, &verbose)
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -14,6 +15,7 @@ func newSyncCmd() *cobra.Command {
 		limit    []string
 		output   string
 		parallel int
+		verbose  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sync [--changed] [--limit HOSTS]... [<dir>]",
@@ -21,7 +23,10 @@ func newSyncCmd() *cobra.Command {
 		Long: `Connect to every host in the config tree, fetch the commit it currently
 runs with its objects, and point the host's ref in the store at it. Use it
 after hosts were deployed from another store, or to start from a fresh clone.
-Nothing is changed on any host.`,
+Nothing is changed on any host. Hosts alike share a line (--verbose: one
+per host), and a count closes the output.
+
+Exit status: 0 when every host was synced; 3 when a host could not be.`,
 		Example: `  deptool sync
   deptool sync --changed --limit web1,web2`,
 		Args: cobra.MaximumNArgs(1),
@@ -53,7 +58,7 @@ Nothing is changed on any host.`,
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "sync", results)
 			}
-			return printSyncs(cmd, results, changed)
+			return printSyncs(cmd, results, changed, verbose)
 		},
 	}
 	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
@@ -61,26 +66,16 @@ Nothing is changed on any host.`,
 	addLimitFlag(cmd, &limit)
 	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
+	addVerboseFlag(cmd, &verbose)
 	return cmd
 }
 
-func printSyncs(cmd *cobra.Command, results []deploy.SyncResult, onlyChanged bool) error {
-	out := cmd.OutOrStdout()
-	width := widthOf(results, func(r deploy.SyncResult) string { return r.Host })
+func printSyncs(cmd *cobra.Command, results []deploy.SyncResult, onlyChanged, verbose bool) error {
+	ui.PrintSyncs(cmd.OutOrStdout(), results, onlyChanged, verbose)
 	failed := 0
 	for _, r := range results {
-		switch {
-		case r.Error != "":
+		if r.Error != "" {
 			failed++
-			fmt.Fprintf(out, "%-*s  error: %s\n", width, r.Host, r.Error)
-		case r.Current.IsZero():
-			if !onlyChanged {
-				fmt.Fprintf(out, "%-*s  never deployed\n", width, r.Host)
-			}
-		case r.Changed():
-			fmt.Fprintf(out, "%-*s  moved to %s\n", width, r.Host, r.Current.String()[:12])
-		case !onlyChanged:
-			fmt.Fprintf(out, "%-*s  up to date at %s\n", width, r.Host, r.Current.String()[:12])
 		}
 	}
 	if failed > 0 {

@@ -69,6 +69,11 @@ type applier struct {
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
 	checks  []wire.CheckReport
+	// journalSince is when the apply began, or its rollback: a failed
+	// unit's journal lines are shown from then on, so an excerpt holds
+	// this deploy's lines only, and the one after a rollback only what
+	// came after it.
+	journalSince time.Time
 
 	// What checkouts get (files.go): per app, and the secrets' plaintext
 	// by blob, held in memory only until the checkout is written.
@@ -127,6 +132,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 // target at the commit attempted and current where it was; when the plan
 // asks for rollback, the attempt is undone first (see rollback).
 func (a *applier) run() wire.Result {
+	a.journalSince = a.now()
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
 	}
@@ -178,6 +184,7 @@ func (a *applier) run() wire.Result {
 // to repair.
 func (a *applier) rollback(cause error) wire.Result {
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
+	a.journalSince = a.now()
 	if err := a.undoAttempt(a.att); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}

@@ -71,7 +71,7 @@ func (a *applier) actOnUnits() (units, []string, error) {
 		}
 		if err := a.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: s.st.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(s.st.Unit, journalLines)})
+				Journal: sd.JournalTail(s.st.Unit, journalLines, a.journalSince)})
 			return nil, nil, fmt.Errorf("app %s: %w", s.app, err) // systemd names the job and the unit
 		}
 		names = append(names, s.st.Unit)
@@ -134,7 +134,7 @@ func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string
 		}
 		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: e.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(e.Unit, journalLines), AfterRollback: true})
+				Journal: sd.JournalTail(e.Unit, journalLines, a.journalSince), AfterRollback: true})
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, e.Unit, err))
 			continue
 		}

@@ -52,7 +52,8 @@ type Units interface {
 	Restart(ctx context.Context, unit string) error
 	Stop(ctx context.Context, unit string) error
 	Settle(ctx context.Context, units []string, window time.Duration) ([]systemd.UnitState, error)
-	JournalTail(unit string, n int) []string
+	// JournalTail is the unit's last n journal lines since a time.
+	JournalTail(unit string, n int, since time.Time) []string
 	// Sysusers runs systemd-sysusers, creating the users and groups the
 	// files in /etc/sysusers.d declare.
 	Sysusers(ctx context.Context) error
@@ -79,7 +80,9 @@ type openUnits = OpenUnits
 // busUnits is systemd on the host's system bus.
 type busUnits struct{ *systemd.Manager }
 
-func (busUnits) JournalTail(unit string, n int) []string { return systemd.JournalTail(unit, n) }
+func (busUnits) JournalTail(unit string, n int, since time.Time) []string {
+	return systemd.JournalTail(unit, n, since)
+}
 
 // Sysusers runs systemd-sysusers: it changes no unit, and systemd offers
 // no D-Bus call for it.
@@ -507,7 +510,7 @@ func (a *applier) settle(sd units, names []string, afterRollback bool) error {
 		r := wire.UnitReport{Unit: s.Unit, State: s.ActiveState + " (" + s.SubState + ")", Since: s.Since,
 			MainPID: s.MainPID, Failed: s.Failed, Reason: s.Reason, AfterRollback: afterRollback}
 		if s.Failed {
-			r.Journal = sd.JournalTail(s.Unit, journalLines)
+			r.Journal = sd.JournalTail(s.Unit, journalLines, a.journalSince)
 			errs = append(errs, fmt.Errorf("unit %s failed: %s", s.Unit, s.Reason))
 		}
 		a.reports = append(a.reports, r)
@@ -682,7 +685,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 		}
 		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(u, journalLines), AfterRollback: true})
+				Journal: sd.JournalTail(u, journalLines, a.journalSince), AfterRollback: true})
 			errs = append(errs, err)
 			continue
 		}

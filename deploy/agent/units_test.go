@@ -38,6 +38,8 @@ type recorder struct {
 	// times (-1: always). deadlines records the bound each job was given.
 	hang      map[string]int
 	deadlines []time.Duration
+	// journalSince records the time each journal read started from.
+	journalSince []time.Time
 	// observe, when set, sees each call as the agent makes it, so a test
 	// can look at the host at that moment.
 	observe func(call string)
@@ -136,7 +138,10 @@ func (r *recorder) Stop(ctx context.Context, u string) error {
 	r.add("stop %s", u)
 	return r.hung(ctx, "stop", u)
 }
-func (r *recorder) JournalTail(u string, n int) []string {
+func (r *recorder) JournalTail(u string, n int, since time.Time) []string {
+	r.mu.Lock()
+	r.journalSince = append(r.journalSince, since)
+	r.mu.Unlock()
 	return []string{fmt.Sprintf("%s: last %d lines", u, n)}
 }
 
@@ -518,6 +523,7 @@ func TestRollbackFailed(t *testing.T) {
 	h, rec := rollbackHost(t)
 	d1 := h.deploy(apps{"web": rbV1}).mustSucceed(t)
 	rec.take()
+	between := h.clock.Now()
 	rec.fail("web.service", "not active: failed (exit-code)", 2)
 	d2 := h.deploy(apps{"web": rbV2})
 	res := d2.result
@@ -527,6 +533,12 @@ func TestRollbackFailed(t *testing.T) {
 	}
 	if last := res.Units[len(res.Units)-1]; !last.AfterRollback || !last.Failed || len(last.Journal) == 0 {
 		t.Errorf("last unit report %+v", last)
+	}
+	// Each excerpt starts where its part began: the apply's at the
+	// apply, so no earlier deploy's lines; the rollback's at the
+	// rollback, so not the apply's lines again.
+	if since := rec.journalSince; len(since) != 2 || !since[0].After(between) || !since[1].After(since[0]) {
+		t.Errorf("journal read since %v; want the second apply's start (after %v), then the rollback's", since, between)
 	}
 	if r := h.refs(); r.current != d1.commit || r.target != d2.commit {
 		t.Errorf("refs %+v", r)

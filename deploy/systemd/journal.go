@@ -2,6 +2,7 @@ package systemd
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,13 +13,15 @@ import (
 // must not hold up a deploy or a rollback when the journal is slow.
 const journalTimeout = 5 * time.Second
 
-// JournalTail returns the unit's last n journal lines, message text only,
-// for showing the operator why a unit failed. It never fails: when the
-// journal cannot be read, the one line returned says why.
-func JournalTail(unit string, n int) []string {
+// JournalTail returns the unit's last n journal lines since a time (zero:
+// any), message text only, for showing the operator why a unit failed.
+// Since is when the apply (or its rollback) began: earlier lines belong
+// to earlier deploys and bury the one that says why. It never fails: when
+// the journal cannot be read, the one line returned says why.
+func JournalTail(unit string, n int, since time.Time) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "journalctl", "-u", unit, "-n", strconv.Itoa(n), "--no-pager", "-o", "cat").Output()
+	out, err := exec.CommandContext(ctx, "journalctl", journalArgs(unit, n, since)...).Output()
 	if err != nil {
 		msg := err.Error()
 		if ee, ok := err.(*exec.ExitError); ok && len(ee.Stderr) > 0 {
@@ -34,4 +37,14 @@ func JournalTail(unit string, n int) []string {
 		}
 	}
 	return lines
+}
+
+func journalArgs(unit string, n int, since time.Time) []string {
+	args := []string{"-u", unit, "-n", strconv.Itoa(n), "--no-pager", "-o", "cat"}
+	if !since.IsZero() {
+		// Seconds since the epoch, to the microsecond: no time zone to
+		// agree on with journalctl.
+		args = append(args, "--since", fmt.Sprintf("@%d.%06d", since.Unix(), since.Nanosecond()/1000))
+	}
+	return args
 }

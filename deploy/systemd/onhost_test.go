@@ -130,7 +130,7 @@ RestartSec=500ms
 	// Its journal tells the operator why.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		lines := JournalTail(unit, 5)
+		lines := JournalTail(unit, 5, start.Add(-time.Second))
 		if strings.Contains(strings.Join(lines, "\n"), "crashing on purpose") {
 			t.Logf("JournalTail: %q", lines)
 			break
@@ -139,6 +139,10 @@ RestartSec=500ms
 			t.Fatalf("JournalTail(%s, 5) = %q; want the unit's own output", unit, lines)
 		}
 		time.Sleep(100 * time.Millisecond) // polling a condition, with a deadline
+	}
+	// Lines from before the apply began are not this deploy's.
+	if lines := JournalTail(unit, 5, time.Now().Add(time.Hour)); len(lines) != 0 {
+		t.Errorf("JournalTail since a time to come = %q, want nothing", lines)
 	}
 }
 

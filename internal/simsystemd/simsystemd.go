@@ -114,7 +114,7 @@ type unit struct {
 	started    time.Time // when it last became active
 	pid        uint32
 	nrestarts  uint32
-	journal    []string
+	journal    []journalLine
 	behaviour  Behaviour
 	unitType   string // Type= of the service
 	fileExists bool
@@ -293,7 +293,7 @@ func (s *Systemd) advanceTo(u *unit, now time.Time) {
 	if u.active == "active" && b.CrashAfter > 0 && !now.Before(u.started.Add(b.CrashAfter)) {
 		u.active, u.sub, u.result, u.pid = "failed", "failed", "exit-code", 0
 		u.since = u.started.Add(b.CrashAfter)
-		u.journal = append(u.journal, fmt.Sprintf("Main process exited, code=exited, status=1/FAILURE (after %s)", b.CrashAfter))
+		u.journal = append(u.journal, journalLine{s.now(), fmt.Sprintf("Main process exited, code=exited, status=1/FAILURE (after %s)", b.CrashAfter)})
 	}
 }
 
@@ -384,12 +384,12 @@ func (s *Systemd) ReloadUnit(ctx context.Context, unitName string) error {
 	}
 	if b.ReloadFails {
 		s.mu.Lock()
-		u.journal = append(u.journal, "Reload failed.")
+		u.journal = append(u.journal, journalLine{s.now(), "Reload failed."})
 		s.mu.Unlock()
 		return &systemd.JobError{Verb: "reload", Unit: unitName, Err: systemd.ErrJobFailed, Result: "failed"}
 	}
 	s.mu.Lock()
-	u.journal = append(u.journal, "Reloaded "+unitName+".")
+	u.journal = append(u.journal, journalLine{s.now(), "Reloaded " + unitName + "."})
 	s.mu.Unlock()
 	return nil
 }
@@ -409,10 +409,12 @@ func (s *Systemd) start(ctx context.Context, verb, unitName string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	u.journal = append(u.journal, b.Journal...)
+	for _, line := range b.Journal {
+		u.journal = append(u.journal, journalLine{s.now(), line})
+	}
 	if b.FailStart {
 		u.active, u.sub, u.result, u.since, u.pid = "failed", "failed", "exit-code", now, 0
-		u.journal = append(u.journal, "Failed to start "+unitName+".")
+		u.journal = append(u.journal, journalLine{s.now(), "Failed to start " + unitName + "."})
 		return &systemd.JobError{Verb: verb, Unit: unitName, Err: systemd.ErrJobFailed, Result: "failed"}
 	}
 	s.pid++
@@ -420,7 +422,7 @@ func (s *Systemd) start(ctx context.Context, verb, unitName string) error {
 	if u.unitType == "oneshot" {
 		u.active, u.sub, u.pid = "inactive", "dead", 0
 	}
-	u.journal = append(u.journal, "Started "+unitName+".")
+	u.journal = append(u.journal, journalLine{s.now(), "Started " + unitName + "."})
 	return nil
 }
 
@@ -441,7 +443,7 @@ func (s *Systemd) hang(ctx context.Context, verb, unitName string) error {
 	defer s.mu.Unlock()
 	u := s.unitLocked(unitName)
 	u.active, u.sub, u.result, u.since, u.pid = "failed", "failed", "timeout", s.now(), 0
-	u.journal = append(u.journal, "Killed by deptool: the job had no result.")
+	u.journal = append(u.journal, journalLine{s.now(), "Killed by deptool: the job had no result."})
 	return &systemd.JobError{Verb: verb, Unit: unitName, Err: fmt.Errorf("%w: no result (simulated); killed its processes", systemd.ErrJobTimeout)}
 }
 
@@ -460,7 +462,7 @@ func (s *Systemd) Stop(ctx context.Context, unitName string) error {
 	defer s.mu.Unlock()
 	u := s.unitLocked(unitName)
 	if u.active != "inactive" {
-		u.journal = append(u.journal, "Stopped "+unitName+".")
+		u.journal = append(u.journal, journalLine{s.now(), "Stopped " + unitName + "."})
 	}
 	u.active, u.sub, u.result, u.since, u.pid = "inactive", "dead", "success", s.now(), 0
 	return nil
@@ -513,12 +515,24 @@ func (s *Systemd) Settle(ctx context.Context, units []string, window time.Durati
 	return out, nil
 }
 
-// JournalTail is the unit's last n journal lines.
-func (s *Systemd) JournalTail(unitName string, n int) []string {
+// journalLine is a journal entry with the simulated time it was written.
+type journalLine struct {
+	at   time.Time
+	line string
+}
+
+// JournalTail is the unit's last n journal lines written at or after
+// since (the zero time: all).
+func (s *Systemd) JournalTail(unitName string, n int, since time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	j := s.unitLocked(unitName).journal
-	return slices.Clone(j[max(0, len(j)-n):])
+	var lines []string
+	for _, j := range s.unitLocked(unitName).journal {
+		if !j.at.Before(since) {
+			lines = append(lines, j.line)
+		}
+	}
+	return lines[max(0, len(lines)-n):]
 }
 
 // Sysusers does nothing but count: users and groups are the real

@@ -73,7 +73,7 @@ func TestRestartSettleAndCrashByTheClock(t *testing.T) {
 	if !errors.As(err, &je) || !errors.Is(err, systemd.ErrJobFailed) || je.Result != "failed" {
 		t.Fatalf("restart fail.service: %v", err)
 	}
-	if j := sd.JournalTail("fail.service", 5); len(j) == 0 || j[0] != "bind: address in use" {
+	if j := sd.JournalTail("fail.service", 5, time.Time{}); len(j) == 0 || j[0] != "bind: address in use" {
 		t.Errorf("journal of fail.service: %q", j)
 	}
 	states, err := sd.Settle(ctx, []string{"ok.service", "crash.service", "loop.service", "fail.service"}, 2*time.Second)

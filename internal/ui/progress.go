@@ -3,9 +3,11 @@ package ui
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deptool/deptool/deploy"
 )
@@ -26,6 +28,9 @@ type Terminal struct {
 	// elapsed time moves while every host is quietly settling. Tests
 	// leave it nil and drive the display by events alone.
 	Tick <-chan time.Time
+	// Stages are the hosts of each stage of a rollout, in order: the
+	// line then says which stage runs. Nil: one stage.
+	Stages [][]string
 }
 
 // redrawEvery bounds how often phase changes redraw: a hundred hosts
@@ -42,14 +47,28 @@ func NewLive(w io.Writer, hosts []string, t Terminal) Progress {
 	// Two rows stay free: the line the cursor ends on, and the one above
 	// it, which keeps the prompt's answer in sight.
 	if len(hosts) <= t.Rows-2 {
-		p := &perHost{w: w, hosts: hosts, state: map[string]string{}}
+		p := &perHost{w: w, hosts: hosts, cols: t.Cols, state: map[string]string{}}
 		for _, h := range hosts {
 			p.state[h] = "waiting"
 		}
 		p.redraw()
 		return p
 	}
-	a := &aggregate{w: w, total: len(hosts), cols: t.Cols, now: t.Now, start: t.Now(), running: map[string]bool{}, counts: map[deploy.Outcome]int{}, stop: make(chan struct{})}
+	a := &aggregate{w: w, total: len(hosts), cols: t.Cols, now: t.Now, start: t.Now(), running: map[string]bool{}, counts: map[deploy.Outcome]int{}, stop: make(chan struct{}),
+		waiting: map[string]bool{}, stageOf: map[string]int{}, shown: map[string]int{}}
+	a.upTo = []int{len(hosts)}
+	if len(t.Stages) > 0 {
+		a.upTo = make([]int, len(t.Stages))
+	}
+	for i, st := range t.Stages {
+		for _, h := range st {
+			a.stageOf[h] = i
+		}
+		a.upTo[i] = len(st)
+		if i > 0 {
+			a.upTo[i] += a.upTo[i-1]
+		}
+	}
 	a.draw()
 	if t.Tick != nil {
 		a.ticking.Add(1)
@@ -63,6 +82,7 @@ func NewLive(w io.Writer, hosts []string, t Terminal) Progress {
 type perHost struct {
 	mu    sync.Mutex
 	w     io.Writer
+	cols  int
 	hosts []string
 	state map[string]string
 	drawn bool
@@ -72,8 +92,16 @@ func (p *perHost) Phase(host string, ph deploy.Phase, detail string) {
 	p.set(host, strings.TrimSpace(string(ph)+" "+detail))
 }
 
+// Done shows the outcome, and the reason on the same line: the line is
+// all the operator sees until the summary.
 func (p *perHost) Done(r deploy.HostResult) {
-	p.set(r.Host, fmt.Sprintf("%s (%s)", r.Outcome, r.Elapsed.Round(10*time.Millisecond)))
+	text := string(r.Outcome)
+	if r.Outcome != deploy.Deployed {
+		if why := Brief(Message(r)); why != "" {
+			text += ": " + why
+		}
+	}
+	p.set(r.Host, fmt.Sprintf("%s (%s)", text, r.Elapsed.Round(10*time.Millisecond)))
 }
 
 func (p *perHost) Close() {}
@@ -116,14 +144,15 @@ func (p *perHost) redraw() {
 	}
 	width := widthOf(p.hosts)
 	for _, h := range p.hosts {
-		fmt.Fprintf(&b, "\x1b[2K%-*s  %s\n", width, h, p.state[h])
+		fmt.Fprintf(&b, "\x1b[2K%s\n", fit(fmt.Sprintf("%-*s  %s", width, h, p.state[h]), p.cols))
 	}
 	io.WriteString(p.w, b.String())
 	p.drawn = true
 }
 
 // aggregate is one status line redrawn in place ("\r", erase line), and
-// above it a line for each host that did not deploy, as it happens.
+// above it a line for each host that did not deploy, as it happens, up
+// to sameFailures per reason: the summary groups the rest.
 type aggregate struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -133,20 +162,41 @@ type aggregate struct {
 	start   time.Time
 	last    time.Time // of the last redraw
 	running map[string]bool
+	waiting map[string]bool // for a lock another deploy holds
 	counts  map[deploy.Outcome]int
 	done    int
+	// stageOf is each host's stage of the rollout; stage is the latest
+	// stage a host of which started; upTo[i] counts the hosts of the
+	// stages up to i.
+	stageOf map[string]int
+	stage   int
+	upTo    []int
+	newest  string         // the newest failure, in brief
+	shown   map[string]int // failure lines printed, by reason
 	closed  bool
 	stop    chan struct{}
 	ticking sync.WaitGroup
 }
 
-func (a *aggregate) Phase(host string, _ deploy.Phase, _ string) {
+// sameFailures is how many hosts failing for one reason get a line of
+// their own while the deploy runs.
+const sameFailures = 3
+
+func (a *aggregate) Phase(host string, ph deploy.Phase, _ string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
 		return
 	}
 	a.running[host] = true
+	if ph == deploy.Waiting {
+		a.waiting[host] = true
+	} else {
+		delete(a.waiting, host)
+	}
+	if st := a.stageOf[host]; st > a.stage {
+		a.stage = st
+	}
 	if a.now().Sub(a.last) >= redrawEvery {
 		a.draw()
 	}
@@ -159,16 +209,27 @@ func (a *aggregate) Done(r deploy.HostResult) {
 		return
 	}
 	delete(a.running, r.Host)
+	delete(a.waiting, r.Host)
 	a.counts[r.Outcome]++
 	a.done++
 	var b strings.Builder
 	if r.Outcome != deploy.Deployed && r.Outcome != deploy.Skipped {
-		// Above the status line, into the scrollback: a failure is news.
+		why := Brief(Message(r))
 		line := fmt.Sprintf("%s  %s", r.Host, r.Outcome)
-		if msg := firstLine(Message(r)); msg != "" {
-			line += ": " + msg
+		if why != "" {
+			line += ": " + why
 		}
-		b.WriteString("\r\x1b[2K" + a.fit(line) + "\n")
+		a.newest = line
+		// Above the status line, into the scrollback: a failure is news;
+		// the same failure on the hundredth host is not.
+		key := string(r.Outcome) + "\x00" + Normalize(why, r.Host)
+		a.shown[key]++
+		switch n := a.shown[key]; {
+		case n <= sameFailures:
+			b.WriteString("\r\x1b[2K" + fit(line, a.cols) + "\n")
+		case n == sameFailures+1:
+			b.WriteString("\r\x1b[2K" + fit(fmt.Sprintf("(more hosts %s for this reason are counted below, and grouped in the summary)", r.Outcome), a.cols) + "\n")
+		}
 	}
 	io.WriteString(a.w, b.String())
 	a.draw()
@@ -211,33 +272,124 @@ const barWidth = 20
 // draw rewrites the status line; the caller holds mu.
 func (a *aggregate) draw() {
 	a.last = a.now()
+	io.WriteString(a.w, "\r\x1b[2K"+a.line())
+}
+
+// line is the status line, fitted to the terminal by leaving out what
+// matters least rather than cutting off its end: the elapsed time first,
+// so a line that moves never looks hung; then the counts, the stage,
+// hosts running, queued and waiting; then the newest failure, cut to the
+// room left; the bar only when there is room for it still.
+func (a *aggregate) line() string {
+	type part struct {
+		text string
+		rank int // lower is kept first
+	}
+	var parts []part
+	add := func(rank int, format string, args ...any) {
+		parts = append(parts, part{fmt.Sprintf(format, args...), rank})
+	}
+	add(0, "%s", a.last.Sub(a.start).Round(100*time.Millisecond))
 	filled := 0
 	if a.total > 0 {
 		filled = a.done * barWidth / a.total
 	}
-	bar := strings.Repeat("#", filled) + strings.Repeat(".", barWidth-filled)
-	failed := a.done - a.counts[deploy.Deployed] - a.counts[deploy.RolledBack] - a.counts[deploy.Skipped]
-	line := fmt.Sprintf("[%s] %d/%d  deployed %d  rolled back %d  failed %d", bar, a.done, a.total,
-		a.counts[deploy.Deployed], a.counts[deploy.RolledBack], failed)
-	if n := a.counts[deploy.Skipped]; n > 0 {
-		line += fmt.Sprintf("  skipped %d", n)
+	add(7, "[%s%s]", strings.Repeat("#", filled), strings.Repeat(".", barWidth-filled))
+	add(1, "%d/%d", a.done, a.total)
+	add(2, "deployed %d", a.counts[deploy.Deployed])
+	for _, o := range outcomesSeen(a.counts) {
+		if o != deploy.Deployed && a.counts[o] > 0 {
+			add(2, "%s %d", o, a.counts[o])
+		}
 	}
-	line += fmt.Sprintf("  running %d  %s", len(a.running), a.last.Sub(a.start).Round(100*time.Millisecond))
-	io.WriteString(a.w, "\r\x1b[2K"+a.fit(line))
+	if len(a.upTo) > 1 {
+		add(3, "stage %d/%d", a.stage+1, len(a.upTo))
+	}
+	running := len(a.running) - len(a.waiting)
+	add(4, "running %d", running)
+	if q := a.queued(); q > 0 {
+		add(4, "queued %d", q)
+	}
+	if n := len(a.waiting); n > 0 {
+		add(4, "waiting %d", n)
+	}
+	room := a.cols - 1
+	if a.cols <= 1 {
+		room = 1 << 30
+	}
+	keep := make([]bool, len(parts))
+	used := -2
+	take := func(rank int) {
+		for i, p := range parts {
+			if p.rank == rank && used+2+len(p.text) <= room {
+				keep[i], used = true, used+2+len(p.text)
+			}
+		}
+	}
+	for rank := 0; rank <= 4; rank++ {
+		take(rank)
+	}
+	// The newest failure takes the room left, cut if need be, before the
+	// bar: it says why, the bar only how far.
+	newest := ""
+	if a.newest != "" && room-used-4 >= 30 {
+		newest = fit("| "+a.newest, room-used-2+1)
+		used += 2 + utf8.RuneCountInString(newest)
+	}
+	take(7)
+	var out []string
+	for i, p := range parts {
+		if keep[i] {
+			out = append(out, p.text)
+		}
+	}
+	if newest != "" {
+		out = append(out, newest)
+	}
+	return strings.Join(out, "  ")
 }
 
-// fit cuts a line to the terminal's width: a line that wraps can no
-// longer be redrawn in place.
-func (a *aggregate) fit(s string) string {
-	if a.cols > 1 && len(s) > a.cols-1 {
-		return s[:a.cols-2] + "…"
-	}
-	return s
+// queued is how many hosts of the stages started so far have not started
+// yet: waiting for a free slot of --parallel.
+func (a *aggregate) queued() int {
+	return max(0, a.upTo[a.stage]-a.done-len(a.running))
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
+// outcomesSeen lists the outcomes counted, in deploy.Outcomes' order and
+// any other after them, so a new outcome shows without this file knowing
+// its name.
+func outcomesSeen(counts map[deploy.Outcome]int) []deploy.Outcome {
+	out := slices.Clone(deploy.Outcomes)
+	var more []deploy.Outcome
+	for o := range counts {
+		if !slices.Contains(out, o) {
+			more = append(more, o)
+		}
+	}
+	slices.Sort(more)
+	return append(out, more...)
+}
+
+// fit cuts a line to a terminal of cols columns: a line that wraps can no
+// longer be redrawn in place. cols <= 1: unknown, no cut.
+func fit(s string, cols int) string {
+	if cols <= 1 || utf8.RuneCountInString(s) <= cols-1 {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max(0, cols-2)]) + "…"
+}
+
+// Brief is a reason on one line: its lines joined, control characters
+// escaped, for a line that says what happened as it happens.
+func Brief(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return SafeLine(strings.Join(parts, " "))
 }
 
 // plain prints one line per host when it is done: for logs and CI.
@@ -269,17 +421,23 @@ func (p *plain) Phase(host string, ph deploy.Phase, detail string) {
 		}
 		if !p.waiting[host] {
 			p.waiting[host] = true
-			fmt.Fprintf(p.w, "%-*s  waiting %s\n", p.width, host, detail)
+			fmt.Fprintf(p.w, "%-*s  waiting %s\n", p.width, host, SafeLine(detail))
 		}
 	case strings.HasPrefix(detail, "waiting for "):
-		fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, detail)
+		fmt.Fprintf(p.w, "%-*s  %s %s\n", p.width, host, ph, SafeLine(detail))
 	}
 }
 
 func (p *plain) Done(r deploy.HostResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%-*s  %s (%s)\n", p.width, r.Host, r.Outcome, r.Elapsed.Round(10*time.Millisecond))
+	text := string(r.Outcome)
+	if r.Outcome != deploy.Deployed {
+		if why := Brief(Message(r)); why != "" {
+			text += ": " + why
+		}
+	}
+	fmt.Fprintf(p.w, "%-*s  %s (%s)\n", p.width, r.Host, text, r.Elapsed.Round(10*time.Millisecond))
 }
 
 func widthOf(names []string) int {
