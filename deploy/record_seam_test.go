@@ -109,3 +109,27 @@ func TestSeamAbandonedAtConfirmation(t *testing.T) {
 		t.Errorf("h01 runs %q after rolling back", got)
 	}
 }
+
+// A deploy whose context ran out of time was not interrupted: its hosts
+// are not 'skipped' ("the deploy was interrupted"), which would send the
+// operator looking for a Ctrl-C nobody pressed, but fail with the
+// timeout. Only the operator's interrupt (a cancel) skips.
+func TestSeamTimeoutIsNotAnInterrupt(t *testing.T) {
+	sm := newSeam(t, "h01", "h02")
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	res := sm.deploy(ctx, fleetOf(web("1", ""), "h01", "h02"), diff.PlanOptions{})
+	for _, h := range res.Hosts {
+		if h.Outcome == Skipped || strings.Contains(h.Error, "interrupted") {
+			t.Errorf("%s %s: %s, after a timeout", h.Host, h.Outcome, h.Error)
+		}
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	res = sm.deploy(ctx, fleetOf(web("1", ""), "h01", "h02"), diff.PlanOptions{})
+	for _, h := range res.Hosts {
+		if h.Outcome != Skipped {
+			t.Errorf("%s %s: %s, after an interrupt", h.Host, h.Outcome, h.Error)
+		}
+	}
+}
