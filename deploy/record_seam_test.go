@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -107,5 +108,55 @@ func TestSeamAbandonedAtConfirmation(t *testing.T) {
 	}
 	if got := sm.read("h01", "/etc/web.conf"); got != "version 1\n" {
 		t.Errorf("h01 runs %q after rolling back", got)
+	}
+}
+
+// A deploy whose context ran out of time was not interrupted: its hosts
+// are not 'skipped' ("the deploy was interrupted"), which would send the
+// operator looking for a Ctrl-C nobody pressed, but fail with the
+// timeout. Only the operator's interrupt (a cancel) skips.
+func TestSeamTimeoutIsNotAnInterrupt(t *testing.T) {
+	sm := newSeam(t, "h01", "h02")
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	res := sm.deploy(ctx, fleetOf(web("1", ""), "h01", "h02"), diff.PlanOptions{})
+	for _, h := range res.Hosts {
+		if h.Outcome == Skipped || strings.Contains(h.Error, "interrupted") {
+			t.Errorf("%s %s: %s, after a timeout", h.Host, h.Outcome, h.Error)
+		}
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	res = sm.deploy(ctx, fleetOf(web("1", ""), "h01", "h02"), diff.PlanOptions{})
+	for _, h := range res.Hosts {
+		if h.Outcome != Skipped {
+			t.Errorf("%s %s: %s, after an interrupt", h.Host, h.Outcome, h.Error)
+		}
+	}
+}
+
+// A deploy that recorded no outcome for a host (its operator was killed
+// before the end) gets it from the next sync, from the host's journal;
+// 'log' then shows it, not "no outcomes recorded".
+func TestSeamSyncFillsInAMissingOutcome(t *testing.T) {
+	sm := newSeam(t, "h01")
+	res := sm.deploy(context.Background(), fleetOf(web("1", ""), "h01"), diff.PlanOptions{})
+	empty, _ := json.Marshal(Result{Deploy: res.Deploy})
+	if err := sm.store.RecordOutcomes(res.Deploy, empty, "ann@laptop", sm.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Sync(context.Background(), sm.store, []string{"h01"}, sm.opts) {
+		if r.Error != "" {
+			t.Fatalf("sync: %s", r.Error)
+		}
+	}
+	got := sm.note(res.Deploy)["h01"]
+	if got.Outcome != Deployed || got.Commit != res.Hosts[0].Commit || !strings.Contains(got.Detail, "found on the host by 'deptool sync'") {
+		t.Errorf("the note after the sync: %+v", got)
+	}
+	// A second sync has nothing to add and changes nothing.
+	Sync(context.Background(), sm.store, []string{"h01"}, sm.opts)
+	if again := sm.note(res.Deploy)["h01"]; again.Detail != got.Detail {
+		t.Errorf("a second sync rewrote the note: %+v", again)
 	}
 }

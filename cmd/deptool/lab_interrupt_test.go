@@ -268,6 +268,10 @@ func TestInterruptMidSettle(t *testing.T) {
 			t.Errorf("%s: outcome %q after two interrupts, want abandoned:\n%s", h, got, d.output())
 		}
 	}
+	// Without a confirmation to wait for, each host finishes by itself.
+	if want := "it finishes the apply on its own, deployed or rolled back by its own checks"; strings.Count(d.output(), want) != len(hosts) {
+		t.Errorf("the abandoned hosts' outcomes do not each say %q:\n%s", want, d.output())
+	}
 	if want := "Interrupted again: no longer waiting for web1, web2, web3; each host's outcome says what it does by itself"; !strings.Contains(d.stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, d.stderr.String())
 	}
