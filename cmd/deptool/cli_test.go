@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -516,5 +517,24 @@ func TestProblemsNameRelativePaths(t *testing.T) {
 	out, _ := cmd.CombinedOutput()
 	if want := "deptool: prod/web1/site/manifest.json: unknown key \"unit_enabled\""; !strings.HasPrefix(string(out), want) {
 		t.Errorf("got %q, want it to start %q", out, want)
+	}
+}
+
+// --version names the commit from -ldflags, else from what Go recorded,
+// else says why it cannot.
+func TestVersionNamesTheCommitOrWhyNot(t *testing.T) {
+	defer func(c string) { commit = c }(commit)
+	commit = "0123456789ab+changes"
+	if got := versionLine(); !strings.Contains(got, "(commit 0123456789ab+changes, build ") {
+		t.Errorf("with -X main.commit: %q", got)
+	}
+	commit = ""
+	got := versionLine()
+	if info, ok := debug.ReadBuildInfo(); ok && slices.ContainsFunc(info.Settings, func(s debug.BuildSetting) bool { return s.Key == "vcs.revision" }) {
+		if strings.Contains(got, "unknown") {
+			t.Errorf("Go recorded the revision, yet %q", got)
+		}
+	} else if !strings.Contains(got, "commit unknown: built without Git information") {
+		t.Errorf("without any: %q", got)
 	}
 }

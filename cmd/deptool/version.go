@@ -35,7 +35,9 @@ func versionLine() string {
 		}
 	}
 	if commit == "" {
-		commit = "unknown"
+		// Go records the checkout's revision unless told not to
+		// (-buildvcs=false, also through GOFLAGS) or built outside one.
+		commit = "unknown: built without Git information (-buildvcs=false or outside a checkout; 'just build' records it)"
 	}
 	build := wire.BuildHash()
 	if build == "" {
