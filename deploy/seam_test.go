@@ -237,6 +237,7 @@ func hostNames(n int) []string {
 }
 
 func TestSeamDeploysAFleet(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(3)
 	sm := newSeam(t, hosts...)
 	res := sm.deploy(context.Background(), fleetOf(web("1", "[Service]\nExecStart=/bin/web\n"), hosts...), diff.PlanOptions{})
