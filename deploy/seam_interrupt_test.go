@@ -207,6 +207,7 @@ func (r *interruptRun) untouched(t *testing.T, host string) {
 // One interrupt: hosts not yet applying are skipped and untouched; those
 // that were are followed to their outcome, which is recorded.
 func TestSeamOneInterrupt(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	for _, tc := range []struct {
 		at      phase
 		confirm bool
@@ -234,6 +235,7 @@ func TestSeamOneInterrupt(t *testing.T) {
 			name += "/confirm"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			if tc.skip != "" {
 				t.Skip(tc.skip)
 			}
@@ -271,6 +273,7 @@ func TestSeamOneInterrupt(t *testing.T) {
 // Two interrupts: hosts not yet applying are skipped; those applying are
 // abandoned and finish on their own, which the host's journal says.
 func TestSeamTwoInterrupts(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	for _, tc := range []struct {
 		at      phase
 		confirm bool
@@ -292,6 +295,7 @@ func TestSeamTwoInterrupts(t *testing.T) {
 			name += "/confirm"
 		}
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			if tc.skip != "" {
 				t.Skip(tc.skip)
 			}

@@ -52,6 +52,7 @@ func (sm *seam) journal(host string) []agent.JournalEntry {
 // the message names the holder, the others deploy, and the next deploy
 // once the lock is free deploys it.
 func TestSeamBusyHostIsLeftAlone(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(2)
 	sm := newSeam(t, hosts...)
 	release := sm.holdLock("h02", "bob@desk")
@@ -72,6 +73,7 @@ func TestSeamBusyHostIsLeftAlone(t *testing.T) {
 // A host last deployed from another store is stale: nothing changes, its
 // state is fetched, and the plan made again from it deploys.
 func TestSeamStaleFromAnotherStore(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	sm := newSeam(t, "h01")
 	other, err := store.Init(t.TempDir() + "/other")
 	if err != nil {
@@ -106,6 +108,7 @@ func TestSeamStaleFromAnotherStore(t *testing.T) {
 // proof), waits for it, finds the abandoned commit on the host, records it
 // in the abandoned deploy's note and plans again: nothing is left to do.
 func TestSeamAbandonedDeployIsFoundConfirmedAndRecorded(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	sm := newSeam(t, "h01")
 	sm.opts.ConfirmTimeout = time.Hour // the host never gives up by itself here
 	never := make(chan time.Time)
@@ -142,6 +145,7 @@ func TestSeamAbandonedDeployIsFoundConfirmedAndRecorded(t *testing.T) {
 // back: the next deploy reads the host's journal, amends the abandoned
 // deploy's note with the rollback, and deploys.
 func TestSeamAbandonedRollbackIsAmendedFromTheJournal(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	sm := newSeam(t, "h01")
 	sd := sm.fleet.Host("h01").Systemd
 	sd.Script("web.service", simsystemd.Behaviour{FailStart: true})

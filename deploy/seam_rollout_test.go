@@ -110,6 +110,7 @@ func mustBudget(t *testing.T, s string) *diff.Budget {
 // A canary that fails stops the rollout: the other hosts are never
 // contacted, and say why.
 func TestSeamCanaryFailureStopsTheRollout(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(4)
 	sm := newSeam(t, hosts...)
 	sm.failing("h01")
@@ -139,6 +140,7 @@ func TestSeamCanaryFailureStopsTheRollout(t *testing.T) {
 // A canary that deploys lets the rest follow, in batches of the ramp, each
 // batch begun only once the one before has ended.
 func TestSeamRampsDeployBatchByBatch(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(7)
 	sm := newSeam(t, hosts...)
 	ev := &events{}
@@ -161,6 +163,7 @@ func TestSeamRampsDeployBatchByBatch(t *testing.T) {
 // Without --max-fail the rollout stops after the first stage with a
 // failure; the other hosts of that stage are independent and deploy.
 func TestSeamFirstFailureStopsAfterItsStage(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(4)
 	sm := newSeam(t, hosts...)
 	sm.failing("h02")
@@ -173,6 +176,7 @@ func TestSeamFirstFailureStopsAfterItsStage(t *testing.T) {
 
 // Without a rollout every host is one stage: a failed host stops no other.
 func TestSeamWithoutRolloutAFailureStopsNoOther(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(5)
 	sm := newSeam(t, hosts...)
 	sm.failing("h01", "h04")
@@ -183,6 +187,7 @@ func TestSeamWithoutRolloutAFailureStopsNoOther(t *testing.T) {
 // --max-fail lets the rollout go on past failures until more hosts than it
 // allows have not deployed, counted across stages.
 func TestSeamMaxFailIsABudgetAcrossStages(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(6)
 	sm := newSeam(t, hosts...)
 	sm.failing("h02", "h04")
@@ -200,6 +205,7 @@ func TestSeamMaxFailIsABudgetAcrossStages(t *testing.T) {
 // A canary stage stops the rollout on its first failure whatever the
 // budget.
 func TestSeamCanaryIgnoresTheBudget(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(3)
 	sm := newSeam(t, hosts...)
 	sm.failing("h01")
@@ -211,6 +217,7 @@ func TestSeamCanaryIgnoresTheBudget(t *testing.T) {
 // An unreachable host is its own outcome: the others deploy, its ref does
 // not move, and the record says why.
 func TestSeamUnreachableHost(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(3)
 	sm := newSeam(t, hosts...)
 	sm.fleet.Host("h02").Dial = func(context.Context) error {

@@ -63,7 +63,7 @@ func newSeam(t *testing.T, hosts ...string) *seam {
 		t.Fatal(err)
 	}
 	c := &simClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	f := simhost.New(dir+"/hosts", c.Now)
+	f := simhost.New(shortTempDir(t), c.Now)
 	for _, h := range hosts {
 		if _, err := f.Add(h); err != nil {
 			t.Fatal(err)
@@ -76,6 +76,19 @@ func newSeam(t *testing.T, hosts ...string) *seam {
 		sm.fsck()
 	})
 	return sm
+}
+
+// shortTempDir is a temporary directory for host roots with a short path:
+// a host's confirmation socket must fit in a Unix socket address (108
+// bytes), and t.TempDir holds the test's name.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 // fsck checks the store as every test store must be.
@@ -224,6 +237,7 @@ func hostNames(n int) []string {
 }
 
 func TestSeamDeploysAFleet(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
 	hosts := hostNames(3)
 	sm := newSeam(t, hosts...)
 	res := sm.deploy(context.Background(), fleetOf(web("1", "[Service]\nExecStart=/bin/web\n"), hosts...), diff.PlanOptions{})

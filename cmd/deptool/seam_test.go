@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,12 @@ import (
 // place of SSH, for the rest of the test.
 func simHosts(t *testing.T, names ...string) *simhost.Fleet {
 	t.Helper()
-	f := simhost.New(t.TempDir(), nil)
+	dir, err := os.MkdirTemp("", "sim") // short: hosts' Unix sockets live under it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := simhost.New(dir, nil)
 	for _, n := range names {
 		if _, err := f.Add(n); err != nil {
 			t.Fatal(err)

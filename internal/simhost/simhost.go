@@ -34,7 +34,9 @@ type Fleet struct {
 	agents sync.WaitGroup
 }
 
-// New is an empty fleet whose hosts live under dir, with now as the clock
+// New is an empty fleet whose hosts live under dir (a short path: a
+// host's confirmation socket, dir/NAME/var/lib/deptool/confirm.sock, must
+// fit in 108 bytes), with now as the clock
 // of their agents and systemd (nil: time.Now).
 func New(dir string, now func() time.Time) *Fleet {
 	if now == nil {
