@@ -8,14 +8,39 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
+
+// startProfile writes a CPU profile of the command to the file named by
+// DEPTOOL_CPUPROFILE, for `go tool pprof` (scripts/bench-sim.sh, issue
+// 25); the function returned ends it.
+func startProfile() func() {
+	file := os.Getenv("DEPTOOL_CPUPROFILE")
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "deptool: DEPTOOL_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 func main() {
 	// See interrupts: what an interrupt does depends on the moment.
 	ctx, stop := withInterrupts(context.Background(), os.Stderr)
 	defer stop()
 	installRemoteSSH()
+	stopProfile := startProfile()
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
+	stopProfile()
 	if err == nil {
 		return
 	}
