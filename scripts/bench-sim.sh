@@ -33,8 +33,12 @@ root=$(pwd)
 bin=$root/bin
 [ -x "$bin/deptool" ] && [ -x "$bin/deptool-lab" ] || { echo "run 'just build' first" >&2; exit 1; }
 
-printf 'series\thosts\trun\tseconds\tmax_rss_kb\n' > "$out"
-printf 'command\thosts\twall_s\tuser_s\tsys_s\tcpu_ms_per_host\tmax_rss_kb\trss_kb_per_host\tlines\tload1\tnote\n' > "$detail"
+# BENCH_SIM_APPEND=1 adds to the files of an earlier run (a 10,000-host
+# point taken on its own).
+if [ -z "${BENCH_SIM_APPEND:-}" ]; then
+    printf 'series\thosts\trun\tseconds\tmax_rss_kb\n' > "$out"
+    printf 'command\thosts\twall_s\tuser_s\tsys_s\tcpu_ms_per_host\tmax_rss_kb\trss_kb_per_host\tlines\tload1\tnote\n' > "$detail"
+fi
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
