@@ -113,6 +113,12 @@ bench runs="5" *counts="1 8 32 100": lab-deps
     go run ./cmd/deptool-benchchart -md docs/performance/deploy.md docs/performance/deploy.tsv docs/performance/deploy.svg
     just bench-go
 
+# The operator at 100, 1,000 and 10,000 simulated hosts over real SSH
+# (deptool-lab sim): deploy, status, log, check and diff; wall time, CPU
+# per host, peak RSS, lines. Writes docs/performance/sim.{tsv,svg,md}.
+bench-sim *counts="100 1000 10000": build
+    scripts/bench-sim.sh -o docs/performance/sim.tsv {{counts}}
+
 # Planner and store benchmarks.
 bench-go:
     go test -run '^$' -bench . -benchmem ./store ./diff

@@ -9,9 +9,32 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
+
+// startProfile writes a CPU profile of the command to the file named by
+// DEPTOOL_CPUPROFILE, for `go tool pprof` (scripts/bench-sim.sh, issue
+// 25); the function returned ends it.
+func startProfile() func() {
+	file := os.Getenv("DEPTOOL_CPUPROFILE")
+	if file == "" {
+		return func() {}
+	}
+	f, err := os.Create(file)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "deptool: DEPTOOL_CPUPROFILE:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
 
 func main() {
 	// See interrupts: what an interrupt does depends on the moment.
@@ -24,7 +47,9 @@ func main() {
 	// outcomes, and a command whose output was all it had to do ends
 	// quietly with 0.
 	signal.Ignore(syscall.SIGPIPE)
+	stopProfile := startProfile()
 	cmd, err := newRootCmd().ExecuteContextC(ctx)
+	stopProfile()
 	if err == nil || errors.Is(err, syscall.EPIPE) {
 		return
 	}

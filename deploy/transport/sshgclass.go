@@ -43,6 +43,15 @@ type gConfig struct {
 	hosts  [][]string       // the arguments of each Host line, in order
 	exact  map[string][]int // a literal pattern: the Host lines naming it
 	wild   []int            // Host lines with a pattern holding * or ?
+	// own are the Host lines of one literal name whose block sets only
+	// ownKeys, by name: a config with a block per host keeps them out of
+	// the classes, so such hosts still share one.
+	own    map[string][]int
+	isOwn  map[int]bool
+	hostAt []int // the item index of each Host line
+	// included says a Host line is in an Included file, which may be
+	// read under a block that does not apply (OpenSSH's NEVERMATCH).
+	included []bool
 
 	mu      sync.Mutex
 	classes map[string]*gClass
@@ -56,13 +65,25 @@ const (
 	gHost                     // a Host line
 	gIncludeBegin
 	gIncludeEnd
-	gHostName // a HostName line
+	gOption // any other line: its keyword and first argument
 )
 
 type gItem struct {
 	kind  gItemKind
 	host  int    // gHost: the index into gConfig.hosts
-	value string // gHostName
+	key   string // gOption, lowercase
+	value string // gOption
+}
+
+// ownKeys are the keywords a host's own block may set and still leave the
+// host in the class of the blocks it shares: OpenSSH prints their values
+// as written (HostName lowercased), so deptool derives them.
+var ownKeys = []string{"hostname", "port", "user"}
+
+// firstValue is the first value a host gets for a keyword, and where.
+type firstValue struct {
+	pos   int // index into gConfig.items
+	value string
 }
 
 // gClass is one class of hosts: the first host asked for, OpenSSH's
@@ -73,11 +94,10 @@ type gClass struct {
 	out    map[string][]string
 	err    error
 	verify sync.Once
-	// hostName is the first HostName the class's hosts get; hasName says
-	// there is one.
-	nameOnce sync.Once
-	hostName string
-	hasName  bool
+	// first are the first values the class's shared blocks give for
+	// ownKeys, without any host's own block.
+	firstOnce sync.Once
+	first     map[string]firstValue
 }
 
 var gConfigs = struct {
@@ -126,14 +146,47 @@ var gKeepsTokens = map[string]bool{
 }
 
 func readGConfig(file string, explicit bool, home string) *gConfig {
-	c := &gConfig{files: map[string]string{}, globs: map[string][]string{}, exact: map[string][]int{}, classes: map[string]*gClass{}}
-	if explicit {
-		c.read(file, true, home, 0)
-	} else {
-		c.read(file, true, home, 0)
+	c := &gConfig{files: map[string]string{}, globs: map[string][]string{}, exact: map[string][]int{},
+		own: map[string][]int{}, isOwn: map[int]bool{}, classes: map[string]*gClass{}}
+	c.read(file, true, home, 0)
+	if !explicit {
 		c.read("/etc/ssh/ssh_config", false, home, 0)
 	}
+	c.findOwn()
 	return c
+}
+
+// findOwn moves the Host lines that are one host's own block (one literal
+// name; only ownKeys, each with one plain value; the block ends at the
+// next Host line or at the end of a file, not in an Included file) from
+// exact to own.
+func (c *gConfig) findOwn() {
+	for i, args := range c.hosts {
+		if len(args) != 1 || strings.ContainsAny(args[0], "*?!") || c.included[i] {
+			continue
+		}
+		simple := true
+		j := c.hostAt[i] + 1
+		for ; j < len(c.items) && c.items[j].kind == gOption; j++ {
+			it := c.items[j]
+			if !slices.Contains(ownKeys, it.key) || it.value == "" || strings.Contains(it.value, "%") {
+				simple = false
+			}
+		}
+		if j < len(c.items) && c.items[j].kind == gIncludeBegin {
+			simple = false // the Include runs inside this block
+		}
+		if !simple {
+			continue
+		}
+		name := args[0]
+		c.exact[name] = slices.DeleteFunc(c.exact[name], func(l int) bool { return l == i })
+		if len(c.exact[name]) == 0 {
+			delete(c.exact, name)
+		}
+		c.own[name] = append(c.own[name], i)
+		c.isOwn[i] = true
+	}
 }
 
 func (c *gConfig) fail(why string) {
@@ -184,6 +237,8 @@ func (c *gConfig) read(file string, user bool, home string, depth int) {
 			}
 			i := len(c.hosts)
 			c.hosts = append(c.hosts, args)
+			c.hostAt = append(c.hostAt, len(c.items))
+			c.included = append(c.included, depth > 0)
 			c.items = append(c.items, gItem{kind: gHost, host: i})
 			wild := false
 			for _, a := range args {
@@ -203,7 +258,7 @@ func (c *gConfig) read(file string, user bool, home string, depth int) {
 				c.fail("HostName with tokens other than %h")
 				continue
 			}
-			c.items = append(c.items, gItem{kind: gHostName, value: args[0]})
+			c.items = append(c.items, gItem{kind: gOption, key: key, value: args[0]})
 		case "include":
 			args := configArgs(rest)
 			if args == nil || strings.ContainsAny(rest, "%$") {
@@ -236,6 +291,11 @@ func (c *gConfig) read(file string, user bool, home string, depth int) {
 			if strings.Contains(rest, "%") && !gKeepsTokens[key] {
 				c.fail(key + " with %-tokens")
 			}
+			v := ""
+			if args := configArgs(rest); len(args) == 1 {
+				v = args[0]
+			}
+			c.items = append(c.items, gItem{kind: gOption, key: key, value: v})
 		}
 	}
 	if sc.Err() != nil {
@@ -340,13 +400,15 @@ func globMatch(p, s string) bool {
 	return s == ""
 }
 
-// firstHostName walks the config as OpenSSH does for a host whose name
-// matches the Host lines in sig, and returns the first HostName it gets.
-func (c *gConfig) firstHostName(alias string) (string, bool) {
+// firstValues walks the config as OpenSSH does for a host whose name
+// matches the Host lines for which matches says so, and returns the first
+// value it gets for each of ownKeys.
+func (c *gConfig) firstValues(matches func(line int) bool) map[string]firstValue {
 	type frame struct{ active, never bool }
 	active, never := true, false
 	var stack []frame
-	for _, it := range c.items {
+	out := map[string]firstValue{}
+	for pos, it := range c.items {
 		switch it.kind {
 		case gTopFile:
 			active, never, stack = true, false, nil
@@ -358,26 +420,47 @@ func (c *gConfig) firstHostName(alias string) (string, bool) {
 			stack = stack[:len(stack)-1]
 			active, never = f.active, f.never
 		case gHost:
-			active = !never && hostLineMatches(c.hosts[it.host], alias)
-		case gHostName:
-			if active {
-				return it.value, true
+			active = !never && matches(it.host)
+		case gOption:
+			if _, seen := out[it.key]; active && !seen && slices.Contains(ownKeys, it.key) {
+				out[it.key] = firstValue{pos, it.value}
 			}
 		}
 	}
-	return "", false
+	return out
 }
 
-// derive is OpenSSH's answer for alias, from the one for its class.
-func (c *gConfig) derive(cl *gClass, alias string) map[string][]string {
-	cl.nameOnce.Do(func() { cl.hostName, cl.hasName = c.firstHostName(cl.rep) })
-	name := alias
-	if cl.hasName {
-		name = strings.NewReplacer("%h", alias, "%%", "%").Replace(cl.hostName)
-	}
+// derive is OpenSSH's answer for alias, from the one for its class: the
+// class's answer with the host's name, and HostName, Port and User as the
+// first of the shared blocks' and the host's own block's give them, or
+// OpenSSH's defaults.
+func (c *gConfig) derive(cl *gClass, alias string, defaults map[string][]string) map[string][]string {
+	cl.firstOnce.Do(func() {
+		cl.first = c.firstValues(func(l int) bool { return !c.isOwn[l] && hostLineMatches(c.hosts[l], cl.rep) })
+	})
 	out := maps.Clone(cl.out)
 	out["host"] = []string{alias}
-	out["hostname"] = []string{lowerASCII(name)}
+	for _, k := range ownKeys {
+		v, ok := cl.first[k]
+		for _, l := range c.own[alias] {
+			for pos := c.hostAt[l] + 1; pos < len(c.items) && c.items[pos].kind == gOption; pos++ {
+				if it := c.items[pos]; it.key == k && (!ok || pos < v.pos) {
+					v, ok = firstValue{pos, it.value}, true
+					break
+				}
+			}
+		}
+		switch {
+		case k == "hostname" && ok:
+			out[k] = []string{lowerASCII(strings.NewReplacer("%h", alias, "%%", "%").Replace(v.value))}
+		case k == "hostname":
+			out[k] = []string{lowerASCII(alias)}
+		case ok:
+			out[k] = []string{v.value}
+		default:
+			out[k] = defaults[k]
+		}
+	}
 	return out
 }
 
@@ -428,7 +511,11 @@ func sshGClassed(bin, file string, explicit bool, home, alias string) (map[strin
 		}
 		return sshG(bin, file, explicit, alias, nil)
 	}
-	got := c.derive(cl, alias)
+	defaults, err := sshDefaults(bin)
+	if err != nil {
+		return sshG(bin, file, explicit, alias, nil)
+	}
+	got := c.derive(cl, alias, defaults)
 	cl.verify.Do(func() {
 		real, err := sshG(bin, file, explicit, alias, nil)
 		if err != nil || !sameG(real, got) {

@@ -189,13 +189,22 @@ func (f *Fleet) Names() []string { return f.names }
 // Root is a host's root directory.
 func (f *Fleet) Root(name string) string { return f.hosts[name].sim.Root }
 
-// Close stops serving and waits for every agent to end.
+// Close stops serving, cancels the agents and waits, a few seconds at
+// most, for them to end: an agent mid-apply finishes it first.
 func (f *Fleet) Close() {
 	f.cancel()
 	for _, h := range f.hosts {
 		h.ln.Close()
 	}
-	f.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		f.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
 }
 
 func (f *Fleet) accept(h *host) {
@@ -353,7 +362,7 @@ func (f *Fleet) agent(h *host, ch ssh.Channel, path string) uint32 {
 	}
 	opts := h.sim.Agent
 	opts.Build = build
-	if err := agent.Serve(context.Background(), ch, ch, opts); err != nil && !errors.Is(err, io.EOF) {
+	if err := agent.Serve(f.ctx, ch, ch, opts); err != nil && !errors.Is(err, io.EOF) {
 		fmt.Fprintln(ch.Stderr(), err)
 		return 1
 	}
