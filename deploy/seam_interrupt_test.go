@@ -212,7 +212,6 @@ func TestSeamOneInterrupt(t *testing.T) {
 		at      phase
 		confirm bool
 		h01     Outcome
-		skip    string
 	}{
 		{at: atConnect, h01: Skipped},
 		{at: atLock, h01: Skipped},
@@ -223,9 +222,9 @@ func TestSeamOneInterrupt(t *testing.T) {
 		{at: atRecord, h01: Deployed},
 		{at: atConnect, confirm: true, h01: Skipped},
 		{at: atLock, confirm: true, h01: Skipped},
-		{at: atSend, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
-		{at: atApply, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
-		{at: atConfirmation, confirm: true, h01: Deployed, skip: "needs i24-record: the first interrupt ends the confirmation session's hello, so the host is never confirmed and rolls back"},
+		{at: atSend, confirm: true, h01: Deployed},
+		{at: atApply, confirm: true, h01: Deployed},
+		{at: atConfirmation, confirm: true, h01: Deployed},
 		{at: atSettle, confirm: true, h01: Deployed},
 		{at: atChecks, confirm: true, h01: Deployed},
 		{at: atRecord, confirm: true, h01: Deployed},
@@ -236,9 +235,6 @@ func TestSeamOneInterrupt(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if tc.skip != "" {
-				t.Skip(tc.skip)
-			}
 			r := deployInterrupted(t, tc.at, 1, tc.confirm)
 			want := map[Outcome][]string{tc.h01: {"h01"}, Skipped: {"h02"}}
 			if tc.at == atRecord {
@@ -278,7 +274,6 @@ func TestSeamTwoInterrupts(t *testing.T) {
 		at      phase
 		confirm bool
 		h01     Outcome
-		skip    string
 	}{
 		{at: atConnect, h01: Skipped},
 		{at: atLock, h01: Skipped},
@@ -296,9 +291,6 @@ func TestSeamTwoInterrupts(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if tc.skip != "" {
-				t.Skip(tc.skip)
-			}
 			r := deployInterrupted(t, tc.at, 2, tc.confirm)
 			want := map[Outcome][]string{tc.h01: {"h01"}, Skipped: {"h02"}}
 			switch {
