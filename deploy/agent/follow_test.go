@@ -260,6 +260,10 @@ func TestValidationBeforeActivation(t *testing.T) {
 }
 
 func (r *recorder) Status(_ context.Context, u string) (systemd.UnitStatus, error) {
+	if st, ok := r.status[u]; ok { // set between applies; Status runs under r.mu
+
+		return st, nil
+	}
 	return systemd.UnitStatus{LoadState: "loaded", FileState: "enabled", ActiveState: "active", SubState: "running", Type: "simple", Result: "success"}, nil
 }
 

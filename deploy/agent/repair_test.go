@@ -1,11 +1,15 @@
 package agent
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/google/go-cmp/cmp"
 )
 
 // After a rollback failed because the old version cannot start either (a
@@ -84,4 +88,61 @@ func TestCurrentLinkChangedByHand(t *testing.T) {
 		t.Errorf("the v1 checkout written again holds %q", got)
 	}
 	_ = d3
+}
+
+// Issue 24, item 3: `systemctl disable --now web.service` removes the
+// link of a linked unit and stops it. The next apply links it again,
+// reloads, enables and starts it before its own restarts, so neither
+// they nor an undo meet "Unit web.service not found".
+func TestUnitDisabledByHandIsPutBackBeforeTheApply(t *testing.T) {
+	h, rec := unitHost(t)
+	h.settle = time.Second
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n",
+		"web.conf":            "1\n",
+		"manifest.json":       unitManifest([]string{"web.service"}, map[string]string{"/etc/web.conf": "web.conf"}),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	rec.take()
+	link := h.readlink("/etc/systemd/system/web.service")
+	if err := os.Remove(h.path("/etc/systemd/system/web.service")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.path("/etc/web.conf")); err != nil {
+		t.Fatal(err)
+	}
+	rec.status = map[string]systemd.UnitStatus{"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead"}}
+	v2 := maps.Clone(v1)
+	v2["web.conf"] = "2\n"
+	rec.observe = func(call string) {
+		if got, _ := os.Readlink(h.path("/etc/systemd/system/web.service")); call == "restart web.service" && got != link {
+			t.Errorf("web.service restarted without its link")
+		}
+	}
+	h.deploy(apps{"web": v2}).mustSucceed(t)
+	want := []string{"reload", "enable web.service", "restart web.service", "restart web.service", "settle web.service 1s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if got := h.readlink("/etc/systemd/system/web.service"); got != link {
+		t.Errorf("the unit's link is %q, want %q", got, link)
+	}
+	if got := h.read("/etc/web.conf"); got != "2\n" {
+		t.Errorf("the manifest symlink reads %q", got)
+	}
+
+	// A failed apply's undo restarts the unit it runs again: found.
+	rec.status = map[string]systemd.UnitStatus{"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead"}}
+	if err := os.Remove(h.path("/etc/systemd/system/web.service")); err != nil {
+		t.Fatal(err)
+	}
+	rec.fail("web.service", "exit-code", 1)
+	v3 := maps.Clone(v1)
+	v3["web.conf"] = "3\n"
+	if d := h.deploy(apps{"web": v3}); d.result.Outcome != wire.RolledBack {
+		t.Errorf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
+	}
+	if got := h.readlink("/etc/systemd/system/web.service"); got != link {
+		t.Errorf("after the rollback the unit's link is %q, want %q", got, link)
+	}
 }

@@ -44,6 +44,9 @@ type recorder struct {
 	// unloaded names the units Loaded says systemd has never read; all
 	// others it holds, so by default every unit change reloads.
 	unloaded map[string]bool
+	// status is what Status reports for these units; the others are
+	// enabled and running.
+	status map[string]systemd.UnitStatus
 }
 
 func newRecorder() *recorder {
