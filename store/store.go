@@ -396,6 +396,9 @@ func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, whe
 	return s.put(obj)
 }
 
+// ObjectMissing reports whether err says an object is not in the store.
+func ObjectMissing(err error) bool { return errors.Is(err, plumbing.ErrObjectNotFound) }
+
 // CommitInfo reads a commit.
 func (s *Store) CommitInfo(id ID) (CommitInfo, error) {
 	s.objMu.Lock()
