@@ -101,6 +101,9 @@ func BenchmarkKeepUnitTimes(b *testing.B) {
 
 func (r *recorder) ReloadUnit(_ context.Context, u string) error {
 	r.add("reload %s", u)
+	if r.failReload[u] {
+		return fmt.Errorf("job for reload of %s: failed (its ExecReload= exited 1)", u)
+	}
 	return nil
 }
 

@@ -146,3 +146,27 @@ func TestUnitDisabledByHandIsPutBackBeforeTheApply(t *testing.T) {
 		t.Errorf("after the rollback the unit's link is %q, want %q", got, link)
 	}
 }
+
+// Issue 24, item 3: a unit whose ExecReload= fails, on a change of its
+// config only. The forward reload fails and the apply rolls back; the
+// undo's reload fails the same way, but the unit runs, on the config it
+// ran before the attempt (the failed reload never took the new one), and
+// that config is back on disk: the host is rolled back, not "rollback
+// failed".
+func TestAReloadThatFailsRollsBack(t *testing.T) {
+	h, rec := unitHost(t)
+	h.write("/etc/ssh/sshd_config.d/keep", "", 0o644)
+	h.deploy(apps{"web": sshApp("# v1\n")}).mustSucceed(t)
+	rec.take()
+	rec.failReload = map[string]bool{"web.service": true}
+	d := h.deploy(apps{"web": sshApp("# v2\n")})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("outcome %s (%s; rollback: %s), want rolled back", d.result.Outcome, d.result.Error, d.result.RollbackError)
+	}
+	if !strings.Contains(d.result.Error, "reload") || !strings.Contains(d.result.Error, "ExecReload= exited 1") {
+		t.Errorf("the reason %q does not name the failed reload", d.result.Error)
+	}
+	if got := h.read("/etc/ssh/sshd_config.d/deny.conf"); got != "# v1\n" {
+		t.Errorf("the config after the rollback is %q, want v1's", got)
+	}
+}

@@ -47,6 +47,9 @@ type recorder struct {
 	// status is what Status reports for these units; the others are
 	// enabled and running.
 	status map[string]systemd.UnitStatus
+	// failReload makes every ReloadUnit of these units fail, as an
+	// ExecReload= that exits non-zero does.
+	failReload map[string]bool
 }
 
 func newRecorder() *recorder {
