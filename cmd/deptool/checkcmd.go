@@ -25,7 +25,7 @@ from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
 removed or replaced, enabled units that were disabled or are not active,
 and an apply that was cut short and not undone yet. Nothing is changed on
-any host and no lock is taken.
+any host and no lock is taken; 'deptool repair' puts back what drifted.
 
 Exit status: 0 when every host was checked and nothing is wrong; 3 when a
 host drifted, a health check failed, or a host could not be checked.`,
@@ -56,6 +56,12 @@ host drifted, a health check failed, or a host could not be checked.`,
 				}
 			} else {
 				printCheckResults(cmd.OutOrStdout(), results)
+				for _, r := range results {
+					if len(r.Drift) > 0 {
+						fmt.Fprintln(cmd.OutOrStdout(), "'deptool repair' puts back what drifted, on hosts at the version the store records for them.")
+						break
+					}
+				}
 			}
 			return checkExit(results)
 		},

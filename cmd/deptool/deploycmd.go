@@ -34,6 +34,8 @@ type deployFlags struct {
 	// validateTimeout bounds each of the manifests' validate commands.
 	validateTimeout time.Duration
 	source          string
+	// repair names the hosts planned as if they ran nothing (repair).
+	repair []string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -141,6 +143,12 @@ func (f deployFlags) check() error {
 // planOptions are the flags' say in the plan.
 func (f deployFlags) planOptions() diff.PlanOptions {
 	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary}
+	if len(f.repair) > 0 {
+		opts.Repair = map[string]bool{}
+		for _, h := range f.repair {
+			opts.Repair[h] = true
+		}
+	}
 	f.rolloutOptions(&opts)
 	return opts
 }

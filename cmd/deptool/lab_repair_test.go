@@ -153,4 +153,24 @@ func TestAUnitDisabledByHandDoesNotWedgeTheHost(t *testing.T) {
 	if got := state(); got != "enabled\nactive" {
 		t.Errorf("after the rollback the unit is %q, want enabled and active", got)
 	}
+
+	// The host runs its recorded version: no deploy has a reason to touch
+	// it, so check names repair, and repair puts it back.
+	onHost(t, l, "drf1", "systemctl disable --now svc.service")
+	if out, code := op.run("check"); code != exitHostFailed || !strings.Contains(out, "deptool repair") {
+		t.Errorf("check of the drifted host exited %d:\n%s", code, out)
+	}
+	out, code = op.run("repair", "--yes", "--settle", "1s")
+	if code != 0 || !strings.Contains(out, "svc.service") || !strings.Contains(out, "deployed") {
+		t.Errorf("repair exited %d:\n%s", code, out)
+	}
+	if got := state(); got != "enabled\nactive" {
+		t.Errorf("after the repair the unit is %q, want enabled and active", got)
+	}
+	if out, code := op.run("check"); code != 0 {
+		t.Errorf("check after the repair exited %d:\n%s", code, out)
+	}
+	if out, code := op.run("repair", "--yes"); code != 0 || !strings.Contains(out, "Nothing to repair") {
+		t.Errorf("repair of a host without drift exited %d:\n%s", code, out)
+	}
 }
