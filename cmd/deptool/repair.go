@@ -48,9 +48,17 @@ a reason to touch.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			printCheckResults(out, rp.Checks)
+			if asJSON, _ := outputFormat(f.output); asJSON {
+				if err := emitEach(out, "drift", rp.Checks); err != nil {
+					return err
+				}
+			} else {
+				printCheckResults(out, rp.Checks)
+			}
 			if len(rp.Hosts) == 0 {
-				fmt.Fprintln(out, "Nothing to repair: no host drifted from its recorded version.")
+				if asJSON, _ := outputFormat(f.output); !asJSON {
+					fmt.Fprintln(out, "Nothing to repair: no host drifted from its recorded version.")
+				}
 				return nil
 			}
 			f.limit, f.repair = rp.Hosts, rp.Hosts
