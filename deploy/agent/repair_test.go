@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"maps"
 	"os"
 	"strings"
@@ -168,5 +169,29 @@ func TestAReloadThatFailsRollsBack(t *testing.T) {
 	}
 	if got := h.read("/etc/ssh/sshd_config.d/deny.conf"); got != "# v1\n" {
 		t.Errorf("the config after the rollback is %q, want v1's", got)
+	}
+}
+
+// Issue 24, item 3: a unit that crash-loops a few seconds after the settle
+// window was "ok" in check. systemd counts the automatic restarts since
+// the unit was last started (the deploy's restart resets the count): any
+// is a crash check reports, though the unit is active between two.
+func TestDriftFindsAUnitSystemdRestarted(t *testing.T) {
+	h, rec := unitHost(t)
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\nRestart=always\n[Install]\nWantedBy=multi-user.target\n",
+		"manifest.json":       unitManifest([]string{"web.service"}, nil),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	opts := h.opts
+	opts.units = func(context.Context) (units, func(), error) {
+		return statusRecorder{rec, map[string]systemd.UnitStatus{
+			"web.service": {LoadState: "loaded", FileState: "enabled", ActiveState: "active", SubState: "running", Type: "simple", NRestarts: 3},
+		}}, func() {}, nil
+	}
+	want := []wire.Drift{{App: "web", Kind: wire.DriftUnit, Path: "web.service",
+		What: "restarted 3 times by systemd since it was last started: it crashes (journalctl -u web.service)"}}
+	if diff := cmp.Diff(want, h.drift(opts).Drift); diff != "" {
+		t.Errorf("drift (-want +got):\n%s", diff)
 	}
 }
