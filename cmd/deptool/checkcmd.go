@@ -23,7 +23,8 @@ compare the host with the host commit it last applied, and run every app's
 health checks. Reported as drift: files in the apps' checkouts that differ
 from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
-removed or replaced, enabled units that were disabled or are not active,
+removed or replaced, enabled units that were disabled, are not active or
+that systemd restarted since they were last started (they crash),
 and an apply that was cut short and not undone yet. Nothing is changed on
 any host and no lock is taken; 'deptool repair' puts back what drifted.
 
