@@ -193,6 +193,11 @@ type PlanOptions struct {
 	// more than this many have not deployed; unset, it stops after the
 	// first stage with a failure.
 	MaxFail *Budget
+	// Repair names hosts to plan as if they ran nothing: every app added
+	// again over what the host has (links made, units enabled and
+	// restarted), from the host's own ref, so a host on its recorded
+	// version that drifted by hand gets it all put back ('deptool repair').
+	Repair map[string]bool
 }
 
 // MakePlan compares the config tree desired with what every host last
@@ -225,7 +230,7 @@ func makePlan(src source, desired store.ID, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	for _, h := range selected {
-		hp, err := pl.host(h, !opts.NoRollback)
+		hp, err := pl.host(h, !opts.NoRollback, opts.Repair[h.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -355,18 +360,20 @@ func deployedAt(src source, host string, base store.ID, ok bool) (store.ID, stor
 }
 
 // host plans one host, or returns nil when it is up to date.
-func (pl *planner) host(h store.Entry, rollback bool) (*HostPlan, error) {
+func (pl *planner) host(h store.Entry, rollback, repair bool) (*HostPlan, error) {
 	base, ok := pl.refs[h.Name]
 	base, from, ok, err := deployedAt(pl.src, h.Name, base, ok)
 	if err != nil {
 		return nil, err
 	}
-	if from == h.ID {
+	if from == h.ID && !repair {
 		return nil, nil
 	}
-	oldApps, err := appEntries(pl.src, h.Name, from)
-	if err != nil {
-		return nil, err
+	oldApps := map[string]store.ID{}
+	if !repair {
+		if oldApps, err = appEntries(pl.src, h.Name, from); err != nil {
+			return nil, err
+		}
 	}
 	newApps, err := appEntries(pl.src, h.Name, h.ID)
 	if err != nil {

@@ -379,3 +379,29 @@ func TestPlanReportsAMissingTree(t *testing.T) {
 		t.Errorf("Validate of a missing tree: %v, want a store error", err)
 	}
 }
+
+// A repair plans a host on its recorded version as if it ran nothing:
+// every app added again, its units linked, enabled and restarted, from
+// the host's ref. Other hosts up to date stay out of the plan.
+func TestPlanRepairAddsEveryAppAgainFromTheHostsRef(t *testing.T) {
+	s := store.OpenMemory()
+	files := map[string]string{
+		"web1/nginx/manifest.json":         `{"systemd": {"units_enabled": ["nginx.service"]}}`,
+		"web1/nginx/systemd/nginx.service": "x",
+		"web2/b/f":                         "y",
+	}
+	tree := buildTree(t, s, files)
+	deploy(t, s, tree, "web1", "web2")
+	p := mustPlan(t, s, tree, PlanOptions{Repair: map[string]bool{"web1": true}})
+	if len(p.Hosts) != 1 || p.Hosts[0].Host != "web1" || len(p.Hosts[0].Apps) != 1 {
+		t.Fatalf("plan = %+v, want web1 alone", p)
+	}
+	h, a := p.Hosts[0], p.Hosts[0].Apps[0]
+	if h.Base.IsZero() || h.New || h.From != h.To || a.Action != Add || !h.DaemonReload {
+		t.Errorf("host plan = %+v; want web1's base, its own tree, the app added and a reload", h)
+	}
+	want := []UnitStep{{Op: LinkUnit, Unit: "nginx.service"}, {Op: Enable, Unit: "nginx.service"}, {Op: Restart, Unit: "nginx.service"}}
+	if d := cmp.Diff(want, a.Units); d != "" {
+		t.Errorf("units (-want +got):\n%s", d)
+	}
+}

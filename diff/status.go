@@ -29,6 +29,10 @@ type HostStatus struct {
 	// Undeployed names the apps whose tree differs from the host's: added,
 	// changed or removed since.
 	Undeployed []string `json:"undeployed,omitempty"`
+	// Unknown is the commit the host was last deployed from when this store
+	// does not hold it: deployed from another store ('deptool sync' brings
+	// it here).
+	Unknown store.ID `json:"unknown_commit,omitzero"`
 	// PinnedAt is the commit 'deptool pin' holds the host at, if any.
 	PinnedAt store.ID `json:"pinned_at,omitzero"`
 	// Attempt is the host's last deploy attempt when it did not deploy
@@ -101,7 +105,13 @@ func hostStatus(src source, sources map[store.ID]string, host string, tree store
 	}
 	st.New = !ok
 	if ok {
-		if err := describeDeploy(src, sources, base, &st); err != nil {
+		err := describeDeploy(src, sources, base, &st)
+		switch {
+		case store.ObjectMissing(err):
+			// A fetch from a host last deployed from another store: its
+			// host commit is here, the deploy commit it names is not.
+			st.Unknown = st.Commit
+		case err != nil:
 			return st, fmt.Errorf("host %s: %w", host, err)
 		}
 	}
@@ -200,7 +210,10 @@ func attemptLine(a *Attempt, color bool) string {
 
 func statusState(h HostStatus, color bool) string {
 	what := "new host"
-	if !h.New {
+	switch {
+	case !h.Unknown.IsZero():
+		what = fmt.Sprintf("deployed from another store: commit %s unknown here; run sync", h.Unknown.String()[:12])
+	case !h.New:
 		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
 		if h.Source != "" {
 			what += ", source " + shortSource(h.Source)

@@ -48,3 +48,40 @@ func TestStatusNamesTheSourceOfEachHostsDeploy(t *testing.T) {
 		t.Fatalf("status does not name the source:\n%s", b.String())
 	}
 }
+
+// Issue 24, item 4: a host whose ref names a host commit made for a
+// deploy commit this store does not hold (a stale fetch of a host last
+// deployed from another store) is one line in status, not an error that
+// lists no host.
+func TestStatusOfAHostDeployedFromAnotherStoreIsALine(t *testing.T) {
+	s := store.OpenMemory()
+	tree := buildFiles(t, s, map[string]file{"web1/app/f": {data: "a\n"}, "web2/app/f": {data: "b\n"}, "web3/app/f": {data: "c\n"}})
+	entries, err := s.ReadTree(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := store.ID{0xde, 0xad, 0xbe, 0xef} // a deploy commit of another store
+	hc, err := s.CommitHost("web1", entries[0].ID, elsewhere, "bob@other", testTime)
+	if err == nil {
+		err = s.SetHostRef("web1", hc)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := Status(s, tree, nil)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var b bytes.Buffer
+	if err := RenderStatus(&b, hosts, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"web1  deployed from another store: commit deadbeef0000 unknown here; run sync",
+		"web2  new host",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}

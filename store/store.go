@@ -158,7 +158,9 @@ func Open(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return newStore(path, repo, st), nil
+	s := newStore(path, repo, st)
+	s.cleanTemp(started)
+	return s, nil
 }
 
 // OpenMemory returns an empty store that lives only in memory, for tests.
@@ -209,6 +211,7 @@ func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
 	if _, err := s.objects.SetEncodedObject(obj); err != nil {
+		s.cleanTemp(time.Now().Add(time.Second)) // its own temp file, closed by now
 		return ZeroID, fmt.Errorf("store: write %s %s: %w", obj.Type(), id, err)
 	}
 	return id, nil
@@ -400,6 +403,9 @@ func (s *Store) writeCommit(tree ID, parents []ID, message, operator string, whe
 	}
 	return s.put(obj)
 }
+
+// ObjectMissing reports whether err says an object is not in the store.
+func ObjectMissing(err error) bool { return errors.Is(err, plumbing.ErrObjectNotFound) }
 
 // CommitInfo reads a commit.
 func (s *Store) CommitInfo(id ID) (CommitInfo, error) {

@@ -25,9 +25,11 @@ compare the host with the host commit it last applied, and run every app's
 health checks. Reported as drift: files in the apps' checkouts that differ
 from that commit (changed, missing, or added by hand), links deptool made
 (manifest symlinks, unit files, sysusers and quadlet links) that were
-removed or replaced, enabled units that were disabled or are not active,
+removed or replaced, enabled units that were disabled, are not active or
+that systemd restarted since they were last started (they crash),
 and an apply that was cut short and not undone yet. Nothing is changed on
-any host and no lock is taken. Healthy hosts share one line, and hosts
+any host and no lock is taken; 'deptool repair' puts back what drifted.
+Healthy hosts share one line, and hosts
 with the same problems another (--verbose: a line per host).
 
 Exit status: 0 when every host was checked and nothing is wrong; 3 when a
@@ -70,6 +72,12 @@ host drifted, a health check failed, or a host could not be checked.`,
 				}
 			} else {
 				ui.PrintCheckResults(cmd.OutOrStdout(), results, verbose)
+				for _, r := range results {
+					if len(r.Drift) > 0 {
+						fmt.Fprintln(cmd.OutOrStdout(), "'deptool repair' puts back what drifted, on hosts at the version the store records for them.")
+						break
+					}
+				}
 			}
 			return checkExit(results)
 		},

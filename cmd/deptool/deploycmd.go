@@ -38,6 +38,8 @@ type deployFlags struct {
 	source          string
 	// verbose lists every host in the summary, with its own units.
 	verbose bool
+	// repair names the hosts planned as if they ran nothing (repair).
+	repair []string
 }
 
 func newDeployCmd() *cobra.Command {
@@ -151,6 +153,12 @@ func (f deployFlags) check() error {
 func (f deployFlags) planOptions() diff.PlanOptions {
 	sh, _ := diff.ParseShard(f.shard) // checked by check
 	opts := diff.PlanOptions{Limit: f.limit, NoRollback: f.noRollback, Canary: f.canary, Shard: sh}
+	if len(f.repair) > 0 {
+		opts.Repair = map[string]bool{}
+		for _, h := range f.repair {
+			opts.Repair[h] = true
+		}
+	}
 	f.rolloutOptions(&opts)
 	return opts
 }

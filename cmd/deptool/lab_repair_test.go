@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/lab"
 )
 
@@ -110,5 +111,66 @@ func TestAFullDiskAtFirstContactIsNotUnreachable(t *testing.T) {
 	onHost(t, l, "rep2", "umount /var/lib/deptool/bin")
 	if out, code := op.run("deploy", "--yes", "--settle", "0s"); code != 0 {
 		t.Errorf("deploy with room again exited %d:\n%s", code, out)
+	}
+}
+
+// Issue 24, item 3: `systemctl disable --now` on a host removes the
+// app's unit link and stops the unit. Every deploy of the app then ended
+// "rollback failed" (restart svc.service: Unit svc.service not found).
+// Now the deploy puts the link, the enablement and the running unit back
+// first: it deploys, and a failing version after the same drift rolls
+// back cleanly to a running unit.
+func TestAUnitDisabledByHandDoesNotWedgeTheHost(t *testing.T) {
+	l := lab.StartFresh(t, "drf1")
+	op := newOperator(t, l)
+	unit := "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+	manifest := `{"systemd": {"units_enabled": ["svc.service"]}}`
+	op.write(map[string]string{"drf1/app/systemd/svc.service": unit, "drf1/app/manifest.json": manifest, "drf1/app/conf": "1\n"})
+	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != 0 {
+		t.Fatalf("first deploy exited %d:\n%s", code, out)
+	}
+	state := func() string {
+		return onHost(t, l, "drf1", "systemctl is-enabled svc.service; systemctl is-active svc.service; true")
+	}
+	onHost(t, l, "drf1", "systemctl disable --now svc.service")
+	if got := state(); strings.Contains(got, "enabled") || strings.Contains(got, "\nactive") {
+		t.Fatalf("after disable --now the unit is %q", got)
+	}
+	op.write(map[string]string{"drf1/app/conf": "2\n"})
+	if out, code := op.run("deploy", "--yes", "--settle", "1s"); code != 0 {
+		t.Fatalf("deploy after disable --now exited %d:\n%s", code, out)
+	}
+	if got := state(); got != "enabled\nactive" {
+		t.Errorf("after the deploy the unit is %q, want enabled and active", got)
+	}
+
+	onHost(t, l, "drf1", "systemctl disable --now svc.service")
+	op.write(map[string]string{"drf1/app/systemd/svc.service": "[Service]\nExecStart=/bin/false\n[Install]\nWantedBy=multi-user.target\n", "drf1/app/conf": "3\n"})
+	out, code := op.run("deploy", "--yes", "--settle", "2s")
+	if code != deploy.ExitRolledBack || !strings.Contains(out, "rolled back") || strings.Contains(out, "rollback failed") {
+		t.Errorf("a failing deploy after disable --now exited %d, want rolled back:\n%s", code, out)
+	}
+	if got := state(); got != "enabled\nactive" {
+		t.Errorf("after the rollback the unit is %q, want enabled and active", got)
+	}
+
+	// The host runs its recorded version: no deploy has a reason to touch
+	// it, so check names repair, and repair puts it back.
+	onHost(t, l, "drf1", "systemctl disable --now svc.service")
+	if out, code := op.run("check"); code != exitHostFailed || !strings.Contains(out, "deptool repair") {
+		t.Errorf("check of the drifted host exited %d:\n%s", code, out)
+	}
+	out, code = op.run("repair", "--yes", "--settle", "1s")
+	if code != 0 || !strings.Contains(out, "svc.service") || !strings.Contains(out, "deployed") {
+		t.Errorf("repair exited %d:\n%s", code, out)
+	}
+	if got := state(); got != "enabled\nactive" {
+		t.Errorf("after the repair the unit is %q, want enabled and active", got)
+	}
+	if out, code := op.run("check"); code != 0 {
+		t.Errorf("check after the repair exited %d:\n%s", code, out)
+	}
+	if out, code := op.run("repair", "--yes"); code != 0 || !strings.Contains(out, "Nothing to repair") {
+		t.Errorf("repair of a host without drift exited %d:\n%s", code, out)
 	}
 }

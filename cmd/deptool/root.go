@@ -39,6 +39,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 		newSyncCmd(),
 		newLogCmd(),
 		newRollbackCmd(),
+		newRepairCmd(),
 		newPinCmd(),
 		newUnpinCmd(),
 		newSecretCmd(),

@@ -126,7 +126,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	return a, nil
 }
 
-// run applies the plan: repair, checks, checkouts, symlinks, units,
+// run applies the plan: repair, drift put back, checks, checkouts, symlinks, units,
 // removals, the wait for confirmation, then refs, journal and garbage
 // collection. A failure leaves
 // target at the commit attempted and current where it was; when the plan
@@ -138,6 +138,9 @@ func (a *applier) run() wire.Result {
 	}
 	if err := a.reconcile(); err != nil {
 		return a.finish(fmt.Errorf("nothing was changed on the host: put the apps back at the host store's current commit: %w", err))
+	}
+	if err := a.reestablish(); err != nil {
+		return a.finish(fmt.Errorf("put back what the apps manage on the host, as the host store's current commit has it: %w", err))
 	}
 	if err := a.prepareFiles(); err != nil {
 		return a.finish(err)

@@ -274,8 +274,20 @@ func (dc *driftCheck) units(app string, enabled []string) error {
 		if !isTemplate(u) && !st.Running() {
 			dc.add(app, wire.DriftUnit, u, "not active: %s (%s)", st.ActiveState, st.SubState)
 		}
+		// A unit crash-looping after the settle window is active
+		// between two crashes; the count is what tells.
+		if st.NRestarts > 0 {
+			dc.add(app, wire.DriftUnit, u, "restarted %d %s by systemd since it was last started: it crashes (journalctl -u %s)", st.NRestarts, pluralTimes(st.NRestarts), u)
+		}
 	}
 	return nil
+}
+
+func pluralTimes(n uint32) string {
+	if n == 1 {
+		return "time"
+	}
+	return "times"
 }
 
 // isTemplateInstance: systemd reports an instance's file state as that of

@@ -132,6 +132,10 @@ func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string
 			started = append(started, e.Unit)
 			continue
 		}
+		if err != nil && verb == "reload" && a.runsDespiteReload(sd, e.Unit, err) {
+			started = append(started, e.Unit)
+			continue
+		}
 		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: e.Unit, Failed: true, Reason: unitReason(err),
 				Journal: sd.JournalTail(e.Unit, journalLines, a.journalSince), AfterRollback: true})

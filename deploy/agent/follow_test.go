@@ -101,6 +101,9 @@ func BenchmarkKeepUnitTimes(b *testing.B) {
 
 func (r *recorder) ReloadUnit(_ context.Context, u string) error {
 	r.add("reload %s", u)
+	if r.failReload[u] {
+		return fmt.Errorf("job for reload of %s: failed (its ExecReload= exited 1)", u)
+	}
 	return nil
 }
 
@@ -268,6 +271,10 @@ func TestValidationBeforeActivation(t *testing.T) {
 }
 
 func (r *recorder) Status(_ context.Context, u string) (systemd.UnitStatus, error) {
+	if st, ok := r.status[u]; ok { // set between applies; Status runs under r.mu
+
+		return st, nil
+	}
 	return systemd.UnitStatus{LoadState: "loaded", FileState: "enabled", ActiveState: "active", SubState: "running", Type: "simple", Result: "success"}, nil
 }
 

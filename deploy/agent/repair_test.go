@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"context"
+	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/google/go-cmp/cmp"
 )
 
 // After a rollback failed because the old version cannot start either (a
@@ -84,4 +89,109 @@ func TestCurrentLinkChangedByHand(t *testing.T) {
 		t.Errorf("the v1 checkout written again holds %q", got)
 	}
 	_ = d3
+}
+
+// Issue 24, item 3: `systemctl disable --now web.service` removes the
+// link of a linked unit and stops it. The next apply links it again,
+// reloads, enables and starts it before its own restarts, so neither
+// they nor an undo meet "Unit web.service not found".
+func TestUnitDisabledByHandIsPutBackBeforeTheApply(t *testing.T) {
+	h, rec := unitHost(t)
+	h.settle = time.Second
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\n",
+		"web.conf":            "1\n",
+		"manifest.json":       unitManifest([]string{"web.service"}, map[string]string{"/etc/web.conf": "web.conf"}),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	rec.take()
+	link := h.readlink("/etc/systemd/system/web.service")
+	if err := os.Remove(h.path("/etc/systemd/system/web.service")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(h.path("/etc/web.conf")); err != nil {
+		t.Fatal(err)
+	}
+	rec.status = map[string]systemd.UnitStatus{"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead"}}
+	v2 := maps.Clone(v1)
+	v2["web.conf"] = "2\n"
+	rec.observe = func(call string) {
+		if got, _ := os.Readlink(h.path("/etc/systemd/system/web.service")); call == "restart web.service" && got != link {
+			t.Errorf("web.service restarted without its link")
+		}
+	}
+	h.deploy(apps{"web": v2}).mustSucceed(t)
+	want := []string{"reload", "enable web.service", "restart web.service", "restart web.service", "settle web.service 1s"}
+	if diff := cmp.Diff(want, rec.take()); diff != "" {
+		t.Errorf("systemd calls (-want +got):\n%s", diff)
+	}
+	if got := h.readlink("/etc/systemd/system/web.service"); got != link {
+		t.Errorf("the unit's link is %q, want %q", got, link)
+	}
+	if got := h.read("/etc/web.conf"); got != "2\n" {
+		t.Errorf("the manifest symlink reads %q", got)
+	}
+
+	// A failed apply's undo restarts the unit it runs again: found.
+	rec.status = map[string]systemd.UnitStatus{"web.service": {LoadState: "loaded", FileState: "disabled", ActiveState: "inactive", SubState: "dead"}}
+	if err := os.Remove(h.path("/etc/systemd/system/web.service")); err != nil {
+		t.Fatal(err)
+	}
+	rec.fail("web.service", "exit-code", 1)
+	v3 := maps.Clone(v1)
+	v3["web.conf"] = "3\n"
+	if d := h.deploy(apps{"web": v3}); d.result.Outcome != wire.RolledBack {
+		t.Errorf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
+	}
+	if got := h.readlink("/etc/systemd/system/web.service"); got != link {
+		t.Errorf("after the rollback the unit's link is %q, want %q", got, link)
+	}
+}
+
+// Issue 24, item 3: a unit whose ExecReload= fails, on a change of its
+// config only. The forward reload fails and the apply rolls back; the
+// undo's reload fails the same way, but the unit runs, on the config it
+// ran before the attempt (the failed reload never took the new one), and
+// that config is back on disk: the host is rolled back, not "rollback
+// failed".
+func TestAReloadThatFailsRollsBack(t *testing.T) {
+	h, rec := unitHost(t)
+	h.write("/etc/ssh/sshd_config.d/keep", "", 0o644)
+	h.deploy(apps{"web": sshApp("# v1\n")}).mustSucceed(t)
+	rec.take()
+	rec.failReload = map[string]bool{"web.service": true}
+	d := h.deploy(apps{"web": sshApp("# v2\n")})
+	if d.result.Outcome != wire.RolledBack {
+		t.Fatalf("outcome %s (%s; rollback: %s), want rolled back", d.result.Outcome, d.result.Error, d.result.RollbackError)
+	}
+	if !strings.Contains(d.result.Error, "reload") || !strings.Contains(d.result.Error, "ExecReload= exited 1") {
+		t.Errorf("the reason %q does not name the failed reload", d.result.Error)
+	}
+	if got := h.read("/etc/ssh/sshd_config.d/deny.conf"); got != "# v1\n" {
+		t.Errorf("the config after the rollback is %q, want v1's", got)
+	}
+}
+
+// Issue 24, item 3: a unit that crash-loops a few seconds after the settle
+// window was "ok" in check. systemd counts the automatic restarts since
+// the unit was last started (the deploy's restart resets the count): any
+// is a crash check reports, though the unit is active between two.
+func TestDriftFindsAUnitSystemdRestarted(t *testing.T) {
+	h, rec := unitHost(t)
+	v1 := files{
+		"systemd/web.service": "[Service]\nExecStart=/bin/web\nRestart=always\n[Install]\nWantedBy=multi-user.target\n",
+		"manifest.json":       unitManifest([]string{"web.service"}, nil),
+	}
+	h.deploy(apps{"web": v1}).mustSucceed(t)
+	opts := h.opts
+	opts.Units = func(context.Context) (Units, func(), error) {
+		return statusRecorder{rec, map[string]systemd.UnitStatus{
+			"web.service": {LoadState: "loaded", FileState: "enabled", ActiveState: "active", SubState: "running", Type: "simple", NRestarts: 3},
+		}}, func() {}, nil
+	}
+	want := []wire.Drift{{App: "web", Kind: wire.DriftUnit, Path: "web.service",
+		What: "restarted 3 times by systemd since it was last started: it crashes (journalctl -u web.service)"}}
+	if diff := cmp.Diff(want, h.drift(opts).Drift); diff != "" {
+		t.Errorf("drift (-want +got):\n%s", diff)
+	}
 }

@@ -683,6 +683,10 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 			started = append(started, u)
 			continue
 		}
+		if err != nil && verb == "reload" && a.runsDespiteReload(sd, u, err) {
+			started = append(started, u)
+			continue
+		}
 		if err != nil {
 			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: unitReason(err),
 				Journal: sd.JournalTail(u, journalLines, a.journalSince), AfterRollback: true})
@@ -707,6 +711,25 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	}
 	att.Undone = true
 	return att.save(a.l)
+}
+
+// runsDespiteReload says whether unit u, whose reload in an undo failed,
+// runs all the same, and then warns. Its ExecReload= fails on the old
+// config as it did on the new: the forward reload that failed never took
+// the new config, so a unit that runs, runs the config put back, and the
+// host is rolled back; the settle that follows judges it as any other.
+func (a *applier) runsDespiteReload(sd units, u string, err error) bool {
+	var running bool
+	serr := a.bounded("the state of "+u, func(ctx context.Context) error {
+		st, err := sd.Status(ctx, u)
+		running = st.Running()
+		return err
+	})
+	if serr != nil || !running {
+		return false
+	}
+	a.warn(fmt.Errorf("reload %s failed again in the rollback (%v); it runs, on the config it ran before the attempt, which is back on disk", u, err))
+	return true
 }
 
 // enabledAt is the units each app enabled in a host commit's manifests:

@@ -46,6 +46,12 @@ type recorder struct {
 	// unloaded names the units Loaded says systemd has never read; all
 	// others it holds, so by default every unit change reloads.
 	unloaded map[string]bool
+	// status is what Status reports for these units; the others are
+	// enabled and running.
+	status map[string]systemd.UnitStatus
+	// failReload makes every ReloadUnit of these units fail, as an
+	// ExecReload= that exits non-zero does.
+	failReload map[string]bool
 }
 
 func newRecorder() *recorder {

@@ -133,6 +133,9 @@ type UnitStatus struct {
 	SubState    string
 	Type        string // the service's Type=; empty for other unit types
 	Result      string // the service's Result; empty for other unit types
+	// NRestarts counts the service's automatic restarts since it was last
+	// started by a job (a deploy's restart resets it): crashes.
+	NRestarts uint32
 }
 
 // Running reports whether the unit runs as an enabled unit should: active,
@@ -157,6 +160,7 @@ func (m *Manager) Status(ctx context.Context, unit string) (UnitStatus, error) {
 	if strings.HasSuffix(unit, ".service") {
 		if sp, err := m.conn.GetUnitTypePropertiesContext(ctx, unit, "Service"); err == nil {
 			s.Type, s.Result = str(sp, "Type"), str(sp, "Result")
+			s.NRestarts, _ = sp["NRestarts"].(uint32)
 		}
 	}
 	return s, nil

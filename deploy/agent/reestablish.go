@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
+	hostlayout "github.com/deptool/deptool/diff/layout"
+	"github.com/deptool/deptool/store"
+)
+
+// reestablish puts back what the apps of the host's current commit manage
+// outside their checkouts, where someone changed it by hand: the links of
+// their unit files, drop-ins, sysusers and quadlet files and their
+// manifest symlinks, the enablement of the units they enable, and those
+// units running. `systemctl disable --now x` removes a linked unit's link:
+// the next restart of x, forward or in an undo, then failed with "Unit
+// x.service not found", and every deploy of the app ended "rollback
+// failed". Like reconcile, it runs before the attempt starts and is not
+// part of it: undoing the attempt must not break the host again.
+//
+// A link path taken by something other than a link into deptool's apps is
+// left alone: that is not drift deptool may overwrite (check reports it).
+// A unit that does not start is a warning, not a failure: the apply's own
+// restarts are judged as always.
+func (a *applier) reestablish() error {
+	var units []string // whose files were linked again
+	var enabled []appUnit
+	reload := false
+	for _, app := range slices.Sorted(maps.Keys(a.fromApps)) {
+		tree := a.fromApps[app]
+		links, m, err := a.managedLinks(app, tree)
+		if err != nil {
+			return fmt.Errorf("app %s: %w", app, err)
+		}
+		for _, p := range slices.Sorted(maps.Keys(links)) {
+			fixed, err := a.relink(app, p, links[p])
+			if err != nil {
+				return fmt.Errorf("app %s: %w", app, err)
+			}
+			if !fixed {
+				continue
+			}
+			if name, ok := strings.CutPrefix(p, unitDir+"/"); ok {
+				units = append(units, unitOf(name))
+				reload = true
+			}
+			if strings.HasPrefix(p, quadletDir+"/") {
+				reload = true
+			}
+		}
+		for _, u := range m.Systemd.UnitsEnabled {
+			enabled = append(enabled, appUnit{app, u})
+		}
+	}
+	if len(enabled) == 0 && !reload {
+		return nil
+	}
+	sd, err := a.systemd()
+	if err != nil {
+		if !reload {
+			// Nothing was changed that systemd must see; whether the
+			// units run is then for check to report.
+			return nil
+		}
+		return err
+	}
+	if reload {
+		a.say(wire.Progress{Step: "daemon-reload", Detail: "unit links put back: " + strings.Join(units, ", ")})
+		if err := a.bounded("daemon-reload", sd.Reload); err != nil {
+			return err
+		}
+	}
+	var enable, start []string
+	var enableApps, startApps []string
+	for _, au := range enabled {
+		var st statusOf
+		err := a.bounded("the state of "+au.unit, func(ctx context.Context) error {
+			s, err := sd.Status(ctx, au.unit)
+			st = statusOf{s.LoadState, s.FileState, s.Running()}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if st.load == "not-found" {
+			continue // its file is not there to enable: the apply or check says so
+		}
+		if st.file != "enabled" && !isTemplateInstance(au.unit) {
+			enable, enableApps = append(enable, au.unit), append(enableApps, au.app)
+		}
+		if !isTemplate(au.unit) && !st.running {
+			start, startApps = append(start, au.unit), append(startApps, au.app)
+		}
+	}
+	if len(enable) > 0 {
+		for i, u := range enable {
+			a.say(wire.Progress{Step: "repair", App: enableApps[i], Detail: u + " was not enabled: enable"})
+		}
+		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
+			return fmt.Errorf("enable %s: %w", strings.Join(enable, ", "), err)
+		}
+		if err := a.reloadIfOutdated(true); err != nil {
+			return err
+		}
+	}
+	for i, u := range start {
+		a.say(wire.Progress{Step: "repair", App: startApps[i], Detail: u + " was not running: start"})
+		if err := a.bounded("start "+u, func(ctx context.Context) error { return sd.Restart(ctx, u) }); err != nil {
+			a.warn(fmt.Errorf("app %s: %s does not start again: %w", startApps[i], u, err))
+		}
+	}
+	return nil
+}
+
+type statusOf struct {
+	load, file string
+	running    bool
+}
+
+// managedLinks are the links app manages on the host, by host path, with
+// the target each must have, and the app's manifest.
+func (a *applier) managedLinks(app string, tree store.ID) (map[string]string, diff.Manifest, error) {
+	var m diff.Manifest
+	links := map[string]string{}
+	entries, err := a.st.ReadTree(tree)
+	if err != nil {
+		return nil, m, err
+	}
+	for _, e := range entries {
+		switch {
+		case e.Name == diff.ManifestName && !e.IsDir():
+			data, err := a.st.ReadBlob(e.ID)
+			if err != nil {
+				return nil, m, err
+			}
+			if m, err = diff.ParseManifest(app+"/"+diff.ManifestName, data); err != nil {
+				return nil, m, err
+			}
+		case e.IsDir():
+			for _, sp := range hostlayout.Specials {
+				if sp.Dir != e.Name {
+					continue
+				}
+				files, err := a.specialFiles(e.ID, "")
+				if err != nil {
+					return nil, m, err
+				}
+				for _, f := range files {
+					links[path.Join(sp.Host, f)] = a.l.linkTarget(app, path.Join(sp.Dir, f))
+				}
+			}
+		}
+	}
+	for p, target := range m.Symlinks {
+		links[p] = a.l.linkTarget(app, target)
+	}
+	return links, m, nil
+}
+
+// specialFiles lists the files of a special directory's tree and of its
+// drop-in directories (x.d/y), as deptool links them.
+func (a *applier) specialFiles(tree store.ID, prefix string) ([]string, error) {
+	entries, err := a.st.ReadTree(tree)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			out = append(out, prefix+strings.TrimSuffix(e.Name, diff.SecretSuffix))
+			continue
+		}
+		if prefix == "" && strings.HasSuffix(e.Name, ".d") {
+			sub, err := a.specialFiles(e.ID, e.Name+"/")
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sub...)
+		}
+	}
+	return out, nil
+}
+
+// relink makes host path p a link to target when it is missing or a link
+// into deptool's apps pointing elsewhere, and says whether it did.
+func (a *applier) relink(app, p, target string) (bool, error) {
+	hp := a.l.host(p)
+	fi, err := os.Lstat(hp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, bare(err)
+	case fi.Mode()&fs.ModeSymlink == 0:
+		return false, nil
+	default:
+		cur := readlink(hp)
+		if cur == target || !a.l.ours(cur) {
+			return false, nil
+		}
+	}
+	if err := a.parentsSafe(p); err != nil {
+		return false, err
+	}
+	d, err := openDir(a.l.host(path.Dir(p)), func(string) error { return nil })
+	if err != nil {
+		return false, fmt.Errorf("create %s: %w", path.Dir(p), hostErr(a.l, err))
+	}
+	d.Close()
+	a.warn(fmt.Errorf("app %s: %s was changed on the host (removed, or pointed elsewhere): linked again, as the host's current commit has it", app, p))
+	if err := setSymlink(hp, target); err != nil {
+		return false, bare(err)
+	}
+	return true, nil
+}
