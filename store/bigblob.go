@@ -28,7 +28,7 @@ func (s *Store) writeFileBlob(path string, size int64) (ID, error) {
 		err = fmt.Errorf("%s changed while it was read (%d bytes, then %d): run again", path, size, obj.read)
 	}
 	if err != nil {
-		s.cleanTemp(time.Now().Add(time.Second)) // its own temp file, closed by now
+		s.cleanTemp(time.Now().Add(time.Second), true) // its own temp file
 		return ZeroID, fmt.Errorf("store: write blob of %s: %w", path, err)
 	}
 	return ID(id), nil

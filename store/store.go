@@ -159,7 +159,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := newStore(path, repo, st)
-	s.cleanTemp(started)
+	s.cleanTemp(started, false)
 	return s, nil
 }
 
@@ -211,7 +211,7 @@ func (s *Store) put(obj plumbing.EncodedObject) (ID, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
 	if _, err := s.objects.SetEncodedObject(obj); err != nil {
-		s.cleanTemp(time.Now().Add(time.Second)) // its own temp file, closed by now
+		s.cleanTemp(time.Now().Add(time.Second), true) // its own temp file
 		return ZeroID, fmt.Errorf("store: write %s %s: %w", obj.Type(), id, err)
 	}
 	return id, nil

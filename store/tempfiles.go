@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,12 @@ var started = time.Now()
 // with ENOSPC and left one more. Another deptool may be writing into the
 // same store right now without this process's lock: the file it writes is
 // open in it, which is what the /proc scan asks.
-func (s *Store) cleanTemp(cutoff time.Time) {
+//
+// After a failed write of its own (ours), the files this process holds
+// open count as not held: object writes take objMu, so a temp file open
+// here is the failed write's, which go-git may leave open until a
+// finalizer closes it.
+func (s *Store) cleanTemp(cutoff time.Time, ours bool) {
 	if s.path == "" {
 		return
 	}
@@ -42,7 +48,7 @@ func (s *Store) cleanTemp(cutoff time.Time) {
 	if len(stale) == 0 {
 		return
 	}
-	held := openFiles()
+	held := openFiles(ours)
 	for _, p := range stale {
 		if abs, err := filepath.Abs(p); err == nil && !held[abs] {
 			os.Remove(p)
@@ -50,11 +56,16 @@ func (s *Store) cleanTemp(cutoff time.Time) {
 	}
 }
 
-// openFiles are the paths open in any process this one can see.
-func openFiles() map[string]bool {
+// openFiles are the paths open in any process this one can see, this
+// one left out when notSelf.
+func openFiles(notSelf bool) map[string]bool {
 	held := map[string]bool{}
 	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
+	self := fmt.Sprintf("/proc/%d/fd", os.Getpid())
 	for _, fd := range procs {
+		if notSelf && fd == self {
+			continue
+		}
 		links, err := os.ReadDir(fd)
 		if err != nil {
 			continue

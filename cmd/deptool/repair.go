@@ -71,6 +71,5 @@ a reason to touch.`,
 	addRolloutFlags(cmd, &f)
 	addLimitFlag(cmd, &f.limit)
 	addOutputFlag(cmd, &f.output)
-	addVerboseFlag(cmd, &f.verbose)
 	return cmd
 }
