@@ -131,6 +131,19 @@ func (f *Fleet) add(name string, authorized []byte) (*host, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The operator's key may log in, and so, as on a real host, sign
+	// deploys to it: the agent checks signatures against authorized_keys.
+	pub, err := ssh.ParsePublicKey(authorized)
+	if err != nil {
+		return nil, err
+	}
+	sshDir := filepath.Join(sh.Root, "root", ".ssh")
+	if err := os.MkdirAll(sshDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(sshDir, "authorized_keys"), ssh.MarshalAuthorizedKey(pub), 0o600); err != nil {
+		return nil, err
+	}
 	h := &host{name: name, sim: sh, key: signer.PublicKey()}
 	h.config = &ssh.ServerConfig{
 		PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
