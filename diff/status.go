@@ -35,6 +35,10 @@ type HostStatus struct {
 	// (rolled back, failed...), newer than its last deploy; nil otherwise.
 	// Package deploy fills it in from the store's outcome notes.
 	Attempt *Attempt `json:"last_attempt,omitempty"`
+	// Unverified says why the store's record of the host does not
+	// verify (package deploy checks it): the host is then not counted as
+	// deployed, and 'deptool sync' takes the host's own record.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // Attempt is a deploy attempt that did not take, as status shows it.
@@ -199,6 +203,9 @@ func attemptLine(a *Attempt, color bool) string {
 }
 
 func statusState(h HostStatus, color bool) string {
+	if h.Unverified != "" {
+		return paint("record not verified: "+h.Unverified, red, color) + "; run 'deptool sync --limit " + h.Host + "'"
+	}
 	what := "new host"
 	if !h.New {
 		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
