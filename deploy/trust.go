@@ -257,7 +257,7 @@ func UnverifiedHosts(s *store.Store, hosts []string) (map[string]Unverified, err
 // each such host, its ref, its commit and why, and what to do.
 func CheckPlan(s *store.Store, desired store.ID, opts diff.PlanOptions) error {
 	bad, err := UnverifiedHosts(s, nil)
-	if err != nil || len(bad) == 0 {
+	if err != nil {
 		return err
 	}
 	var names []string
@@ -282,6 +282,29 @@ func CheckPlan(s *store.Store, desired store.ID, opts diff.PlanOptions) error {
 			hosts = append(hosts, h)
 		}
 	}
+	// A pin is a ref anyone who can push may write too: one at a deploy
+	// that does not verify is not honoured either.
+	pins, err := s.Pins()
+	if err != nil {
+		return err
+	}
+	t, err := NewTrust(s)
+	if err != nil {
+		return err
+	}
+	for _, h := range selected {
+		at, ok := pins[h]
+		if !ok || !opts.Shard.Has(h) {
+			continue
+		}
+		if _, dup := bad[h]; dup {
+			continue
+		}
+		if v := t.Verify(at); v.Problem != "" {
+			hosts = append(hosts, h)
+			bad[h] = Unverified{Ref: "refs/pins/" + h, Commit: at, Why: v.Problem}
+		}
+	}
 	if len(hosts) == 0 {
 		return nil
 	}
@@ -290,7 +313,7 @@ func CheckPlan(s *store.Store, desired store.ID, opts diff.PlanOptions) error {
 	for i, h := range hosts {
 		lines[i] = "  " + bad[h].String()
 	}
-	return fmt.Errorf("the store's record of %s does not verify, so nothing is planned against it; run 'deptool sync --limit %s' to take the host's own:\n%s",
+	return fmt.Errorf("the store's record of %s does not verify, so nothing is planned against it; run 'deptool sync --limit %s' to take the host's own (or 'deptool unpin' for a pin):\n%s",
 		strings.Join(hosts, ", "), strings.Join(hosts, ","), strings.Join(lines, "\n"))
 }
 

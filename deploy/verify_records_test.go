@@ -195,3 +195,25 @@ func TestUnsignedRecordsOfAStoreFromBeforeSigning(t *testing.T) {
 		t.Fatalf("unsigned history after the first signed deploy: %v, %v", bad, err)
 	}
 }
+
+// A pin pushed with plain git at a forged deploy is not honoured: the
+// plan is refused and names the pin; a pin at a signed deploy holds.
+func TestForgedPinIsNotHonoured(t *testing.T) {
+	s, ours := signedStore(t)
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	good := deployed(t, s, "v1", ours, t0)
+	hostCommit(t, s, good, t0)
+	forged := deployed(t, s, "pwned", nil, t0.Add(time.Minute))
+	desired := mustTree(t, s, good)
+	if err := s.Pin("a1", good); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPlan(s, desired, diff.PlanOptions{}); err != nil {
+		t.Fatalf("pin at a signed deploy: %v", err)
+	}
+	plainGit(t, s, "update-ref", "refs/pins/a1", forged.String())
+	err := CheckPlan(s, desired, diff.PlanOptions{Limit: []string{"a1"}})
+	if err == nil || !strings.Contains(err.Error(), "refs/pins/a1 (commit "+forged.Short()+")") || !strings.Contains(err.Error(), "unsigned") {
+		t.Errorf("plan with a forged pin: %v", err)
+	}
+}
