@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -215,5 +216,46 @@ func TestForgedPinIsNotHonoured(t *testing.T) {
 	err := CheckPlan(s, desired, diff.PlanOptions{Limit: []string{"a1"}})
 	if err == nil || !strings.Contains(err.Error(), "refs/pins/a1 (commit "+forged.Short()+")") || !strings.Contains(err.Error(), "unsigned") {
 		t.Errorf("plan with a forged pin: %v", err)
+	}
+}
+
+// What checking every host's record costs status and a plan, for one
+// signed deploy to b.N-independent 10,000 hosts.
+func BenchmarkUnverifiedHosts10k(b *testing.B) {
+	s, err := store.Init(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours := trustKey(&testing.T{})
+	if err := s.AddAllowedSigner("ann@laptop", ours.PublicKey()); err != nil {
+		b.Fatal(err)
+	}
+	blob, _ := s.WriteBlob([]byte("x"))
+	app, _ := s.WriteTree([]store.Entry{{Name: "conf", Mode: store.ModeFile, ID: blob}})
+	host, _ := s.WriteTree([]store.Entry{{Name: "site", Mode: store.ModeDir, ID: app}})
+	var entries []store.Entry
+	for i := range 10000 {
+		entries = append(entries, store.Entry{Name: fmt.Sprintf("h%05d", i), Mode: store.ModeDir, ID: host})
+	}
+	root, _ := s.WriteTree(entries)
+	t0 := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	dep, err := s.CommitSigned(root, "deploy\n", "ann@laptop", t0, store.SignerFunc(ours))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		id, err := s.CommitHost(e.Name, host, dep, "ann@laptop", t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.SetHostRef(e.Name, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		if bad, err := UnverifiedHosts(s, nil); err != nil || len(bad) != 0 {
+			b.Fatal(bad, err)
+		}
 	}
 }
