@@ -26,6 +26,10 @@ type Entry struct {
 	// Recorded is false for a deploy that never finished recording its
 	// outcomes: the operator was interrupted or killed.
 	Recorded bool `json:"recorded"`
+	// Unverified says why the deploy commit does not verify against the
+	// store's allowed signers (see MarkUnverified); "" when it does or
+	// was not checked.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // Subject is the first line of the deploy's message.

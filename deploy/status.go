@@ -17,6 +17,19 @@ func Status(s *store.Store, tree store.ID, limit []string) ([]diff.HostStatus, e
 	if err != nil {
 		return nil, err
 	}
+	// A deploy or record that does not verify is not counted: its
+	// outcomes are anyone's to write.
+	if err := MarkUnverified(s, history); err != nil {
+		return nil, err
+	}
+	hosts := make([]string, len(statuses))
+	for i, st := range statuses {
+		hosts[i] = st.Host
+	}
+	bad, err := UnverifiedHosts(s, hosts)
+	if err != nil {
+		return nil, err
+	}
 	last := map[string]*diff.Attempt{}
 	seen := map[string]bool{}
 	for _, e := range history { // newest first
@@ -32,6 +45,9 @@ func Status(s *store.Store, tree store.ID, limit []string) ([]diff.HostStatus, e
 	}
 	for i := range statuses {
 		statuses[i].Attempt = last[statuses[i].Host]
+		if u, ok := bad[statuses[i].Host]; ok {
+			statuses[i] = diff.HostStatus{Host: statuses[i].Host, Unverified: u.String(), PinnedAt: statuses[i].PinnedAt}
+		}
 	}
 	return statuses, nil
 }

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
+
+	"github.com/deptool/deptool/diff"
 
 	"github.com/deptool/deptool/store"
+	"github.com/go-git/go-git/v5/plumbing"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -30,6 +34,10 @@ type Trust struct {
 	// signature vouches for (a commit's id covers its parents'). nil
 	// until needed.
 	covered map[store.ID]bool
+	// verdicts and trees are per deploy commit, for VerifyHost: the
+	// hosts of one deploy share them.
+	verdicts map[store.ID]Verdict
+	trees    map[store.ID][]store.Entry
 }
 
 // NewTrust reads the store's allowed signers and its requireSignatures.
@@ -154,4 +162,182 @@ func TrustedVersions(s *store.Store, hosts []string) ([]Entry, []Rejected, error
 		return false
 	})
 	return entries, rejected, nil
+}
+
+// VerifyHost judges host's record, host commit id (refs/remotes/<host>,
+// which anyone who can push to the team's remote can move): it passes
+// only as the host commit of a deploy that verifies, whose signed tree
+// holds id's tree for host, the same proof a host asks for.
+func (t *Trust) VerifyHost(host string, id store.ID) Verdict {
+	info, err := t.s.CommitInfo(id)
+	if err != nil {
+		return Verdict{Problem: err.Error()}
+	}
+	// The trailer DeployOf reads, from the commit already read: a
+	// record per host, and each read counts at 10,000 hosts.
+	var dep store.ID
+	for _, line := range strings.Split(info.Message, "\n") {
+		if v, ok := strings.CutPrefix(line, "Deptool-Deploy: "); ok {
+			dep = store.ID(plumbing.NewHash(strings.TrimSpace(v)))
+		}
+	}
+	if dep.IsZero() {
+		return Verdict{Problem: "it names no deploy commit"}
+	}
+	if t.verdicts == nil {
+		t.verdicts, t.trees = map[store.ID]Verdict{}, map[store.ID][]store.Entry{}
+	}
+	v, seen := t.verdicts[dep]
+	if !seen {
+		if _, err := t.s.CommitInfo(dep); err != nil {
+			v = Verdict{Problem: fmt.Sprintf("its deploy %s is not in this store", dep.Short())}
+		} else if v = t.Verify(dep); v.Problem != "" {
+			v.Problem = fmt.Sprintf("its deploy %s does not verify: %s", dep.Short(), v.Problem)
+		}
+		t.verdicts[dep] = v
+	}
+	if v.Problem != "" {
+		return v
+	}
+	entries, seen := t.trees[dep]
+	if !seen {
+		d, err := t.s.CommitInfo(dep)
+		if err == nil {
+			entries, err = t.s.ReadTree(d.Tree)
+		}
+		if err != nil {
+			return Verdict{Problem: err.Error()}
+		}
+		t.trees[dep] = entries
+	}
+	want := store.EmptyTree
+	for _, e := range entries {
+		if e.Name == host {
+			want = e.ID
+		}
+	}
+	if info.Tree != want {
+		v.Problem = fmt.Sprintf("its tree is not what deploy %s holds for %s", dep.Short(), host)
+	}
+	return v
+}
+
+// Unverified is a record, or a deploy, left out because it does not
+// verify: which ref, which commit, and why.
+type Unverified struct {
+	Ref    string   `json:"ref"`
+	Commit store.ID `json:"commit"`
+	Why    string   `json:"why"`
+}
+
+// String is the one line that reports it.
+func (u Unverified) String() string {
+	return fmt.Sprintf("%s (commit %s) does not verify: %s", u.Ref, u.Commit.Short(), u.Why)
+}
+
+// UnverifiedHosts are the hosts (all, when hosts is empty) whose record
+// in the store does not verify: they are not planned against, and not
+// counted as deployed, until 'deptool sync' takes the host's own.
+func UnverifiedHosts(s *store.Store, hosts []string) (map[string]Unverified, error) {
+	refs, err := s.HostRefs()
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTrust(s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Unverified{}
+	for host, id := range refs {
+		if len(hosts) > 0 && !slices.Contains(hosts, host) {
+			continue
+		}
+		if v := t.VerifyHost(host, id); v.Problem != "" {
+			out[host] = Unverified{Ref: "refs/remotes/" + host, Commit: id, Why: v.Problem}
+		}
+	}
+	return out, nil
+}
+
+// CheckPlan refuses to plan desired against a host record that does
+// not verify, for every host opts selects, up to date or not (a forged
+// record is most often one that says "up to date"): one error naming
+// each such host, its ref, its commit and why, and what to do.
+func CheckPlan(s *store.Store, desired store.ID, opts diff.PlanOptions) error {
+	bad, err := UnverifiedHosts(s, nil)
+	if err != nil {
+		return err
+	}
+	var names []string
+	if desired != store.EmptyTree && !desired.IsZero() {
+		entries, err := s.ReadTree(desired)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			names = append(names, e.Name)
+		}
+	}
+	selected := names
+	if len(opts.Limit) > 0 {
+		if selected, err = diff.Select(names, opts.Groups, opts.Limit); err != nil {
+			return err
+		}
+	}
+	var hosts []string
+	for _, h := range selected {
+		if _, ok := bad[h]; ok && opts.Shard.Has(h) {
+			hosts = append(hosts, h)
+		}
+	}
+	// A pin is a ref anyone who can push may write too: one at a deploy
+	// that does not verify is not honoured either.
+	pins, err := s.Pins()
+	if err != nil {
+		return err
+	}
+	t, err := NewTrust(s)
+	if err != nil {
+		return err
+	}
+	for _, h := range selected {
+		at, ok := pins[h]
+		if !ok || !opts.Shard.Has(h) {
+			continue
+		}
+		if _, dup := bad[h]; dup {
+			continue
+		}
+		if v := t.Verify(at); v.Problem != "" {
+			hosts = append(hosts, h)
+			bad[h] = Unverified{Ref: "refs/pins/" + h, Commit: at, Why: v.Problem}
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	slices.Sort(hosts)
+	lines := make([]string, len(hosts))
+	for i, h := range hosts {
+		lines[i] = "  " + bad[h].String()
+	}
+	return fmt.Errorf("the store's record of %s does not verify, so nothing is planned against it; run 'deptool sync --limit %s' to take the host's own (or 'deptool unpin' for a pin):\n%s",
+		strings.Join(hosts, ", "), strings.Join(hosts, ","), strings.Join(lines, "\n"))
+}
+
+// MarkUnverified marks the deploys among entries that do not verify and
+// drops their outcomes: an outcome note is anyone's to write, so it is
+// shown only for a deploy that verifies.
+func MarkUnverified(s *store.Store, entries []Entry) error {
+	t, err := NewTrust(s)
+	if err != nil {
+		return err
+	}
+	for i := range entries {
+		e := &entries[i]
+		if v := t.Verify(e.Commit); v.Problem != "" {
+			e.Unverified, e.Hosts, e.Recorded = v.Problem, nil, false
+		}
+	}
+	return nil
 }

@@ -39,6 +39,10 @@ type HostStatus struct {
 	// (rolled back, failed...), newer than its last deploy; nil otherwise.
 	// Package deploy fills it in from the store's outcome notes.
 	Attempt *Attempt `json:"last_attempt,omitempty"`
+	// Unverified says why the store's record of the host does not
+	// verify (package deploy checks it): the host is then not counted as
+	// deployed, and 'deptool sync' takes the host's own record.
+	Unverified string `json:"unverified,omitempty"`
 }
 
 // Attempt is a deploy attempt that did not take, as status shows it.
@@ -209,6 +213,9 @@ func attemptLine(a *Attempt, color bool) string {
 }
 
 func statusState(h HostStatus, color bool) string {
+	if h.Unverified != "" {
+		return paint("record not verified: "+h.Unverified, red, color) + "; run 'deptool sync --limit " + h.Host + "'"
+	}
 	what := "new host"
 	switch {
 	case !h.Unknown.IsZero():

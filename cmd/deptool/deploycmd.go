@@ -188,6 +188,9 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	}
 	popts := f.planOptions()
 	popts.Groups = c.groups
+	if err := deploy.CheckPlan(c.store, tree, popts); err != nil {
+		return err
+	}
 	plan, err := diff.MakePlan(c.store, tree, popts)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/spf13/cobra"
 )
@@ -43,7 +44,11 @@ brings them forward.`,
 				return err
 			}
 			fetchRemote(cmd, c.store)
-			plan, err := diff.MakePlan(c.store, c.snap.Tree, diff.PlanOptions{Limit: limit, Groups: c.groups, Shard: sh})
+			popts := diff.PlanOptions{Limit: limit, Groups: c.groups, Shard: sh}
+			if err := deploy.CheckPlan(c.store, c.snap.Tree, popts); err != nil {
+				return err
+			}
+			plan, err := diff.MakePlan(c.store, c.snap.Tree, popts)
 			if err != nil {
 				return err
 			}

@@ -65,6 +65,11 @@ func TestCloneCleansUpAndNamesItsDirectory(t *testing.T) {
 	if out, _, err = run(t, "clone", filepath.Join(src, ".deptool")); err != nil || !strings.Contains(out, "into 'team/.deptool'") {
 		t.Errorf("clone of a store with no DIR: %v\n%s", err, out)
 	}
+	// The allowed signers do not travel with the store: the clone says
+	// it trusts no one yet, rather than letting history pass as verified.
+	if !strings.Contains(out, "Trusted signers: none yet") || !strings.Contains(out, filepath.Join("team", ".deptool", "allowed_signers")) {
+		t.Errorf("clone does not say whom it trusts:\n%s", out)
+	}
 	if _, err := os.Stat(filepath.Join(root, ".deptool", ".deptool")); err == nil {
 		t.Error("clone made .deptool/.deptool")
 	}

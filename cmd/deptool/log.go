@@ -50,6 +50,9 @@ including those made from other stores.`,
 			if err != nil {
 				return err
 			}
+			if err := deploy.MarkUnverified(s, entries); err != nil {
+				return err
+			}
 			if asJSON {
 				return emitEach(cmd.OutOrStdout(), "deploy", entries)
 			}

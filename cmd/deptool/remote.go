@@ -12,6 +12,7 @@ import (
 
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 )
 
 // remoteTimeout bounds each exchange with the store's remote: a plan must
@@ -139,6 +140,18 @@ func cloneDir(url string) string {
 	return base
 }
 
+// trustedLine names the fingerprints a store trusts to sign deploys.
+func trustedLine(keys []ssh.PublicKey, file string) string {
+	if len(keys) == 0 {
+		return fmt.Sprintf("Trusted signers: none yet, so fetched deploys are not verified: add the team's keys to %s (see docs/security.md).", file)
+	}
+	fps := make([]string, len(keys))
+	for i, k := range keys {
+		fps[i] = ssh.FingerprintSHA256(k)
+	}
+	return "Trusted signers: " + strings.Join(fps, ", ")
+}
+
 func newCloneCmd() *cobra.Command {
 	var cluster string
 	cmd := &cobra.Command{
@@ -218,6 +231,14 @@ reaches: a path, file://, ssh://.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Cloned %s into '%s': %d deploys, %d hosts. Cluster directory '%s'.\n", url, path, len(hist), len(hosts), filepath.Join(dir, cluster))
+			// The allowed signers do not travel with the store yet
+			// (issue 27): say what this clone trusts, so that no one
+			// takes its history for verified.
+			keys, err := s.AllowedSigners()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), trustedLine(keys, filepath.Join(path, store.AllowedSignersName)))
 			return nil
 		},
 	}

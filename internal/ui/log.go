@@ -22,6 +22,10 @@ func PrintLog(w io.Writer, entries []deploy.Entry, verbose bool) {
 		for _, line := range strings.Split(Safe(e.Message), "\n") {
 			fmt.Fprintf(w, "    %s\n", line)
 		}
+		if e.Unverified != "" {
+			fmt.Fprintf(w, "    (not verified: %s; its outcomes are not shown)\n", Safe(e.Unverified))
+			continue
+		}
 		if !e.Recorded {
 			fmt.Fprintln(w, "    (no outcomes recorded: the deploy was interrupted before it finished)")
 		}
