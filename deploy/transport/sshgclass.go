@@ -172,6 +172,9 @@ func (c *gConfig) findOwn() {
 			if !slices.Contains(ownKeys, it.key) || it.value == "" || strings.Contains(it.value, "%") {
 				simple = false
 			}
+			if p, err := strconv.Atoi(it.value); it.key == "port" && (err != nil || p < 1 || p > 65535) {
+				simple = false // OpenSSH's error is for OpenSSH to say
+			}
 		}
 		if j < len(c.items) && c.items[j].kind == gIncludeBegin {
 			simple = false // the Include runs inside this block
