@@ -17,7 +17,7 @@ import (
 // .gitmodules variants).
 func RefusedName(name string) string {
 	const why = "; Git refuses it in a tree (git fsck), so the store and a team remote could not hold it. Rename it"
-	if strings.IndexAny(name, "gG") < 0 {
+	if !strings.ContainsAny(name, "gG") {
 		return "" // every spelling checked below has a g: most names pass here, at no cost
 	}
 	if isDotGit(name) {

@@ -211,7 +211,7 @@ func TestInterruptMidSettle(t *testing.T) {
 	if want := "Interrupted: starting no new hosts; following web1, web2, web3 to the end of the apply"; !strings.Contains(d.stderr.String(), want) {
 		t.Errorf("stderr does not say %q:\n%s", want, d.stderr.String())
 	}
-	st, _ := op.run("status")
+	st, _ := op.run("status", "--verbose")
 	if strings.Contains(st, "undeployed") || strings.Count(st, "deployed") < 3 {
 		t.Errorf("status after the interrupted deploy:\n%s", st)
 	}
@@ -245,7 +245,7 @@ func TestInterruptMidSettle(t *testing.T) {
 	if len(deployed) != 1 || len(skipped) != 2 || !strings.Contains(d.output(), "the deploy was interrupted") {
 		t.Errorf("outcomes %v, want one deployed and two skipped as interrupted:\n%s", got, d.output())
 	}
-	st, _ = op.run("status")
+	st, _ = op.run("status", "--verbose")
 	if strings.Count(st, "undeployed changes") != 2 {
 		t.Errorf("status after the interrupted --parallel 1 deploy, want two hosts pending:\n%s", st)
 	}
@@ -283,7 +283,7 @@ func TestInterruptMidSettle(t *testing.T) {
 		t.Errorf("deploy after the abandoned one exited %d, want 0 with each host found deployed:\n%s", code, out)
 	}
 	namesHostsOnce(t, out, hosts...)
-	lg, _ = op.run("log", "-n", "2")
+	lg, _ = op.run("log", "-n", "2", "--verbose")
 	if strings.Count(lg, "deployed: found on the host by deploy") != 3 {
 		t.Errorf("log does not record what the abandoned deploy did:\n%s", lg)
 	}
