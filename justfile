@@ -28,7 +28,7 @@ build:
 
 # Every test, lab included: a lab that cannot start fails the run.
 test: lab-deps lab-roots lint
-    DEPTOOL_REQUIRE_LAB=1 go test -count=1 -timeout 20m ./...
+    DEPTOOL_REQUIRE_LAB=1 go test -count=1 -timeout 30m ./...
     go test -count=1 -race ./store ./diff
     just fuzz 5s
     # The whole suite above ran on Debian 12 (this machine's own root);
