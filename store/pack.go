@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -330,4 +333,154 @@ func (s *Store) Packs() int {
 		}
 	}
 	return n
+}
+
+// DamagedPack is a pack whose bytes no longer match its checksums (a disk
+// that flipped bits, a hand edit): objects in it may fail to read, or read
+// wrong, so the store cannot be trusted to hold them.
+type DamagedPack struct {
+	Name   string // pack-<hash>, without .pack or .idx
+	Reason string
+}
+
+// DamagedPacks checks every complete pack against the SHA-1 checksums Git
+// writes at the end of each pack and index. Packs are never rewritten in
+// place, so any difference is damage. Reading every pack costs about a
+// millisecond per MiB, paid once per deploy on a host store that gc keeps
+// small; decoding each object would cost far more and find nothing more.
+func (s *Store) DamagedPacks() ([]DamagedPack, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	return s.damagedPacks()
+}
+
+func (s *Store) damagedPacks() ([]DamagedPack, error) {
+	if s.path == "" {
+		return nil, nil
+	}
+	var out []DamagedPack
+	names := s.packFiles()
+	sorted := make([]string, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	sort.Strings(sorted)
+	for _, name := range sorted {
+		base, ok := strings.CutSuffix(name, ".pack")
+		if !ok || !strings.HasPrefix(name, "pack-") || !completePack(s.packDir(), name) {
+			continue
+		}
+		reason, err := checkPack(filepath.Join(s.packDir(), base))
+		if err != nil {
+			return nil, err
+		}
+		if reason != "" {
+			out = append(out, DamagedPack{Name: base, Reason: reason})
+		}
+	}
+	return out, nil
+}
+
+// checkPack returns why the pack at base(.pack, .idx) is damaged, or "".
+func checkPack(base string) (string, error) {
+	packSum, packTrailer, err := fileChecksum(base + ".pack")
+	if err != nil {
+		return "", err
+	}
+	if packSum == nil {
+		return "the pack is too short", nil
+	}
+	if !bytes.Equal(packSum, packTrailer) {
+		return "the pack does not match its checksum", nil
+	}
+	idxSum, idxTrailer, err := fileChecksum(base + ".idx")
+	if err != nil {
+		return "", err
+	}
+	if idxSum == nil {
+		return "the index is too short", nil
+	}
+	if !bytes.Equal(idxSum, idxTrailer) {
+		return "the index does not match its checksum", nil
+	}
+	// An index ends with the pack's checksum, then its own.
+	f, err := os.Open(base + ".idx")
+	if err != nil {
+		return "", fmt.Errorf("store: check %s.idx: %w", base, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < 2*sha1.Size {
+		return "the index is too short", nil
+	}
+	named := make([]byte, sha1.Size)
+	if _, err := f.ReadAt(named, fi.Size()-2*sha1.Size); err != nil {
+		return "", fmt.Errorf("store: check %s.idx: %w", base, err)
+	}
+	if !bytes.Equal(named, packTrailer) {
+		return "the index belongs to another pack", nil
+	}
+	return "", nil
+}
+
+// fileChecksum returns the SHA-1 of the file at path without its last 20
+// bytes, and those bytes; nil sums when the file is shorter than that.
+func fileChecksum(path string) (sum, trailer []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: check %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: check %s: %w", path, err)
+	}
+	if fi.Size() < sha1.Size {
+		return nil, nil, nil
+	}
+	h := sha1.New()
+	if _, err := io.CopyN(h, f, fi.Size()-sha1.Size); err != nil {
+		return nil, nil, fmt.Errorf("store: check %s: %w", path, err)
+	}
+	trailer = make([]byte, sha1.Size)
+	if _, err := io.ReadFull(f, trailer); err != nil {
+		return nil, nil, fmt.Errorf("store: check %s: %w", path, err)
+	}
+	return h.Sum(nil), trailer, nil
+}
+
+// SetAsideDamagedPacks moves the damaged packs (see DamagedPacks) out of
+// the object directory into damaged/ beside it, and returns them. They are
+// kept, not deleted: objects of histories no operator holds any more may
+// still be read from them by hand, and the evidence of a failing disk is
+// worth a few bytes. The objects they held then read as missing, which a
+// pack of whole histories restores. Like CleanPacks, only the store's owner
+// may call it, holding its lock; the Store is stale afterwards (go-git
+// keeps the indexes it read) and must be opened again.
+func (s *Store) SetAsideDamagedPacks() ([]DamagedPack, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	damaged, err := s.damagedPacks()
+	if err != nil || len(damaged) == 0 {
+		return nil, err
+	}
+	aside := filepath.Join(s.path, "damaged")
+	if err := os.MkdirAll(aside, 0o700); err != nil {
+		return nil, fmt.Errorf("store: set damaged packs aside: %w", err)
+	}
+	for _, d := range damaged {
+		// The pack goes first: go-git finds packs by their .pack and
+		// fails on one without its index, while an index alone is
+		// ignored, and removed by CleanPacks, if the agent dies here.
+		for _, ext := range []string{".pack", ".idx"} {
+			if err := os.Rename(filepath.Join(s.packDir(), d.Name+ext), filepath.Join(aside, d.Name+ext)); err != nil {
+				return nil, fmt.Errorf("store: set the damaged pack %s aside: %w", d.Name, err)
+			}
+		}
+	}
+	if d, err := os.Open(s.packDir()); err == nil {
+		d.Sync() // the renames last past a crash; if not, the next deploy sets them aside again
+		d.Close()
+	}
+	return damaged, nil
 }

@@ -24,7 +24,8 @@ import (
 // host commit (files in the checkouts, the links deptool made, the units
 // its apps enable), and every app's health checks run now. It changes
 // nothing, so it needs no lock.
-func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
+func (s *session) drift(ctx context.Context) (_ *wire.DriftReply, err error) {
+	defer func() { err = s.damage(err) }()
 	r, err := s.store.refs()
 	if err != nil {
 		return nil, err

@@ -30,6 +30,17 @@ func (s *session) objects(ctx context.Context, req *wire.ObjectsRequest) error {
 	if _, err := st.CleanPacks(); err != nil {
 		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
 	}
+	// A pack that no longer matches its checksum is set aside, so the
+	// objects it held read as missing and the operator sends both
+	// histories whole: a damaged store is rebuilt as a lost one is.
+	if aside, err := st.SetAsideDamagedPacks(); err != nil {
+		return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
+	} else if len(aside) > 0 {
+		s.store.st = nil // go-git still holds the indexes of what was set aside
+		if st, err = s.store.open(true); err != nil {
+			return s.refuseStream(stream, wire.Errorf(wire.CodeInternal, "%v", err))
+		}
+	}
 	readErr := st.ReadPack(s.streamed(stream))
 	if err := stream.Drain(); err != nil {
 		if isAgentError(err) {
@@ -64,6 +75,24 @@ func (s *session) refuseStream(stream *wire.StreamReader, refuse *wire.AgentErro
 	return s.conn.Send(refuse)
 }
 
+// damage replaces err, met reading the host store, with one line saying
+// the store is damaged and what repairs it, when a pack fails its
+// checksum: "zlib: invalid checksum" alone tells nobody what to do.
+func (s *session) damage(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, oerr := s.store.open(false)
+	if oerr != nil || st == nil {
+		return err
+	}
+	damaged, derr := st.DamagedPacks()
+	if derr != nil || len(damaged) == 0 {
+		return err
+	}
+	return wire.Errorf(wire.CodeInternal, "the host store %s is damaged (%s: %s): deptool deploy repairs it from the operator's store", s.l.storeDir(), damaged[0].Name, damaged[0].Reason)
+}
+
 // fetch sends the host's current commit and everything reachable from it.
 func (s *session) fetch() error {
 	r, err := s.store.refs()
@@ -85,7 +114,7 @@ func (s *session) fetch() error {
 			return fmt.Errorf("the host store %s lost the objects of %s, which the journal says is deployed: deploy to the host to rebuild the store from the operator's", s.l.storeDir(), r.current.Short())
 		}
 		_, err = st.WritePack(w, []store.ID{r.current}, nil)
-		return err
+		return s.damage(err)
 	})
 	if err != nil && s.conn.WriteErr() == nil {
 		return nil // the stream ended with the reason; the session goes on
