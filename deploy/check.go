@@ -26,7 +26,8 @@ type Drift struct {
 	App string `json:"app"`
 	// Kind is "file" (in a checkout), "checkout" (current names another),
 	// "link" (removed or replaced), "unit" (disabled or not active) or
-	// "attempt" (an apply cut short and not undone yet; App is empty) or
+	// "attempt" (an apply cut short and not undone yet; App is empty),
+	// "store" (a damaged pack in the host store; App is empty) or
 	// "record" (the store's ref for the host names another commit than
 	// the host runs; App is empty: see CompareRecords).
 	Kind string `json:"kind"`

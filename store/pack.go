@@ -345,9 +345,9 @@ type DamagedPack struct {
 
 // DamagedPacks checks every complete pack against the SHA-1 checksums Git
 // writes at the end of each pack and index. Packs are never rewritten in
-// place, so any difference is damage. Reading every pack costs about a
-// millisecond per MiB, paid once per deploy on a host store that gc keeps
-// small; decoding each object would cost far more and find nothing more.
+// place, so any difference is damage. Reading every pack costs about
+// 1.5 ms per MiB (45 ms for a 32 MiB pack), paid once per deploy on a host
+// store that gc keeps small; decoding each object would cost far more.
 func (s *Store) DamagedPacks() ([]DamagedPack, error) {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()

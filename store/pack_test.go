@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -250,6 +251,73 @@ func TestWritePackLeavesTheStoreFreeWhileSending(t *testing.T) {
 			left, _ := filepath.Glob(filepath.Join(s.packDir(), "tmp_pack_spool_*"))
 			if len(left) > 0 {
 				t.Errorf("spool files left: %v", left)
+			}
+		})
+	}
+}
+
+// A pack or index whose bytes changed on disk is found by its checksums,
+// and once set aside its objects read as missing, which a pack of the
+// whole history restores.
+func TestDamagedPacksAreFoundAndSetAside(t *testing.T) {
+	for _, tc := range []struct{ ext, reason string }{
+		{".pack", "the pack does not match its checksum"},
+		{".idx", "the index does not match its checksum"},
+	} {
+		t.Run(tc.ext, func(t *testing.T) {
+			src := OpenMemory()
+			v1 := hostCommit(t, src, "web1", map[string]string{"a": strings.Repeat("one\n", 1000), "b": "two"})
+			dst := initStore(t)
+			whole := func() {
+				var pack bytes.Buffer
+				if _, err := src.WritePack(&pack, []ID{v1}, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := dst.ReadPack(&pack); err != nil {
+					t.Fatal(err)
+				}
+			}
+			whole()
+			if got, err := dst.DamagedPacks(); err != nil || len(got) != 0 {
+				t.Fatalf("a whole store has damaged packs %v (%v)", got, err)
+			}
+			files, _ := filepath.Glob(filepath.Join(dst.packDir(), "pack-*"+tc.ext))
+			if len(files) != 1 {
+				t.Fatalf("packs %v, want one", files)
+			}
+			data, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0x01
+			if err := os.WriteFile(files[0], data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, err := dst.DamagedPacks()
+			if err != nil || len(got) != 1 || got[0].Reason != tc.reason {
+				t.Fatalf("damaged packs = %v (%v), want one: %s", got, err, tc.reason)
+			}
+			aside, err := dst.SetAsideDamagedPacks()
+			if err != nil || len(aside) != 1 {
+				t.Fatalf("set aside %v (%v)", aside, err)
+			}
+			for _, ext := range []string{".pack", ".idx"} {
+				if _, err := os.Stat(filepath.Join(dst.Path(), "damaged", aside[0].Name+ext)); err != nil {
+					t.Errorf("%s%s not kept aside: %v", aside[0].Name, ext, err)
+				}
+			}
+			if dst, err = Open(dst.Path()); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := dst.Missing(v1); !ok || err != nil {
+				t.Fatalf("after setting the damaged pack aside the store lacks nothing of v1 (%v)", err)
+			}
+			whole()
+			if missing, ok, err := dst.Missing(v1); ok || err != nil {
+				t.Fatalf("after the whole history the store lacks %s (%v)", missing, err)
+			}
+			if got, err := dst.DamagedPacks(); err != nil || len(got) != 0 {
+				t.Errorf("damaged packs after the repair: %v (%v)", got, err)
 			}
 		})
 	}

@@ -105,13 +105,17 @@ func TestACorruptHostPackIsRebuiltByTheNextDeploy(t *testing.T) {
 		t.Fatalf("hello says current %s, want %s", hello.Current, first.commit)
 	}
 	ctx := context.Background()
-	_, err := r.client.Drift(ctx)
-	if ae := wantAgentError(t, err, wire.CodeInternal); !strings.Contains(ae.Message, "damaged") || !strings.Contains(ae.Message, "deptool deploy") || strings.Contains(ae.Message, "\n") {
-		t.Errorf("check of a corrupt store says %q, want one line saying it is damaged and deptool deploy repairs it", ae.Message)
+	drift, err := r.client.Drift(ctx)
+	if err != nil {
+		t.Fatalf("check of a corrupt store: %v", err)
+	}
+	if len(drift.Drift) != 1 || drift.Drift[0].Kind != wire.DriftStore || !strings.Contains(drift.Drift[0].What, "damaged") ||
+		!strings.Contains(drift.Drift[0].What, "deptool repair") || strings.Contains(drift.Drift[0].What, "\n") {
+		t.Errorf("check of a corrupt store = %+v, want one line saying the store is damaged and what repairs it", drift.Drift)
 	}
 	var buf bytes.Buffer
-	if _, err := r.client.Fetch(ctx, &buf); err == nil || !strings.Contains(err.Error(), "deptool deploy") {
-		t.Errorf("fetch of a corrupt store: %v, want an error saying deptool deploy repairs it", err)
+	if _, err := r.client.Fetch(ctx, &buf); err == nil || !strings.Contains(err.Error(), "damaged") || !strings.Contains(err.Error(), "next deploy") {
+		t.Errorf("fetch of a corrupt store: %v, want an error saying the next deploy repairs it", err)
 	}
 
 	d := h.plan(apps{"nginx": files{"nginx.conf": "listen 81;\n", "big.conf": big}})
@@ -138,8 +142,8 @@ func TestACorruptHostPackIsRebuiltByTheNextDeploy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(storeDir, "damaged", filepath.Base(damaged))); err != nil {
 		t.Errorf("the damaged pack was not kept aside: %v", err)
 	}
-	if _, err := r.client.Drift(ctx); err != nil {
-		t.Errorf("check after the repair: %v", err)
+	if drift, err := r.client.Drift(ctx); err != nil || len(drift.Drift) != 0 {
+		t.Errorf("check after the repair: %+v %v", drift, err)
 	}
 	r.client.Bye(ctx)
 	r.stop()

@@ -24,8 +24,7 @@ import (
 // host commit (files in the checkouts, the links deptool made, the units
 // its apps enable), and every app's health checks run now. It changes
 // nothing, so it needs no lock.
-func (s *session) drift(ctx context.Context) (_ *wire.DriftReply, err error) {
-	defer func() { err = s.damage(err) }()
+func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 	r, err := s.store.refs()
 	if err != nil {
 		return nil, err
@@ -37,6 +36,15 @@ func (s *session) drift(ctx context.Context) (_ *wire.DriftReply, err error) {
 	st, err := s.store.open(false)
 	if err != nil {
 		return nil, err
+	}
+	// Nothing read from a damaged pack can be trusted, nor may fail with
+	// "zlib: invalid checksum": the damage is the one thing to report,
+	// as drift, so `deptool repair` redeploys the host, which rebuilds it.
+	if damaged, err := st.DamagedPacks(); err != nil {
+		return nil, err
+	} else if len(damaged) > 0 {
+		reply.Drift = []wire.Drift{{Kind: wire.DriftStore, Path: s.l.storeDir(), What: damageText(s.l.storeDir(), damaged)}}
+		return reply, nil
 	}
 	info, err := st.CommitInfo(r.current)
 	if err != nil {

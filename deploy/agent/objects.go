@@ -90,7 +90,16 @@ func (s *session) damage(err error) error {
 	if derr != nil || len(damaged) == 0 {
 		return err
 	}
-	return wire.Errorf(wire.CodeInternal, "the host store %s is damaged (%s: %s): deptool deploy repairs it from the operator's store", s.l.storeDir(), damaged[0].Name, damaged[0].Reason)
+	return wire.Errorf(wire.CodeInternal, "%s", damageText(s.l.storeDir(), damaged))
+}
+
+// damageText says what is damaged and what repairs it.
+func damageText(dir string, damaged []store.DamagedPack) string {
+	more := ""
+	if len(damaged) > 1 {
+		more = fmt.Sprintf(" and %d more packs", len(damaged)-1)
+	}
+	return fmt.Sprintf("the host store %s is damaged (%s: %s%s): the next deploy that changes this host rebuilds it from the operator's store, and `deptool repair` does now", dir, damaged[0].Name, damaged[0].Reason, more)
 }
 
 // fetch sends the host's current commit and everything reachable from it.

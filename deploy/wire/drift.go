@@ -34,6 +34,7 @@ const (
 	DriftLink     DriftKind = "link"     // a link deptool made was removed or replaced
 	DriftUnit     DriftKind = "unit"     // an enabled unit is disabled or not active
 	DriftAttempt  DriftKind = "attempt"  // an apply was cut short and not undone
+	DriftStore    DriftKind = "store"    // a pack of the host store fails its checksum
 )
 
 // Drift is one difference between the host and its host commit.
