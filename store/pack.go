@@ -371,6 +371,9 @@ func (s *Store) damagedPacks() ([]DamagedPack, error) {
 			continue
 		}
 		reason, err := checkPack(filepath.Join(s.packDir(), base))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // a gc under the lock removed it while a reader without the lock looked
+		}
 		if err != nil {
 			return nil, err
 		}
