@@ -43,9 +43,10 @@ func (s *Store) WritePack(w io.Writer, wants, haves []ID) (int, error) {
 	return n, nil
 }
 
-func (s *Store) encodePack(w io.Writer, wants, haves []ID) (int, error) {
-	s.objMu.Lock()
-	defer s.objMu.Unlock()
+// objectsToSend are the objects reachable from wants and not from the
+// haves this store knows (a have it lacks says nothing of what it
+// reaches). The caller holds objMu.
+func (s *Store) objectsToSend(wants, haves []ID) ([]plumbing.Hash, error) {
 	known := make([]ID, 0, len(haves))
 	for _, h := range haves {
 		if !h.IsZero() && s.objects.HasEncodedObject(h.Hash()) == nil {
@@ -54,7 +55,17 @@ func (s *Store) encodePack(w io.Writer, wants, haves []ID) (int, error) {
 	}
 	objs, err := revlist.Objects(s.objects, hashes(wants), hashes(known))
 	if err != nil {
-		return 0, fmt.Errorf("store: list objects to send: %w", err)
+		return nil, fmt.Errorf("list objects to send: %w", err)
+	}
+	return objs, nil
+}
+
+func (s *Store) encodePack(w io.Writer, wants, haves []ID) (int, error) {
+	s.objMu.Lock()
+	defer s.objMu.Unlock()
+	objs, err := s.objectsToSend(wants, haves)
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
 	}
 	// Deltas would shrink the pack a little for configs that change a line
 	// at a time, at a CPU cost paid on every deploy; packs here are small.

@@ -16,7 +16,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
-	"github.com/go-git/go-git/v5/plumbing/revlist"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/client"
 )
@@ -191,15 +190,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 func (s *Store) writeFastPack(ctx context.Context, w io.Writer, wants, haves []ID) error {
 	s.objMu.Lock()
 	defer s.objMu.Unlock()
-	known := make([]ID, 0, len(haves))
-	for _, h := range haves {
-		if !h.IsZero() && s.objects.HasEncodedObject(h.Hash()) == nil {
-			known = append(known, h)
-		}
-	}
-	objs, err := revlist.Objects(s.objects, hashes(wants), hashes(known))
+	objs, err := s.objectsToSend(wants, haves)
 	if err != nil {
-		return fmt.Errorf("list objects to send: %w", err)
+		return err
 	}
 	pw := &packWriter{w: w, sum: sha1.New()}
 	var head [12]byte
