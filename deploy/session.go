@@ -328,5 +328,5 @@ func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, er
 	if current.IsZero() {
 		return current, nil
 	}
-	return current, s.SetHostRef(sess.host, current)
+	return current, s.SetHostRefFromHost(sess.host, current)
 }

@@ -59,10 +59,14 @@ func isAlnum(c rune) bool {
 const (
 	hostRefs = "refs/remotes/"
 	pinRefs  = "refs/pins/"
+	// seenRefs are what hosts themselves said they run, when this store
+	// took it from them (sync, a stale plan's fetch). Local: never pushed
+	// or fetched, so nothing from the team remote can write one.
+	seenRefs = "refs/deptool/seen/"
 )
 
-// hostRef is the only way a per-host ref is named: ns is hostRefs or
-// pinRefs, and a host whose name fails CheckHostName is an error, so no
+// hostRef is the only way a per-host ref is named: ns is hostRefs,
+// pinRefs or seenRefs, and a host whose name fails CheckHostName is an error, so no
 // name can reach a ref outside ns (../heads/main), a file outside the
 // store, or a ref git fsck refuses.
 func hostRef(ns, host string) (plumbing.ReferenceName, error) {

@@ -446,6 +446,32 @@ func (s *Store) SetHostRef(host string, id ID) error {
 	return err
 }
 
+// SetHostRefFromHost records host commit id as what host itself said it
+// runs, over a connection whose host key verified: its ref, and a local
+// note of that (SeenOnHost) which the team remote never carries, so a
+// record taken from the host stays trusted even when the deploy that made
+// it is another store's.
+func (s *Store) SetHostRefFromHost(host string, id ID) error {
+	seen, err := hostRef(seenRefs, host)
+	if err != nil {
+		return err
+	}
+	if _, err := s.update(seen, false, func(ID, bool) (ID, error) { return id, nil }); err != nil {
+		return err
+	}
+	return s.SetHostRef(host, id)
+}
+
+// SeenOnHost returns the host commit host itself last said it runs, as
+// SetHostRefFromHost recorded it.
+func (s *Store) SeenOnHost(host string) (id ID, ok bool, err error) {
+	name, err := hostRef(seenRefs, host)
+	if err != nil {
+		return ZeroID, false, err
+	}
+	return s.ref(name)
+}
+
 // ForgetHost deletes host's ref: the host has no deptool state any more
 // (its /var/lib/deptool was wiped), so the next plan treats it as new.
 func (s *Store) ForgetHost(host string) error {
