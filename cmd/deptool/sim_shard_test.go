@@ -127,9 +127,11 @@ func TestFourShardsDeployThroughOneRemote(t *testing.T) {
 	}
 	deployed := map[string]int{}
 	for i, r := range append([]string{first}, runners...) {
-		// The runner's own deploy: the newest commit on its main that
-		// is not a merge.
-		mine := strings.TrimSpace(git(t, filepath.Join(r, ".deptool"), "rev-list", "-1", "--no-merges", "main"))
+		// The runner's own deploy: the newest commit on its main's
+		// first-parent line that is not a merge (a merge of another
+		// runner's records keeps its own main as first parent; by date
+		// alone, another runner's later deploy came first).
+		mine := strings.TrimSpace(git(t, filepath.Join(r, ".deptool"), "rev-list", "-1", "--first-parent", "--no-merges", "main"))
 		if _, err := gitErr(remote, "merge-base", "--is-ancestor", mine, "main"); err != nil {
 			t.Errorf("runner %d: its deploy %s is not on the remote's main", i, mine)
 			continue
