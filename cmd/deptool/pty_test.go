@@ -49,25 +49,7 @@ func startPTYEnv(t *testing.T, dir string, env []string, args ...string) *ptySes
 	}
 	cmd.Env = append(append(base, env...), "NO_COLOR=1", "TERM=xterm", "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"),
 		"DEPTOOL_SSH_CONFIG="+filepath.Join(dir, "no_ssh_config"))
-	tty, err := pty.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &ptySession{t: t, cmd: cmd, tty: tty, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			s.mu.Lock()
-			s.out.Write(buf[:n])
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); tty.Close() })
+	s := startPty(t, cmd)
 	return s
 }
 
@@ -318,6 +300,21 @@ func TestPromptGoesToTheTerminalWhenStdoutDoesNot(t *testing.T) {
 	cmd := exec.Command(deptoolBinary(t), "deploy")
 	cmd.Dir, cmd.Stdout = dir, f
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "PAGER=cat", "DEPTOOL_STORE="+filepath.Join(dir, ".deptool"), "DEPTOOL_SSH_CONFIG="+filepath.Join(dir, "no_ssh_config"))
+	s := startPty(t, cmd)
+	s.expect("Apply to 1 host in cluster 'prod'? [y/N/d] ")
+	s.send("n\r")
+	if code := s.exit(); code != 1 {
+		t.Errorf("exit %d, want 1:\n%s", code, s.all())
+	}
+	plan, _ := os.ReadFile(f.Name())
+	if !strings.Contains(string(plan), "web1") || strings.Contains(string(plan), "[y/N/d]") {
+		t.Errorf("stdout got %q; want the plan without the question", plan)
+	}
+}
+
+// startPty starts cmd on a new terminal and collects what it prints.
+func startPty(t *testing.T, cmd *exec.Cmd) *ptySession {
+	t.Helper()
 	tty, err := pty.Start(cmd)
 	if err != nil {
 		t.Fatal(err)
@@ -337,13 +334,5 @@ func TestPromptGoesToTheTerminalWhenStdoutDoesNot(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { cmd.Process.Kill(); tty.Close() })
-	s.expect("Apply to 1 host in cluster 'prod'? [y/N/d] ")
-	s.send("n\r")
-	if code := s.exit(); code != 1 {
-		t.Errorf("exit %d, want 1:\n%s", code, s.all())
-	}
-	plan, _ := os.ReadFile(f.Name())
-	if !strings.Contains(string(plan), "web1") || strings.Contains(string(plan), "[y/N/d]") {
-		t.Errorf("stdout got %q; want the plan without the question", plan)
-	}
+	return s
 }

@@ -11,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/creack/pty"
 )
 
 // secretEditPTY runs `deptool secret edit web1 FILE` on a terminal with
@@ -28,25 +26,7 @@ func secretEditPTY(t *testing.T, editor string) (*ptySession, string) {
 	cmd := exec.Command(deptoolBinary(t), "secret", "edit", "web1", file)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "EDITOR="+script, "DEPTOOL_SSH_CONFIG="+cfg, "DEPTOOL_STORE="+filepath.Join(root, ".deptool"), "NO_COLOR=1")
-	tty, err := pty.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &ptySession{t: t, cmd: cmd, tty: tty, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		buf := make([]byte, 4096)
-		for {
-			n, err := tty.Read(buf)
-			s.mu.Lock()
-			s.out.Write(buf[:n])
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { cmd.Process.Kill(); tty.Close() })
+	s := startPty(t, cmd)
 	return s, file
 }
 
