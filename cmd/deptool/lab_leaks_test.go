@@ -12,6 +12,7 @@ import (
 
 	"github.com/creack/pty"
 	"github.com/deptool/deptool/internal/lab"
+	"golang.org/x/sys/unix"
 )
 
 // runOnTerminal runs deptool on a pseudo-terminal, typing password at its
@@ -38,6 +39,15 @@ func (op *operator) runOnTerminal(password string, args ...string) (string, int)
 			mu.Unlock()
 			if ask {
 				answered = true
+				// As a person would: once the terminal stopped echoing
+				// (the master shares the terminal's settings).
+				for i := 0; i < 2000; i++ {
+					st, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+					if err != nil || st.Lflag&unix.ECHO == 0 {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
 				tty.Write([]byte(password + "\r"))
 			}
 			if err != nil {

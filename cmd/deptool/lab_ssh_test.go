@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/creack/pty"
 	"github.com/deptool/deptool/internal/lab"
-	"golang.org/x/sys/unix"
 )
 
 // An operator's real setup, end to end: the host is reachable only through
@@ -47,55 +41,9 @@ echo 'ops ALL=(ALL) ALL' > /etc/sudoers.d/ops`)
 	op.env = append(op.env, "DEPTOOL_SSH_CONFIG="+cfg, "SSH_AUTH_SOCK=")
 	op.write(map[string]string{"web1/site/index.html": "through the proxy\n"})
 
-	cmd := exec.Command(op.bin, "deploy", "--yes", "--ask-become-pass")
-	cmd.Dir, cmd.Env = op.root, op.env
-	tty, err := pty.Start(cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	var mu sync.Mutex
-	var screen bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		answered := false
-		for {
-			n, err := tty.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			ask := !answered && strings.Contains(screen.String(), "become password")
-			mu.Unlock()
-			if ask {
-				answered = true
-				// As a person would: once the terminal stopped echoing
-				// (the master shares the terminal's settings).
-				for i := 0; i < 2000; i++ {
-					st, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
-					if err != nil || st.Lflag&unix.ECHO == 0 {
-						break
-					}
-					time.Sleep(5 * time.Millisecond)
-				}
-				tty.Write([]byte(password + "\r"))
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		err = <-done
-	}
-	mu.Lock()
-	out := screen.String()
-	mu.Unlock()
-	if err != nil {
-		t.Fatalf("deploy: %v\n%s", err, out)
+	out, code := op.runOnTerminal(password, "deploy", "--yes", "--ask-become-pass")
+	if code != 0 {
+		t.Fatalf("deploy exited %d:\n%s", code, out)
 	}
 	t.Logf("deptool deploy --yes --ask-become-pass:\n%s", out)
 	if strings.Contains(out, password) {
