@@ -84,6 +84,7 @@ func FuzzValidate(f *testing.F) {
 	f.Add("web1", "other", "systemd/fixed.service", []byte("x"), []byte(`{"symlinks": {"/etc/fixed": "nginx.conf"}}`))
 	f.Add("-x", ".app", "systemd/x.service.d/a.conf", []byte(""), []byte(`{"systemd": {"units_enabled": ["x@y.service"]}}`))
 	f.Add("a.lock", "b", "quadlets/q.container", []byte("\x00"), []byte(`{"symlinks": {"/etc/systemd": "../x"}}`))
+	f.Add("0", "\x10", "f", []byte("x"), []byte("{}"))
 	f.Fuzz(func(t *testing.T, host, app, path string, content, manifest []byte) {
 		host, app, path = fuzzName(host), fuzzName(app), fuzzPath(path)
 		s := store.OpenMemory()

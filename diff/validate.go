@@ -16,7 +16,8 @@ import (
 // Problem is one thing wrong with a config tree.
 type Problem struct {
 	// Path is where it is, as the operator typed the cluster directory:
-	// <clusterDir>/<host>/<app>/<path>.
+	// <clusterDir>/<host>/<app>/<path>. It is kept as it is; Error quotes
+	// it when it holds what must not reach a terminal.
 	Path    string `json:"path"`
 	Message string `json:"message"`
 }
@@ -29,12 +30,12 @@ type ValidationError struct {
 
 func (e *ValidationError) Error() string {
 	if len(e.Problems) == 1 {
-		return e.Problems[0].Path + ": " + e.Problems[0].Message
+		return shown(e.Problems[0].Path) + ": " + e.Problems[0].Message
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d problems in the config tree:", len(e.Problems))
 	for _, p := range e.Problems {
-		fmt.Fprintf(&b, "\n  %s: %s", p.Path, p.Message)
+		fmt.Fprintf(&b, "\n  %s: %s", shown(p.Path), p.Message)
 	}
 	return b.String()
 }
@@ -43,19 +44,23 @@ func newValidationError(probs []problem, clusterDir string) *ValidationError {
 	sort.SliceStable(probs, func(i, j int) bool { return probs[i].path < probs[j].path })
 	out := make([]Problem, len(probs))
 	for i, p := range probs {
-		out[i] = Problem{Path: showPath(clusterDir, p.path), Message: p.msg}
+		out[i] = Problem{Path: problemPath(clusterDir, p.path), Message: p.msg}
 	}
 	return &ValidationError{Problems: out}
 }
 
-// showPath is where a problem is, as the operator typed the cluster
-// directory; quoted with escapes when it holds a control character or
-// invalid UTF-8, which must not reach the terminal as they are.
-func showPath(clusterDir, rel string) string {
-	p := rel
-	if clusterDir != "" {
-		p = strings.TrimSuffix(clusterDir, "/") + "/" + rel
+// problemPath is where a problem is, as the operator typed the cluster
+// directory.
+func problemPath(clusterDir, rel string) string {
+	if clusterDir == "" {
+		return rel
 	}
+	return strings.TrimSuffix(clusterDir, "/") + "/" + rel
+}
+
+// shown is p quoted with escapes when it holds a control character or
+// invalid UTF-8, which must not reach the terminal as they are.
+func shown(p string) string {
 	if !utf8.ValidString(p) || strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
 		return strconv.Quote(p)
 	}

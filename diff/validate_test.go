@@ -471,13 +471,21 @@ func TestValidateNamesGitAndTerminalsRefuse(t *testing.T) {
 		"prod/web1/app/.gitmodules":    modules,
 		"prod/web1/app/d/.GitModules ": modules,
 		"prod/web1/app/gitmod~1":       modules,
-		`"prod/web1/app/a\nb.conf"`:    {`control character '\n'`},
-		`"prod/web1/app/\x1b[31mred"`:  {`control character '\x1b'`},
-		`"prod/web1/app/\xffbad.conf"`: {"not valid UTF-8"},
+		"prod/web1/app/a\nb.conf":      {`control character '\n'`},
+		"prod/web1/app/\x1b[31mred":    {`control character '\x1b'`},
+		"prod/web1/app/\xffbad.conf":   {"not valid UTF-8"},
 		"prod/git~1":                   dotgit[:1],
 		"prod/web1/GIT~1":              dotgit[:1],
 	})
 	if strings.Count(err.Error(), "\n") != 12 {
 		t.Errorf("the report has raw line breaks beyond its 12 problem lines:\n%s", err)
+	}
+	for _, quoted := range []string{`"prod/web1/app/a\nb.conf"`, `"prod/web1/app/\x1b[31mred"`, `"prod/web1/app/\xffbad.conf"`} {
+		if !strings.Contains(err.Error(), quoted) {
+			t.Errorf("the report does not show %s quoted:\n%s", quoted, err)
+		}
+	}
+	if strings.ContainsAny(err.Error(), "\x1b\xff") {
+		t.Errorf("the report carries a raw escape or invalid byte:\n%q", err)
 	}
 }
