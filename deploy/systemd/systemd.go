@@ -22,19 +22,6 @@ const DefaultUnitDir = layout.UnitDir
 // point in here are the ones Enable rewrites.
 const DefaultAppsDir = layout.AppsDir
 
-// Option changes where the Manager looks on the filesystem. D-Bus calls
-// always go to the real systemd; these only move the path logic, so the
-// agent can run against a temporary root in local tests.
-type Option func(*Manager)
-
-// UnitDir sets the directory holding unit links and install links
-// (default DefaultUnitDir).
-func UnitDir(dir string) Option { return func(m *Manager) { m.unitDir = dir } }
-
-// AppsDir sets the directory holding the versioned checkouts
-// (default DefaultAppsDir).
-func AppsDir(dir string) Option { return func(m *Manager) { m.appsDir = dir } }
-
 // Manager is a connection to systemd on the system bus. Its methods may be
 // called from several goroutines.
 type Manager struct {
@@ -44,11 +31,8 @@ type Manager struct {
 }
 
 // Connect opens a connection to systemd on the system bus.
-func Connect(ctx context.Context, opts ...Option) (*Manager, error) {
+func Connect(ctx context.Context) (*Manager, error) {
 	m := &Manager{unitDir: DefaultUnitDir, appsDir: DefaultAppsDir}
-	for _, o := range opts {
-		o(m)
-	}
 	c, err := sd.NewSystemConnectionContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("systemd: connecting to the system bus: %w", err)

@@ -53,7 +53,6 @@ type Fleet struct {
 	dir   string
 	sim   *simhost.Fleet
 	hosts map[string]*host
-	names []string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,7 +157,6 @@ func (f *Fleet) add(name string, authorized []byte) (*host, error) {
 		return nil, fmt.Errorf("host %s: %w (raise ulimit -n: one descriptor per host)", name, err)
 	}
 	f.hosts[name] = h
-	f.names = append(f.names, name)
 	f.wg.Add(1)
 	go f.accept(h)
 	return h, nil
@@ -195,9 +193,6 @@ func buildOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])[:12]
 }
-
-// Names are the hosts, in the order given.
-func (f *Fleet) Names() []string { return f.names }
 
 // Root is a host's root directory.
 func (f *Fleet) Root(name string) string { return f.hosts[name].sim.Root }
