@@ -29,51 +29,33 @@ func (s *session) apply(req *wire.ApplyRequest) error {
 	if refuse != nil {
 		return s.conn.Send(refuse)
 	}
-	defer a.close()
+	defer a.sd.close()
 	res := a.run()
 	return s.conn.Send(&res)
 }
 
 // applier carries one apply from checks to journal.
 type applier struct {
-	l     layout
+	*env
 	hs    *hostStore
-	st    *store.Store
-	now   func() time.Time
 	keep  int
 	exe   func() (string, error)
 	fault func(Effect) error
 	after func(time.Duration) <-chan time.Time
-	say   func(wire.Progress)
 	// await tells the operator the apply waits for confirmation.
 	await func(wire.AwaitConfirm)
 	// doing records in the lock file what the apply does now.
 	doing func(doing string, until time.Time, token string)
 	req   *wire.ApplyRequest
-	plan  *diff.HostPlan
 	from  store.ID            // current before the apply
 	apps  map[string]store.ID // the commit's apps by name
 	// fromApps are the apps of the current commit by name: what the host
 	// store says the host runs, whatever the links say; nil when the host
 	// store cannot tell.
 	fromApps map[string]store.ID
-	att      *Attempt
 
-	// ctx is for systemd calls: an apply, once started, finishes even if
-	// the operator goes away, so it is never cancelled.
-	ctx     context.Context
-	open    openUnits
-	sd      units  // connected on first use
-	closeSD func() // closes sd
-	reports []wire.UnitReport
 	confirm *confirmation // the open wait for confirmation, if any
 	probe   *prober
-	checks  []wire.CheckReport
-	// journalSince is when the apply began, or its rollback: a failed
-	// unit's journal lines are shown from then on, so an excerpt holds
-	// this deploy's lines only, and the one after a rollback only what
-	// came after it.
-	journalSince time.Time
 
 	// What checkouts get (files.go): per app, and the secrets' plaintext
 	// by blob, held in memory only until the checkout is written.
@@ -83,10 +65,8 @@ type applier struct {
 	identities []age.Identity
 	// redact knows every plaintext the session met (the session's own).
 	redact *secret.Redactor
-	// validation reports the validation commands run; runs counts them,
-	// for unique unit names.
-	validation []wire.ValidationReport
-	runs       int
+	// runs counts the validation commands run, for unique unit names.
+	runs int
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -104,10 +84,16 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	s.knowRunningSecrets(st, r.current)
+	say := func(p wire.Progress) { s.conn.Send(&p) } // a lost operator must not stop the apply
+	timeout := req.UnitTimeout
+	if timeout <= 0 {
+		timeout = wire.DefaultUnitTimeout
+	}
 	a := &applier{
-		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.After,
-		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.Units, probe: newProber(), redact: s.redact,
-		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
+		env: &env{l: s.l, st: st, plan: &req.Plan, now: s.opts.Now, say: say, out: &results{},
+			sd: &sysd{open: s.opts.Units, ctx: context.Background(), timeout: timeout, say: say}},
+		hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.After,
+		req: req, from: r.current, probe: newProber(), redact: s.redact,
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
 	}
@@ -132,7 +118,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 // target at the commit attempted and current where it was; when the plan
 // asks for rollback, the attempt is undone first (see rollback).
 func (a *applier) run() wire.Result {
-	a.journalSince = a.now()
+	a.out.since = a.now()
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
 	}
@@ -149,16 +135,16 @@ func (a *applier) run() wire.Result {
 		return a.finish(err)
 	}
 	if a.changesUnits() {
-		if _, err := a.systemd(); err != nil {
+		if _, err := a.sd.get(); err != nil {
 			return a.finish(fmt.Errorf("nothing was changed on the host: %w", err))
 		}
 	}
 	a.doing(wire.Applying, time.Time{}, "")
-	a.att = &Attempt{
+	a.rec = &effectLog{l: a.l, fault: a.fault, att: &Attempt{
 		Operator: a.req.Operator, Deploy: a.req.Deploy,
 		From: a.from, To: a.req.Commit, Started: a.now().UTC(),
-	}
-	if err := a.att.save(a.l); err != nil {
+	}}
+	if err := a.rec.att.save(a.l); err != nil {
 		return a.finish(err)
 	}
 	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
@@ -187,8 +173,8 @@ func (a *applier) run() wire.Result {
 // to repair.
 func (a *applier) rollback(cause error) wire.Result {
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
-	a.journalSince = a.now()
-	if err := a.undoAttempt(a.att); err != nil {
+	a.out.since = a.now()
+	if err := a.undoAttempt(a.rec.att); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}
 	return a.end(wire.RolledBack, cause, nil)
@@ -247,7 +233,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
+	res := wire.Result{Outcome: outcome, Units: a.out.units, Checks: a.out.checks, Validation: a.out.validation}
 	if cause != nil {
 		res.Error = cause.Error()
 		var nc *NotConfirmedError
@@ -257,9 +243,9 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		res.RollbackError = rerr.Error()
 		res.Error += "; rollback: " + rerr.Error()
 	}
-	if a.att != nil {
-		a.att.Outcome, a.att.Error = res.Outcome, res.Error
-		if serr := a.att.save(a.l); serr != nil {
+	if a.rec != nil {
+		a.rec.att.Outcome, a.rec.att.Error = res.Outcome, res.Error
+		if serr := a.rec.att.save(a.l); serr != nil {
 			a.warn(serr)
 		}
 	}
@@ -291,11 +277,6 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	return res
 }
 
-// warn reports a problem that does not change the outcome.
-func (a *applier) warn(err error) {
-	a.say(wire.Progress{Step: "warning", Detail: err.Error()})
-}
-
 // repair undoes the last attempt when it failed or was cut short, so this
 // apply starts from the host's last good state. Units of the old version
 // that do not come back are reported, not fatal: that is how the host
@@ -309,8 +290,8 @@ func (a *applier) repair() error {
 	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
 	// The units judged here belong to the undone attempt, not to this
 	// apply's result; a warning says what did not come back.
-	n := len(a.reports)
-	defer func() { a.reports = a.reports[:n] }()
+	n := len(a.out.units)
+	defer func() { a.out.units = a.out.units[:n] }()
 	return a.undoAttemptAs(last, true)
 }
 

@@ -191,9 +191,9 @@ func (a *applier) healthChecks() error {
 	for _, c := range checks {
 		a.say(wire.Progress{Step: "check", App: c.app, Detail: c.check.String()})
 	}
-	a.checks = a.probe.runAll(a.ctx, checks)
+	a.out.checks = a.probe.runAll(a.sd.ctx, checks)
 	var failed []string
-	for i, r := range a.checks {
+	for i, r := range a.out.checks {
 		if !r.OK {
 			failed = append(failed, fmt.Sprintf("app %s: check %s: %s (for %s)", r.App, r.Check, r.Error, checks[i].check.Duration()))
 		}

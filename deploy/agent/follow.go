@@ -55,7 +55,7 @@ func (a *applier) actOnUnits() (units, []string, error) {
 	if len(steps) == 0 {
 		return nil, nil, nil
 	}
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -69,34 +69,13 @@ func (a *applier) actOnUnits() (units, []string, error) {
 		if err := a.record(Effect{Kind: kind, App: s.app, Unit: s.st.Unit, External: s.st.External}); err != nil {
 			return nil, nil, err
 		}
-		if err := a.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: s.st.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(s.st.Unit, journalLines, a.journalSince)})
+		if err := a.sd.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
+			a.out.unitFailed(sd, s.st.Unit, err, false)
 			return nil, nil, fmt.Errorf("app %s: %w", s.app, err) // systemd names the job and the unit
 		}
 		names = append(names, s.st.Unit)
 	}
 	return sd, names, nil
-}
-
-// reloadIfOutdated reloads systemd when changed (the apply enabled or
-// disabled units) and systemd now marks every unit as changed on disk (newer
-// versions do, until a daemon-reload). Older versions do not, and pay
-// nothing but one property read.
-func (a *applier) reloadIfOutdated(changed bool) error {
-	if !changed {
-		return nil
-	}
-	sd, err := a.systemd()
-	if err != nil {
-		return err
-	}
-	outdated, err := sd.Outdated(a.ctx)
-	if err != nil || !outdated {
-		return err
-	}
-	a.say(wire.Progress{Step: "daemon-reload", Detail: "systemd marks every unit changed on disk after enable and disable"})
-	return sd.Reload(a.ctx)
 }
 
 // followBack acts again, after a rollback put the old files back, on the
@@ -126,7 +105,7 @@ func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string
 			verb, act = "reload", sd.ReloadUnit
 		}
 		a.say(wire.Progress{Step: verb, App: e.App, Detail: e.Unit})
-		err := a.bounded(verb+" "+e.Unit, func(ctx context.Context) error { return act(ctx, e.Unit) })
+		err := a.sd.bounded(verb+" "+e.Unit, func(ctx context.Context) error { return act(ctx, e.Unit) })
 		if errors.Is(err, systemd.ErrJobTimeout) {
 			a.warn(err) // killed; the settle judges whether the old version runs
 			started = append(started, e.Unit)
@@ -137,8 +116,7 @@ func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string
 			continue
 		}
 		if err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: e.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(e.Unit, journalLines, a.journalSince), AfterRollback: true})
+			a.out.unitFailed(sd, e.Unit, err, true)
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, e.Unit, err))
 			continue
 		}
@@ -204,7 +182,7 @@ func (a *applier) validate(app, dir string, argv []string) error {
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	a.validation = append(a.validation, rep)
+	a.out.validation = append(a.out.validation, rep)
 	if err != nil {
 		return &ValidationError{App: app, Command: argv, Err: err, Output: rep.Output}
 	}
@@ -212,7 +190,7 @@ func (a *applier) validate(app, dir string, argv []string) error {
 }
 
 func (a *applier) runValidation(app, dir string, argv []string, output *string) error {
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		return err
 	}
@@ -230,7 +208,7 @@ func (a *applier) runValidation(app, dir string, argv []string, output *string) 
 	}
 	a.runs++
 	unit := fmt.Sprintf("deptool-validate-%s-%d-%d.service", unitEscape(app), os.Getpid(), a.runs)
-	err = sd.Run(a.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
+	err = sd.Run(a.sd.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
 	*output = tail(out, validateOutputMax)
 	return err
 }
@@ -264,7 +242,7 @@ func unitEscape(s string) string {
 // was written, and that is undone. It counts as rolled back: the host runs
 // what it ran, and the change stays pending.
 func (a *applier) refused(cause error) wire.Result {
-	if err := undo(a.l, a.att); err != nil {
+	if err := undo(a.l, a.rec.att); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}
 	return a.end(wire.RolledBack, cause, nil)

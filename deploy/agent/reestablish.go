@@ -64,7 +64,7 @@ func (a *applier) reestablish() error {
 	if len(enabled) == 0 && !reload {
 		return nil
 	}
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		if !reload {
 			// Nothing was changed that systemd must see; whether the
@@ -75,7 +75,7 @@ func (a *applier) reestablish() error {
 	}
 	if reload {
 		a.say(wire.Progress{Step: "daemon-reload", Detail: "unit links put back: " + strings.Join(units, ", ")})
-		if err := a.bounded("daemon-reload", sd.Reload); err != nil {
+		if err := a.sd.bounded("daemon-reload", sd.Reload); err != nil {
 			return err
 		}
 	}
@@ -83,7 +83,7 @@ func (a *applier) reestablish() error {
 	var enableApps, startApps []string
 	for _, au := range enabled {
 		var st statusOf
-		err := a.bounded("the state of "+au.unit, func(ctx context.Context) error {
+		err := a.sd.bounded("the state of "+au.unit, func(ctx context.Context) error {
 			s, err := sd.Status(ctx, au.unit)
 			st = statusOf{s.LoadState, s.FileState, s.Running()}
 			return err
@@ -105,16 +105,16 @@ func (a *applier) reestablish() error {
 		for i, u := range enable {
 			a.say(wire.Progress{Step: "repair", App: enableApps[i], Detail: u + " was not enabled: enable"})
 		}
-		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
+		if err := a.sd.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
 			return fmt.Errorf("enable %s: %w", strings.Join(enable, ", "), err)
 		}
-		if err := a.reloadIfOutdated(true); err != nil {
+		if err := a.sd.reloadIfOutdated(true); err != nil {
 			return err
 		}
 	}
 	for i, u := range start {
 		a.say(wire.Progress{Step: "repair", App: startApps[i], Detail: u + " was not running: start"})
-		if err := a.bounded("start "+u, func(ctx context.Context) error { return sd.Restart(ctx, u) }); err != nil {
+		if err := a.sd.bounded("start "+u, func(ctx context.Context) error { return sd.Restart(ctx, u) }); err != nil {
 			a.warn(fmt.Errorf("app %s: %s does not start again: %w", startApps[i], u, err))
 		}
 	}

@@ -110,69 +110,6 @@ func noUnits(root string) openUnits {
 	}
 }
 
-// systemd connects on first use: an apply that changes no unit needs no
-// bus.
-func (a *applier) systemd() (units, error) {
-	if a.sd != nil {
-		return a.sd, nil
-	}
-	u, closeFn, err := a.open(a.ctx)
-	if err != nil {
-		return nil, err
-	}
-	a.sd, a.closeSD = u, closeFn
-	return u, nil
-}
-
-func (a *applier) close() {
-	if a.closeSD != nil {
-		a.closeSD()
-	}
-}
-
-// unitTimeout bounds each systemd call of the apply.
-func (a *applier) unitTimeout() time.Duration {
-	if a.req.UnitTimeout > 0 {
-		return a.req.UnitTimeout
-	}
-	return wire.DefaultUnitTimeout
-}
-
-// When a systemd call is still waiting after waitReport, the operator is
-// told what for, and again every waitReportEvery.
-const (
-	waitReport      = 5 * time.Second
-	waitReportEvery = 15 * time.Second
-)
-
-// bounded runs one systemd call with the unit timeout as its deadline (a
-// job that has none by then is killed, see systemd.ErrJobTimeout), and
-// while it waits tells the operator what for.
-func (a *applier) bounded(what string, call func(ctx context.Context) error) error {
-	limit := a.unitTimeout()
-	ctx, cancel := context.WithTimeout(a.ctx, limit)
-	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go a.reportWaiting(what, limit, done)
-	return call(ctx)
-}
-
-func (a *applier) reportWaiting(what string, limit time.Duration, done <-chan struct{}) {
-	step := waitReport
-	for waited := waitReport; ; waited += waitReportEvery {
-		t := time.NewTimer(step)
-		select {
-		case <-done:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		a.say(wire.Progress{Step: "waiting", Detail: fmt.Sprintf("%s (%s so far, timeout %s)", what, waited, limit)})
-		step = waitReportEvery
-	}
-}
-
 // unitOf is the unit a file under systemd/ belongs to: itself, or for a
 // drop-in "x.service.d/y.conf", x.service.
 func unitOf(name string) string {
@@ -255,12 +192,12 @@ func (a *applier) linkSysusers() error {
 	if !a.plan.Sysusers {
 		return nil
 	}
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		return err
 	}
 	a.say(wire.Progress{Step: "sysusers"})
-	return a.bounded("systemd-sysusers", sd.Sysusers)
+	return a.sd.bounded("systemd-sysusers", sd.Sysusers)
 }
 
 // linkFiles removes, then makes the links of one special directory's
@@ -317,7 +254,7 @@ func (a *applier) planned(op diff.UnitOp) (apps, names []string) {
 func (a *applier) stopUnits() error {
 	apps, names := a.planned(diff.Stop)
 	for i, u := range names {
-		sd, err := a.systemd()
+		sd, err := a.sd.get()
 		if err != nil {
 			return err
 		}
@@ -325,7 +262,7 @@ func (a *applier) stopUnits() error {
 		if err := a.record(Effect{Kind: EffectStop, App: apps[i], Unit: u}); err != nil {
 			return err
 		}
-		if err := a.bounded("stop "+u, func(ctx context.Context) error { return sd.Stop(ctx, u) }); err != nil {
+		if err := a.sd.bounded("stop "+u, func(ctx context.Context) error { return sd.Stop(ctx, u) }); err != nil {
 			return fmt.Errorf("app %s: stop %s: %w", apps[i], u, err)
 		}
 	}
@@ -333,7 +270,7 @@ func (a *applier) stopUnits() error {
 	if len(names) == 0 {
 		return nil
 	}
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		return err
 	}
@@ -343,7 +280,7 @@ func (a *applier) stopUnits() error {
 			return err
 		}
 	}
-	if err := a.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, names) }); err != nil {
+	if err := a.sd.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, names) }); err != nil {
 		return fmt.Errorf("disable %s: %w", strings.Join(names, ", "), err)
 	}
 	return nil
@@ -381,7 +318,7 @@ func (a *applier) reloadNeeded(sd units) (bool, error) {
 		return true, nil
 	}
 	var loaded bool
-	err := a.bounded("the list of units", func(ctx context.Context) (err error) {
+	err := a.sd.bounded("the list of units", func(ctx context.Context) (err error) {
 		loaded, err = sd.Loaded(ctx, names)
 		return err
 	})
@@ -422,7 +359,7 @@ func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
 // units across apps, then watches the restarted ones settle (phase 6).
 func (a *applier) startUnits() error {
 	if a.plan.DaemonReload {
-		sd, err := a.systemd()
+		sd, err := a.sd.get()
 		if err != nil {
 			return err
 		}
@@ -432,14 +369,14 @@ func (a *applier) startUnits() error {
 		}
 		if need {
 			a.say(wire.Progress{Step: "daemon-reload"})
-			if err := a.bounded("daemon-reload", sd.Reload); err != nil {
+			if err := a.sd.bounded("daemon-reload", sd.Reload); err != nil {
 				return err
 			}
 		}
 	}
 	apps, names := a.planned(diff.Enable)
 	if len(names) > 0 {
-		sd, err := a.systemd()
+		sd, err := a.sd.get()
 		if err != nil {
 			return err
 		}
@@ -449,12 +386,12 @@ func (a *applier) startUnits() error {
 				return err
 			}
 		}
-		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, names) }); err != nil {
+		if err := a.sd.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, names) }); err != nil {
 			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
 		}
 	}
 	_, disabled := a.planned(diff.Disable)
-	if err := a.reloadIfOutdated(len(names) > 0 || len(disabled) > 0); err != nil {
+	if err := a.sd.reloadIfOutdated(len(names) > 0 || len(disabled) > 0); err != nil {
 		return err
 	}
 	sd, names, err := a.actOnUnits()
@@ -502,7 +439,7 @@ func (a *applier) plansReload() bool {
 // settle watches units for the request's window and reports them; a unit
 // that failed is an error naming it and why.
 func (a *applier) settle(sd units, names []string, afterRollback bool) error {
-	ctx, cancel := context.WithTimeout(a.ctx, a.req.Settle+a.unitTimeout())
+	ctx, cancel := context.WithTimeout(a.sd.ctx, a.req.Settle+a.sd.timeout)
 	defer cancel()
 	states, err := sd.Settle(ctx, names, a.req.Settle)
 	var errs []error
@@ -510,10 +447,10 @@ func (a *applier) settle(sd units, names []string, afterRollback bool) error {
 		r := wire.UnitReport{Unit: s.Unit, State: s.ActiveState + " (" + s.SubState + ")", Since: s.Since,
 			MainPID: s.MainPID, Failed: s.Failed, Reason: s.Reason, AfterRollback: afterRollback}
 		if s.Failed {
-			r.Journal = sd.JournalTail(s.Unit, journalLines, a.journalSince)
+			r.Journal = sd.JournalTail(s.Unit, journalLines, a.out.since)
 			errs = append(errs, fmt.Errorf("unit %s failed: %s", s.Unit, s.Reason))
 		}
-		a.reports = append(a.reports, r)
+		a.out.units = append(a.out.units, r)
 	}
 	if err != nil {
 		errs = append(errs, fmt.Errorf("settle %s: %w", strings.Join(names, ", "), err))
@@ -595,7 +532,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	if len(ue.touched) == 0 && !ue.reload && len(ue.follow) == 0 {
 		return undo(a.l, att)
 	}
-	sd, err := a.systemd()
+	sd, err := a.sd.get()
 	if err != nil {
 		// Put the files back all the same: that much does not need it.
 		return errors.Join(err, undoFiles(a.l, att))
@@ -615,7 +552,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 		}
 		if !isTemplate(au.unit) {
 			a.say(wire.Progress{Step: "stop", App: au.app, Detail: au.unit})
-			err := a.bounded("stop "+au.unit, func(ctx context.Context) error { return sd.Stop(ctx, au.unit) })
+			err := a.sd.bounded("stop "+au.unit, func(ctx context.Context) error { return sd.Stop(ctx, au.unit) })
 			switch {
 			case errors.Is(err, systemd.ErrJobTimeout):
 				// Its processes are killed: it runs no more, which is what
@@ -631,7 +568,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	}
 	if len(disable) > 0 {
 		a.say(wire.Progress{Step: "disable", Detail: strings.Join(disable, ", ")})
-		if err := a.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, disable) }); err != nil {
+		if err := a.sd.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, disable) }); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -640,7 +577,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	}
 	if len(ue.touched) > 0 || ue.reload { // what follows only reads files
 		a.say(wire.Progress{Step: "daemon-reload"})
-		if err := a.bounded("daemon-reload", sd.Reload); err != nil {
+		if err := a.sd.bounded("daemon-reload", sd.Reload); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
 	}
@@ -660,10 +597,10 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 	}
 	if len(enable) > 0 {
 		a.say(wire.Progress{Step: "enable", Detail: strings.Join(enable, ", ")})
-		if err := a.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
+		if err := a.sd.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, enable) }); err != nil {
 			errs = append(errs, err)
 		}
-		if err := a.reloadIfOutdated(true); err != nil {
+		if err := a.sd.reloadIfOutdated(true); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -674,7 +611,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 			verb, act = "reload", sd.ReloadUnit
 		}
 		a.say(wire.Progress{Step: verb, Detail: u})
-		err := a.bounded(verb+" "+u, func(ctx context.Context) error { return act(ctx, u) })
+		err := a.sd.bounded(verb+" "+u, func(ctx context.Context) error { return act(ctx, u) })
 		if errors.Is(err, systemd.ErrJobTimeout) {
 			// The failed version's stop (an endless ExecStop=) held the
 			// job up and was killed; whether the old version now runs is
@@ -688,8 +625,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 			continue
 		}
 		if err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: u, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(u, journalLines, a.journalSince), AfterRollback: true})
+			a.out.unitFailed(sd, u, err, true)
 			errs = append(errs, err)
 			continue
 		}
@@ -720,7 +656,7 @@ func (a *applier) undoAttemptAs(att *Attempt, repair bool) error {
 // host is rolled back; the settle that follows judges it as any other.
 func (a *applier) runsDespiteReload(sd units, u string, err error) bool {
 	var running bool
-	serr := a.bounded("the state of "+u, func(ctx context.Context) error {
+	serr := a.sd.bounded("the state of "+u, func(ctx context.Context) error {
 		st, err := sd.Status(ctx, u)
 		running = st.Running()
 		return err
