@@ -174,7 +174,8 @@ func (a *applier) run() wire.Result {
 func (a *applier) rollback(cause error) wire.Result {
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
 	a.out.since = a.now()
-	if err := a.undoAttempt(a.rec.att); err != nil {
+	rb := unitRollback{env: a.env, att: a.rec.att, window: a.req.Settle}
+	if err := rb.run(); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}
 	return a.end(wire.RolledBack, cause, nil)
@@ -289,10 +290,12 @@ func (a *applier) repair() error {
 	}
 	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
 	// The units judged here belong to the undone attempt, not to this
-	// apply's result; a warning says what did not come back.
-	n := len(a.out.units)
-	defer func() { a.out.units = a.out.units[:n] }()
-	return a.undoAttemptAs(last, true)
+	// apply's result: they go to results of their own, and a warning says
+	// what did not come back.
+	e := *a.env
+	e.out = &results{since: a.out.since}
+	rb := unitRollback{env: &e, att: last, window: a.req.Settle, repair: true}
+	return rb.run()
 }
 
 // reconcile makes every app of the host store's current commit point its

@@ -78,53 +78,6 @@ func (a *applier) actOnUnits() (units, []string, error) {
 	return sd, names, nil
 }
 
-// followBack acts again, after a rollback put the old files back, on the
-// units outside the apps that the attempt restarted or reloaded: they read
-// the files that changed back. Each once, a restart winning over a reload.
-// It returns the units to watch settle.
-func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string, []error) {
-	restart := map[string]bool{}
-	for _, e := range follow {
-		if e.Kind == EffectRestart {
-			restart[e.Unit] = true
-		}
-	}
-	done := map[string]bool{}
-	for _, u := range skip {
-		done[u] = true
-	}
-	var started []string
-	var errs []error
-	for _, e := range follow {
-		if done[e.Unit] || (e.Kind == EffectReload && restart[e.Unit]) {
-			continue
-		}
-		done[e.Unit] = true
-		verb, act := "restart", sd.Restart
-		if e.Kind == EffectReload {
-			verb, act = "reload", sd.ReloadUnit
-		}
-		a.say(wire.Progress{Step: verb, App: e.App, Detail: e.Unit})
-		err := a.sd.bounded(verb+" "+e.Unit, func(ctx context.Context) error { return act(ctx, e.Unit) })
-		if errors.Is(err, systemd.ErrJobTimeout) {
-			a.warn(err) // killed; the settle judges whether the old version runs
-			started = append(started, e.Unit)
-			continue
-		}
-		if err != nil && verb == "reload" && a.runsDespiteReload(sd, e.Unit, err) {
-			started = append(started, e.Unit)
-			continue
-		}
-		if err != nil {
-			a.out.unitFailed(sd, e.Unit, err, true)
-			errs = append(errs, fmt.Errorf("%s %s: %w", verb, e.Unit, err))
-			continue
-		}
-		started = append(started, e.Unit)
-	}
-	return started, errs
-}
-
 // ValidationError is a validation command that failed: the apply changed
 // nothing and is refused.
 type ValidationError struct {
