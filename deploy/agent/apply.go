@@ -41,9 +41,6 @@ type applier struct {
 	keep  int
 	exe   func() (string, error)
 	fault func(Effect) error
-	after func(time.Duration) <-chan time.Time
-	// await tells the operator the apply waits for confirmation.
-	await func(wire.AwaitConfirm)
 	// doing records in the lock file what the apply does now.
 	doing func(doing string, until time.Time, token string)
 	req   *wire.ApplyRequest
@@ -54,8 +51,9 @@ type applier struct {
 	// store cannot tell.
 	fromApps map[string]store.ID
 
-	confirm *confirmation // the open wait for confirmation, if any
-	probe   *prober
+	units   unitStep
+	confirm *confirmStep
+	checks  checkStep
 
 	// What checkouts get (files.go): per app, and the secrets' plaintext
 	// by blob, held in memory only until the checkout is written.
@@ -92,10 +90,16 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	a := &applier{
 		env: &env{l: s.l, st: st, plan: &req.Plan, now: s.opts.Now, say: say, out: &results{},
 			sd: &sysd{open: s.opts.Units, ctx: context.Background(), timeout: timeout, say: say}},
-		hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.After,
-		req: req, from: r.current, probe: newProber(), redact: s.redact,
-		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
+		hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault,
+		req: req, from: r.current, redact: s.redact,
 		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
+	}
+	a.units = unitStep{a.env}
+	a.checks = checkStep{env: a.env, probe: newProber()}
+	a.confirm = &confirmStep{l: s.l, now: s.opts.Now, after: s.opts.After, say: say, doing: a.doing,
+		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) }}
+	if req.Plan.Rollback {
+		a.confirm.timeout = req.ConfirmTimeout
 	}
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
@@ -134,7 +138,7 @@ func (a *applier) run() wire.Result {
 	if err := a.preflight(); err != nil {
 		return a.finish(err)
 	}
-	if a.changesUnits() {
+	if changesUnits(a.plan) {
 		if _, err := a.sd.get(); err != nil {
 			return a.finish(fmt.Errorf("nothing was changed on the host: %w", err))
 		}
@@ -152,9 +156,9 @@ func (a *applier) run() wire.Result {
 	}
 	err := a.execute()
 	if err == nil {
-		err = a.awaitConfirmation()
+		err = a.confirm.wait()
 	}
-	a.closeConfirmation()
+	a.confirm.close()
 	if err != nil {
 		if isValidationError(err) {
 			return a.refused(err)
@@ -200,10 +204,13 @@ func (a *applier) execute() error {
 	if err := a.linkSysusers(); err != nil {
 		return err
 	}
+	if err := a.units.sysusers(); err != nil {
+		return err
+	}
 	if err := a.fixOwners(); err != nil {
 		return err
 	}
-	if err := a.stopUnits(); err != nil {
+	if err := a.units.stop(); err != nil {
 		return err
 	}
 	if err := a.linkUnits(); err != nil {
@@ -216,10 +223,37 @@ func (a *applier) execute() error {
 			}
 		}
 	}
-	if err := a.startUnits(); err != nil {
+	names, reloaded, err := a.units.start()
+	if err != nil {
 		return err
 	}
-	return a.healthChecks()
+	// Every change is made; settling only watches. But a reload is a
+	// signal: systemd's job is done once it is sent, not once the daemon
+	// has re-read its files (sshd had not, when the job returned, in about
+	// half the tries on lab hosts of three releases). A confirmation in
+	// that gap would be answered by the old configuration, which is what
+	// it must rule out, so after a reload the wait opens once the settle
+	// window, the daemon's time to re-read, is over.
+	if !reloaded {
+		if err := a.confirm.open(); err != nil {
+			return err
+		}
+	}
+	if len(names) > 0 {
+		sd, err := a.sd.get()
+		if err != nil {
+			return err
+		}
+		if err := settle(a.env, sd, a.req.Settle, names, false); err != nil {
+			return err
+		}
+	}
+	if reloaded {
+		if err := a.confirm.open(); err != nil {
+			return err
+		}
+	}
+	return a.checks.run()
 }
 
 // finish ends an apply deployed (err nil) or failed.

@@ -181,9 +181,15 @@ func changedChecks(p *diff.HostPlan) []appCheck {
 	return out
 }
 
-// healthChecks runs the changed apps' checks and fails when any did not
-// pass, naming each with its last error.
-func (a *applier) healthChecks() error {
+// checkStep runs the changed apps' health checks, once their units
+// settled, and reports them to the results.
+type checkStep struct {
+	*env
+	probe *prober
+}
+
+// run fails when any check did not pass, naming each with its last error.
+func (a checkStep) run() error {
 	checks := changedChecks(a.plan)
 	if len(checks) == 0 {
 		return nil

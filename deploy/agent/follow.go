@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -30,53 +29,6 @@ const defaultValidateTimeout = 30 * time.Second
 // validateOutputMax is how much of a validation command's output the
 // result carries: its end, where the reason usually is.
 const validateOutputMax = 8 << 10
-
-// actOnUnits restarts, then reloads the plan's units across apps, each
-// unit once (a restart wins over a reload of the same unit), and returns
-// the units to watch settle. Each is recorded before it is acted on, so a
-// rollback acts on it again.
-func (a *applier) actOnUnits() (units, []string, error) {
-	type step struct {
-		app string
-		st  diff.UnitStep
-	}
-	var steps []step
-	seen := map[string]bool{}
-	for _, op := range []diff.UnitOp{diff.Restart, diff.Reload} {
-		for _, ap := range a.plan.Apps {
-			for _, st := range ap.Units {
-				if st.Op == op && !seen[st.Unit] {
-					seen[st.Unit] = true
-					steps = append(steps, step{ap.App, st})
-				}
-			}
-		}
-	}
-	if len(steps) == 0 {
-		return nil, nil, nil
-	}
-	sd, err := a.sd.get()
-	if err != nil {
-		return nil, nil, err
-	}
-	var names []string
-	for _, s := range steps {
-		kind, act := EffectRestart, sd.Restart
-		if s.st.Op == diff.Reload {
-			kind, act = EffectReload, sd.ReloadUnit
-		}
-		a.say(wire.Progress{Step: string(s.st.Op), App: s.app, Detail: s.st.Unit})
-		if err := a.record(Effect{Kind: kind, App: s.app, Unit: s.st.Unit, External: s.st.External}); err != nil {
-			return nil, nil, err
-		}
-		if err := a.sd.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
-			a.out.unitFailed(sd, s.st.Unit, err, false)
-			return nil, nil, fmt.Errorf("app %s: %w", s.app, err) // systemd names the job and the unit
-		}
-		names = append(names, s.st.Unit)
-	}
-	return sd, names, nil
-}
 
 // ValidationError is a validation command that failed: the apply changed
 // nothing and is refused.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/systemd"
-	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
 )
@@ -180,21 +179,10 @@ func specialLink(hostDir, appDir, name string) diff.SymlinkStep {
 }
 
 // linkSysusers removes, then makes the links of sysusers files across
-// apps, then runs systemd-sysusers when the plan says so (phase 3).
+// apps (phase 3, before systemd-sysusers runs).
 func (a *applier) linkSysusers() error {
 	steps := func(ap diff.AppPlan) []diff.LinkStep { return ap.Sysusers }
-	if err := a.linkFiles(sysusersDir, "sysusers", steps); err != nil {
-		return err
-	}
-	if !a.plan.Sysusers {
-		return nil
-	}
-	sd, err := a.sd.get()
-	if err != nil {
-		return err
-	}
-	a.say(wire.Progress{Step: "sysusers"})
-	return a.sd.bounded("systemd-sysusers", sd.Sysusers)
+	return a.linkFiles(sysusersDir, "sysusers", steps)
 }
 
 // linkFiles removes, then makes the links of one special directory's
@@ -221,213 +209,21 @@ func (a *applier) linkFiles(hostDir, appDir string, steps func(diff.AppPlan) []d
 	return nil
 }
 
-// changesUnits reports whether the plan needs systemd.
-func (a *applier) changesUnits() bool {
-	if a.plan.DaemonReload || a.plan.Sysusers {
-		return true
-	}
-	for _, ap := range a.plan.Apps {
-		if len(ap.Units) > 0 || len(ap.Validate) > 0 { // validations run as transient units
-			return true
-		}
-	}
-	return false
-}
-
-// planned lists the plan's unit steps with op, across apps, in order.
-func (a *applier) planned(op diff.UnitOp) (apps, names []string) {
-	for _, ap := range a.plan.Apps {
-		for _, st := range ap.Units {
-			if st.Op == op {
-				apps, names = append(apps, ap.App), append(names, st.Unit)
-			}
-		}
-	}
-	return apps, names
-}
-
-// stopUnits stops, then disables the units the plan says to, across apps
-// (phase 4).
-func (a *applier) stopUnits() error {
-	apps, names := a.planned(diff.Stop)
-	for i, u := range names {
-		sd, err := a.sd.get()
-		if err != nil {
-			return err
-		}
-		a.say(wire.Progress{Step: "stop", App: apps[i], Detail: u})
-		if err := a.record(Effect{Kind: EffectStop, App: apps[i], Unit: u}); err != nil {
-			return err
-		}
-		if err := a.sd.bounded("stop "+u, func(ctx context.Context) error { return sd.Stop(ctx, u) }); err != nil {
-			return fmt.Errorf("app %s: stop %s: %w", apps[i], u, err)
-		}
-	}
-	apps, names = a.planned(diff.Disable)
-	if len(names) == 0 {
-		return nil
-	}
-	sd, err := a.sd.get()
-	if err != nil {
-		return err
-	}
-	for i, u := range names {
-		a.say(wire.Progress{Step: "disable", App: apps[i], Detail: u})
-		if err := a.record(Effect{Kind: EffectDisable, App: apps[i], Unit: u}); err != nil {
-			return err
-		}
-	}
-	if err := a.sd.bounded("disable", func(ctx context.Context) error { return sd.Disable(ctx, names) }); err != nil {
-		return fmt.Errorf("disable %s: %w", strings.Join(names, ", "), err)
-	}
-	return nil
-}
-
 // linkUnits removes, then makes the links of unit files and drop-ins,
 // then of quadlets, across apps (phase 5, before daemon-reload). Drop-ins
 // are linked file by file, so unmanaged drop-ins beside them stay.
 func (a *applier) linkUnits() error {
-	apps, names := a.planned(diff.UnlinkUnit)
+	apps, names := planned(a.plan, diff.UnlinkUnit)
 	for i, name := range names {
 		if err := a.unlink(apps[i], path.Join(unitDir, name)); err != nil {
 			return fmt.Errorf("app %s: unlink unit %s: %w", apps[i], name, err)
 		}
 	}
-	apps, names = a.planned(diff.LinkUnit)
+	apps, names = planned(a.plan, diff.LinkUnit)
 	for i, name := range names {
 		if err := a.link(apps[i], specialLink(unitDir, "systemd", name)); err != nil {
 			return fmt.Errorf("app %s: link unit %s: %w", apps[i], name, err)
 		}
 	}
 	return a.linkFiles(quadletDir, "quadlets", func(ap diff.AppPlan) []diff.LinkStep { return ap.Quadlets })
-}
-
-// reloadNeeded reports whether systemd must reload to see the plan's unit
-// files. A reload re-reads every unit on the host, a third of a second of
-// systemd's time on a small host and the largest part of a first deploy to
-// many hosts. It is needed for anything systemd has already read: a unit
-// or drop-in it holds, a removal, a quadlet (a generator makes its units).
-// A unit systemd has never loaded it reads from disk the first time it is
-// asked for, as the enable and restart that follow do.
-func (a *applier) reloadNeeded(sd units) (bool, error) {
-	names, ok := newUnitFiles(*a.plan)
-	if !ok {
-		return true, nil
-	}
-	var loaded bool
-	err := a.sd.bounded("the list of units", func(ctx context.Context) (err error) {
-		loaded, err = sd.Loaded(ctx, names)
-		return err
-	})
-	return loaded, err
-}
-
-// newUnitFiles lists the units whose files or drop-ins the plan only adds.
-// It says false when the plan changes anything else under systemd/ or
-// quadlets/, or touches a unit whose files systemd may read for others:
-// templates and instances, and drop-ins for a whole type or prefix
-// (service.d/, foo-.service.d/).
-func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
-	var names []string
-	for _, ap := range hp.Apps {
-		for _, f := range ap.Files {
-			dir, rest, _ := strings.Cut(f.Path, "/")
-			switch {
-			case dir == "quadlets":
-				return nil, false
-			case dir != "systemd":
-				continue
-			case f.Op != diff.Add:
-				return nil, false
-			}
-			unit, _, _ := strings.Cut(rest, "/")
-			unit = strings.TrimSuffix(unit, ".d")
-			prefix, _, _ := strings.Cut(unit, ".")
-			if prefix == "" || prefix == unit || strings.HasSuffix(prefix, "-") || strings.Contains(unit, "@") {
-				return nil, false
-			}
-			names = append(names, unit)
-		}
-	}
-	return names, true
-}
-
-// startUnits reloads systemd when the plan says so, enables, then restarts
-// units across apps, then watches the restarted ones settle (phase 6).
-func (a *applier) startUnits() error {
-	if a.plan.DaemonReload {
-		sd, err := a.sd.get()
-		if err != nil {
-			return err
-		}
-		need, err := a.reloadNeeded(sd)
-		if err != nil {
-			return err
-		}
-		if need {
-			a.say(wire.Progress{Step: "daemon-reload"})
-			if err := a.sd.bounded("daemon-reload", sd.Reload); err != nil {
-				return err
-			}
-		}
-	}
-	apps, names := a.planned(diff.Enable)
-	if len(names) > 0 {
-		sd, err := a.sd.get()
-		if err != nil {
-			return err
-		}
-		for i, u := range names {
-			a.say(wire.Progress{Step: "enable", App: apps[i], Detail: u})
-			if err := a.record(Effect{Kind: EffectEnable, App: apps[i], Unit: u}); err != nil {
-				return err
-			}
-		}
-		if err := a.sd.bounded("enable", func(ctx context.Context) error { return sd.Enable(ctx, names) }); err != nil {
-			return fmt.Errorf("enable %s: %w", strings.Join(names, ", "), err)
-		}
-	}
-	_, disabled := a.planned(diff.Disable)
-	if err := a.sd.reloadIfOutdated(len(names) > 0 || len(disabled) > 0); err != nil {
-		return err
-	}
-	sd, names, err := a.actOnUnits()
-	if err != nil {
-		return err
-	}
-	// Every change is made; settling only watches. But a reload is a
-	// signal: systemd's job is done once it is sent, not once the daemon
-	// has re-read its files (sshd had not, when the job returned, in about
-	// half the tries on lab hosts of three releases). A confirmation in
-	// that gap would be answered by the old configuration, which is what
-	// it must rule out, so after a reload the wait opens once the settle
-	// window, the daemon's time to re-read, is over.
-	reloaded := a.plansReload()
-	if !reloaded {
-		if err := a.openConfirmation(); err != nil {
-			return err
-		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	if err := settle(a.env, sd, a.req.Settle, names, false); err != nil {
-		return err
-	}
-	if reloaded {
-		return a.openConfirmation()
-	}
-	return nil
-}
-
-// plansReload reports whether the apply reloads any unit.
-func (a *applier) plansReload() bool {
-	for _, ap := range a.plan.Apps {
-		for _, st := range ap.Units {
-			if st.Op == diff.Reload {
-				return true
-			}
-		}
-	}
-	return false
 }
