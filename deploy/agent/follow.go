@@ -49,26 +49,35 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) Unwrap() error { return e.Err }
 
+// validateStep runs the plan's validation commands, each as a transient
+// unit in the app's new checkout, and reports them to the results.
+type validateStep struct {
+	*env
+	files   *fileStep     // writes the checkouts the commands run in
+	timeout time.Duration // per command; zero for the default
+	runs    int           // counts the commands run, for unique unit names
+}
+
 // validateApps runs each added or updated app's validation commands in its
 // new checkout, written for them but not yet current, before any other
 // change. A command that fails leaves the host as it was: the checkouts
 // written for the validations are removed again.
-func (a *applier) validateApps() error {
+func (v *validateStep) validateApps() error {
 	var written []string // checkout directories written here
-	for _, ap := range a.plan.Apps {
+	for _, ap := range v.plan.Apps {
 		if ap.Action == diff.Remove || len(ap.Validate) == 0 {
 			continue
 		}
-		name, wrote, err := a.prepareCheckout(ap.App, store.ID(ap.To))
+		name, wrote, err := v.files.prepareCheckout(ap.App, store.ID(ap.To))
 		if err != nil {
 			return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 		}
-		dir := filepath.Join(a.l.appDir(ap.App), name)
+		dir := filepath.Join(v.l.appDir(ap.App), name)
 		if wrote {
 			written = append(written, dir)
 		}
 		for _, argv := range ap.Validate {
-			if err := a.validate(ap.App, dir, argv); err != nil {
+			if err := v.validate(ap.App, dir, argv); err != nil {
 				for _, d := range written {
 					os.RemoveAll(d) // never current: current has not moved
 				}
@@ -80,40 +89,40 @@ func (a *applier) validateApps() error {
 }
 
 // validate runs one command in dir as a transient unit and reports it.
-func (a *applier) validate(app, dir string, argv []string) error {
+func (v *validateStep) validate(app, dir string, argv []string) error {
 	rep := wire.ValidationReport{App: app, Command: argv}
-	err := a.runValidation(app, dir, argv, &rep.Output)
+	err := v.runValidation(app, dir, argv, &rep.Output)
 	rep.OK = err == nil
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	a.out.validation = append(a.out.validation, rep)
+	v.out.validation = append(v.out.validation, rep)
 	if err != nil {
 		return &ValidationError{App: app, Command: argv, Err: err, Output: rep.Output}
 	}
 	return nil
 }
 
-func (a *applier) runValidation(app, dir string, argv []string, output *string) error {
-	sd, err := a.sd.get()
+func (v *validateStep) runValidation(app, dir string, argv []string, output *string) error {
+	sd, err := v.sd.get()
 	if err != nil {
 		return err
 	}
-	a.say(wire.Progress{Step: "validate", App: app, Detail: strings.Join(argv, " ")})
-	f, err := os.CreateTemp(a.l.host(hostlayout.StateDir), ".validate-*.log")
+	v.say(wire.Progress{Step: "validate", App: app, Detail: strings.Join(argv, " ")})
+	f, err := os.CreateTemp(v.l.host(hostlayout.StateDir), ".validate-*.log")
 	if err != nil {
 		return fmt.Errorf("create its output file: %w", bare(err))
 	}
 	out := f.Name()
 	f.Close()
 	defer os.Remove(out)
-	timeout := a.req.ValidateTimeout
+	timeout := v.timeout
 	if timeout <= 0 {
 		timeout = defaultValidateTimeout
 	}
-	a.runs++
-	unit := fmt.Sprintf("deptool-validate-%s-%d-%d.service", unitEscape(app), os.Getpid(), a.runs)
-	err = sd.Run(a.sd.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
+	v.runs++
+	unit := fmt.Sprintf("deptool-validate-%s-%d-%d.service", unitEscape(app), os.Getpid(), v.runs)
+	err = sd.Run(v.sd.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
 	*output = tail(out, validateOutputMax)
 	return err
 }

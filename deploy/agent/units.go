@@ -180,25 +180,25 @@ func specialLink(hostDir, appDir, name string) diff.SymlinkStep {
 
 // linkSysusers removes, then makes the links of sysusers files across
 // apps (phase 3, before systemd-sysusers runs).
-func (a *applier) linkSysusers() error {
+func (k *linkStep) linkSysusers() error {
 	steps := func(ap diff.AppPlan) []diff.LinkStep { return ap.Sysusers }
-	return a.linkFiles(sysusersDir, "sysusers", steps)
+	return k.linkFiles(sysusersDir, "sysusers", steps)
 }
 
 // linkFiles removes, then makes the links of one special directory's
 // files, across apps.
-func (a *applier) linkFiles(hostDir, appDir string, steps func(diff.AppPlan) []diff.LinkStep) error {
+func (k *linkStep) linkFiles(hostDir, appDir string, steps func(diff.AppPlan) []diff.LinkStep) error {
 	for _, op := range []diff.LinkOp{diff.Unlink, diff.Link} {
-		for _, ap := range a.plan.Apps {
+		for _, ap := range k.plan.Apps {
 			for _, st := range steps(ap) {
 				if st.Op != op {
 					continue
 				}
 				var err error
 				if op == diff.Unlink {
-					err = a.unlink(ap.App, path.Join(hostDir, st.Name))
+					err = k.unlink(ap.App, path.Join(hostDir, st.Name))
 				} else {
-					err = a.link(ap.App, specialLink(hostDir, appDir, st.Name))
+					err = k.link(ap.App, specialLink(hostDir, appDir, st.Name))
 				}
 				if err != nil {
 					return fmt.Errorf("app %s: %s %s/%s: %w", ap.App, op, appDir, st.Name, err)
@@ -212,18 +212,18 @@ func (a *applier) linkFiles(hostDir, appDir string, steps func(diff.AppPlan) []d
 // linkUnits removes, then makes the links of unit files and drop-ins,
 // then of quadlets, across apps (phase 5, before daemon-reload). Drop-ins
 // are linked file by file, so unmanaged drop-ins beside them stay.
-func (a *applier) linkUnits() error {
-	apps, names := planned(a.plan, diff.UnlinkUnit)
+func (k *linkStep) linkUnits() error {
+	apps, names := planned(k.plan, diff.UnlinkUnit)
 	for i, name := range names {
-		if err := a.unlink(apps[i], path.Join(unitDir, name)); err != nil {
+		if err := k.unlink(apps[i], path.Join(unitDir, name)); err != nil {
 			return fmt.Errorf("app %s: unlink unit %s: %w", apps[i], name, err)
 		}
 	}
-	apps, names = planned(a.plan, diff.LinkUnit)
+	apps, names = planned(k.plan, diff.LinkUnit)
 	for i, name := range names {
-		if err := a.link(apps[i], specialLink(unitDir, "systemd", name)); err != nil {
+		if err := k.link(apps[i], specialLink(unitDir, "systemd", name)); err != nil {
 			return fmt.Errorf("app %s: link unit %s: %w", apps[i], name, err)
 		}
 	}
-	return a.linkFiles(quadletDir, "quadlets", func(ap diff.AppPlan) []diff.LinkStep { return ap.Quadlets })
+	return k.linkFiles(quadletDir, "quadlets", func(ap diff.AppPlan) []diff.LinkStep { return ap.Quadlets })
 }
