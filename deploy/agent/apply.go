@@ -188,12 +188,8 @@ func (a *applier) execute() error {
 	if err := a.validate.validateApps(); err != nil {
 		return err
 	}
-	for _, ap := range a.plan.Apps {
-		if ap.Action != diff.Remove {
-			if err := a.files.checkout(ap.App, ap.To); err != nil {
-				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
-			}
-		}
+	if err := a.files.checkouts(); err != nil {
+		return err
 	}
 	if err := a.links.symlinks(); err != nil {
 		return err
@@ -213,24 +209,30 @@ func (a *applier) execute() error {
 	if err := a.links.linkUnits(); err != nil {
 		return err
 	}
-	for _, ap := range a.plan.Apps {
-		if ap.Action == diff.Remove {
-			if err := a.files.removeApp(ap.App); err != nil {
-				return fmt.Errorf("app %s: remove: %w", ap.App, err)
-			}
-		}
+	if err := a.files.removeApps(); err != nil {
+		return err
 	}
 	names, reloaded, err := a.units.start()
 	if err != nil {
 		return err
 	}
-	// Every change is made; settling only watches. But a reload is a
-	// signal: systemd's job is done once it is sent, not once the daemon
-	// has re-read its files (sshd had not, when the job returned, in about
-	// half the tries on lab hosts of three releases). A confirmation in
-	// that gap would be answered by the old configuration, which is what
-	// it must rule out, so after a reload the wait opens once the settle
-	// window, the daemon's time to re-read, is over.
+	if err := a.watch(names, reloaded); err != nil {
+		return err
+	}
+	return a.checks.run()
+}
+
+// watch opens the wait for confirmation and watches the units restarted
+// or reloaded (names) settle.
+//
+// Every change is made; settling only watches. But a reload is a
+// signal: systemd's job is done once it is sent, not once the daemon has
+// re-read its files (sshd had not, when the job returned, in about half
+// the tries on lab hosts of three releases). A confirmation in that gap
+// would be answered by the old configuration, which is what it must rule
+// out, so after a reload the wait opens once the settle window, the
+// daemon's time to re-read, is over.
+func (a *applier) watch(names []string, reloaded bool) error {
 	if !reloaded {
 		if err := a.confirm.open(); err != nil {
 			return err
@@ -246,11 +248,9 @@ func (a *applier) execute() error {
 		}
 	}
 	if reloaded {
-		if err := a.confirm.open(); err != nil {
-			return err
-		}
+		return a.confirm.open()
 	}
-	return a.checks.run()
+	return nil
 }
 
 // finish ends an apply deployed (err nil) or failed.

@@ -48,7 +48,7 @@ type fileStep struct {
 	*env
 	apps map[string]store.ID // the commit's apps by name
 	// fromApps are the apps of the host store's current commit, or nil
-	// (see applier.fromApps).
+	// (see checkRequest).
 	fromApps map[string]store.ID
 	secrets  *secrets
 	// What checkouts get, worked out by prepareFiles: the host's
@@ -379,7 +379,7 @@ func readSecretFile(p string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 16<<20))
 }
 
-// secretData is the plaintext of a secret (name: app/path), decrypted
+// data is the plaintext of a secret (name: app/path), decrypted
 // once per blob, and known to the redactor from then on.
 func (s *secrets) data(name string, blob store.ID) ([]byte, error) {
 	if p, ok := s.plain[blob]; ok {

@@ -24,7 +24,7 @@ import (
 type putBack struct {
 	*env
 	// fromApps are the apps of the host store's current commit, or nil
-	// (see applier.fromApps).
+	// (see checkRequest).
 	fromApps map[string]store.ID
 	files    *fileStep // writes a missing checkout again
 }
@@ -44,34 +44,9 @@ type putBack struct {
 // A unit that does not start is a warning, not a failure: the apply's own
 // restarts are judged as always.
 func (r *putBack) reestablish() error {
-	var units []string // whose files were linked again
-	var enabled []appUnit
-	reload := false
-	for _, app := range slices.Sorted(maps.Keys(r.fromApps)) {
-		tree := r.fromApps[app]
-		links, m, err := r.managedLinks(app, tree)
-		if err != nil {
-			return fmt.Errorf("app %s: %w", app, err)
-		}
-		for _, p := range slices.Sorted(maps.Keys(links)) {
-			fixed, err := r.relink(app, p, links[p])
-			if err != nil {
-				return fmt.Errorf("app %s: %w", app, err)
-			}
-			if !fixed {
-				continue
-			}
-			if name, ok := strings.CutPrefix(p, unitDir+"/"); ok {
-				units = append(units, unitOf(name))
-				reload = true
-			}
-			if strings.HasPrefix(p, quadletDir+"/") {
-				reload = true
-			}
-		}
-		for _, u := range m.Systemd.UnitsEnabled {
-			enabled = append(enabled, appUnit{app, u})
-		}
+	relinked, enabled, reload, err := r.relinkAll()
+	if err != nil {
+		return err
 	}
 	if len(enabled) == 0 && !reload {
 		return nil
@@ -86,11 +61,50 @@ func (r *putBack) reestablish() error {
 		return err
 	}
 	if reload {
-		r.say(wire.Progress{Step: "daemon-reload", Detail: "unit links put back: " + strings.Join(units, ", ")})
+		r.say(wire.Progress{Step: "daemon-reload", Detail: "unit links put back: " + strings.Join(relinked, ", ")})
 		if err := r.sd.bounded("daemon-reload", sd.Reload); err != nil {
 			return err
 		}
 	}
+	return r.restartEnabled(sd, enabled)
+}
+
+// relinkAll links again what the apps of the current commit manage and
+// someone changed. It returns the units whose files it linked again, the
+// units the apps enable, and whether systemd must reload.
+func (r *putBack) relinkAll() (relinked []string, enabled []appUnit, reload bool, err error) {
+	for _, app := range slices.Sorted(maps.Keys(r.fromApps)) {
+		tree := r.fromApps[app]
+		links, m, err := r.managedLinks(app, tree)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("app %s: %w", app, err)
+		}
+		for _, p := range slices.Sorted(maps.Keys(links)) {
+			fixed, err := r.relink(app, p, links[p])
+			if err != nil {
+				return nil, nil, false, fmt.Errorf("app %s: %w", app, err)
+			}
+			if !fixed {
+				continue
+			}
+			if name, ok := strings.CutPrefix(p, unitDir+"/"); ok {
+				relinked = append(relinked, unitOf(name))
+				reload = true
+			}
+			if strings.HasPrefix(p, quadletDir+"/") {
+				reload = true
+			}
+		}
+		for _, u := range m.Systemd.UnitsEnabled {
+			enabled = append(enabled, appUnit{app, u})
+		}
+	}
+	return relinked, enabled, reload, nil
+}
+
+// restartEnabled enables again the units the apps enable that are not,
+// and starts those that do not run.
+func (r *putBack) restartEnabled(sd units, enabled []appUnit) error {
 	var enable, start []string
 	var enableApps, startApps []string
 	for _, au := range enabled {

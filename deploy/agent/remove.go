@@ -8,11 +8,24 @@ import (
 	"path/filepath"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
 )
 
 // trashPrefix marks an app directory moved aside by a removal: deleted
 // once the apply succeeds, moved back if it is undone.
 const trashPrefix = ".removed-"
+
+// removeApps takes the plan's removed apps away.
+func (c *fileStep) removeApps() error {
+	for _, ap := range c.plan.Apps {
+		if ap.Action == diff.Remove {
+			if err := c.removeApp(ap.App); err != nil {
+				return fmt.Errorf("app %s: remove: %w", ap.App, err)
+			}
+		}
+	}
+	return nil
+}
 
 // removeApp takes a removed app's directory away. Its links went in the
 // symlink phase, before this.
