@@ -54,7 +54,7 @@ type applier struct {
 	units    unitStep
 	confirm  *confirmStep
 	checks   checkStep
-	gc       collector
+	gc       gcStep
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -100,7 +100,7 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		validate: &validateStep{env: e, files: files, timeout: req.ValidateTimeout},
 		units:    unitStep{e},
 		checks:   checkStep{env: e, probe: newProber()},
-		gc:       collector{env: e, hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable},
+		gc:       gcStep{env: e, hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable},
 	}
 	a.confirm = &confirmStep{l: s.l, now: s.opts.Now, after: s.opts.After, say: say, doing: a.doing,
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) }}

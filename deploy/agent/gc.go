@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// collector deletes what a successful apply left behind.
-type collector struct {
+// gcStep deletes what a successful apply left behind.
+type gcStep struct {
 	*env
 	hs   *hostStore
 	keep int                    // checkouts kept per app
@@ -23,7 +23,7 @@ type collector struct {
 // Keep, never current or previous, and the agent binaries other than the
 // two newest and the running one. It returns the bytes freed. Its failures
 // are warnings: the apply already succeeded.
-func (a collector) run() int64 {
+func (a gcStep) run() int64 {
 	var freed int64
 	entries, err := os.ReadDir(a.l.appsDir())
 	if err != nil && !os.IsNotExist(err) {
@@ -69,7 +69,7 @@ const repackAt = 10
 // gcStore removes what interrupted pack writes left, and past repackAt
 // packs keeps only what current and target reach, in one pack: the
 // objects of attempts rolled back and the copies a repair sent are gone.
-func (a collector) gcStore() (int64, error) {
+func (a gcStep) gcStore() (int64, error) {
 	freed, err := a.st.CleanPacks()
 	if err != nil || a.st.Packs() <= repackAt {
 		return freed, err
