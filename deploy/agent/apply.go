@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
@@ -29,64 +28,33 @@ func (s *session) apply(req *wire.ApplyRequest) error {
 	if refuse != nil {
 		return s.conn.Send(refuse)
 	}
-	defer a.close()
+	defer a.sd.close()
 	res := a.run()
 	return s.conn.Send(&res)
 }
 
-// applier carries one apply from checks to journal.
+// applier carries one apply from checks to journal: it runs the steps in
+// order, each with what it needs, and turns their outcome into a Result.
 type applier struct {
-	l     layout
+	*env
 	hs    *hostStore
-	st    *store.Store
-	now   func() time.Time
-	keep  int
-	exe   func() (string, error)
 	fault func(Effect) error
-	after func(time.Duration) <-chan time.Time
-	say   func(wire.Progress)
-	// await tells the operator the apply waits for confirmation.
-	await func(wire.AwaitConfirm)
 	// doing records in the lock file what the apply does now.
 	doing func(doing string, until time.Time, token string)
 	req   *wire.ApplyRequest
-	plan  *diff.HostPlan
-	from  store.ID            // current before the apply
-	apps  map[string]store.ID // the commit's apps by name
-	// fromApps are the apps of the current commit by name: what the host
-	// store says the host runs, whatever the links say; nil when the host
-	// store cannot tell.
-	fromApps map[string]store.ID
-	att      *Attempt
-
-	// ctx is for systemd calls: an apply, once started, finishes even if
-	// the operator goes away, so it is never cancelled.
-	ctx     context.Context
-	open    openUnits
-	sd      units  // connected on first use
-	closeSD func() // closes sd
-	reports []wire.UnitReport
-	confirm *confirmation // the open wait for confirmation, if any
-	probe   *prober
-	checks  []wire.CheckReport
-	// journalSince is when the apply began, or its rollback: a failed
-	// unit's journal lines are shown from then on, so an excerpt holds
-	// this deploy's lines only, and the one after a rollback only what
-	// came after it.
-	journalSince time.Time
-
-	// What checkouts get (files.go): per app, and the secrets' plaintext
-	// by blob, held in memory only until the checkout is written.
-	accounts   *accounts
-	meta       map[string]*appMeta
-	plain      map[store.ID][]byte
-	identities []age.Identity
-	// redact knows every plaintext the session met (the session's own).
+	from  store.ID // current before the apply
+	// redact knows every plaintext the session met: the journal line
+	// goes through it.
 	redact *secret.Redactor
-	// validation reports the validation commands run; runs counts them,
-	// for unique unit names.
-	validation []wire.ValidationReport
-	runs       int
+
+	putBack  putBack
+	files    *fileStep
+	links    linkStep
+	validate *validateStep
+	units    unitStep
+	confirm  *confirmStep
+	checks   checkStep
+	gc       gcStep
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -104,24 +72,43 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		return nil, asAgentError(err)
 	}
 	s.knowRunningSecrets(st, r.current)
-	a := &applier{
-		l: s.l, hs: &s.store, st: st, now: s.opts.Now, keep: s.opts.Keep, exe: s.opts.executable, fault: s.opts.fault, after: s.opts.After,
-		req: req, plan: &req.Plan, from: r.current, ctx: context.Background(), open: s.opts.Units, probe: newProber(), redact: s.redact,
-		say:   func(p wire.Progress) { s.conn.Send(&p) }, // a lost operator must not stop the apply
-		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
-		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
+	if req.Operator == "" {
+		req.Operator = s.operator
 	}
-	if a.req.Operator == "" {
-		a.req.Operator = s.operator
-	}
-	if req.Keep > 0 {
-		a.keep = req.Keep
-	}
-	if refuse := a.check(s.host); refuse != nil {
+	apps, fromApps, refuse := checkRequest(s.host, st, req, r.current)
+	if refuse != nil {
 		return nil, refuse
 	}
 	if refuse := s.verifySigned(req, req.Plan.To); refuse != nil {
 		return nil, refuse
+	}
+	say := func(p wire.Progress) { s.conn.Send(&p) } // a lost operator must not stop the apply
+	timeout := req.UnitTimeout
+	if timeout <= 0 {
+		timeout = wire.DefaultUnitTimeout
+	}
+	e := &env{l: s.l, st: st, plan: &req.Plan, now: s.opts.Now, say: say, out: &results{},
+		sd: &sysd{open: s.opts.Units, ctx: context.Background(), timeout: timeout, say: say}}
+	sec := &secrets{l: s.l, st: st, plain: map[store.ID][]byte{}, redact: s.redact}
+	files := &fileStep{env: e, apps: apps, fromApps: fromApps, secrets: sec}
+	a := &applier{
+		env: e, hs: &s.store, fault: s.opts.fault, req: req, from: r.current, redact: s.redact,
+		doing:    func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
+		putBack:  putBack{env: e, fromApps: fromApps, files: files},
+		files:    files,
+		links:    linkStep{env: e, apps: apps, secrets: sec},
+		validate: &validateStep{env: e, files: files, timeout: req.ValidateTimeout},
+		units:    unitStep{e},
+		checks:   checkStep{env: e, probe: newProber()},
+		gc:       gcStep{env: e, hs: &s.store, keep: s.opts.Keep, exe: s.opts.executable},
+	}
+	a.confirm = &confirmStep{l: s.l, now: s.opts.Now, after: s.opts.After, say: say, doing: a.doing,
+		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) }}
+	if req.Plan.Rollback {
+		a.confirm.timeout = req.ConfirmTimeout
+	}
+	if req.Keep > 0 {
+		a.gc.keep = req.Keep
 	}
 	return a, nil
 }
@@ -132,33 +119,33 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 // target at the commit attempted and current where it was; when the plan
 // asks for rollback, the attempt is undone first (see rollback).
 func (a *applier) run() wire.Result {
-	a.journalSince = a.now()
+	a.out.since = a.now()
 	if err := a.repair(); err != nil {
 		return a.finish(fmt.Errorf("undo the last failed attempt: %w", err))
 	}
-	if err := a.reconcile(); err != nil {
+	if err := a.putBack.reconcile(); err != nil {
 		return a.finish(fmt.Errorf("nothing was changed on the host: put the apps back at the host store's current commit: %w", err))
 	}
-	if err := a.reestablish(); err != nil {
+	if err := a.putBack.reestablish(); err != nil {
 		return a.finish(fmt.Errorf("put back what the apps manage on the host, as the host store's current commit has it: %w", err))
 	}
-	if err := a.prepareFiles(); err != nil {
+	if err := a.files.prepareFiles(); err != nil {
 		return a.finish(err)
 	}
-	if err := a.preflight(); err != nil {
+	if err := a.links.preflight(); err != nil {
 		return a.finish(err)
 	}
-	if a.changesUnits() {
-		if _, err := a.systemd(); err != nil {
+	if changesUnits(a.plan) {
+		if _, err := a.sd.get(); err != nil {
 			return a.finish(fmt.Errorf("nothing was changed on the host: %w", err))
 		}
 	}
 	a.doing(wire.Applying, time.Time{}, "")
-	a.att = &Attempt{
+	a.rec = &effectLog{l: a.l, fault: a.fault, att: &Attempt{
 		Operator: a.req.Operator, Deploy: a.req.Deploy,
 		From: a.from, To: a.req.Commit, Started: a.now().UTC(),
-	}
-	if err := a.att.save(a.l); err != nil {
+	}}
+	if err := a.rec.att.save(a.l); err != nil {
 		return a.finish(err)
 	}
 	if err := a.hs.setRef(targetRef, a.req.Commit); err != nil {
@@ -166,9 +153,9 @@ func (a *applier) run() wire.Result {
 	}
 	err := a.execute()
 	if err == nil {
-		err = a.awaitConfirmation()
+		err = a.confirm.wait()
 	}
-	a.closeConfirmation()
+	a.confirm.close()
 	if err != nil {
 		if isValidationError(err) {
 			return a.refused(err)
@@ -187,8 +174,9 @@ func (a *applier) run() wire.Result {
 // to repair.
 func (a *applier) rollback(cause error) wire.Result {
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
-	a.journalSince = a.now()
-	if err := a.undoAttempt(a.att); err != nil {
+	a.out.since = a.now()
+	rb := unitRollback{env: a.env, att: a.rec.att, window: a.req.Settle}
+	if err := rb.run(); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}
 	return a.end(wire.RolledBack, cause, nil)
@@ -197,42 +185,72 @@ func (a *applier) rollback(cause error) wire.Result {
 // execute runs the phases that change the host, in the plan's order, then
 // the health checks, so a check that fails rolls back like a failed unit.
 func (a *applier) execute() error {
-	if err := a.validateApps(); err != nil {
+	if err := a.validate.validateApps(); err != nil {
 		return err
 	}
-	for _, ap := range a.plan.Apps {
-		if ap.Action != diff.Remove {
-			if err := a.checkout(ap.App, ap.To); err != nil {
-				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
-			}
+	if err := a.files.checkouts(); err != nil {
+		return err
+	}
+	if err := a.links.symlinks(); err != nil {
+		return err
+	}
+	if err := a.links.linkSysusers(); err != nil {
+		return err
+	}
+	if err := a.units.sysusers(); err != nil {
+		return err
+	}
+	if err := a.files.fixOwners(); err != nil {
+		return err
+	}
+	if err := a.units.stop(); err != nil {
+		return err
+	}
+	if err := a.links.linkUnits(); err != nil {
+		return err
+	}
+	if err := a.files.removeApps(); err != nil {
+		return err
+	}
+	names, reloaded, err := a.units.start()
+	if err != nil {
+		return err
+	}
+	if err := a.watch(names, reloaded); err != nil {
+		return err
+	}
+	return a.checks.run()
+}
+
+// watch opens the wait for confirmation and watches the units restarted
+// or reloaded (names) settle.
+//
+// Every change is made; settling only watches. But a reload is a
+// signal: systemd's job is done once it is sent, not once the daemon has
+// re-read its files (sshd had not, when the job returned, in about half
+// the tries on lab hosts of three releases). A confirmation in that gap
+// would be answered by the old configuration, which is what it must rule
+// out, so after a reload the wait opens once the settle window, the
+// daemon's time to re-read, is over.
+func (a *applier) watch(names []string, reloaded bool) error {
+	if !reloaded {
+		if err := a.confirm.open(); err != nil {
+			return err
 		}
 	}
-	if err := a.symlinks(); err != nil {
-		return err
-	}
-	if err := a.linkSysusers(); err != nil {
-		return err
-	}
-	if err := a.fixOwners(); err != nil {
-		return err
-	}
-	if err := a.stopUnits(); err != nil {
-		return err
-	}
-	if err := a.linkUnits(); err != nil {
-		return err
-	}
-	for _, ap := range a.plan.Apps {
-		if ap.Action == diff.Remove {
-			if err := a.removeApp(ap.App); err != nil {
-				return fmt.Errorf("app %s: remove: %w", ap.App, err)
-			}
+	if len(names) > 0 {
+		sd, err := a.sd.get()
+		if err != nil {
+			return err
+		}
+		if err := settle(a.env, sd, a.req.Settle, names, false); err != nil {
+			return err
 		}
 	}
-	if err := a.startUnits(); err != nil {
-		return err
+	if reloaded {
+		return a.confirm.open()
 	}
-	return a.healthChecks()
+	return nil
 }
 
 // finish ends an apply deployed (err nil) or failed.
@@ -247,7 +265,7 @@ func (a *applier) finish(err error) wire.Result {
 // collects old checkouts. cause is why the apply failed, rerr why its
 // rollback did.
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
-	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
+	res := wire.Result{Outcome: outcome, Units: a.out.units, Checks: a.out.checks, Validation: a.out.validation}
 	if cause != nil {
 		res.Error = cause.Error()
 		var nc *NotConfirmedError
@@ -257,9 +275,9 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 		res.RollbackError = rerr.Error()
 		res.Error += "; rollback: " + rerr.Error()
 	}
-	if a.att != nil {
-		a.att.Outcome, a.att.Error = res.Outcome, res.Error
-		if serr := a.att.save(a.l); serr != nil {
+	if a.rec != nil {
+		a.rec.att.Outcome, a.rec.att.Error = res.Outcome, res.Error
+		if serr := a.rec.att.save(a.l); serr != nil {
 			a.warn(serr)
 		}
 	}
@@ -283,17 +301,12 @@ func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	}
 	if outcome == wire.Deployed {
 		a.say(wire.Progress{Step: "gc"})
-		res.Freed = a.gc()
+		res.Freed = a.gc.run()
 	}
 	if r, rerr := a.hs.refs(); rerr == nil {
 		res.Current, res.Target = r.current, r.target
 	}
 	return res
-}
-
-// warn reports a problem that does not change the outcome.
-func (a *applier) warn(err error) {
-	a.say(wire.Progress{Step: "warning", Detail: err.Error()})
 }
 
 // repair undoes the last attempt when it failed or was cut short, so this
@@ -308,10 +321,12 @@ func (a *applier) repair() error {
 	}
 	a.say(wire.Progress{Step: "repair", Detail: "undoing the unfinished attempt of " + last.To.String()[:12]})
 	// The units judged here belong to the undone attempt, not to this
-	// apply's result; a warning says what did not come back.
-	n := len(a.reports)
-	defer func() { a.reports = a.reports[:n] }()
-	return a.undoAttemptAs(last, true)
+	// apply's result: they go to results of their own, and a warning says
+	// what did not come back.
+	e := *a.env
+	e.out = &results{since: a.out.since}
+	rb := unitRollback{env: &e, att: last, window: a.req.Settle, repair: true}
+	return rb.run()
 }
 
 // reconcile makes every app of the host store's current commit point its
@@ -321,17 +336,17 @@ func (a *applier) repair() error {
 // start from what it says, never from a link someone pointed elsewhere.
 // What it fixes is not part of the attempt: undoing the attempt must not
 // break it again.
-func (a *applier) reconcile() error {
-	for _, app := range slices.Sorted(maps.Keys(a.fromApps)) {
-		if err := a.reconcileApp(app, a.fromApps[app]); err != nil {
+func (r *putBack) reconcile() error {
+	for _, app := range slices.Sorted(maps.Keys(r.fromApps)) {
+		if err := r.reconcileApp(app, r.fromApps[app]); err != nil {
 			return fmt.Errorf("app %s: %w", app, err)
 		}
 	}
 	return nil
 }
 
-func (a *applier) reconcileApp(app string, tree store.ID) error {
-	appDir := a.l.appDir(app)
+func (r *putBack) reconcileApp(app string, tree store.ID) error {
+	appDir := r.l.appDir(app)
 	name := tree.String()
 	dir := filepath.Join(appDir, name)
 	cur := readlink(filepath.Join(appDir, "current"))
@@ -343,13 +358,13 @@ func (a *applier) reconcileApp(app string, tree store.ID) error {
 	if cur != "" {
 		what = "current pointed at " + cur
 	}
-	a.say(wire.Progress{Step: "repair", App: app, Detail: what + ", not at the checkout of the host's current commit (" + name[:12] + ")"})
+	r.say(wire.Progress{Step: "repair", App: app, Detail: what + ", not at the checkout of the host's current commit (" + name[:12] + ")"})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(appDir, 0o755); err != nil {
 			return bare(err)
 		}
-		if err := a.restoreCheckout(app, appDir, dir, tree); err != nil {
+		if err := r.files.restoreCheckout(app, appDir, dir, tree); err != nil {
 			return err
 		}
 	case err != nil:
@@ -360,43 +375,43 @@ func (a *applier) reconcileApp(app string, tree store.ID) error {
 	return setSymlink(filepath.Join(appDir, "current"), name)
 }
 
-// check refuses a request the host cannot carry out as asked.
-func (a *applier) check(host string) *wire.AgentError {
-	p := a.plan
+// checkRequest refuses a request the host cannot carry out as asked. It
+// returns the commit's apps by name, and fromApps, the apps of the current
+// commit (from) by name: what the host store says the host runs, whatever
+// the links say; nil when the host store cannot tell.
+func checkRequest(host string, st *store.Store, req *wire.ApplyRequest, from store.ID) (apps, fromApps map[string]store.ID, refuse *wire.AgentError) {
+	p := &req.Plan
 	if p.Host != host {
-		return wire.Errorf(wire.CodeBadRequest, "the plan is for host %s", p.Host)
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "the plan is for host %s", p.Host)
 	}
-	if p.Base != a.from {
-		return staleError(p.Base, a.from)
+	if p.Base != from {
+		return nil, nil, staleError(p.Base, from)
 	}
-	info, err := a.st.CommitInfo(a.req.Commit)
+	info, err := st.CommitInfo(req.Commit)
 	if err != nil {
-		return wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store: send its objects first", a.req.Commit)
+		return nil, nil, wire.Errorf(wire.CodeMissing, "commit %s is not in the host's store: send its objects first", req.Commit)
 	}
 	if info.Tree != p.To {
-		return wire.Errorf(wire.CodeBadRequest, "commit %s has tree %s, the plan wants %s", short(a.req.Commit), short(info.Tree), short(p.To))
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "commit %s has tree %s, the plan wants %s", short(req.Commit), short(info.Tree), short(p.To))
 	}
-	if a.apps, err = appTrees(a.st, info.Tree); err != nil {
-		return wire.Errorf(wire.CodeMissing, "%v", err)
+	if apps, err = appTrees(st, info.Tree); err != nil {
+		return nil, nil, wire.Errorf(wire.CodeMissing, "%v", err)
 	}
-	a.fromApps = map[string]store.ID{}
-	if !a.from.IsZero() {
+	fromApps = map[string]store.ID{}
+	if !from.IsZero() {
 		// A host store that lost the current commit is the store's
 		// repair to make; meanwhile the links are all there is to go by.
-		if from, err := a.st.CommitInfo(a.from); err == nil {
-			if trees, err := appTrees(a.st, from.Tree); err == nil {
-				a.fromApps = trees
-			} else {
-				a.fromApps = nil
+		fromApps = nil
+		if info, err := st.CommitInfo(from); err == nil {
+			if trees, err := appTrees(st, info.Tree); err == nil {
+				fromApps = trees
 			}
-		} else {
-			a.fromApps = nil
 		}
 	}
-	if err := checkPlan(p, a.apps); err != nil {
-		return wire.Errorf(wire.CodeBadRequest, "bad plan: %v", err)
+	if err := checkPlan(p, apps); err != nil {
+		return nil, nil, wire.Errorf(wire.CodeBadRequest, "bad plan: %v", err)
 	}
-	return nil
+	return apps, fromApps, nil
 }
 
 // appTrees maps a host tree's apps to their tree ids.

@@ -140,15 +140,3 @@ func (a *Attempt) save(l layout) error {
 func (a *Attempt) needsUndo() bool {
 	return a != nil && a.Outcome != wire.Deployed && !a.Undone && len(a.Effects) > 0
 }
-
-// record adds an effect to the attempt and saves it before the effect is
-// made.
-func (a *applier) record(e Effect) error {
-	if a.fault != nil {
-		if err := a.fault(e); err != nil {
-			return err
-		}
-	}
-	a.att.Effects = append(a.att.Effects, e)
-	return a.att.save(a.l)
-}

@@ -10,26 +10,39 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
+
+// checkouts checks out every app the plan adds or updates.
+func (c *fileStep) checkouts() error {
+	for _, ap := range c.plan.Apps {
+		if ap.Action != diff.Remove {
+			if err := c.checkout(ap.App, ap.To); err != nil {
+				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
+			}
+		}
+	}
+	return nil
+}
 
 // checkout makes apps/<app>/<tree> hold the app's files and points the
 // app's current link at it, previous at what current was. The directory is
 // named after the tree id, so the same content is the same directory and
 // applying twice changes nothing the second time.
-func (a *applier) checkout(app string, tree store.ID) error {
-	name, _, err := a.prepareCheckout(app, tree)
+func (c *fileStep) checkout(app string, tree store.ID) error {
+	name, _, err := c.prepareCheckout(app, tree)
 	if err != nil {
 		return err
 	}
-	return a.switchCurrent(app, name)
+	return c.switchCurrent(app, name)
 }
 
 // prepareCheckout makes apps/<app>/<tree> hold the app's files without
 // switching to it, and says whether it wrote the directory just now. Doing
 // it twice is doing it once.
-func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote bool, err error) {
-	appDir := a.l.appDir(app)
+func (c *fileStep) prepareCheckout(app string, tree store.ID) (name string, wrote bool, err error) {
+	appDir := c.l.appDir(app)
 	if err := os.MkdirAll(appDir, 0o755); err != nil {
 		return "", false, fmt.Errorf("create %s: %w", appDir, bare(err))
 	}
@@ -40,11 +53,11 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 	case err == nil && !fi.IsDir():
 		return "", false, fmt.Errorf("%s is in the way and is not a checkout: remove it", dir)
 	case errors.Is(err, fs.ErrNotExist):
-		a.say(wire.Progress{Step: "checkout", App: app, Detail: name[:12]})
-		if err := a.record(Effect{Kind: EffectCheckout, App: app, Path: name}); err != nil {
+		c.say(wire.Progress{Step: "checkout", App: app, Detail: name[:12]})
+		if err := c.record(Effect{Kind: EffectCheckout, App: app, Path: name}); err != nil {
 			return "", false, err
 		}
-		if err := a.writeCheckout(app, appDir, dir, tree); err != nil {
+		if err := c.writeCheckout(app, appDir, dir, tree); err != nil {
 			return "", false, err
 		}
 		wrote = true
@@ -58,7 +71,7 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 	}
 	// The age garbage collection goes by is when a checkout was last
 	// deployed, not when it was first written.
-	now := a.now()
+	now := c.now()
 	if err := os.Chtimes(dir, now, now); err != nil {
 		return "", false, fmt.Errorf("touch %s: %w", name, bare(err))
 	}
@@ -71,13 +84,13 @@ func (a *applier) prepareCheckout(app string, tree store.ID) (name string, wrote
 //
 // What current was comes from the host store (the app's tree in the
 // current commit), not from the link: undo puts back what the record says.
-func (a *applier) switchCurrent(app, name string) error {
-	appDir := a.l.appDir(app)
+func (c *fileStep) switchCurrent(app, name string) error {
+	appDir := c.l.appDir(app)
 	link := readlink(filepath.Join(appDir, "current"))
 	cur := link
-	if a.fromApps != nil {
+	if c.fromApps != nil {
 		cur = ""
-		if tree, ok := a.fromApps[app]; ok {
+		if tree, ok := c.fromApps[app]; ok {
 			cur = tree.String()
 		}
 	}
@@ -85,7 +98,7 @@ func (a *applier) switchCurrent(app, name string) error {
 		return nil
 	}
 	prev := readlink(filepath.Join(appDir, "previous"))
-	if err := a.record(Effect{Kind: EffectSwitch, App: app, OldCurrent: cur, OldPrevious: prev, NewCurrent: name}); err != nil {
+	if err := c.record(Effect{Kind: EffectSwitch, App: app, OldCurrent: cur, OldPrevious: prev, NewCurrent: name}); err != nil {
 		return err
 	}
 	if cur != "" {
@@ -103,27 +116,27 @@ func (a *applier) switchCurrent(app, name string) error {
 // file and directory, and renames it into place: dir either does not exist
 // or is complete. The temp directory is 0700 until just before the rename,
 // so no one sees a file before its mode and owners are set.
-func (a *applier) writeCheckout(app, appDir, dir string, tree store.ID) error {
-	return a.writeCheckoutWith(a.meta[app], appDir, dir, tree)
+func (c *fileStep) writeCheckout(app, appDir, dir string, tree store.ID) error {
+	return c.writeCheckoutWith(c.meta[app], appDir, dir, tree)
 }
 
 // restoreCheckout writes the checkout of the host's current commit again
 // (reconcile), outside any plan: its modes, owners and secrets are worked
 // out here. A name the host lacks now leaves its files root's: the
 // restore puts back what ran, it does not refuse to.
-func (a *applier) restoreCheckout(app, appDir, dir string, tree store.ID) error {
-	acc, err := readAccounts(a.l)
+func (c *fileStep) restoreCheckout(app, appDir, dir string, tree store.ID) error {
+	acc, err := readAccounts(c.l)
 	if err != nil {
 		return err
 	}
-	m, _, err := computeMeta(a.st, acc, app, tree)
+	m, _, err := computeMeta(c.st, acc, app, tree)
 	if err != nil {
 		return err
 	}
-	return a.writeCheckoutWith(m, appDir, dir, tree)
+	return c.writeCheckoutWith(m, appDir, dir, tree)
 }
 
-func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.ID) error {
+func (c *fileStep) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.ID) error {
 	tmp, err := os.MkdirTemp(appDir, ".tmp-"+filepath.Base(dir)[:12]+"-")
 	if err != nil {
 		return fmt.Errorf("create temp dir: %w", bare(err))
@@ -134,7 +147,7 @@ func (a *applier) writeCheckoutWith(m *appMeta, appDir, dir string, tree store.I
 			os.RemoveAll(tmp)
 		}
 	}()
-	w := checkoutWriter{st: a.st, meta: m, app: filepath.Base(appDir), secret: a.secretData}
+	w := checkoutWriter{st: c.st, meta: m, app: filepath.Base(appDir), secret: c.secrets.data}
 	if w.meta == nil {
 		w.meta = &appMeta{}
 	}

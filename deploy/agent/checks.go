@@ -181,9 +181,15 @@ func changedChecks(p *diff.HostPlan) []appCheck {
 	return out
 }
 
-// healthChecks runs the changed apps' checks and fails when any did not
-// pass, naming each with its last error.
-func (a *applier) healthChecks() error {
+// checkStep runs the changed apps' health checks, once their units
+// settled, and reports them to the results.
+type checkStep struct {
+	*env
+	probe *prober
+}
+
+// run fails when any check did not pass, naming each with its last error.
+func (a checkStep) run() error {
 	checks := changedChecks(a.plan)
 	if len(checks) == 0 {
 		return nil
@@ -191,9 +197,9 @@ func (a *applier) healthChecks() error {
 	for _, c := range checks {
 		a.say(wire.Progress{Step: "check", App: c.app, Detail: c.check.String()})
 	}
-	a.checks = a.probe.runAll(a.ctx, checks)
+	a.out.checks = a.probe.runAll(a.sd.ctx, checks)
 	var failed []string
-	for i, r := range a.checks {
+	for i, r := range a.out.checks {
 		if !r.OK {
 			failed = append(failed, fmt.Sprintf("app %s: check %s: %s (for %s)", r.App, r.Check, r.Error, checks[i].check.Duration()))
 		}

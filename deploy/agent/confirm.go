@@ -56,20 +56,36 @@ type confirmation struct {
 	arrived   chan struct{} // closed when confirmed
 }
 
-// openConfirmation starts the wait for confirmation, once every change of
-// the apply is made, and tells the operator the token. An apply without a
-// timeout, or without rollback (the timer would have nothing to do), needs
-// none.
-func (a *applier) openConfirmation() error {
-	timeout := a.req.ConfirmTimeout
-	if timeout <= 0 || !a.plan.Rollback || a.confirm != nil {
+// confirmStep is an apply's wait for confirmation: opened once every
+// change is made, awaited once the units settled and the checks passed,
+// closed whatever the outcome.
+type confirmStep struct {
+	l layout
+	// timeout is how long the wait lasts; zero for an apply without a
+	// timeout or without rollback (the timer would have nothing to do),
+	// which needs none.
+	timeout time.Duration
+	now     func() time.Time
+	after   func(time.Duration) <-chan time.Time
+	say     func(wire.Progress)
+	// doing records in the lock file what the apply does now.
+	doing func(doing string, until time.Time, token string)
+	// await tells the operator the apply waits for confirmation.
+	await func(wire.AwaitConfirm)
+	c     *confirmation // the open wait, if any
+}
+
+// open starts the wait for confirmation and tells the operator the token.
+func (w *confirmStep) open() error {
+	timeout := w.timeout
+	if timeout <= 0 || w.c != nil {
 		return nil
 	}
 	token, err := newToken()
 	if err != nil {
 		return fmt.Errorf("wait for confirmation: %w", err)
 	}
-	path := a.l.confirmSocket()
+	path := w.l.confirmSocket()
 	// A socket left by an agent that died waiting; the lock says nobody
 	// else is waiting now.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -79,24 +95,24 @@ func (a *applier) openConfirmation() error {
 	if err != nil {
 		return fmt.Errorf("wait for confirmation: %w", err)
 	}
-	c := &confirmation{ln: ln, timeout: timeout, timer: a.after(timeout), arrived: make(chan struct{})}
+	c := &confirmation{ln: ln, timeout: timeout, timer: w.after(timeout), arrived: make(chan struct{})}
 	go c.accept(token)
-	a.confirm = c
-	deadline := a.now().Add(timeout).UTC()
-	a.doing(wire.AwaitingConfirmation, deadline, token)
-	a.await(wire.AwaitConfirm{Token: token, Deadline: deadline})
+	w.c = c
+	deadline := w.now().Add(timeout).UTC()
+	w.doing(wire.AwaitingConfirmation, deadline, token)
+	w.await(wire.AwaitConfirm{Token: token, Deadline: deadline})
 	return nil
 }
 
-// awaitConfirmation returns nil once the apply is confirmed, at once if it
-// already is, or a *NotConfirmedError when the timeout runs out first.
-func (a *applier) awaitConfirmation() error {
-	c := a.confirm
+// wait returns nil once the apply is confirmed, at once if it already is,
+// or a *NotConfirmedError when the timeout runs out first.
+func (w *confirmStep) wait() error {
+	c := w.c
 	if c == nil {
 		return nil
 	}
-	defer a.closeConfirmation()
-	a.say(wire.Progress{Step: "confirm wait"})
+	defer w.close()
+	w.say(wire.Progress{Step: "confirm wait"})
 	select {
 	case <-c.arrived:
 		return nil
@@ -108,16 +124,16 @@ func (a *applier) awaitConfirmation() error {
 	return &NotConfirmedError{Timeout: c.timeout}
 }
 
-// closeConfirmation ends the wait, whatever the apply's outcome: a
-// confirmation that comes later is told it is too late.
-func (a *applier) closeConfirmation() {
-	if a.confirm == nil {
+// close ends the wait, whatever the apply's outcome: a confirmation that
+// comes later is told it is too late.
+func (w *confirmStep) close() {
+	if w.c == nil {
 		return
 	}
-	a.confirm.decide()
-	a.confirm.ln.Close() // also removes the socket file
-	a.confirm = nil
-	a.doing(wire.Applying, time.Time{}, "")
+	w.c.decide()
+	w.c.ln.Close() // also removes the socket file
+	w.c = nil
+	w.doing(wire.Applying, time.Time{}, "")
 }
 
 // decide closes the wait and reports whether the apply was confirmed.

@@ -174,3 +174,30 @@ func TestNextSessionConfirmsAnAbandonedApply(t *testing.T) {
 		t.Error("a confirmation without a token was taken with nothing waiting")
 	}
 }
+
+// After a reload the wait opens only once the units settled: a reload's
+// job ends when the signal is sent, before the daemon re-read its files,
+// and a confirmation in that gap would be answered by the old config.
+func TestConfirmationOpensAfterAReloadSettled(t *testing.T) {
+	h, rec := unitHost(t)
+	h.opts.After = func(time.Duration) <-chan time.Time { return nil } // never fires
+	h.confirmTimeout = 30 * time.Second
+	app := func(conf string) files {
+		return files{"deny.conf": conf, "manifest.json": `{"systemd": {"reload": ["ssh.service"]}, "symlinks": {"/etc/ssh/sshd_config.d/deny.conf": "deny.conf"}}`}
+	}
+	var order []string
+	rec.observe = func(call string) {
+		order = append(order, fmt.Sprintf("%s: %v", call, h.exists(stateDir+"/confirm.sock")))
+	}
+	h.onAwait = func(m wire.AwaitConfirm) {
+		order = append(order, "await")
+		if err := h.confirmFrom(m.Token); err != nil {
+			t.Errorf("confirm: %v", err)
+		}
+	}
+	h.deploy(apps{"sshd": app("DenyUsers nobody\n")}).mustSucceed(t)
+	want := []string{"reload ssh.service: false", "settle ssh.service 0s: false", "await"}
+	if !slices.Equal(order, want) {
+		t.Errorf("systemd calls, whether the confirmation was open, and when it opened:\n%q\nwant\n%q", order, want)
+	}
+}

@@ -55,6 +55,16 @@
 // it passes or its timeout runs out. Every change is recorded in
 // attempt.json before it is made; checks change nothing.
 //
+// In the code each phase is a step type that owns its state and is given
+// the rest (env: the host's paths and store, the plan, systemd, the
+// attempt's effect log, progress and the results): putBack (reconcile,
+// reestablish), fileStep (checkouts, modes and owners, removals), linkStep,
+// validateStep, unitStep (the forward unit changes), settle, confirmStep
+// and checkStep. results collects what the Result reports; unitRollback
+// undoes an attempt, for a rollback and a repair. applier runs the steps
+// in order and turns their outcome into a Result; a new step is a type
+// holding *env and its own fields, called from applier.execute.
+//
 // systemd is reached through the units interface: the D-Bus driver of
 // package systemd at root "/", nothing elsewhere (an apply that needs
 // systemd then fails before changing anything), a recorder in local tests.

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -37,6 +38,36 @@ import (
 // which runs after systemd-sysusers (phase 3) and before any unit starts,
 // and which sets every checked-out file again, so an apply cut short
 // between the two is repaired by the next.
+
+// fileStep writes the apply's checkouts. What each file gets is worked
+// out before anything changes (prepareFiles); then each app's checkout is
+// written and current switched to it (checkout), owners are set again once
+// systemd-sysusers ran (fixOwners), and removed apps are moved aside
+// (removeApp). Each change is recorded before it is made.
+type fileStep struct {
+	*env
+	apps map[string]store.ID // the commit's apps by name
+	// fromApps are the apps of the host store's current commit, or nil
+	// (see checkRequest).
+	fromApps map[string]store.ID
+	secrets  *secrets
+	// What checkouts get, worked out by prepareFiles: the host's
+	// accounts, and per app its files' modes and owners.
+	accounts *accounts
+	meta     map[string]*appMeta
+}
+
+// secrets decrypts the apply's secrets, once per blob, with the host's
+// SSH host key, and tells the redactor each plaintext it met. The
+// plaintext is held in memory only until the checkout is written.
+type secrets struct {
+	l          layout
+	st         *store.Store
+	plain      map[store.ID][]byte
+	identities []age.Identity
+	// redact knows every plaintext the session met (the session's own).
+	redact *secret.Redactor
+}
 
 // fileMeta is what one file of a checkout gets.
 type fileMeta struct {
@@ -151,10 +182,10 @@ func (a *accounts) primaryGID(uid int) int {
 // names that may be missing before systemd-sysusers runs.
 type declared struct{ users, groups map[string]bool }
 
-func (a *applier) declaredAccounts() (declared, error) {
+func (c *fileStep) declaredAccounts() (declared, error) {
 	d := declared{users: map[string]bool{}, groups: map[string]bool{}}
-	for _, tree := range a.apps {
-		files, err := diff.AppFiles(a.st, tree)
+	for _, tree := range c.apps {
+		files, err := diff.AppFiles(c.st, tree)
 		if err != nil {
 			return d, err
 		}
@@ -163,7 +194,7 @@ func (a *applier) declaredAccounts() (declared, error) {
 			if dir != "sysusers" || strings.Contains(name, "/") || !strings.HasSuffix(name, ".conf") {
 				continue
 			}
-			data, err := a.st.ReadBlob(f.Blob)
+			data, err := c.st.ReadBlob(f.Blob)
 			if err != nil {
 				return d, err
 			}
@@ -199,27 +230,26 @@ func parseSysusers(data []byte, d declared) {
 // prepareFiles works out every checkout's files before anything changes:
 // modes and owners resolved, secrets decrypted in memory. What fails here
 // fails the host with nothing changed.
-func (a *applier) prepareFiles() error {
-	acc, err := readAccounts(a.l)
+func (c *fileStep) prepareFiles() error {
+	acc, err := readAccounts(c.l)
 	if err != nil {
 		return fmt.Errorf("nothing was changed on the host: read users and groups: %w", err)
 	}
-	a.accounts = acc
-	a.meta = map[string]*appMeta{}
-	a.plain = map[store.ID][]byte{}
+	c.accounts = acc
+	c.meta = map[string]*appMeta{}
 	var decl *declared
 	var errs []error
-	for _, ap := range a.plan.Apps {
+	for _, ap := range c.plan.Apps {
 		if ap.Action == diff.Remove {
 			continue
 		}
-		m, missing, err := a.appMeta(ap.App, store.ID(ap.To))
+		m, missing, err := c.appMeta(ap.App, store.ID(ap.To))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if len(missing) > 0 && decl == nil {
-			d, err := a.declaredAccounts()
+			d, err := c.declaredAccounts()
 			if err != nil {
 				return err
 			}
@@ -233,8 +263,8 @@ func (a *applier) prepareFiles() error {
 			errs = append(errs, fmt.Errorf("app %s: %s: %s %q does not exist on the host, and no sysusers file of this deploy creates it; create it (a sysusers/ file in the app does) or fix \"files\" in manifest.json",
 				ap.App, miss.file, miss.kind, miss.name))
 		}
-		a.meta[ap.App] = m
-		if err := a.decryptSecrets(ap.App, store.ID(ap.To), m); err != nil {
+		c.meta[ap.App] = m
+		if err := c.decryptSecrets(ap.App, store.ID(ap.To), m); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -247,8 +277,8 @@ func (a *applier) prepareFiles() error {
 type missingName struct{ kind, name, file string }
 
 // appMeta computes what an app tree's files get, resolving names now.
-func (a *applier) appMeta(app string, tree store.ID) (*appMeta, []missingName, error) {
-	return computeMeta(a.st, a.accounts, app, tree)
+func (c *fileStep) appMeta(app string, tree store.ID) (*appMeta, []missingName, error) {
+	return computeMeta(c.st, c.accounts, app, tree)
 }
 
 // computeMeta works out what an app tree's files get with the host's
@@ -305,10 +335,10 @@ func computeMeta(st *store.Store, acc *accounts, app string, tree store.ID) (*ap
 // checkout exists already (then they are on disk, locked down, and read
 // from there only for the redactor: what runs on that checkout may print
 // them).
-func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
-	dir := filepath.Join(a.l.appDir(app), tree.String())
+func (c *fileStep) decryptSecrets(app string, tree store.ID, m *appMeta) error {
+	dir := filepath.Join(c.l.appDir(app), tree.String())
 	if _, err := os.Lstat(dir); err == nil {
-		a.knowCheckedOut(app, dir, m)
+		c.secrets.knowCheckedOut(app, dir, m)
 		return nil
 	}
 	var errs []error
@@ -316,8 +346,8 @@ func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
 		if !f.secret {
 			continue
 		}
-		if _, err := a.secretData(app+"/"+f.path, f.blob); err != nil {
-			errs = append(errs, fmt.Errorf("app %s: %s cannot be decrypted with this host's SSH host key: %v; re-encrypt it with 'deptool secret encrypt %s'", app, tp, err, a.plan.Host))
+		if _, err := c.secrets.data(app+"/"+f.path, f.blob); err != nil {
+			errs = append(errs, fmt.Errorf("app %s: %s cannot be decrypted with this host's SSH host key: %v; re-encrypt it with 'deptool secret encrypt %s'", app, tp, err, c.plan.Host))
 		}
 	}
 	sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
@@ -327,13 +357,13 @@ func (a *applier) decryptSecrets(app string, tree store.ID, m *appMeta) error {
 // knowCheckedOut tells the redactor the secrets of a checkout already on
 // the host. One that cannot be read is skipped: the checkout is deptool's
 // own, and a file gone from it is not this apply's to fail on.
-func (a *applier) knowCheckedOut(app, dir string, m *appMeta) {
+func (s *secrets) knowCheckedOut(app, dir string, m *appMeta) {
 	for _, f := range m.files {
 		if !f.secret {
 			continue
 		}
 		if p, err := readSecretFile(filepath.Join(dir, f.path)); err == nil {
-			a.redact.Add(app+"/"+f.path, p)
+			s.redact.Add(app+"/"+f.path, p)
 		}
 	}
 }
@@ -349,32 +379,32 @@ func readSecretFile(p string) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(f, 16<<20))
 }
 
-// secretData is the plaintext of a secret (name: app/path), decrypted
+// data is the plaintext of a secret (name: app/path), decrypted
 // once per blob, and known to the redactor from then on.
-func (a *applier) secretData(name string, blob store.ID) ([]byte, error) {
-	if p, ok := a.plain[blob]; ok {
+func (s *secrets) data(name string, blob store.ID) ([]byte, error) {
+	if p, ok := s.plain[blob]; ok {
 		return p, nil
 	}
-	if a.identities == nil {
-		ids, err := secret.HostIdentities(a.l.root)
+	if s.identities == nil {
+		ids, err := secret.HostIdentities(s.l.root)
 		if err != nil {
 			return nil, err
 		}
-		a.identities = ids
+		s.identities = ids
 	}
-	data, err := a.st.ReadBlob(blob)
+	data, err := s.st.ReadBlob(blob)
 	if err != nil {
 		return nil, err
 	}
-	p, err := secret.Decrypt(data, a.identities...)
+	p, err := secret.Decrypt(data, s.identities...)
 	if err != nil {
 		return nil, err
 	}
-	if a.plain == nil {
-		a.plain = map[store.ID][]byte{}
+	if s.plain == nil {
+		s.plain = map[store.ID][]byte{}
 	}
-	a.plain[blob] = p
-	a.redact.Add(name, p)
+	s.plain[blob] = p
+	s.redact.Add(name, p)
 	return p, nil
 }
 
@@ -468,19 +498,19 @@ func parentDir(p string) string {
 // back. It runs for every app, not only those that waited: a checkout an
 // earlier apply wrote but did not get to finish (cut short between
 // checkout and here) is set right by the next. Idempotent.
-func (a *applier) fixOwners() error {
-	for _, ap := range a.plan.Apps {
-		m := a.meta[ap.App]
+func (c *fileStep) fixOwners() error {
+	for _, ap := range c.plan.Apps {
+		m := c.meta[ap.App]
 		if ap.Action == diff.Remove || m == nil {
 			continue
 		}
 		if m.pending {
-			acc, err := readAccounts(a.l)
+			acc, err := readAccounts(c.l)
 			if err != nil {
 				return err
 			}
-			a.accounts = acc
-			fresh, missing, err := a.appMeta(ap.App, store.ID(ap.To))
+			c.accounts = acc
+			fresh, missing, err := c.appMeta(ap.App, store.ID(ap.To))
 			if err != nil {
 				return err
 			}
@@ -489,9 +519,9 @@ func (a *applier) fixOwners() error {
 				return fmt.Errorf("app %s: %s: %s %q does not exist even after systemd-sysusers ran; check the app's sysusers/ files", ap.App, miss.file, miss.kind, miss.name)
 			}
 			m = fresh
-			a.meta[ap.App] = m
+			c.meta[ap.App] = m
 		}
-		dir := filepath.Join(a.l.appDir(ap.App), store.ID(ap.To).String())
+		dir := filepath.Join(c.l.appDir(ap.App), store.ID(ap.To).String())
 		if err := m.apply(dir); err != nil {
 			return fmt.Errorf("app %s: %w", ap.App, err)
 		}

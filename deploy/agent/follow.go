@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,122 +30,6 @@ const defaultValidateTimeout = 30 * time.Second
 // result carries: its end, where the reason usually is.
 const validateOutputMax = 8 << 10
 
-// actOnUnits restarts, then reloads the plan's units across apps, each
-// unit once (a restart wins over a reload of the same unit), and returns
-// the units to watch settle. Each is recorded before it is acted on, so a
-// rollback acts on it again.
-func (a *applier) actOnUnits() (units, []string, error) {
-	type step struct {
-		app string
-		st  diff.UnitStep
-	}
-	var steps []step
-	seen := map[string]bool{}
-	for _, op := range []diff.UnitOp{diff.Restart, diff.Reload} {
-		for _, ap := range a.plan.Apps {
-			for _, st := range ap.Units {
-				if st.Op == op && !seen[st.Unit] {
-					seen[st.Unit] = true
-					steps = append(steps, step{ap.App, st})
-				}
-			}
-		}
-	}
-	if len(steps) == 0 {
-		return nil, nil, nil
-	}
-	sd, err := a.systemd()
-	if err != nil {
-		return nil, nil, err
-	}
-	var names []string
-	for _, s := range steps {
-		kind, act := EffectRestart, sd.Restart
-		if s.st.Op == diff.Reload {
-			kind, act = EffectReload, sd.ReloadUnit
-		}
-		a.say(wire.Progress{Step: string(s.st.Op), App: s.app, Detail: s.st.Unit})
-		if err := a.record(Effect{Kind: kind, App: s.app, Unit: s.st.Unit, External: s.st.External}); err != nil {
-			return nil, nil, err
-		}
-		if err := a.bounded(string(s.st.Op)+" "+s.st.Unit, func(ctx context.Context) error { return act(ctx, s.st.Unit) }); err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: s.st.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(s.st.Unit, journalLines, a.journalSince)})
-			return nil, nil, fmt.Errorf("app %s: %w", s.app, err) // systemd names the job and the unit
-		}
-		names = append(names, s.st.Unit)
-	}
-	return sd, names, nil
-}
-
-// reloadIfOutdated reloads systemd when changed (the apply enabled or
-// disabled units) and systemd now marks every unit as changed on disk (newer
-// versions do, until a daemon-reload). Older versions do not, and pay
-// nothing but one property read.
-func (a *applier) reloadIfOutdated(changed bool) error {
-	if !changed {
-		return nil
-	}
-	sd, err := a.systemd()
-	if err != nil {
-		return err
-	}
-	outdated, err := sd.Outdated(a.ctx)
-	if err != nil || !outdated {
-		return err
-	}
-	a.say(wire.Progress{Step: "daemon-reload", Detail: "systemd marks every unit changed on disk after enable and disable"})
-	return sd.Reload(a.ctx)
-}
-
-// followBack acts again, after a rollback put the old files back, on the
-// units outside the apps that the attempt restarted or reloaded: they read
-// the files that changed back. Each once, a restart winning over a reload.
-// It returns the units to watch settle.
-func (a *applier) followBack(sd units, follow []Effect, skip []string) ([]string, []error) {
-	restart := map[string]bool{}
-	for _, e := range follow {
-		if e.Kind == EffectRestart {
-			restart[e.Unit] = true
-		}
-	}
-	done := map[string]bool{}
-	for _, u := range skip {
-		done[u] = true
-	}
-	var started []string
-	var errs []error
-	for _, e := range follow {
-		if done[e.Unit] || (e.Kind == EffectReload && restart[e.Unit]) {
-			continue
-		}
-		done[e.Unit] = true
-		verb, act := "restart", sd.Restart
-		if e.Kind == EffectReload {
-			verb, act = "reload", sd.ReloadUnit
-		}
-		a.say(wire.Progress{Step: verb, App: e.App, Detail: e.Unit})
-		err := a.bounded(verb+" "+e.Unit, func(ctx context.Context) error { return act(ctx, e.Unit) })
-		if errors.Is(err, systemd.ErrJobTimeout) {
-			a.warn(err) // killed; the settle judges whether the old version runs
-			started = append(started, e.Unit)
-			continue
-		}
-		if err != nil && verb == "reload" && a.runsDespiteReload(sd, e.Unit, err) {
-			started = append(started, e.Unit)
-			continue
-		}
-		if err != nil {
-			a.reports = append(a.reports, wire.UnitReport{Unit: e.Unit, Failed: true, Reason: unitReason(err),
-				Journal: sd.JournalTail(e.Unit, journalLines, a.journalSince), AfterRollback: true})
-			errs = append(errs, fmt.Errorf("%s %s: %w", verb, e.Unit, err))
-			continue
-		}
-		started = append(started, e.Unit)
-	}
-	return started, errs
-}
-
 // ValidationError is a validation command that failed: the apply changed
 // nothing and is refused.
 type ValidationError struct {
@@ -166,26 +49,35 @@ func (e *ValidationError) Error() string {
 
 func (e *ValidationError) Unwrap() error { return e.Err }
 
+// validateStep runs the plan's validation commands, each as a transient
+// unit in the app's new checkout, and reports them to the results.
+type validateStep struct {
+	*env
+	files   *fileStep     // writes the checkouts the commands run in
+	timeout time.Duration // per command; zero for the default
+	runs    int           // counts the commands run, for unique unit names
+}
+
 // validateApps runs each added or updated app's validation commands in its
 // new checkout, written for them but not yet current, before any other
 // change. A command that fails leaves the host as it was: the checkouts
 // written for the validations are removed again.
-func (a *applier) validateApps() error {
+func (v *validateStep) validateApps() error {
 	var written []string // checkout directories written here
-	for _, ap := range a.plan.Apps {
+	for _, ap := range v.plan.Apps {
 		if ap.Action == diff.Remove || len(ap.Validate) == 0 {
 			continue
 		}
-		name, wrote, err := a.prepareCheckout(ap.App, store.ID(ap.To))
+		name, wrote, err := v.files.prepareCheckout(ap.App, store.ID(ap.To))
 		if err != nil {
 			return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 		}
-		dir := filepath.Join(a.l.appDir(ap.App), name)
+		dir := filepath.Join(v.l.appDir(ap.App), name)
 		if wrote {
 			written = append(written, dir)
 		}
 		for _, argv := range ap.Validate {
-			if err := a.validate(ap.App, dir, argv); err != nil {
+			if err := v.validate(ap.App, dir, argv); err != nil {
 				for _, d := range written {
 					os.RemoveAll(d) // never current: current has not moved
 				}
@@ -197,40 +89,40 @@ func (a *applier) validateApps() error {
 }
 
 // validate runs one command in dir as a transient unit and reports it.
-func (a *applier) validate(app, dir string, argv []string) error {
+func (v *validateStep) validate(app, dir string, argv []string) error {
 	rep := wire.ValidationReport{App: app, Command: argv}
-	err := a.runValidation(app, dir, argv, &rep.Output)
+	err := v.runValidation(app, dir, argv, &rep.Output)
 	rep.OK = err == nil
 	if err != nil {
 		rep.Error = err.Error()
 	}
-	a.validation = append(a.validation, rep)
+	v.out.validation = append(v.out.validation, rep)
 	if err != nil {
 		return &ValidationError{App: app, Command: argv, Err: err, Output: rep.Output}
 	}
 	return nil
 }
 
-func (a *applier) runValidation(app, dir string, argv []string, output *string) error {
-	sd, err := a.systemd()
+func (v *validateStep) runValidation(app, dir string, argv []string, output *string) error {
+	sd, err := v.sd.get()
 	if err != nil {
 		return err
 	}
-	a.say(wire.Progress{Step: "validate", App: app, Detail: strings.Join(argv, " ")})
-	f, err := os.CreateTemp(a.l.host(hostlayout.StateDir), ".validate-*.log")
+	v.say(wire.Progress{Step: "validate", App: app, Detail: strings.Join(argv, " ")})
+	f, err := os.CreateTemp(v.l.host(hostlayout.StateDir), ".validate-*.log")
 	if err != nil {
 		return fmt.Errorf("create its output file: %w", bare(err))
 	}
 	out := f.Name()
 	f.Close()
 	defer os.Remove(out)
-	timeout := a.req.ValidateTimeout
+	timeout := v.timeout
 	if timeout <= 0 {
 		timeout = defaultValidateTimeout
 	}
-	a.runs++
-	unit := fmt.Sprintf("deptool-validate-%s-%d-%d.service", unitEscape(app), os.Getpid(), a.runs)
-	err = sd.Run(a.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
+	v.runs++
+	unit := fmt.Sprintf("deptool-validate-%s-%d-%d.service", unitEscape(app), os.Getpid(), v.runs)
+	err = sd.Run(v.sd.ctx, unit, systemd.Command{Argv: argv, Dir: dir, Env: []string{"DEPTOOL_CHECKOUT=" + dir}, Output: out, Timeout: timeout})
 	*output = tail(out, validateOutputMax)
 	return err
 }
@@ -264,7 +156,7 @@ func unitEscape(s string) string {
 // was written, and that is undone. It counts as rolled back: the host runs
 // what it ran, and the change stays pending.
 func (a *applier) refused(cause error) wire.Result {
-	if err := undo(a.l, a.att); err != nil {
+	if err := undo(a.l, a.rec.att); err != nil {
 		return a.end(wire.RollbackFailed, cause, err)
 	}
 	return a.end(wire.RolledBack, cause, nil)

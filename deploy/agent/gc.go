@@ -10,12 +10,20 @@ import (
 	"time"
 )
 
-// gc deletes what a successful apply left behind: removed apps, temp
+// gcStep deletes what a successful apply left behind.
+type gcStep struct {
+	*env
+	hs   *hostStore
+	keep int                    // checkouts kept per app
+	exe  func() (string, error) // the running agent binary, which stays
+}
+
+// run deletes what a successful apply left behind: removed apps, temp
 // files of interrupted writes, per app the checkouts beyond the newest
 // Keep, never current or previous, and the agent binaries other than the
 // two newest and the running one. It returns the bytes freed. Its failures
 // are warnings: the apply already succeeded.
-func (a *applier) gc() int64 {
+func (a gcStep) run() int64 {
 	var freed int64
 	entries, err := os.ReadDir(a.l.appsDir())
 	if err != nil && !os.IsNotExist(err) {
@@ -61,7 +69,7 @@ const repackAt = 10
 // gcStore removes what interrupted pack writes left, and past repackAt
 // packs keeps only what current and target reach, in one pack: the
 // objects of attempts rolled back and the copies a repair sent are gone.
-func (a *applier) gcStore() (int64, error) {
+func (a gcStep) gcStore() (int64, error) {
 	freed, err := a.st.CleanPacks()
 	if err != nil || a.st.Packs() <= repackAt {
 		return freed, err

@@ -40,6 +40,16 @@ func checkSymlinkStep(step diff.SymlinkStep) error {
 	return nil
 }
 
+// linkStep makes and removes the apply's links on the host: manifest
+// symlinks, and the links of unit, sysusers and quadlet files. Every link
+// path is checked before anything changes (preflight), and again just
+// before its link is made; each change is recorded before it is made.
+type linkStep struct {
+	*env
+	apps    map[string]store.ID // the commit's apps by name
+	secrets *secrets            // a link to a secret names its plaintext
+}
+
 // linkPlan is one manifest symlink to create and what is in its way.
 type linkPlan struct {
 	app    string
@@ -52,11 +62,11 @@ type linkPlan struct {
 // preflight inspects every symlink path before anything changes: a path
 // taken by something deptool may not replace fails the whole host, and it
 // is better to say so for all of them at once.
-func (a *applier) preflight() error {
-	a.say(wire.Progress{Step: "check"})
+func (k *linkStep) preflight() error {
+	k.say(wire.Progress{Step: "check"})
 	var errs []error
-	for _, ap := range a.plan.Apps {
-		kept, err := a.keptLinks(ap)
+	for _, ap := range k.plan.Apps {
+		kept, err := k.keptLinks(ap)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 		}
@@ -64,9 +74,9 @@ func (a *applier) preflight() error {
 			if step.Op != diff.Link {
 				continue
 			}
-			lp, err := a.linkPlan(ap.App, step)
+			lp, err := k.linkPlan(ap.App, step)
 			if err == nil {
-				_, err = a.inTheWay(lp)
+				_, err = k.inTheWay(lp)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err))
@@ -79,18 +89,18 @@ func (a *applier) preflight() error {
 	return nil
 }
 
-func (a *applier) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) {
-	lp := linkPlan{app: app, step: step, want: a.l.linkTarget(app, step.Target)}
-	e, err := lookupFile(a.st, a.apps[app], step.Target)
-	read := a.st.ReadBlob
+func (k *linkStep) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) {
+	lp := linkPlan{app: app, step: step, want: k.l.linkTarget(app, step.Target)}
+	e, err := lookupFile(k.st, k.apps[app], step.Target)
+	read := k.st.ReadBlob
 	if err != nil {
 		// A link to a secret names the file it decrypts to.
 		var serr error
-		if e, serr = lookupFile(a.st, a.apps[app], step.Target+diff.SecretSuffix); serr != nil {
+		if e, serr = lookupFile(k.st, k.apps[app], step.Target+diff.SecretSuffix); serr != nil {
 			return lp, err
 		}
 		name := app + "/" + step.Target
-		read = func(blob store.ID) ([]byte, error) { return a.secretData(name, blob) }
+		read = func(blob store.ID) ([]byte, error) { return k.secrets.data(name, blob) }
 		lp.secret = true
 	}
 	data, err := read(e.ID)
@@ -143,14 +153,14 @@ const (
 
 // inTheWay says what is at a link's path, or why deptool must not replace
 // it.
-func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
-	p := a.l.host(lp.step.Path)
+func (k *linkStep) inTheWay(lp linkPlan) (occupant, error) {
+	p := k.l.host(lp.step.Path)
 	st, err := lstat(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return vacant, a.parentsSafe(lp.step.Path)
+		return vacant, k.l.parentsSafe(lp.step.Path)
 	}
 	if err != nil {
-		return 0, hostErr(a.l, err)
+		return 0, hostErr(k.l, err)
 	}
 	switch {
 	case isLink(st):
@@ -158,7 +168,7 @@ func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 		if t == lp.want {
 			return linked, nil
 		}
-		if a.l.ours(t) {
+		if k.l.ours(t) {
 			return ourLink, nil
 		}
 		return 0, fmt.Errorf("a symlink to %s is already there, not one of deptool's: remove it or point it at %s", t, lp.want)
@@ -183,15 +193,15 @@ func (a *applier) inTheWay(lp linkPlan) (occupant, error) {
 
 // parentsSafe checks that the directories above a vacant link path that
 // exist are reached without a symlink, so mkdirs will not refuse halfway.
-func (a *applier) parentsSafe(p string) error {
+func (l layout) parentsSafe(p string) error {
 	for d := path.Dir(p); ; d = path.Dir(d) {
-		f, err := openDir(a.l.host(d), nil)
+		f, err := openDir(l.host(d), nil)
 		if err == nil {
 			f.Close()
 			return nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) || d == "/" {
-			return hostErr(a.l, err)
+			return hostErr(l, err)
 		}
 	}
 }
@@ -208,34 +218,34 @@ func hostErr(l layout, err error) error {
 
 // symlinks removes the links the plan drops, then makes the new ones,
 // across all apps, so a path moving from one app to another works.
-func (a *applier) symlinks() error {
-	for _, ap := range a.plan.Apps {
+func (k *linkStep) symlinks() error {
+	for _, ap := range k.plan.Apps {
 		for _, step := range ap.Symlinks {
 			if step.Op == diff.Unlink {
-				if err := a.unlink(ap.App, step.Path); err != nil {
+				if err := k.unlink(ap.App, step.Path); err != nil {
 					return fmt.Errorf("app %s: unlink %s: %w", ap.App, step.Path, err)
 				}
 			}
 		}
 	}
-	for _, ap := range a.plan.Apps {
+	for _, ap := range k.plan.Apps {
 		for _, step := range ap.Symlinks {
 			if step.Op == diff.Link {
-				if err := a.link(ap.App, step); err != nil {
+				if err := k.link(ap.App, step); err != nil {
 					return fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err)
 				}
 			}
 		}
-		kept, err := a.keptLinks(ap)
+		kept, err := k.keptLinks(ap)
 		if err != nil {
 			return fmt.Errorf("app %s: %w", ap.App, err)
 		}
 		for _, step := range kept {
-			if readlink(a.l.host(step.Path)) == a.l.linkTarget(ap.App, step.Target) {
+			if readlink(k.l.host(step.Path)) == k.l.linkTarget(ap.App, step.Target) {
 				continue
 			}
-			a.warn(fmt.Errorf("app %s: the link at %s was changed on the host since deptool made it: making it again", ap.App, step.Path))
-			if err := a.link(ap.App, step); err != nil {
+			k.warn(fmt.Errorf("app %s: the link at %s was changed on the host since deptool made it: making it again", ap.App, step.Path))
+			if err := k.link(ap.App, step); err != nil {
 				return fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err)
 			}
 		}
@@ -248,15 +258,15 @@ func (a *applier) symlinks() error {
 // planner cannot see the host, where someone may have removed or replaced
 // one since; an apply of the app checks them and makes them again (or
 // refuses, as for a new link, when something foreign is in the way).
-func (a *applier) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
+func (k *linkStep) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
 	if ap.Action == diff.Remove {
 		return nil, nil
 	}
-	e, err := lookupFile(a.st, a.apps[ap.App], diff.ManifestName)
+	e, err := lookupFile(k.st, k.apps[ap.App], diff.ManifestName)
 	if err != nil {
 		return nil, nil // no manifest, no links
 	}
-	data, err := a.st.ReadBlob(e.ID)
+	data, err := k.st.ReadBlob(e.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -283,33 +293,33 @@ func (a *applier) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
 }
 
 // link makes one manifest symlink, adopting an identical file in its way.
-func (a *applier) link(app string, step diff.SymlinkStep) error {
-	lp, err := a.linkPlan(app, step)
+func (k *linkStep) link(app string, step diff.SymlinkStep) error {
+	lp, err := k.linkPlan(app, step)
 	if err != nil {
 		return err
 	}
-	occ, err := a.inTheWay(lp) // again: the host may have changed since preflight
+	occ, err := k.inTheWay(lp) // again: the host may have changed since preflight
 	if err != nil {
 		return err
 	}
-	p := a.l.host(step.Path)
+	p := k.l.host(step.Path)
 	e := Effect{Kind: EffectLink, App: app, Path: step.Path, Target: lp.want}
 	switch occ {
 	case linked:
 		return nil
 	case vacant:
-		if err := a.mkdirs(app, path.Dir(step.Path)); err != nil {
+		if err := k.mkdirs(app, path.Dir(step.Path)); err != nil {
 			return err
 		}
 	case ourLink:
 		e.OldTarget = readlink(p)
 	case identical:
-		if e.Adopted, err = a.adopt(step.Path, lp.sha256); err != nil {
+		if e.Adopted, err = k.adopt(step.Path, lp.sha256); err != nil {
 			return err
 		}
 	}
-	a.say(wire.Progress{Step: "symlink", App: app, Detail: step.Path})
-	if err := a.record(e); err != nil {
+	k.say(wire.Progress{Step: "symlink", App: app, Detail: step.Path})
+	if err := k.record(e); err != nil {
 		return err
 	}
 	if err := setSymlink(p, lp.want); err != nil {
@@ -320,22 +330,22 @@ func (a *applier) link(app string, step diff.SymlinkStep) error {
 
 // mkdirs creates the missing directories above a link, recording each so
 // that undoing the attempt removes them again.
-func (a *applier) mkdirs(app, dir string) error {
-	d, err := openDir(a.l.host(dir), func(p string) error {
-		return a.record(Effect{Kind: EffectMkdir, App: app, Path: "/" + strings.TrimPrefix(strings.TrimPrefix(p, a.l.root), "/")})
+func (k *linkStep) mkdirs(app, dir string) error {
+	d, err := openDir(k.l.host(dir), func(p string) error {
+		return k.record(Effect{Kind: EffectMkdir, App: app, Path: "/" + strings.TrimPrefix(strings.TrimPrefix(p, k.l.root), "/")})
 	})
 	if err != nil {
-		return fmt.Errorf("create %s: %w", dir, hostErr(a.l, err))
+		return fmt.Errorf("create %s: %w", dir, hostErr(k.l, err))
 	}
 	return d.Close()
 }
 
 // adopt keeps a copy of the file at host path p, with its mode and owner,
 // before a link replaces it, so a rollback can put it back as it was.
-func (a *applier) adopt(p, sum string) (*Adoption, error) {
-	f, err := openNoFollow(a.l.host(p))
+func (k *linkStep) adopt(p, sum string) (*Adoption, error) {
+	f, err := openNoFollow(k.l.host(p))
 	if err != nil {
-		return nil, hostErr(a.l, err)
+		return nil, hostErr(k.l, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
@@ -348,7 +358,7 @@ func (a *applier) adopt(p, sum string) (*Adoption, error) {
 	}
 	ad := &Adoption{Path: p, Copy: path.Join(hostlayout.AdoptedDir, p), Mode: fi.Mode(), SHA256: sum}
 	ad.UID, ad.GID = owner(fi)
-	dst := a.l.adoptedCopy(p)
+	dst := k.l.adoptedCopy(p)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return nil, fmt.Errorf("adopt: %w", bare(err))
 	}
@@ -360,16 +370,16 @@ func (a *applier) adopt(p, sum string) (*Adoption, error) {
 
 // unlink removes a manifest symlink, but only one that points into
 // deptool's apps: anything else at the path is the host's, not ours.
-func (a *applier) unlink(app, p string) error {
-	t := readlink(a.l.host(p))
-	if t == "" || !a.l.ours(t) {
+func (k *linkStep) unlink(app, p string) error {
+	t := readlink(k.l.host(p))
+	if t == "" || !k.l.ours(t) {
 		return nil
 	}
-	a.say(wire.Progress{Step: "unlink", App: app, Detail: p})
-	if err := a.record(Effect{Kind: EffectUnlink, App: app, Path: p, OldTarget: t}); err != nil {
+	k.say(wire.Progress{Step: "unlink", App: app, Detail: p})
+	if err := k.record(Effect{Kind: EffectUnlink, App: app, Path: p, OldTarget: t}); err != nil {
 		return err
 	}
-	return bare(removeSymlink(a.l.host(p)))
+	return bare(removeSymlink(k.l.host(p)))
 }
 
 func sha256Hex(data []byte) string {

@@ -15,7 +15,7 @@ import (
 // (checkouts switched, links made or removed, files adopted, apps removed),
 // newest first, and marks it undone. It moves no ref: current still names
 // the last good commit. Units are not its business (an apply's rollback
-// and repair see to them, see undoAttempt). An attempt that
+// and repair see to them, see unitRollback). An attempt that
 // succeeded is refused: go back by applying the previous commit. The
 // caller must hold the host's lock.
 func Undo(root string) (*Attempt, error) {
