@@ -201,7 +201,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		events = newEventStream(out)
 		err = events.emit("plan", plan)
 	} else {
-		err = diff.RenderPlan(out, plan, useColor(out))
+		err = ui.PrintPlan(out, plan, useColor(out))
 	}
 	if err != nil || f.planOnly || plan.Empty() {
 		return err
@@ -354,7 +354,7 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 			return errCancelled
 		case "d", "diff":
 			if err := withPagerTo(cmd, out, func(w io.Writer, color bool) error {
-				return diff.RenderDiff(w, c.store, plan, color)
+				return ui.PrintDiff(w, c.store, plan, color)
 			}); err != nil {
 				return err
 			}

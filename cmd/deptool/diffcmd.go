@@ -5,6 +5,7 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -57,9 +58,9 @@ brings them forward.`,
 			}
 			return withPager(cmd, func(w io.Writer, color bool) error {
 				if stat {
-					return diff.RenderStat(w, c.store, plan, color)
+					return ui.PrintStat(w, c.store, plan, color)
 				}
-				return diff.RenderDiff(w, c.store, plan, color)
+				return ui.PrintDiff(w, c.store, plan, color)
 			})
 		},
 	}
