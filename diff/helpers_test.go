@@ -1,8 +1,6 @@
 package diff
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -10,12 +8,9 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/store"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/deptool/deptool/internal/storetest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // newStore is a store on disk that git fsck --strict checks when the
 // test ends: what the planner's callers commit must stay valid for Git.
@@ -153,25 +148,6 @@ func mustPlan(t testing.TB, s *store.Store, tree store.ID, opts PlanOptions) *Pl
 		t.Fatal(err)
 	}
 	return p
-}
-
-// golden compares got with testdata/<name>.golden, or rewrites it with
-// -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./diff -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, diff)
-	}
 }
 
 // countingSource records which trees and blobs the planner opens.
