@@ -55,7 +55,7 @@ test-releases *releases="bullseye bookworm trixie": lab-deps
 fuzz time="5s":
     #!/usr/bin/env bash
     set -euo pipefail
-    for pkg in ./diff ./store; do
+    for pkg in ./diff ./store ./internal/ui; do
         for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
             go test -run '^$' -fuzz "^${target}\$" -fuzztime {{time}} "$pkg"
         done

@@ -1,7 +1,8 @@
 // Package diff is deptool's planner. It models a config tree (hosts, apps,
 // manifests), validates it before anything is committed, compares the tree
-// an operator wants with the tree each host last accepted, and renders the
-// result as a plan, a unified diff, a stat or a status table.
+// an operator wants with the tree each host last accepted, and returns the
+// result as data: a Plan, the patches and stats behind a diff (Changes,
+// Stats), each host's Status. It prints nothing; internal/ui shows them.
 //
 // It is pure: it reads the store and nothing else. Unchanged hosts and apps
 // are recognised by their tree ids, so planning never opens what did not

@@ -96,24 +96,6 @@ func toSet(list []string) map[string]bool {
 	return out
 }
 
-// unitLine is a unit step as the plan shows it.
-func unitLine(u UnitStep) string {
-	s := fmt.Sprintf("%s unit %s", u.Op, show(u.Unit))
-	if u.External {
-		s += " (follows the app)"
-	}
-	return s
-}
-
-// validateLine is a validation command as the plan shows it.
-func validateLine(argv []string) string {
-	shown := make([]string, len(argv))
-	for i, a := range argv {
-		shown[i] = show(a)
-	}
-	return "validate " + strings.Join(shown, " ")
-}
-
 // checkFollow validates systemd.reload, systemd.restart and validate.
 func checkFollow(d *appData) []problem {
 	var probs []problem

@@ -1,7 +1,6 @@
 package diff
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -124,12 +123,8 @@ func FuzzValidate(f *testing.F) {
 			}
 			return
 		}
-		var b bytes.Buffer
-		if err := RenderPlan(&b, p, true); err != nil {
-			t.Fatal(err)
-		}
-		if clean && strings.Count(b.String(), "\n") < 3 {
-			t.Fatalf("plan of a new cluster renders as %q", b.String())
+		if clean && len(p.Hosts) == 0 {
+			t.Fatalf("plan of a new cluster has no host: %+v", p)
 		}
 	})
 }

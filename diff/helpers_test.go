@@ -1,8 +1,6 @@
 package diff
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -10,12 +8,9 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/store"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/deptool/deptool/internal/storetest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // newStore is a store on disk that git fsck --strict checks when the
 // test ends: what the planner's callers commit must stay valid for Git.
@@ -155,25 +150,6 @@ func mustPlan(t testing.TB, s *store.Store, tree store.ID, opts PlanOptions) *Pl
 	return p
 }
 
-// golden compares got with testdata/<name>.golden, or rewrites it with
-// -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./diff -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", path, diff)
-	}
-}
-
 // countingSource records which trees and blobs the planner opens.
 type countingSource struct {
 	*store.Store
@@ -228,4 +204,41 @@ func problemPaths(err error) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// scenario is a store where v1 is deployed to web1, db1 and gone1, and a
+// desired tree that changes web1, keeps db1, adds web2 and drops gone1.
+func scenario(t testing.TB) (*store.Store, store.ID) {
+	t.Helper()
+	s := newStore(t)
+	v1 := map[string]file{
+		"web1/nginx/nginx.conf":            {data: "user nginx;\nworker_processes 1;\nevents {}\n"},
+		"web1/nginx/manifest.json":         {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}` + "\n"},
+		"web1/nginx/systemd/nginx.service": {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
+		"web1/nginx/run.sh":                {data: "#!/bin/sh\nexec nginx\n"},
+		"web1/nginx/logo.png":              {data: "\x89PNG\x00\x01\x02"},
+		"web1/old/cleanup.sh":              {data: "#!/bin/sh\n", exec: true},
+		"web1/old/manifest.json":           {data: `{"systemd": {"units_enabled": ["cleanup.timer"]}, "checks": [{"tcp": "127.0.0.1:9"}]}`},
+		"web1/old/systemd/cleanup.timer":   {data: "[Timer]\nOnCalendar=daily\n"},
+		"web1/old/systemd/cleanup.service": {data: "[Service]\nExecStart=/bin/true\n"},
+		"db1/postgres/postgresql.conf":     {data: "max_connections = 100\n"},
+		"gone1/app/f":                      {data: "x\n"},
+	}
+	deploy(t, s, buildFiles(t, s, v1), "web1", "db1", "gone1")
+	v2 := map[string]file{
+		"web1/nginx/nginx.conf":                          {data: "user nginx;\nworker_processes 4;\nevents {}\n"},
+		"web1/nginx/mime.types":                          {data: "types {\n  text/html html;\n}\n"},
+		"web1/nginx/manifest.json":                       {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf", "/etc/nginx/mime.types": "mime.types"}}` + "\n"},
+		"web1/nginx/systemd/nginx.service":               {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
+		"web1/nginx/systemd/nginx.service.d/limits.conf": {data: "[Service]\nLimitNOFILE=65536\n"},
+		"web1/nginx/run.sh":                              {data: "#!/bin/sh\nexec nginx\n", exec: true},
+		"web1/nginx/logo.png":                            {data: "\x89PNG\x00\x01\x02\x03"},
+		"web1/caddy/Caddyfile":                           {data: "example.com {\n  root * /srv\n}\n"},
+		"web1/caddy/manifest.json":                       {data: `{"systemd": {"units_enabled": ["caddy.service"]}, "checks": [{"http": "http://127.0.0.1:80/", "timeout": "5s"}, {"tcp": "127.0.0.1:443"}]}`},
+		"web1/caddy/systemd/caddy.service":               {data: "[Service]\nUser=caddy\n"},
+		"web1/caddy/sysusers/caddy.conf":                 {data: "u caddy - \"Caddy\"\n"},
+		"db1/postgres/postgresql.conf":                   {data: "max_connections = 100\n"},
+		"web2/cache/quadlets/cache.container":            {data: "[Container]\nImage=redis\n"},
+	}
+	return s, buildFiles(t, s, v2)
 }

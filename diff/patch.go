@@ -2,7 +2,6 @@ package diff
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/deptool/deptool/store"
@@ -10,30 +9,18 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// RenderDiff writes, for every host in the plan, the unified diff between
-// the tree the host last accepted and the desired one, with paths like
-// a/web1/nginx/nginx.conf. Binary files are named, not shown. Hosts going
-// from the same tree to the same tree have the same diff: it is shown
-// once, for the first of them, under a line naming them all.
-func RenderDiff(w io.Writer, s *store.Store, p *Plan, color bool) error {
+// Changes calls each, in plan order, once per group of hosts going from
+// the same tree to the same tree, with the hosts' names and the patch
+// between the two trees: equal trees make equal patches, so a group's is
+// computed once, and each is let go before the next is made. Secrets are
+// binary files in the patch, so that no display shows ciphertext.
+func Changes(s *store.Store, p *Plan, each func(hosts []string, patch fdiff.Patch) error) error {
 	for _, g := range sameChanges(p) {
-		h := g[0]
-		patch, err := hostPatch(s, h)
+		patch, err := hostPatch(s, g[0])
 		if err != nil {
 			return err
 		}
-		if len(g) > 1 {
-			if _, err := fmt.Fprintf(w, "# %s: the same changes, shown for %s\n", CompactHosts(hostNames(g)), h.Host); err != nil {
-				return err
-			}
-		}
-		enc := fdiff.NewUnifiedEncoder(w, fdiff.DefaultContextLines).
-			SetSrcPrefix("a/" + h.Host + "/").
-			SetDstPrefix("b/" + h.Host + "/")
-		if color {
-			enc.SetColor(fdiff.NewColorConfig())
-		}
-		if err := enc.Encode(hideSecrets(patch)); err != nil {
+		if err := each(hostNames(g), hideSecrets(patch)); err != nil {
 			return err
 		}
 	}
@@ -129,67 +116,67 @@ func gitTree(s *store.Store, id store.ID) (*object.Tree, error) {
 	return t, nil
 }
 
-// fileStat is one line of a stat.
-type fileStat struct {
-	path       string
-	add, del   int
-	binary     bool
-	secret     bool  // an age file: neither its lines nor its size are shown
-	from, size int64 // sizes of a binary file before and after
+// FileStat is one changed file of a stat.
+type FileStat struct {
+	Path     string // host/app/path
+	Add, Del int    // lines added and deleted
+	Binary   bool
+	// Secret is an age file: neither its lines nor its size are shown.
+	Secret     bool
+	From, Size int64 // sizes of a binary file before and after
 }
 
-// RenderStat writes, per host in the plan, one line per changed file with
-// the number of changed lines, like git diff --stat, and a summary line;
-// hosts with the same changes share one, as in RenderDiff.
-func RenderStat(w io.Writer, s *store.Store, p *Plan, color bool) error {
-	var b strings.Builder
-	for i, g := range sameChanges(p) {
+// HostStats is the stat of a group of hosts with the same changes (as in
+// Changes): the hosts in plan order, the first the one counted.
+type HostStats struct {
+	Hosts []string
+	Files []FileStat
+}
+
+// Stats counts, per group of hosts with the same changes, the lines each
+// changed file adds and deletes, like git diff --stat.
+func Stats(s *store.Store, p *Plan) ([]HostStats, error) {
+	var out []HostStats
+	for _, g := range sameChanges(p) {
 		h := g[0]
 		patch, err := hostPatch(s, h)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		stats, err := patchStats(s, h.Host, patch)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		if len(g) > 1 {
-			fmt.Fprintf(&b, " %s: the same changes, shown for %s\n", CompactHosts(hostNames(g)), h.Host)
-		}
-		writeStat(&b, stats, color)
+		out = append(out, HostStats{Hosts: hostNames(g), Files: stats})
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return out, nil
 }
 
-func patchStats(s *store.Store, host string, patch *object.Patch) ([]fileStat, error) {
-	var stats []fileStat
+func patchStats(s *store.Store, host string, patch *object.Patch) ([]FileStat, error) {
+	var stats []FileStat
 	for _, fp := range patch.FilePatches() {
 		from, to := fp.Files()
-		st := fileStat{path: host + "/" + changedPath(from, to), binary: fp.IsBinary()}
-		if IsSecret(st.path) {
-			st.secret = true
+		st := FileStat{Path: host + "/" + changedPath(from, to), Binary: fp.IsBinary()}
+		if IsSecret(st.Path) {
+			st.Secret = true
 			stats = append(stats, st)
 			continue
 		}
-		if st.binary {
+		if st.Binary {
 			var err error
-			if st.from, err = blobSize(s, from); err != nil {
+			if st.From, err = blobSize(s, from); err != nil {
 				return nil, err
 			}
-			if st.size, err = blobSize(s, to); err != nil {
+			if st.Size, err = blobSize(s, to); err != nil {
 				return nil, err
 			}
 		}
 		for _, c := range fp.Chunks() {
 			switch c.Type() {
 			case fdiff.Add:
-				st.add += countLines(c.Content())
+				st.Add += countLines(c.Content())
 			case fdiff.Delete:
-				st.del += countLines(c.Content())
+				st.Del += countLines(c.Content())
 			}
 		}
 		stats = append(stats, st)
@@ -221,76 +208,4 @@ func countLines(s string) int {
 		n++
 	}
 	return n
-}
-
-// statBarWidth caps the +- bar, as git does for an 80-column terminal.
-const statBarWidth = 50
-
-func writeStat(b *strings.Builder, stats []fileStat, color bool) {
-	nameWidth, countWidth, most := 0, 1, 0
-	adds, dels := 0, 0
-	for _, st := range stats {
-		nameWidth = max(nameWidth, len(show(st.path)))
-		if !st.binary && !st.secret {
-			countWidth = max(countWidth, len(fmt.Sprint(st.add+st.del)))
-			most = max(most, st.add+st.del)
-		}
-		adds += st.add
-		dels += st.del
-	}
-	for _, st := range stats {
-		fmt.Fprintf(b, " %-*s | ", nameWidth, show(st.path))
-		if st.secret {
-			b.WriteString("secret\n")
-			continue
-		}
-		if st.binary {
-			fmt.Fprintf(b, "Bin %d -> %d bytes\n", st.from, st.size)
-			continue
-		}
-		plus, minus := scaleBar(st.add, most), scaleBar(st.del, most)
-		bar := paint(strings.Repeat("+", plus), green, color) + paint(strings.Repeat("-", minus), red, color)
-		fmt.Fprintf(b, "%*d", countWidth, st.add+st.del)
-		if bar != "" {
-			b.WriteString(" " + bar)
-		}
-		b.WriteString("\n")
-	}
-	b.WriteString(statSummary(len(stats), adds, dels) + "\n")
-}
-
-// scaleBar shrinks n when the largest change would overflow the bar, and
-// keeps every non-zero count visible.
-func scaleBar(n, most int) int {
-	if most <= statBarWidth || n == 0 {
-		return n
-	}
-	return n*(statBarWidth-1)/most + 1
-}
-
-func paint(s, col string, color bool) string {
-	if !color || s == "" {
-		return s
-	}
-	return col + s + reset
-}
-
-// statSummary follows git: insertions and deletions are both shown unless
-// one of them is zero and the other is not.
-func statSummary(files, adds, dels int) string {
-	s := fmt.Sprintf(" %d %s changed", files, plural(files, "file", "files"))
-	if adds > 0 || dels == 0 {
-		s += fmt.Sprintf(", %d %s(+)", adds, plural(adds, "insertion", "insertions"))
-	}
-	if dels > 0 || adds == 0 {
-		s += fmt.Sprintf(", %d %s(-)", dels, plural(dels, "deletion", "deletions"))
-	}
-	return s
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

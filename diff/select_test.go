@@ -1,9 +1,6 @@
 package diff
 
 import (
-	"fmt"
-	"math/rand"
-	"slices"
 	"strings"
 	"testing"
 
@@ -105,74 +102,6 @@ func TestMatcher(t *testing.T) {
 	}
 	if _, err := Matcher(nil, []string{"@edge"}); err == nil {
 		t.Error("an unknown group matched")
-	}
-}
-
-func TestCompactHosts(t *testing.T) {
-	many := make([]string, 40)
-	for i := range many {
-		many[i] = fmt.Sprintf("web%02d", i+1)
-	}
-	for _, tt := range []struct {
-		hosts []string
-		want  string
-	}{
-		{[]string{"db1"}, "db1"},
-		{many, "web01..web40 (40 hosts)"},
-		{[]string{"web10", "web9", "web8", "web11"}, "web8..web11 (4 hosts)"},
-		{[]string{"web1", "web2", "web4"}, "web1, web2, web4 (3 hosts)"},
-		{[]string{"web09", "web10", "web8"}, "web8, web09, web10 (3 hosts)"},
-		{[]string{"a1.eu", "a2.eu", "a3.eu", "a1.us", "b"}, "a1.eu..a3.eu, a1.us, b (5 hosts)"},
-		{[]string{"h1", "h3", "h5", "h7", "h9", "h11", "h13", "h15", "h17", "h19"}, "h1, h3, h5, h7, h9, h11, h13, h15 and 2 more (10 hosts)"},
-	} {
-		if got := CompactHosts(tt.hosts); got != tt.want {
-			t.Errorf("CompactHosts(%q) = %q, want %q", tt.hosts, got, tt.want)
-		}
-	}
-}
-
-// expandRanges undoes hostRanges: every name of every first..last.
-func expandRanges(t *testing.T, ranges []string) []string {
-	var out []string
-	for _, r := range ranges {
-		first, last, ok := strings.Cut(r, "..")
-		if !ok {
-			out = append(out, r)
-			continue
-		}
-		a, b := splitNumber(first), splitNumber(last)
-		for n := a.n; n <= b.n; n++ {
-			digits := fmt.Sprint(n)
-			if len(a.digits) == len(b.digits) && len(digits) < len(a.digits) {
-				digits = strings.Repeat("0", len(a.digits)-len(digits)) + digits
-			}
-			out = append(out, a.prefix+digits+a.suffix)
-		}
-	}
-	return out
-}
-
-// Property: the ranges name exactly the hosts given, each once, for
-// random fleets of numbered and unnumbered names.
-func TestHostRangesNameEveryHostOnce(t *testing.T) {
-	r := rand.New(rand.NewSource(40))
-	for iter := range 3000 {
-		set := map[string]bool{}
-		for range r.Intn(30) {
-			prefix := []string{"web", "db", "a1-", "edge"}[r.Intn(4)]
-			suffix := []string{"", "", ".eu", "x"}[r.Intn(4)]
-			format := []string{"%d", "%02d", "%03d"}[r.Intn(3)]
-			set[prefix+fmt.Sprintf(format, r.Intn(120))+suffix] = true
-			if r.Intn(10) == 0 {
-				set[prefix] = true
-			}
-		}
-		hosts := sortedSet(set)
-		got := expandRanges(t, hostRanges(hosts))
-		slices.Sort(got)
-		if !slices.Equal(got, hosts) {
-			t.Fatalf("iteration %d: ranges %v of %v name %v", iter, hostRanges(hosts), hosts, got)
-		}
 	}
 }
 

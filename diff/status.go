@@ -2,8 +2,6 @@ package diff
 
 import (
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/deptool/deptool/store"
@@ -165,87 +163,4 @@ func describeDeploy(src source, sources map[store.ID]string, base store.ID, st *
 	st.Source = store.SourceIn(d.Message, store.SourceTrailer)
 	sources[deploy] = st.Source
 	return nil
-}
-
-// RenderStatus writes one line per host: when it was last deployed and from
-// which commit (or that it is new), and which apps have undeployed changes.
-func RenderStatus(w io.Writer, hosts []HostStatus, color bool) error {
-	width := 0
-	for _, h := range hosts {
-		width = max(width, len(h.Host))
-	}
-	var b strings.Builder
-	for _, h := range hosts {
-		fmt.Fprintf(&b, "%-*s  %s\n", width, h.Host, statusLine(h, color))
-		if h.Attempt != nil {
-			fmt.Fprintf(&b, "%-*s  %s\n", width, "", attemptLine(h.Attempt, color))
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// StatusText is what status says of a host, without its name: its state
-// line, and how its last attempt ended when that did not deploy ("" when
-// there is nothing to say), for printers that lay hosts out themselves.
-func StatusText(h HostStatus, color bool) (state, attempt string) {
-	if h.Attempt != nil {
-		attempt = attemptLine(h.Attempt, color)
-	}
-	return statusLine(h, color), attempt
-}
-
-func statusLine(h HostStatus, color bool) string {
-	line := statusState(h, color)
-	if !h.PinnedAt.IsZero() {
-		line += "; " + paint("pinned at "+h.PinnedAt.String()[:7], yellow, color) + ": deploys leave it alone"
-	}
-	return line
-}
-
-// attemptLine says how the host's last attempt ended, under its line.
-func attemptLine(a *Attempt, color bool) string {
-	line := paint(fmt.Sprintf("last attempt %s at %s: %s", a.Commit.String()[:12], a.Time.Format("2006-01-02 15:04 -0700"), a.Outcome), red, color)
-	if a.Why != "" {
-		line += ": " + a.Why
-	}
-	return line
-}
-
-func statusState(h HostStatus, color bool) string {
-	if h.Unverified != "" {
-		return paint("record not verified: "+h.Unverified, red, color) + "; run 'deptool sync --limit " + h.Host + "'"
-	}
-	what := "new host"
-	switch {
-	case !h.Unknown.IsZero():
-		what = fmt.Sprintf("deployed from another store: commit %s unknown here; run sync", h.Unknown.String()[:12])
-	case !h.New:
-		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
-		if h.Source != "" {
-			what += ", source " + shortSource(h.Source)
-		}
-	}
-	switch {
-	case h.Untracked:
-		return what + "; no longer in the config tree, left alone"
-	case len(h.Undeployed) > 0:
-		return what + "; " + paint("undeployed changes: "+strings.Join(h.Undeployed, ", "), yellow, color)
-	case h.New:
-		return what + "; no apps yet"
-	}
-	return what + "; up to date"
-}
-
-// shortSource abbreviates a source commit as log does its store commits,
-// keeping a "-dirty" mark.
-func shortSource(src string) string {
-	id, dirty := strings.CutSuffix(src, "-dirty")
-	if len(id) > 12 {
-		id = id[:12]
-	}
-	if dirty {
-		id += "-dirty"
-	}
-	return id
 }

@@ -66,18 +66,8 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err := deploy.CompareRecords(c.store, results); err != nil {
 				return err
 			}
-			if asJSON {
-				if err := emitEach(cmd.OutOrStdout(), "drift", results); err != nil {
-					return err
-				}
-			} else {
-				ui.PrintCheckResults(cmd.OutOrStdout(), results, verbose)
-				for _, r := range results {
-					if len(r.Drift) > 0 {
-						fmt.Fprintln(cmd.OutOrStdout(), "'deptool repair' puts back what drifted, on hosts at the version the store records for them.")
-						break
-					}
-				}
+			if err := ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, verbose).Check(results); err != nil {
+				return err
 			}
 			return checkExit(results)
 		},

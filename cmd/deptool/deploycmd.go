@@ -196,14 +196,8 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		return err
 	}
 	out := cmd.OutOrStdout()
-	var events *eventStream
-	if asJSON {
-		events = newEventStream(out)
-		err = events.emit("plan", plan)
-	} else {
-		err = diff.RenderPlan(out, plan, useColor(out))
-	}
-	if err != nil || f.planOnly || plan.Empty() {
+	pr := ui.NewPrinter(out, asJSON, useColor(out), f.verbose)
+	if err := pr.Plan(plan); err != nil || f.planOnly || plan.Empty() {
 		return err
 	}
 	// Found before the prompt: a store that requires signatures and an
@@ -250,7 +244,7 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	}
 	var progress ui.Progress
 	opts.ValidateTimeout = f.validateTimeout
-	if events != nil {
+	if events := pr.Events(); events != nil {
 		opts.Reporter = events
 	} else {
 		progress = progressFor(cmd, plan)
@@ -273,16 +267,10 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		// each, and the code is never "nothing changed".
 		code, why = max(code, deploy.ExitHostFailed), err
 	}
-	if events != nil {
-		// A reader gone (-o json | head) does not make the hosts' outcome
-		// a success: the exit status still says how they ended.
-		if err := events.summary(res, code); err != nil && !errors.Is(err, syscall.EPIPE) {
-			return err
-		}
-	} else if f.verbose {
-		ui.PrintSummaryEach(out, res)
-	} else {
-		ui.PrintSummary(out, res)
+	// A reader gone (-o json | head) does not make the hosts' outcome a
+	// success: the exit status still says how they ended.
+	if err := pr.Summary(res, code); err != nil && !errors.Is(err, syscall.EPIPE) {
+		return err
 	}
 	if code == deploy.ExitOK {
 		return nil
@@ -354,7 +342,7 @@ func confirm(cmd *cobra.Command, c *cluster, plan *diff.Plan) error {
 			return errCancelled
 		case "d", "diff":
 			if err := withPagerTo(cmd, out, func(w io.Writer, color bool) error {
-				return diff.RenderDiff(w, c.store, plan, color)
+				return ui.PrintDiff(w, c.store, plan, color)
 			}); err != nil {
 				return err
 			}

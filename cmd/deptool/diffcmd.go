@@ -5,6 +5,7 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -53,13 +54,13 @@ brings them forward.`,
 				return err
 			}
 			if asJSON {
-				return newEventStream(cmd.OutOrStdout()).emit("plan", plan)
+				return ui.NewPrinter(cmd.OutOrStdout(), true, false, false).Plan(plan)
 			}
 			return withPager(cmd, func(w io.Writer, color bool) error {
 				if stat {
-					return diff.RenderStat(w, c.store, plan, color)
+					return ui.PrintStat(w, c.store, plan, color)
 				}
-				return diff.RenderDiff(w, c.store, plan, color)
+				return ui.PrintDiff(w, c.store, plan, color)
 			})
 		},
 	}
@@ -68,15 +69,4 @@ brings them forward.`,
 	addShardFlag(cmd, &shard)
 	addOutputFlag(cmd, &output)
 	return cmd
-}
-
-// emitEach writes one event of kind per item.
-func emitEach[T any](w io.Writer, kind string, items []T) error {
-	events := newEventStream(w)
-	for _, it := range items {
-		if err := events.emit(kind, it); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -53,11 +53,7 @@ including those made from other stores.`,
 			if err := deploy.MarkUnverified(s, entries); err != nil {
 				return err
 			}
-			if asJSON {
-				return emitEach(cmd.OutOrStdout(), "deploy", entries)
-			}
-			ui.PrintLog(cmd.OutOrStdout(), entries, verbose)
-			return nil
+			return ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, verbose).Log(entries)
 		},
 	}
 	addLimitFlag(cmd, &limit)
@@ -79,11 +75,5 @@ func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
 	for _, w := range warnings {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: host %s: %s\n", host, w)
 	}
-	if asJSON {
-		return emitEach(cmd.OutOrStdout(), "journal", entries)
-	}
-	for _, e := range entries {
-		fmt.Fprintf(cmd.OutOrStdout(), "%s  %-15s  %s  deploy %s  %s\n", e.Time.Format("2006-01-02 15:04:05 -0700"), e.Outcome, ui.SafeLine(e.Operator), e.Deploy.Short(), ui.SafeLine(e.Error))
-	}
-	return nil
+	return ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, false).Journal(entries)
 }

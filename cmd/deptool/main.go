@@ -12,6 +12,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+
+	"github.com/deptool/deptool/internal/ui"
 )
 
 // startProfile writes a CPU profile of the command to the file named by
@@ -70,7 +72,7 @@ func main() {
 	// A pipeline reading the event stream learns why it ended from the
 	// stream itself.
 	if out := cmd.Flags().Lookup("output"); out != nil && out.Value.String() == "json" {
-		newEventStream(os.Stdout).emit("error", errorEvent{Error: err.Error(), ExitCode: code})
+		ui.NewEvents(os.Stdout).Error(err, code)
 	}
 	os.Exit(code)
 }

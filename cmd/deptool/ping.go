@@ -57,13 +57,9 @@ Exit status: 0 when every host answered; 3 when a host did not.`,
 			// fleet's worth of interleaved replies is unreadable.
 			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel, Transport: tr}, Count: count}
 			results := deploy.Ping(cmd.Context(), hosts, opts)
-			if asJSON {
-				if err := emitEach(out, "ping", results); err != nil {
-					return err
-				}
-				return pingExit(results)
+			if err := ui.NewPrinter(out, asJSON, false, verbose).Pings(results); err != nil {
+				return err
 			}
-			ui.PrintPings(out, results, verbose)
 			return pingExit(results)
 		},
 	}

@@ -90,37 +90,6 @@ func exchangeRemote(cmd *cobra.Command, s *store.Store, locked, push bool) (url 
 	return url, true
 }
 
-// remoteStatus is status's account of the store against its remote.
-type remoteStatus struct {
-	URL     string `json:"url"`
-	Reached bool   `json:"reached"`
-	store.RemoteState
-}
-
-// line says in one line how the store compares with its remote; offline,
-// as of the last exchange.
-func (r remoteStatus) line() string {
-	when := "just now"
-	if !r.Reached {
-		when = "as of the last exchange (not reached now)"
-	}
-	if r.InStep() {
-		return fmt.Sprintf("remote %s, %s: in step", r.URL, when)
-	}
-	line := fmt.Sprintf("remote %s, %s: this store's main is %d %s ahead, %d behind", r.URL, when, r.Ahead, plural(r.Ahead, "commit", "commits"), r.Behind)
-	if r.Refs > 0 {
-		line += fmt.Sprintf("; %d host %s", r.Refs, plural(r.Refs, "ref or pin differs", "refs or pins differ"))
-	}
-	return line
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
-
 // cloneDir is the directory clone makes when it is not named: the
 // remote's name without .git, or for a store itself (/srv/ops/.deptool)
 // the directory holding it; "" when the URL names none.

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/deptool/deptool/store"
-
 	"github.com/deptool/deptool/internal/storetest"
 )
 
@@ -254,24 +252,5 @@ func TestStatusSaysHowTheStoreComparesWithTheRemote(t *testing.T) {
 	op.run("sync")
 	if out, _ = op.run("status"); !strings.Contains(out, "just now: in step") {
 		t.Errorf("status after a sync:\n%s", out)
-	}
-}
-
-// The remote line counts each side's commits and the refs that differ,
-// and says when the counts are only as of the last exchange.
-func TestTheRemoteLineSaysWhatDiffers(t *testing.T) {
-	for _, c := range []struct {
-		r    remoteStatus
-		want string
-	}{
-		{remoteStatus{URL: "r", Reached: true}, "remote r, just now: in step"},
-		{remoteStatus{URL: "r", RemoteState: store.RemoteState{Ahead: 1, Behind: 3, Refs: 2}},
-			"remote r, as of the last exchange (not reached now): this store's main is 1 commit ahead, 3 behind; 2 host refs or pins differ"},
-		{remoteStatus{URL: "r", Reached: true, RemoteState: store.RemoteState{Refs: 1}},
-			"remote r, just now: this store's main is 0 commits ahead, 0 behind; 1 host ref or pin differs"},
-	} {
-		if got := c.r.line(); got != c.want {
-			t.Errorf("%+v:\n got %s\nwant %s", c.r, got, c.want)
-		}
 	}
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/ui"
 	"github.com/spf13/cobra"
@@ -48,19 +46,13 @@ a reason to touch.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON, _ := outputFormat(f.output); asJSON {
-				if err := emitEach(out, "drift", rp.Checks); err != nil {
-					return err
-				}
-			} else {
-				ui.PrintCheckResults(out, rp.Checks, f.verbose)
+			asJSON, _ := outputFormat(f.output)
+			pr := ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, f.verbose)
+			if err := pr.Drift(rp.Checks); err != nil {
+				return err
 			}
 			if len(rp.Hosts) == 0 {
-				if asJSON, _ := outputFormat(f.output); !asJSON {
-					fmt.Fprintln(out, "Nothing to repair: no host drifted from its recorded version.")
-				}
-				return nil
+				return pr.NothingToRepair()
 			}
 			f.limit, f.repair = rp.Hosts, rp.Hosts
 			return deployTree(cmd, c, rp.Tree, f, rp.Message)

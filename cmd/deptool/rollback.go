@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
@@ -130,21 +130,11 @@ func pickVersion(cmd *cobra.Command, s *store.Store, limit []string) (string, er
 	}
 	out := cmd.OutOrStdout()
 	def := strconv.Itoa(deploy.DefaultRollback(entries) + 1)
-	fmt.Fprintln(out, "Deployed versions, newest first:")
+	changed := make([][]string, len(entries))
 	for i, e := range entries {
-		mark := ""
-		if i == 0 {
-			mark = "  (current)"
-		}
-		fmt.Fprintf(out, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), e.Operator, e.Subject(), mark)
-		// How it went and what it changed: entries that read alike
-		// otherwise, and the one that broke hosts, stand apart.
-		line := e.Counts()
-		if apps, err := deploy.ChangedApps(s, e.Commit, limit); err == nil && len(apps) > 0 {
-			line += "; changed " + strings.Join(apps, ", ")
-		}
-		fmt.Fprintf(out, "     %s\n", line)
+		changed[i], _ = deploy.ChangedApps(s, e.Commit, limit) // unknown: not said
 	}
+	ui.PrintVersions(out, entries, changed)
 	p := promptOn(cmd.Context(), cmd.InOrStdin(), out)
 	for {
 		answer, err := p.ask("Roll back to which version? [" + def + "] ")

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/internal/ui"
@@ -55,26 +53,16 @@ the remote is not reached). Offline otherwise.`,
 					return err
 				}
 			}
-			var remote *remoteStatus
+			var remote *ui.RemoteStatus
 			if url != "" {
 				st, err := c.store.CompareRemote()
 				if err != nil {
 					return err
 				}
-				remote = &remoteStatus{URL: url, Reached: reached, RemoteState: st}
+				remote = &ui.RemoteStatus{URL: url, Reached: reached, RemoteState: st}
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
-				if err := emitEach(out, "status", statuses); err != nil || remote == nil {
-					return err
-				}
-				return emitEach(out, "remote", []remoteStatus{*remote})
-			}
-			if err := ui.PrintStatus(out, statuses, useColor(out), verbose); err != nil || remote == nil {
-				return err
-			}
-			_, err = fmt.Fprintln(out, remote.line())
-			return err
+			return ui.NewPrinter(out, asJSON, useColor(out), verbose).Status(statuses, remote)
 		},
 	}
 	addLimitFlag(cmd, &limit)

@@ -55,10 +55,10 @@ Exit status: 0 when every host was synced; 3 when a host could not be.`,
 				return err
 			}
 			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel, Transport: tr})
-			if asJSON {
-				return emitEach(cmd.OutOrStdout(), "sync", results)
+			if err := ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, verbose).Syncs(results, changed); err != nil || asJSON {
+				return err
 			}
-			return printSyncs(cmd, results, changed, verbose)
+			return syncExit(results)
 		},
 	}
 	cmd.Flags().BoolVar(&changed, "changed", false, "only list hosts whose ref moved")
@@ -70,8 +70,9 @@ Exit status: 0 when every host was synced; 3 when a host could not be.`,
 	return cmd
 }
 
-func printSyncs(cmd *cobra.Command, results []deploy.SyncResult, onlyChanged, verbose bool) error {
-	ui.PrintSyncs(cmd.OutOrStdout(), results, onlyChanged, verbose)
+// syncExit is sync's exit status: a host that could not be synced fails
+// the command, as its text says.
+func syncExit(results []deploy.SyncResult) error {
 	failed := 0
 	for _, r := range results {
 		if r.Error != "" {

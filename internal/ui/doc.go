@@ -1,7 +1,10 @@
-// Package ui is how a deploy looks on the operator's side while it runs
-// and when it ends: live progress on a terminal, plain lines in a log, and
-// the closing summary. It sits beside cmd/deptool, which picks a display
-// for its output, and receives the deploy's events through
+// Package ui is everything deptool shows: the plan, the diff and its stat,
+// status, check and repair, log, ping and sync, and a deploy while it runs
+// (live progress on a terminal, plain lines in a log) and when it ends (the
+// summary). Each is text for a person or JSON events for a program
+// (--output json, docs/json.md) behind one Printer, so the two cannot say
+// different things. cmd/deptool hands it results; diff and deploy return
+// data and print nothing, and the deploy's events reach it through
 // deploy.Reporter, so the executor never knows how it is shown.
 //
 // A fleet larger than the terminal gets one aggregate line redrawn in

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 )
 
 // hostLine is one host's line of a day-2 command before grouping: what it
@@ -36,7 +35,7 @@ func printGrouped(w io.Writer, lines []hostLine, verbose bool) {
 	labels := make([]string, len(groups))
 	width := 0
 	for i, g := range groups {
-		labels[i] = diff.CompactHosts(g.Hosts)
+		labels[i] = CompactHosts(g.Hosts)
 		width = max(width, len(labels[i]))
 	}
 	width = min(width, 40)

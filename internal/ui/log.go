@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 )
 
 // PrintLog prints deploys, newest first: commit, time, operator, message,
@@ -45,7 +44,7 @@ func printOutcomes(w io.Writer, hosts []deploy.HostResult, verbose bool) {
 	labels := make([]string, len(groups))
 	width := 0
 	for i, g := range groups {
-		labels[i] = diff.CompactHosts(g.Hosts)
+		labels[i] = CompactHosts(g.Hosts)
 		width = max(width, len(labels[i]))
 	}
 	width = min(width, 40)

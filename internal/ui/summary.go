@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy"
-	"github.com/deptool/deptool/diff"
 )
 
 // outcomeOrder is the order of the summary: what worked, then what did
@@ -51,7 +50,7 @@ func printSummary(w io.Writer, res *deploy.Result, entries []entry, journal int)
 	// such a label overflows the column instead.
 	width, longest := 0, 32
 	for _, e := range entries {
-		width = max(width, len(diff.CompactHosts(e.hosts)))
+		width = max(width, len(CompactHosts(e.hosts)))
 		for _, h := range e.hosts {
 			longest = max(longest, len(h))
 		}
@@ -60,7 +59,7 @@ func printSummary(w io.Writer, res *deploy.Result, entries []entry, journal int)
 	fmt.Fprintln(w)
 	pad := "\n" + strings.Repeat(" ", width+2)
 	for _, e := range entries {
-		line := fmt.Sprintf("%-*s  %s", width, diff.CompactHosts(e.hosts), e.outcome)
+		line := fmt.Sprintf("%-*s  %s", width, CompactHosts(e.hosts), e.outcome)
 		if e.msg != "" {
 			// A validation's output spans lines: keep them in the column.
 			line += ": " + strings.ReplaceAll(Safe(e.msg), "\n", pad)

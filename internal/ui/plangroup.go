@@ -1,10 +1,12 @@
-package diff
+package ui
 
 import (
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/deptool/deptool/diff"
 )
 
 // A fleet is mostly hosts that do the same thing, so most of a large plan
@@ -128,23 +130,23 @@ type planTotals struct {
 	hosts, added, updated, removed, restarts, reloads int
 }
 
-func totalsOf(p *Plan) planTotals {
+func totalsOf(p *diff.Plan) planTotals {
 	t := planTotals{hosts: len(p.Hosts)}
 	for _, h := range p.Hosts {
 		for _, a := range h.Apps {
 			switch a.Action {
-			case Add:
+			case diff.Add:
 				t.added++
-			case Update:
+			case diff.Update:
 				t.updated++
-			case Remove:
+			case diff.Remove:
 				t.removed++
 			}
 			for _, u := range a.Units {
 				switch u.Op {
-				case Restart:
+				case diff.Restart:
 					t.restarts++
-				case Reload:
+				case diff.Reload:
 					t.reloads++
 				}
 			}

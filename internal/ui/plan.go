@@ -1,4 +1,4 @@
-package diff
+package ui
 
 import (
 	"fmt"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -26,10 +27,10 @@ const (
 	noRollback      = "No automatic rollback (--no-rollback)."
 )
 
-// RenderPlan writes the plan in Deptool's style: per host, per app, the
+// PrintPlan writes the plan in Deptool's style: per host, per app, the
 // files and the actions, indented by four spaces per level, then whether a
 // failed deploy rolls back. Colour marks + ~ - when color is set.
-func RenderPlan(w io.Writer, p *Plan, color bool) error {
+func PrintPlan(w io.Writer, p *diff.Plan, color bool) error {
 	var b strings.Builder
 	for _, pin := range p.Pinned {
 		fmt.Fprintf(&b, "%s: pinned at %s, %d %s differ\n", pin.Host, pin.At.String()[:7], pin.AppsDiffer, plural(pin.AppsDiffer, "app", "apps"))
@@ -73,7 +74,7 @@ func RenderPlan(w io.Writer, p *Plan, color bool) error {
 // renderRollout lists the stages of a staged rollout and its budget. Runs
 // of stages of one size share a line, so a rollout in batches of two over
 // a hundred hosts stays a few lines.
-func renderRollout(b *strings.Builder, r *Rollout) {
+func renderRollout(b *strings.Builder, r *diff.Rollout) {
 	if r == nil {
 		return
 	}
@@ -113,7 +114,7 @@ func renderRollout(b *strings.Builder, r *Rollout) {
 
 // renderHostBody writes what happens on a host, without its name, so
 // hosts with the same body can share it.
-func renderHostBody(b *strings.Builder, h *HostPlan, color bool) {
+func renderHostBody(b *strings.Builder, h *diff.HostPlan, color bool) {
 	for i := range h.Apps {
 		renderApp(b, &h.Apps[i], color)
 	}
@@ -126,14 +127,14 @@ func renderHostBody(b *strings.Builder, h *HostPlan, color bool) {
 }
 
 // renderApp writes an app's lines in the order the agent's phases run them.
-func renderApp(b *strings.Builder, a *AppPlan, color bool) {
+func renderApp(b *strings.Builder, a *diff.AppPlan, color bool) {
 	fmt.Fprintf(b, "    %s %s\n", a.Action, a.App)
 	line := func(s string) { b.WriteString("        " + s + "\n") }
 	for _, f := range a.Files {
 		line(fileLine(f, color))
 	}
 	for _, s := range a.Symlinks {
-		if s.Op == Unlink {
+		if s.Op == diff.Unlink {
 			line("unlink " + show(s.Path))
 		} else {
 			line(fmt.Sprintf("link %s -> %s/current/%s", show(s.Path), a.App, show(s.Target)))
@@ -145,7 +146,7 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 	for _, s := range a.Sysusers {
 		line(fmt.Sprintf("%s sysusers %s", s.Op, show(s.Name)))
 	}
-	units := func(ops ...UnitOp) {
+	units := func(ops ...diff.UnitOp) {
 		for _, u := range a.Units {
 			for _, op := range ops {
 				if u.Op == op {
@@ -154,22 +155,40 @@ func renderApp(b *strings.Builder, a *AppPlan, color bool) {
 			}
 		}
 	}
-	units(Stop, Disable, UnlinkUnit, LinkUnit)
+	units(diff.Stop, diff.Disable, diff.UnlinkUnit, diff.LinkUnit)
 	for _, q := range a.Quadlets {
 		line(fmt.Sprintf("%s quadlet %s", q.Op, show(q.Name)))
 	}
-	units(Enable, Restart, Reload)
+	units(diff.Enable, diff.Restart, diff.Reload)
 	for _, c := range a.Checks {
 		line(fmt.Sprintf("check %s (%s)", show(c.String()), c.Duration()))
 	}
 }
 
-func fileLine(f FileChange, color bool) string {
+// unitLine is a unit step as the plan shows it.
+func unitLine(u diff.UnitStep) string {
+	s := fmt.Sprintf("%s unit %s", u.Op, show(u.Unit))
+	if u.External {
+		s += " (follows the app)"
+	}
+	return s
+}
+
+// validateLine is a validation command as the plan shows it.
+func validateLine(argv []string) string {
+	shown := make([]string, len(argv))
+	for i, a := range argv {
+		shown[i] = show(a)
+	}
+	return "validate " + strings.Join(shown, " ")
+}
+
+func fileLine(f diff.FileChange, color bool) string {
 	sym, col := "~", yellow
 	switch f.Op {
-	case Add:
+	case diff.Add:
 		sym, col = "+", green
-	case Remove:
+	case diff.Remove:
 		sym, col = "-", red
 	}
 	s := sym + " " + show(f.Path)
@@ -179,7 +198,7 @@ func fileLine(f FileChange, color bool) string {
 	}
 	if f.Attr != nil {
 		notes = append(notes, f.Attr.String())
-	} else if f.Op == Update && f.OldMode != f.NewMode {
+	} else if f.Op == diff.Update && f.OldMode != f.NewMode {
 		notes = append(notes, strings.TrimSuffix(strings.TrimPrefix(modeNote(f.NewMode), " ("), ")"))
 	}
 	if len(notes) > 0 {
@@ -191,11 +210,11 @@ func fileLine(f FileChange, color bool) string {
 	return s
 }
 
-func modeNote(m Mode) string {
+func modeNote(m diff.Mode) string {
 	switch m {
-	case Mode(store.ModeExecutable):
+	case diff.Mode(store.ModeExecutable):
 		return " (now executable)"
-	case Mode(store.ModeFile):
+	case diff.Mode(store.ModeFile):
 		return " (no longer executable)"
 	}
 	return " (now " + m.String() + ")"

@@ -1,4 +1,4 @@
-package main
+package ui
 
 import (
 	"bytes"
@@ -10,24 +10,25 @@ import (
 	"github.com/deptool/deptool/deploy"
 )
 
-// eventStream is what --output json writes: one JSON object per line, each
+// Events is what --output json writes: one JSON object per line, each
 // naming its kind in "event" and when it happened in "time", so a pipeline
 // can act on a host's outcome while other hosts are still deploying.
 // docs/json.md is the schema; change both together.
-type eventStream struct {
+type Events struct {
 	mu  sync.Mutex
 	w   io.Writer
 	now func() time.Time
 }
 
-func newEventStream(w io.Writer) *eventStream {
-	return &eventStream{w: w, now: time.Now}
+// NewEvents writes events to w.
+func NewEvents(w io.Writer) *Events {
+	return &Events{w: w, now: time.Now}
 }
 
-// emit writes one event: kind and time, then body's own fields. A body
+// Emit writes one event: kind and time, then body's own fields. A body
 // with a time of its own (a deploy in the log, a journal entry) keeps it,
 // so no line has a key twice.
-func (e *eventStream) emit(kind string, body any) error {
+func (e *Events) Emit(kind string, body any) error {
 	fields, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -51,7 +52,7 @@ func (e *eventStream) emit(kind string, body any) error {
 	return err
 }
 
-func (e *eventStream) timeUnless(own map[string]json.RawMessage) time.Time {
+func (e *Events) timeUnless(own map[string]json.RawMessage) time.Time {
 	if _, ok := own["time"]; ok {
 		return time.Time{}
 	}
@@ -88,27 +89,43 @@ type (
 )
 
 // Phase and Done make the stream a deploy.Reporter.
-func (e *eventStream) Phase(host string, p deploy.Phase, detail string) {
-	e.emit("phase", phaseEvent{Host: host, Phase: p, Detail: detail})
+func (e *Events) Phase(host string, p deploy.Phase, detail string) {
+	e.Emit("phase", phaseEvent{Host: host, Phase: p, Detail: detail})
 }
 
 // Done reports a host's units and health checks, then its outcome.
-func (e *eventStream) Done(r deploy.HostResult) {
+func (e *Events) Done(r deploy.HostResult) {
 	for _, u := range r.Units {
-		e.emit("unit", unitEvent{Host: r.Host, UnitReport: u})
+		e.Emit("unit", unitEvent{Host: r.Host, UnitReport: u})
 	}
 	for _, c := range r.Checks {
-		e.emit("check", checkEvent{Host: r.Host, CheckReport: c})
+		e.Emit("check", checkEvent{Host: r.Host, CheckReport: c})
 	}
 	r.Units, r.Checks = nil, nil // sent above, one event each
-	e.emit("outcome", r)
+	e.Emit("outcome", r)
 }
 
-// summary closes a deploy's stream.
-func (e *eventStream) summary(res *deploy.Result, code int) error {
+// Summary closes a deploy's stream.
+func (e *Events) Summary(res *deploy.Result, code int) error {
 	s := summaryEvent{Deploy: res.Deploy.String(), Hosts: len(res.Hosts), Outcomes: map[string]int{}, Elapsed: res.Elapsed, ExitCode: code, Source: res.Source}
 	for _, h := range res.Hosts {
 		s.Outcomes[string(h.Outcome)]++
 	}
-	return e.emit("summary", s)
+	return e.Emit("summary", s)
+}
+
+// Error ends a stream that a command's failure cut short: a pipeline
+// reading it learns why from the stream itself.
+func (e *Events) Error(err error, code int) error {
+	return e.Emit("error", errorEvent{Error: err.Error(), ExitCode: code})
+}
+
+// each writes one event of kind per item.
+func each[T any](e *Events, kind string, items []T) error {
+	for _, it := range items {
+		if err := e.Emit(kind, it); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package diff
+package ui
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -27,7 +28,7 @@ func scenario(t testing.TB) (*store.Store, store.ID) {
 		"db1/postgres/postgresql.conf":     {data: "max_connections = 100\n"},
 		"gone1/app/f":                      {data: "x\n"},
 	}
-	deploy(t, s, buildFiles(t, s, v1), "web1", "db1", "gone1")
+	recordDeploy(t, s, buildFiles(t, s, v1), "web1", "db1", "gone1")
 	v2 := map[string]file{
 		"web1/nginx/nginx.conf":                          {data: "user nginx;\nworker_processes 4;\nevents {}\n"},
 		"web1/nginx/mime.types":                          {data: "types {\n  text/html html;\n}\n"},
@@ -46,48 +47,48 @@ func scenario(t testing.TB) (*store.Store, store.ID) {
 	return s, buildFiles(t, s, v2)
 }
 
-func renderPlan(t *testing.T, p *Plan, color bool) string {
+func renderPlan(t *testing.T, p *diff.Plan, color bool) string {
 	t.Helper()
 	var b bytes.Buffer
-	if err := RenderPlan(&b, p, color); err != nil {
+	if err := PrintPlan(&b, p, color); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
 }
 
-func TestRenderPlanMatchesDeptoolsExample(t *testing.T) {
+func TestPrintPlanMatchesDeptoolsExample(t *testing.T) {
 	s := newStore(t)
 	files := map[string]string{
 		"web1/nginx/nginx.conf":            "a",
 		"web1/nginx/manifest.json":         `{"systemd": {"units_enabled": ["nginx.service"]}}`,
 		"web1/nginx/systemd/nginx.service": "[Service]\n",
 	}
-	deploy(t, s, buildTree(t, s, files), "web1")
+	recordDeploy(t, s, buildTree(t, s, files), "web1")
 	files["web1/nginx/nginx.conf"] = "b"
-	got := renderPlan(t, mustPlan(t, s, buildTree(t, s, files), PlanOptions{}), false)
+	got := renderPlan(t, mustPlan(t, s, buildTree(t, s, files), diff.PlanOptions{}), false)
 	want := "web1\n    update nginx\n        ~ nginx.conf\n        restart unit nginx.service\n\nAuto-rollback if deploy fails.\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}
 }
 
-func TestRenderPlanGolden(t *testing.T) {
+func TestPrintPlanGolden(t *testing.T) {
 	s, tree := scenario(t)
-	golden(t, "plan", renderPlan(t, mustPlan(t, s, tree, PlanOptions{}), false))
-	golden(t, "plan-color", renderPlan(t, mustPlan(t, s, tree, PlanOptions{}), true))
-	golden(t, "plan-no-rollback", renderPlan(t, mustPlan(t, s, tree, PlanOptions{NoRollback: true, Limit: []string{"web2"}}), false))
+	golden(t, "plan", renderPlan(t, mustPlan(t, s, tree, diff.PlanOptions{}), false))
+	golden(t, "plan-color", renderPlan(t, mustPlan(t, s, tree, diff.PlanOptions{}), true))
+	golden(t, "plan-no-rollback", renderPlan(t, mustPlan(t, s, tree, diff.PlanOptions{NoRollback: true, Limit: []string{"web2"}}), false))
 }
 
-func TestRenderEmptyPlan(t *testing.T) {
-	got := renderPlan(t, &Plan{}, true)
+func TestPrintEmptyPlan(t *testing.T) {
+	got := renderPlan(t, &diff.Plan{}, true)
 	if got != "Nothing to deploy: every host is up to date.\n" {
 		t.Errorf("got %q", got)
 	}
 }
 
-func TestRenderPlanColorsOnlyWhenAsked(t *testing.T) {
+func TestPrintPlanColorsOnlyWhenAsked(t *testing.T) {
 	s, tree := scenario(t)
-	p := mustPlan(t, s, tree, PlanOptions{})
+	p := mustPlan(t, s, tree, diff.PlanOptions{})
 	if plain := renderPlan(t, p, false); strings.Contains(plain, "\x1b[") {
 		t.Error("plain plan contains escape codes")
 	}
@@ -101,18 +102,18 @@ func TestRenderPlanColorsOnlyWhenAsked(t *testing.T) {
 
 func TestPlanJSONGolden(t *testing.T) {
 	s, tree := scenario(t)
-	data, err := json.MarshalIndent(mustPlan(t, s, tree, PlanOptions{}), "", "  ")
+	data, err := json.MarshalIndent(mustPlan(t, s, tree, diff.PlanOptions{}), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "plan-json", string(data)+"\n")
 }
 
-func TestRenderDiffGolden(t *testing.T) {
+func TestPrintDiffGolden(t *testing.T) {
 	s, tree := scenario(t)
-	p := mustPlan(t, s, tree, PlanOptions{})
+	p := mustPlan(t, s, tree, diff.PlanOptions{})
 	var b bytes.Buffer
-	if err := RenderDiff(&b, s, p, false); err != nil {
+	if err := PrintDiff(&b, s, p, false); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -132,11 +133,11 @@ func TestRenderDiffGolden(t *testing.T) {
 	}
 }
 
-func TestRenderStatGolden(t *testing.T) {
+func TestPrintStatGolden(t *testing.T) {
 	s, tree := scenario(t)
-	p := mustPlan(t, s, tree, PlanOptions{})
+	p := mustPlan(t, s, tree, diff.PlanOptions{})
 	var b bytes.Buffer
-	if err := RenderStat(&b, s, p, false); err != nil {
+	if err := PrintStat(&b, s, p, false); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "stat", b.String())
@@ -166,12 +167,12 @@ func TestStatSummaryFollowsGit(t *testing.T) {
 
 func TestStatusGolden(t *testing.T) {
 	s, tree := scenario(t)
-	hosts, err := Status(s, tree, nil)
+	hosts, err := diff.Status(s, tree, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := RenderStatus(&b, hosts, false); err != nil {
+	if err := PrintStatus(&b, hosts, false, true); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "status", b.String())
