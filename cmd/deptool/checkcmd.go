@@ -62,7 +62,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 				defer lock.Unlock()
 				record = c.store
 			}
-			results := deploy.Check(cmd.Context(), record, hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			results := deploy.Check(cmd.Context(), record, hosts, connectOptions(parallel, tr))
 			if err := deploy.CompareRecords(c.store, results); err != nil {
 				return err
 			}

@@ -222,8 +222,13 @@ func addVerboseFlag(cmd *cobra.Command, verbose *bool) {
 	cmd.Flags().BoolVarP(verbose, "verbose", "v", false, "list every host, instead of grouping hosts that say the same thing")
 }
 
+// commandLine names this command for whoever finds the store's deploy
+// lock taken.
+func commandLine() string {
+	return strings.Join(append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...), " ")
+}
+
 // lockStore takes the store's deploy lock in the name of this command line.
 func lockStore(s *store.Store) (*store.DeployLock, error) {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
-	return s.Lock(strings.Join(args, " "), store.Operator(), time.Now())
+	return s.Lock(commandLine(), store.Operator(), time.Now())
 }
