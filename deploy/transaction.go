@@ -218,6 +218,19 @@ func (t *Transaction) Unpin(host string) error {
 	return err
 }
 
+// CheckRecording checks hosts (see Check) for the command line who, and
+// records what they say of this store's deploys that never heard back,
+// unless a deploy from this store is running: it is the one writing
+// those records then.
+func CheckRecording(ctx context.Context, s *store.Store, who string, hosts []string, opts ConnectOptions) []CheckResult {
+	var record *store.Store
+	if lock, err := s.Lock(who, store.Operator(), time.Now()); err == nil {
+		defer lock.Unlock()
+		record = s
+	}
+	return Check(ctx, record, hosts, opts)
+}
+
 // FetchTeam takes in what other clones recorded, for the commands that
 // only read (status, log, diff, a plan): they send nothing, since a read
 // that pushed paid for every large file the store held before it could

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -101,5 +102,35 @@ func TestSeamTransactionLocksAndSyncsForAnyCaller(t *testing.T) {
 	}
 	if !again.Empty() {
 		t.Errorf("the clone plans %d hosts again that the team deployed", len(again.Hosts))
+	}
+}
+
+// A check records what a host says of a deploy that never heard back,
+// but not while a transaction on the store runs: that one writes the
+// records then.
+func TestSeamCheckRecordsOnlyOutsideATransaction(t *testing.T) {
+	sm := newSeam(t, "h01")
+	res := sm.deploy(context.Background(), fleetOf(web("1", ""), "h01"), diff.PlanOptions{})
+	empty, _ := json.Marshal(Result{Deploy: res.Deploy})
+	if err := sm.store.RecordOutcomes(res.Deploy, empty, "ann@laptop", sm.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx, err := Begin(ctx, sm.store, "deptool deploy", Team{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range CheckRecording(ctx, sm.store, "deptool check", []string{"h01"}, sm.opts.ConnectOptions) {
+		if !r.OK() {
+			t.Fatalf("check: %+v", r)
+		}
+	}
+	if got, ok := sm.note(res.Deploy)["h01"]; ok {
+		t.Errorf("a check during a transaction recorded %+v", got)
+	}
+	tx.End()
+	CheckRecording(ctx, sm.store, "deptool check", []string{"h01"}, sm.opts.ConnectOptions)
+	if got := sm.note(res.Deploy)["h01"]; got.Outcome != Deployed || !strings.Contains(got.Detail, "found on the host by 'deptool check'") {
+		t.Errorf("the note after a check outside a transaction: %+v", got)
 	}
 }

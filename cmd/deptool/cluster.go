@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
@@ -210,9 +209,4 @@ func addVerboseFlag(cmd *cobra.Command, verbose *bool) {
 // lock taken.
 func commandLine() string {
 	return strings.Join(append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...), " ")
-}
-
-// lockStore takes the store's deploy lock in the name of this command line.
-func lockStore(s *store.Store) (*store.DeployLock, error) {
-	return s.Lock(commandLine(), store.Operator(), time.Now())
 }
