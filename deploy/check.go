@@ -55,9 +55,9 @@ func (r CheckResult) OK() bool {
 // contact, as for any session).
 // With a store s, what the hosts' journals say of this store's deploys
 // that never heard back is recorded in their notes, as sync does.
-func Check(ctx context.Context, s *store.Store, hosts []string, opts Options) []CheckResult {
+func Check(ctx context.Context, s *store.Store, hosts []string, opts ConnectOptions) []CheckResult {
 	opts.defaults()
-	d := &deployer{store: s, opts: opts, by: "'deptool check'"}
+	d := &hostReader{connector: newConnector(opts), recorder: newRecorder(s, store.ZeroID, "'deptool check'", opts)}
 	p := pool.NewWithResults[CheckResult]().WithMaxGoroutines(opts.Parallel)
 	for _, host := range hosts {
 		p.Go(func() CheckResult { return d.check(ctx, host) })
@@ -67,7 +67,7 @@ func Check(ctx context.Context, s *store.Store, hosts []string, opts Options) []
 	return res
 }
 
-func (d *deployer) check(ctx context.Context, host string) CheckResult {
+func (d *hostReader) check(ctx context.Context, host string) CheckResult {
 	r := CheckResult{Host: host}
 	sess, err := d.connect(ctx, host)
 	if err != nil {

@@ -18,21 +18,12 @@ import (
 	"github.com/sourcegraph/conc/pool"
 )
 
-// Options tune a deploy.
+// Options tune a deploy: how its hosts are reached (ConnectOptions) and
+// how each applies and judges its change.
 type Options struct {
-	// Parallel bounds how many hosts are worked on at once (default
-	// DefaultParallel).
-	Parallel int
+	ConnectOptions
 	// Reporter receives live progress; nil reports nothing.
 	Reporter Reporter
-	// Transport configures SSH; its zero value reads the environment.
-	Transport transport.Options
-	// Dialer, when set, reaches the hosts instead of SSH (see Dialer).
-	Dialer Dialer
-	// Operator is user@hostname, recorded on hosts; default store.Operator().
-	Operator string
-	// Now is the clock used for host commits; default time.Now.
-	Now func() time.Time
 	// Settle is how long each host watches the units it restarted before
 	// judging them. Zero checks once, at once.
 	Settle time.Duration
@@ -52,9 +43,6 @@ type Options struct {
 	// Source is the source-of-truth commit the tree was generated from,
 	// recorded in the deploy commit (see SourceOf); "" records none.
 	Source string
-	// HelloTimeout bounds the wait for a started agent's hello; zero means
-	// HelloTimeout.
-	HelloTimeout time.Duration
 	// UnitTimeout bounds each systemd job of an apply and its rollback
 	// (restart, stop, reload, systemd-sysusers); zero means the agent's
 	// default (DefaultUnitTimeout).
@@ -72,39 +60,24 @@ type Options struct {
 // a Type=notify service that never notifies, an endless ExecStop=).
 const DefaultUnitTimeout = wire.DefaultUnitTimeout
 
-func (o Options) helloTimeout() time.Duration {
-	if o.HelloTimeout > 0 {
-		return o.HelloTimeout
-	}
-	return HelloTimeout
-}
-
 func (o *Options) defaults() {
-	if o.Parallel < 1 {
-		o.Parallel = DefaultParallel
-	}
+	o.ConnectOptions.defaults()
 	if o.Reporter == nil {
 		o.Reporter = noReporter{}
 	}
-	if o.Operator == "" {
-		o.Operator = store.Operator()
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 }
 
-// Run applies plan, made for deploy commit deployID, to every host in it,
+// run applies plan, made for deploy commit deployID, to every host in it,
 // stage by stage as its rollout says, the hosts of a stage in parallel. The
 // rollout stops after a stage that leaves more hosts not deployed than its
 // failure budget allows (by default, any); the hosts of later stages are
 // skipped. Refs move only for hosts that deployed.
 // The error is for failures of the operator's own side (the store); host
 // failures are in the result.
-func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
+func run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID, opts Options) (*Result, error) {
 	opts.defaults()
 	start := time.Now()
-	d := &deployer{store: s, deploy: deployID, tree: plan.Tree, opts: opts}
+	d := newDeployer(s, deployID, plan.Tree, opts)
 	if err := d.loadProof(); err != nil {
 		return nil, err
 	}
@@ -268,14 +241,13 @@ func failedList(failed []string) string {
 	return strings.Join(failed, ", ")
 }
 
+// deployer runs one deploy: its hosts reached through the connector, what
+// they say of earlier deploys recorded through the recorder.
 type deployer struct {
-	store  *store.Store
-	deploy store.ID
-	tree   store.ID // the desired config tree, to plan a host again
-	opts   Options
-	bins   binaries
-	notes  sync.Mutex // amendments of earlier deploys' notes
-	by     string     // the command, when not a deploy: "'deptool sync'"
+	*connector
+	*recorder
+	tree store.ID // the desired config tree, to plan a host again
+	opts Options
 	// refErrs are the deployed hosts whose refs could not move, guarded
 	// by notes.
 	refErrs []error
@@ -286,14 +258,27 @@ type deployer struct {
 	require bool
 }
 
-// stopped reports whether the deploy was told to start no new host.
-func (d *deployer) stopped() bool {
-	select {
-	case <-d.opts.Stop:
-		return true
-	default:
-		return false
-	}
+func newDeployer(s *store.Store, deployID, tree store.ID, opts Options) *deployer {
+	c := newConnector(opts.ConnectOptions)
+	c.reporter, c.stop = opts.Reporter, opts.Stop
+	return &deployer{connector: c, recorder: newRecorder(s, deployID, "", opts.ConnectOptions), tree: tree, opts: opts}
+}
+
+// recorder amends the notes of this store's earlier deploys with what
+// hosts say of them (see recordUnheard): for a deploy, a sync and a check.
+type recorder struct {
+	store  *store.Store // nil: record nothing
+	deploy store.ID     // the deploy running, if any: never an earlier one
+	by     string       // the command, when not a deploy: "'deptool sync'"
+	notes  sync.Mutex   // amendments of earlier deploys' notes
+	// operator and now sign and date the amended notes.
+	operator string
+	now      func() time.Time
+}
+
+func newRecorder(s *store.Store, deployID store.ID, by string, opts ConnectOptions) *recorder {
+	opts.defaults()
+	return &recorder{store: s, deploy: deployID, by: by, operator: opts.Operator, now: opts.Now}
 }
 
 // host runs one host's deploy from connection to result. Its errors do not
@@ -336,7 +321,7 @@ func (d *deployer) host(ctx context.Context, hp diff.HostPlan) HostResult {
 // The host's target (last attempted) and current (last good) name the
 // host commits to look for; only they can be unheard of, since any later
 // command would have filled in the earlier ones.
-func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
+func (d *recorder) recordUnheard(ctx context.Context, sess *session) error {
 	if d.store == nil {
 		return nil
 	}
@@ -378,7 +363,7 @@ func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
 }
 
 // finder names the command that reaches a host, in the notes it amends.
-func (d *deployer) finder() string {
+func (d *recorder) finder() string {
 	if d.by != "" {
 		return d.by
 	}
@@ -386,7 +371,7 @@ func (d *deployer) finder() string {
 }
 
 // recorded reports whether deploy's note has host's real outcome.
-func (d *deployer) recorded(deploy store.ID, host string) bool {
+func (d *recorder) recorded(deploy store.ID, host string) bool {
 	note, ok, err := d.store.Outcomes(deploy)
 	if err != nil || !ok {
 		return false
@@ -640,7 +625,7 @@ func short(id store.ID) string {
 
 // ownDeploy reports which deploy of this store made host commit id, if
 // one did.
-func (d *deployer) ownDeploy(id store.ID) (store.ID, bool) {
+func (d *recorder) ownDeploy(id store.ID) (store.ID, bool) {
 	if id.IsZero() || !d.store.Has(id) {
 		return store.ZeroID, false
 	}
@@ -657,7 +642,7 @@ func (d *deployer) ownDeploy(id store.ID) (store.ID, bool) {
 // recordFound amends the outcomes note of deploy earlier: host deployed
 // commit, as found on the host by this deploy. A note that has the host
 // already is the earlier deploy's own word, and stays.
-func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) error {
+func (d *recorder) recordFound(earlier store.ID, host string, commit store.ID) error {
 	if d.recorded(earlier, host) {
 		return nil
 	}
@@ -667,7 +652,7 @@ func (d *deployer) recordFound(earlier store.ID, host string, commit store.ID) e
 
 // amend replaces (or adds) found's host in the outcomes note of deploy
 // earlier.
-func (d *deployer) amend(earlier store.ID, found HostResult) error {
+func (d *recorder) amend(earlier store.ID, found HostResult) error {
 	host := found.Host
 	d.notes.Lock()
 	defer d.notes.Unlock()
@@ -689,7 +674,7 @@ func (d *deployer) amend(earlier store.ID, found HostResult) error {
 	if err != nil {
 		return err
 	}
-	if err := d.store.RecordOutcomes(earlier, note, d.opts.Operator, d.opts.Now()); err != nil {
+	if err := d.store.RecordOutcomes(earlier, note, d.operator, d.now()); err != nil {
 		return fmt.Errorf("record the outcome of deploy %s found on the host: %w", short(earlier), err)
 	}
 	return nil

@@ -9,10 +9,8 @@ import (
 	"github.com/deptool/deptool/store"
 )
 
-// Pin holds host at rev (a commit as 'deptool log' shows it), or without
-// rev at the deploy it last accepted, and returns the commit it is held
-// at: plans leave the host out until Unpin.
-func Pin(s *store.Store, host, rev string) (store.ID, error) {
+// pinHost is Transaction.Pin without the transaction.
+func pinHost(s *store.Store, host, rev string) (store.ID, error) {
 	at, err := pinTarget(s, host, rev)
 	if err != nil {
 		return store.ZeroID, err

@@ -28,7 +28,7 @@ func (r PingResult) Percentile(p int) time.Duration {
 
 // PingOptions tune Ping.
 type PingOptions struct {
-	Options
+	ConnectOptions
 	Count int
 	// OnReply, if set, is called after every round trip, for live output.
 	OnReply func(host string, seq int, rtt time.Duration)
@@ -37,9 +37,8 @@ type PingOptions struct {
 // Ping connects to every host, starts its agent, and measures count round
 // trips over the agent protocol.
 func Ping(ctx context.Context, hosts []string, opts PingOptions) []PingResult {
-	opts.defaults()
-	d := &deployer{opts: opts.Options}
-	p := pool.NewWithResults[PingResult]().WithMaxGoroutines(opts.Parallel)
+	d := newConnector(opts.ConnectOptions)
+	p := pool.NewWithResults[PingResult]().WithMaxGoroutines(d.opts.Parallel)
 	for _, host := range hosts {
 		p.Go(func() PingResult { return d.ping(ctx, host, opts) })
 	}
@@ -48,7 +47,7 @@ func Ping(ctx context.Context, hosts []string, opts PingOptions) []PingResult {
 	return res
 }
 
-func (d *deployer) ping(ctx context.Context, host string, opts PingOptions) PingResult {
+func (d *connector) ping(ctx context.Context, host string, opts PingOptions) PingResult {
 	r := PingResult{Host: host}
 	start := time.Now()
 	sess, err := d.connect(ctx, host)

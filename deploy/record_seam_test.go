@@ -95,9 +95,7 @@ func TestSeamAbandonedAtConfirmation(t *testing.T) {
 		t.Errorf("h01 %s: %s; want abandoned, rolling back by itself at %s", h.Outcome, h.Error, at)
 	}
 	sm.fleet.Wait() // the agent ends once its deadline passed and it rolled back
-	opts := sm.opts
-	opts.Reporter = nil
-	for _, r := range Sync(context.Background(), sm.store, []string{"h01"}, opts) {
+	for _, r := range sm.sync("h01") {
 		if r.Error != "" {
 			t.Fatalf("sync: %s", r.Error)
 		}
@@ -145,7 +143,7 @@ func TestSeamSyncFillsInAMissingOutcome(t *testing.T) {
 	if err := sm.store.RecordOutcomes(res.Deploy, empty, "ann@laptop", sm.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range Sync(context.Background(), sm.store, []string{"h01"}, sm.opts) {
+	for _, r := range sm.sync("h01") {
 		if r.Error != "" {
 			t.Fatalf("sync: %s", r.Error)
 		}
@@ -155,7 +153,7 @@ func TestSeamSyncFillsInAMissingOutcome(t *testing.T) {
 		t.Errorf("the note after the sync: %+v", got)
 	}
 	// A second sync has nothing to add and changes nothing.
-	Sync(context.Background(), sm.store, []string{"h01"}, sm.opts)
+	sm.sync("h01")
 	if again := sm.note(res.Deploy)["h01"]; again.Detail != got.Detail {
 		t.Errorf("a second sync rewrote the note: %+v", again)
 	}

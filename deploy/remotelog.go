@@ -35,10 +35,8 @@ type JournalEntry struct {
 // agent is uploaded on first contact as for any session. Lines of the
 // journal the host could not read (cut short by a crash or a full disk)
 // are left out, and warnings name them.
-func RemoteLog(ctx context.Context, host string, limit int, opts Options) (entries []JournalEntry, warnings []string, err error) {
-	opts.defaults()
-	d := &deployer{opts: opts}
-	sess, err := d.connect(ctx, host)
+func RemoteLog(ctx context.Context, host string, limit int, opts ConnectOptions) (entries []JournalEntry, warnings []string, err error) {
+	sess, err := newConnector(opts).connect(ctx, host)
 	if err != nil {
 		return nil, nil, fmt.Errorf("host %s: %w", host, err)
 	}

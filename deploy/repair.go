@@ -27,7 +27,7 @@ func (r CheckResult) Drifted(ref store.ID) bool {
 }
 
 // PlanRepair checks hosts and returns the repair of those that drifted.
-func PlanRepair(ctx context.Context, s *store.Store, hosts []string, opts Options) (*Repair, error) {
+func PlanRepair(ctx context.Context, s *store.Store, hosts []string, opts ConnectOptions) (*Repair, error) {
 	rp := &Repair{Checks: Check(ctx, nil, hosts, opts)} // the deploy that follows records what hosts say
 	refs, err := s.HostRefs()
 	if err != nil {

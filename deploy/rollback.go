@@ -69,3 +69,28 @@ func RollbackTo(s *store.Store, target store.ID, hosts []string) (*Rollback, err
 	msg := fmt.Sprintf("rollback to %s\n\nFrom: %s\nTo: %s\nHosts: %s\n", target.Short(), from, target, strings.Join(selected, ", "))
 	return &Rollback{Tree: tree, Hosts: selected, Message: msg}, nil
 }
+
+// RollbackTarget resolves to (an id as 'deptool log' shows it, main~N,
+// or the source-of-truth commit a deploy was generated from) to the
+// deploy commit a rollback goes back to, and refuses one the store's
+// trusted signers did not sign.
+func RollbackTarget(s *store.Store, to string) (store.ID, error) {
+	target, err := s.Resolve(to)
+	if err != nil {
+		// Not a store commit: perhaps the source-of-truth commit a
+		// deploy was generated from.
+		id, ok, serr := BySource(s, to)
+		if serr != nil || !ok {
+			return store.ZeroID, err
+		}
+		target = id
+	}
+	trust, err := NewTrust(s)
+	if err != nil {
+		return store.ZeroID, err
+	}
+	if v := trust.Verify(target); v.Problem != "" {
+		return store.ZeroID, fmt.Errorf("refusing to roll back to %s: %s; it may have been pushed by someone other than your team (see docs/security.md)", target.Short(), v.Problem)
+	}
+	return target, nil
+}

@@ -130,7 +130,7 @@ func deployInterrupted(t *testing.T, at phase, times int, confirm bool) *interru
 		}
 	}
 	c := fleetOf(withCheck(web("1", unitOK), check.URL), "h01", "h02")
-	res, err := Deploy(ctx, sm.store, sm.plan(c, diff.PlanOptions{}), "", sm.opts)
+	res, err := sm.deployPlan(ctx, sm.plan(c, diff.PlanOptions{}))
 	if err != nil {
 		t.Fatalf("deploy: %v", err)
 	}

@@ -70,7 +70,7 @@ func newSeam(t *testing.T, hosts ...string) *seam {
 		}
 	}
 	sm := &seam{t: t, dir: dir, store: s, clock: c, fleet: f,
-		opts: Options{Dialer: f, Operator: "ann@laptop", Now: c.Now, Parallel: 4}}
+		opts: Options{ConnectOptions: ConnectOptions{Dialer: f, Operator: "ann@laptop", Now: c.Now, Parallel: 4}}}
 	t.Cleanup(func() {
 		f.Wait()
 		sm.fsck()
@@ -160,11 +160,33 @@ func (sm *seam) plan(c config, po diff.PlanOptions) *diff.Plan {
 // deploy plans and deploys c with the seam's options.
 func (sm *seam) deploy(ctx context.Context, c config, po diff.PlanOptions) *Result {
 	sm.t.Helper()
-	res, err := Deploy(ctx, sm.store, sm.plan(c, po), "", sm.opts)
+	res, err := sm.deployPlan(ctx, sm.plan(c, po))
 	if err != nil {
 		sm.t.Fatalf("deploy: %v", err)
 	}
 	return res
+}
+
+// deployPlan deploys plan in a transaction of its own, as a command does.
+func (sm *seam) deployPlan(ctx context.Context, plan *diff.Plan) (*Result, error) {
+	sm.t.Helper()
+	t, err := Begin(ctx, sm.store, "deptool deploy", Team{})
+	if err != nil {
+		sm.t.Fatalf("begin: %v", err)
+	}
+	defer t.End()
+	return t.Deploy(ctx, plan, "", sm.opts)
+}
+
+// sync syncs hosts in a transaction of its own, as 'deptool sync' does.
+func (sm *seam) sync(hosts ...string) []SyncResult {
+	sm.t.Helper()
+	t, err := Begin(context.Background(), sm.store, "deptool sync", Team{})
+	if err != nil {
+		sm.t.Fatalf("begin: %v", err)
+	}
+	defer t.End()
+	return t.Sync(context.Background(), hosts, sm.opts.ConnectOptions)
 }
 
 // outcomes is each host's outcome, as "host outcome".

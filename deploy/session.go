@@ -72,10 +72,79 @@ func (s *session) close() {
 	}
 }
 
+// ConnectOptions say how to reach hosts and who reaches them: all that a
+// command which only talks to hosts (check, ping, log --remote, sync)
+// needs, and the part of a deploy's Options that reaches its hosts.
+type ConnectOptions struct {
+	// Parallel bounds how many hosts are worked on at once (default
+	// DefaultParallel).
+	Parallel int
+	// Transport configures SSH; its zero value reads the environment.
+	Transport transport.Options
+	// Dialer, when set, reaches the hosts instead of SSH (see Dialer).
+	Dialer Dialer
+	// Operator is user@hostname, recorded on hosts; default store.Operator().
+	Operator string
+	// Now is the clock of what is recorded (host commits, notes); default
+	// time.Now.
+	Now func() time.Time
+	// HelloTimeout bounds the wait for a started agent's hello; zero means
+	// HelloTimeout.
+	HelloTimeout time.Duration
+}
+
+func (o ConnectOptions) helloTimeout() time.Duration {
+	if o.HelloTimeout > 0 {
+		return o.HelloTimeout
+	}
+	return HelloTimeout
+}
+
+func (o *ConnectOptions) defaults() {
+	if o.Parallel < 1 {
+		o.Parallel = DefaultParallel
+	}
+	if o.Operator == "" {
+		o.Operator = store.Operator()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// connector opens sessions with hosts' agents, and holds nothing else: no
+// store, no plan. Commands that only read from hosts (check, ping, log
+// --remote) use it alone; a deploy and a sync reach their hosts through
+// it.
+type connector struct {
+	opts ConnectOptions
+	// reporter hears of connecting and uploading; stop, once closed,
+	// ends hellos still waited for (see Options.Stop).
+	reporter Reporter
+	stop     <-chan struct{}
+	bins     binaries
+}
+
+// newConnector is a connector reporting nothing and never stopped.
+func newConnector(opts ConnectOptions) *connector {
+	opts.defaults()
+	return &connector{opts: opts, reporter: noReporter{}}
+}
+
+// stopped reports whether the command was told to start no new host.
+func (d *connector) stopped() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // connect dials host, starts this build's agent there (uploading it on
 // first contact) and exchanges hellos.
-func (d *deployer) connect(ctx context.Context, host string) (*session, error) {
-	d.opts.Reporter.Phase(host, Connecting, "")
+func (d *connector) connect(ctx context.Context, host string) (*session, error) {
+	d.reporter.Phase(host, Connecting, "")
 	if d.opts.Dialer != nil {
 		return d.dial(ctx, host, dialedBinary(), false)
 	}
@@ -110,7 +179,7 @@ func dialedBinary() *agentBinary {
 // dial reaches host through Options.Dialer and exchanges hellos, as
 // connect and hello do over SSH; the interrupts and deadlines of the
 // hello are the same.
-func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary, confirming bool) (*session, error) {
+func (d *connector) dial(ctx context.Context, host string, bin *agentBinary, confirming bool) (*session, error) {
 	stdio, err := d.opts.Dialer.Dial(ctx, host)
 	if err != nil {
 		return nil, err
@@ -139,11 +208,11 @@ func (d *deployer) dial(ctx context.Context, host string, bin *agentBinary, conf
 
 // onStop calls f once the deploy is told to start no new host (Options.Stop);
 // the returned function stops watching.
-func (d *deployer) onStop(f func()) (unwatch func()) {
+func (d *connector) onStop(f func()) (unwatch func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
-		case <-d.opts.Stop:
+		case <-d.stop:
 			f()
 		case <-done:
 		}
@@ -160,7 +229,7 @@ func (*agentMissing) Error() string { return "agent not installed" }
 // startAgent starts an installed agent. Where there is none, the same
 // command reports the host's platform, so a first contact needs no round
 // trip of its own to ask.
-func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBinary) error {
+func (d *connector) startAgent(ctx context.Context, sess *session, bin *agentBinary) error {
 	path := bin.remotePath()
 	cmd := fmt.Sprintf(`%s; [ -x %s ] || { uname -sm >&2; exit %d; }; exec %s agent`, safeDirs(), path, exitAgentMissing, path)
 	proc, err := sess.conn.Start(ctx, cmd)
@@ -172,8 +241,8 @@ func (d *deployer) startAgent(ctx context.Context, sess *session, bin *agentBina
 
 // install uploads the agent for the host's platform and starts it in the
 // same session.
-func (d *deployer) install(ctx context.Context, sess *session, uname string) error {
-	d.opts.Reporter.Phase(sess.host, Uploading, "")
+func (d *connector) install(ctx context.Context, sess *session, uname string) error {
+	d.reporter.Phase(sess.host, Uploading, "")
 	platform, err := platformOf(uname)
 	if err != nil {
 		return err
@@ -221,7 +290,7 @@ func (e *reachedError) Unwrap() error { return e.err }
 
 // hello opens the protocol with an agent just started. When the command
 // ended instead, its exit says why better than the broken protocol does.
-func (d *deployer) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
+func (d *connector) hello(ctx context.Context, sess *session, proc *transport.Process, bin *agentBinary) error {
 	client := wire.NewClient(proc.Stdout, proc.Stdin)
 	hctx, cancel := context.WithTimeout(ctx, d.opts.helloTimeout())
 	defer cancel()
@@ -329,4 +398,11 @@ func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, er
 		return current, nil
 	}
 	return current, s.SetHostRefFromHost(sess.host, current)
+}
+
+// hostReader is a command that reads from hosts (check, sync) and records
+// what they say of this store's earlier deploys.
+type hostReader struct {
+	*connector
+	*recorder
 }

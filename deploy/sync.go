@@ -19,12 +19,10 @@ type SyncResult struct {
 // Changed reports whether the sync moved the host's ref.
 func (r SyncResult) Changed() bool { return r.Before != r.Current }
 
-// Sync pulls each host's current commit and its objects into the store and
-// points the host's ref at it: what to do after deploys from another store,
-// or to adopt hosts into a fresh clone.
-func Sync(ctx context.Context, s *store.Store, hosts []string, opts Options) []SyncResult {
+// syncHosts is Transaction.Sync without the transaction.
+func syncHosts(ctx context.Context, s *store.Store, hosts []string, opts ConnectOptions) []SyncResult {
 	opts.defaults()
-	d := &deployer{store: s, opts: opts, by: "'deptool sync'"}
+	d := &hostReader{connector: newConnector(opts), recorder: newRecorder(s, store.ZeroID, "'deptool sync'", opts)}
 	p := pool.NewWithResults[SyncResult]().WithMaxGoroutines(opts.Parallel)
 	for _, host := range hosts {
 		p.Go(func() SyncResult { return d.sync(ctx, host) })
@@ -34,7 +32,7 @@ func Sync(ctx context.Context, s *store.Store, hosts []string, opts Options) []S
 	return res
 }
 
-func (d *deployer) sync(ctx context.Context, host string) SyncResult {
+func (d *hostReader) sync(ctx context.Context, host string) SyncResult {
 	r := SyncResult{Host: host}
 	before, _, err := d.store.HostRef(host)
 	if err != nil {
@@ -52,7 +50,6 @@ func (d *deployer) sync(ctx context.Context, host string) SyncResult {
 		r.Error = err.Error()
 		return r
 	}
-	d.opts.Reporter.Phase(host, Fetching, "")
 	current, err := fetchInto(ctx, d.store, sess)
 	if err != nil {
 		r.Error = "fetch: " + err.Error()

@@ -171,7 +171,7 @@ func BenchmarkSigningPerDeploy(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				d := &deployer{store: s, deploy: id, tree: root}
+				d := &deployer{recorder: &recorder{store: s, deploy: id}, tree: root}
 				if err := d.loadProof(); err != nil || d.proof == nil {
 					b.Fatal(err)
 				}

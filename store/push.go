@@ -31,12 +31,12 @@ import (
 // object whole at zlib's fastest level, into a spool while the store is
 // locked, checking the context between and within objects; the deadline
 // also ends the send (see send).
-func (s *Store) Push(ctx context.Context, url string) (bool, error) {
+func (s *Store) Push(ctx context.Context, url string, auth RemoteAuth) (bool, error) {
 	updates, err := s.pushUpdates()
 	if err != nil || len(updates) == 0 {
 		return false, err
 	}
-	if err := s.push(ctx, url, updates); err != nil {
+	if err := s.push(ctx, url, auth, updates); err != nil {
 		return false, fmt.Errorf("store: push to %s: %w", url, err)
 	}
 	// What was pushed is what the remote holds now: the base of the next
@@ -55,21 +55,17 @@ func (s *Store) Push(ctx context.Context, url string) (bool, error) {
 	return true, nil
 }
 
-func (s *Store) push(ctx context.Context, url string, updates []refUpdate) error {
-	auth, done, err := authFor(url)
+func (s *Store) push(ctx context.Context, url string, auth RemoteAuth, updates []refUpdate) error {
+	l, ep, err := login(url, auth)
 	if err != nil {
 		return err
 	}
-	defer done()
-	ep, err := transport.NewEndpoint(url)
-	if err != nil {
-		return err
-	}
+	defer l.Done()
 	cl, err := client.NewClient(ep)
 	if err != nil {
 		return err
 	}
-	sess, err := cl.NewReceivePackSession(ep, auth)
+	sess, err := cl.NewReceivePackSession(ep, l.Auth)
 	if err != nil {
 		return err
 	}

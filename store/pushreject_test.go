@@ -23,7 +23,7 @@ func TestRemoteRefusalIsARejectionWithTheRemotesMessage(t *testing.T) {
 		}
 		s := initStore(t)
 		deployTo(t, s, "web1", t0)
-		_, err := s.Sync(ctx, remote)
+		_, err := s.Sync(ctx, remote, nil)
 		if !errors.Is(err, ErrRemoteRejected) || errors.Is(err, ErrRemoteMoved) || !strings.Contains(err.Error(), "deploys are frozen until Monday") {
 			t.Errorf("push to a remote whose hook refuses: %v", err)
 		}
@@ -43,7 +43,7 @@ func TestRemoteRefusalIsARejectionWithTheRemotesMessage(t *testing.T) {
 		if _, err := s.Commit(bad, "bad", "op@x", t0); err != nil {
 			t.Fatal(err)
 		}
-		_, err = s.Sync(ctx, remote)
+		_, err = s.Sync(ctx, remote, nil)
 		if !errors.Is(err, ErrRemoteRejected) || !strings.Contains(err.Error(), "hasDotgit") {
 			t.Errorf("push of a tree the remote's fsck refuses: %v", err)
 		}

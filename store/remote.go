@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,28 +49,89 @@ func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
 // SetRemote records url as the store's remote.
 func (s *Store) SetRemote(url string) error { return s.setConfig(RemoteOption, url) }
 
-// RemoteAuth gives the go-git auth to reach url with (nil: go-git's own)
-// and what to call once the exchange is over. The command line installs
-// one that reaches SSH remotes through deptool's SSH layer, which the
-// store, below it, cannot import.
-type RemoteAuth func(url string) (auth transport.AuthMethod, done func(), err error)
+// RemoteAuth says how to reach url: the go-git auth and the address to
+// dial (see RemoteLogin). The store, below deptool's SSH layer, cannot
+// import it: the caller passes one to each exchange with the remote; nil
+// leaves go-git's defaults.
+type RemoteAuth func(url string) (RemoteLogin, error)
 
-// remoteAuth is the process's RemoteAuth; nil leaves go-git's defaults.
-var remoteAuth RemoteAuth
+// RemoteLogin is how one exchange reaches the remote.
+type RemoteLogin struct {
+	// Auth logs in; nil: go-git's own.
+	Auth transport.AuthMethod
+	// Addr, when set, is host:port to dial for an SSH remote in place of
+	// the URL's host, which go-git would otherwise look up in
+	// ~/.ssh/config: the caller has resolved the host its own way.
+	Addr string
+	// Done, when set, is called once the exchange is over.
+	Done func()
+}
 
-// SetRemoteAuth installs f for every store's exchanges with its remote.
-func SetRemoteAuth(f RemoteAuth) { remoteAuth = f }
-
-// authFor is the auth for an exchange with url, and its clean-up.
-func authFor(url string) (transport.AuthMethod, func(), error) {
-	if remoteAuth == nil {
-		return nil, func() {}, nil
+// login is the login for an exchange with url, with Done always set, and
+// the endpoint go-git is to dial.
+func login(url string, auth RemoteAuth) (RemoteLogin, *transport.Endpoint, error) {
+	l := RemoteLogin{Done: func() {}}
+	if auth != nil {
+		var err error
+		if l, err = auth(url); err != nil {
+			return RemoteLogin{}, nil, err
+		}
+		if l.Done == nil {
+			l.Done = func() {}
+		}
 	}
-	auth, done, err := remoteAuth(url)
-	if done == nil {
-		done = func() {}
+	ep, err := transport.NewEndpoint(url)
+	if err != nil {
+		l.Done()
+		return RemoteLogin{}, nil, err
 	}
-	return auth, done, err
+	if l.Addr != "" {
+		if err := dialAt(ep, l.Addr); err != nil {
+			l.Done()
+			return RemoteLogin{}, nil, err
+		}
+	}
+	return l, ep, nil
+}
+
+// dialAt points an SSH endpoint at addr (host:port), keeping its user and
+// path.
+func dialAt(ep *transport.Endpoint, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q of %s: %w", addr, ep.Host, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return fmt.Errorf("address %q of %s: %w", addr, ep.Host, err)
+	}
+	ep.Host, ep.Port = host, p
+	return nil
+}
+
+// endpointURL is ep as a URL go-git parses back into ep. A relative path
+// (host:repo.git, relative to the login's home) has only the scp-like
+// form. go-git dials no IPv6 address it parsed from a URL (it brackets
+// the host twice), so a HostName that is one is refused.
+func endpointURL(ep *transport.Endpoint) (string, error) {
+	if strings.Contains(ep.Host, ":") {
+		return "", fmt.Errorf("the ssh config gives %s as the remote's HostName, an IPv6 address, which Git's SSH client here cannot dial: give a DNS name that resolves to it", ep.Host)
+	}
+	if ep.Protocol != "ssh" || strings.HasPrefix(ep.Path, "/") {
+		u := neturl.URL{Scheme: ep.Protocol, Host: net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port)), Path: ep.Path}
+		if ep.User != "" || ep.Password != "" {
+			u.User = neturl.User(ep.User)
+			if ep.Password != "" {
+				u.User = neturl.UserPassword(ep.User, ep.Password)
+			}
+		}
+		return u.String(), nil
+	}
+	user := ""
+	if ep.User != "" {
+		user = ep.User + "@"
+	}
+	return fmt.Sprintf("%s%s:%d:%s", user, ep.Host, ep.Port, ep.Path), nil
 }
 
 // SyncResult says what a fetch changed.
@@ -85,7 +148,7 @@ type SyncResult struct {
 // Fetch brings the remote's refs and objects into the store and integrates
 // them (see above). The caller holds the deploy lock: integrating moves
 // refs that deploys move too.
-func (s *Store) Fetch(ctx context.Context, url string) (SyncResult, error) {
+func (s *Store) Fetch(ctx context.Context, url string, auth RemoteAuth) (SyncResult, error) {
 	before, err := s.refsUnder(trackingPrefix)
 	if err != nil {
 		return SyncResult{}, err
@@ -100,14 +163,20 @@ func (s *Store) Fetch(ctx context.Context, url string) (SyncResult, error) {
 		}
 		specs = append(specs, config.RefSpec("+"+p+":"+trackingPrefix+strings.TrimPrefix(p, "refs/")))
 	}
-	auth, done, err := authFor(url)
+	l, ep, err := login(url, auth)
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
 	}
-	defer done()
-	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{url}})
+	defer l.Done()
+	dial := url
+	if l.Addr != "" {
+		if dial, err = endpointURL(ep); err != nil {
+			return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
+		}
+	}
+	remote := git.NewRemote(s.repo.Storer, &config.RemoteConfig{Name: "deptool", URLs: []string{dial}})
 	s.objMu.Lock()
-	err = remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "deptool", RefSpecs: specs, Prune: true, Auth: auth})
+	err = remote.FetchContext(ctx, &git.FetchOptions{RemoteName: "deptool", RefSpecs: specs, Prune: true, Auth: l.Auth})
 	s.objMu.Unlock()
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
 		return SyncResult{}, fmt.Errorf("store: fetch from %s: %w", url, err)
@@ -406,16 +475,16 @@ func remoteWords(said string) string {
 // record, trying again (a few times) when another clone pushed in between:
 // the remote refuses a push from a fetch it has moved past, so the next
 // round integrates the other clone's records first.
-func (s *Store) Sync(ctx context.Context, url string) (SyncResult, error) {
+func (s *Store) Sync(ctx context.Context, url string, auth RemoteAuth) (SyncResult, error) {
 	var res SyncResult
 	for try := 0; ; try++ {
-		r, err := s.Fetch(ctx, url)
+		r, err := s.Fetch(ctx, url, auth)
 		if err != nil {
 			return res, err
 		}
 		res.Merged = res.Merged || r.Merged
 		res.Moved = append(res.Moved, r.Moved...)
-		_, err = s.Push(ctx, url)
+		_, err = s.Push(ctx, url, auth)
 		if errors.Is(err, ErrRemoteMoved) && try < 3 {
 			continue
 		}

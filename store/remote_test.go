@@ -64,26 +64,26 @@ func TestTwoClonesThatDeployedBothLand(t *testing.T) {
 	ctx := context.Background()
 	a, b := initStore(t), initStore(t)
 	first := deployTo(t, a, "web1", t0)
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Now both deploy at once, neither seeing the other.
 	da := deployTo(t, a, "web1", t0.Add(time.Minute))
 	db := deployTo(t, b, "db1", t0.Add(2*time.Minute))
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	res, err := b.Sync(ctx, remote)
+	res, err := b.Sync(ctx, remote, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Merged {
 		t.Errorf("b's sync did not merge: %+v", res)
 	}
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []*Store{a, b} {
@@ -152,10 +152,10 @@ func TestPinsAndHostRefsFollowTheRemote(t *testing.T) {
 	if err := a.Pin("web1", d); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	if pins, _ := b.Pins(); pins["web1"] != d {
@@ -165,10 +165,10 @@ func TestPinsAndHostRefsFollowTheRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := deployTo(t, a, "web1", t0.Add(time.Hour))
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	if pins, _ := b.Pins(); len(pins) != 0 {
@@ -191,25 +191,25 @@ func TestPushRequiresTheRemoteWhereItWasFetched(t *testing.T) {
 	ctx := context.Background()
 	a, b := initStore(t), initStore(t)
 	deployTo(t, a, "web1", t0)
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Fetch(ctx, remote); err != nil {
+	if _, err := b.Fetch(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	deployTo(t, a, "web1", t0.Add(time.Minute))
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	deployTo(t, b, "web1", t0.Add(2*time.Minute))
 	before := gitIn(t, remote, "rev-parse", "main")
-	if _, err := b.Push(ctx, remote); err == nil {
+	if _, err := b.Push(ctx, remote, nil); err == nil {
 		t.Fatal("b pushed over a remote that moved since its fetch")
 	}
 	if got := gitIn(t, remote, "rev-parse", "main"); got != before {
 		t.Errorf("the refused push moved remote main")
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatalf("sync after the refusal: %v", err)
 	}
 	gitIn(t, remote, "merge-base", "--is-ancestor", before, "main")
@@ -247,7 +247,7 @@ func TestPushOfLargeFilesFinishesWithinItsDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	if _, err := s.Sync(ctx, remote); err != nil {
+	if _, err := s.Sync(ctx, remote, nil); err != nil {
 		t.Fatalf("sync after %s: %v", time.Since(start), err)
 	}
 	t.Logf("pushed 16 x 16 MiB in %s", time.Since(start))
@@ -283,7 +283,7 @@ func TestPushStopsAtItsDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // a deadline already passed
-	if _, err := s.Push(ctx, remote); err == nil {
+	if _, err := s.Push(ctx, remote, nil); err == nil {
 		t.Fatal("a push whose deadline had passed succeeded")
 	}
 	if out, err := exec.Command("git", "--git-dir", remote, "rev-parse", "--verify", "-q", "refs/heads/main").CombinedOutput(); err == nil {

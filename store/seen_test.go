@@ -29,7 +29,7 @@ func TestSeenOnHostIsLocal(t *testing.T) {
 		t.Errorf("a hostile host name was taken")
 	}
 	remote := bareRemote(t)
-	if _, err := s.Sync(context.Background(), remote); err != nil {
+	if _, err := s.Sync(context.Background(), remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command("git", "--git-dir", remote, "for-each-ref", "--format=%(refname)").CombinedOutput()

@@ -19,13 +19,13 @@ func TestTheDefaultClusterTravelsThroughTheRemote(t *testing.T) {
 	if ok, err := a.PublishDefaultCluster(); err != nil || !ok {
 		t.Fatalf("publish: %v, %v", ok, err)
 	}
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := b.SharedCluster(); err != nil || ok {
 		t.Fatalf("before a fetch b has a shared cluster: %v, %v", ok, err)
 	}
-	if _, err := b.Fetch(ctx, remote); err != nil {
+	if _, err := b.Fetch(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	dir, ok, err := b.SharedCluster()
@@ -63,10 +63,10 @@ func TestCompareRemoteCountsWhatDiffers(t *testing.T) {
 	ctx := context.Background()
 	a, b := initStore(t), initStore(t)
 	deployTo(t, a, "web1", t0)
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []*Store{a, b} {
@@ -84,7 +84,7 @@ func TestCompareRemoteCountsWhatDiffers(t *testing.T) {
 	if st.Ahead != 2 || st.Behind != 0 || st.Refs != 2 {
 		t.Fatalf("a after two offline deploys: %+v; want 2 ahead, 0 behind, 2 refs (web1 moved, db1 new)", st)
 	}
-	if _, err := a.Sync(ctx, remote); err != nil {
+	if _, err := a.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	// b deploys too, then only learns of the remote's state through a
@@ -93,7 +93,7 @@ func TestCompareRemoteCountsWhatDiffers(t *testing.T) {
 	if st, err := b.CompareRemote(); err != nil || st.Ahead != 1 || st.Behind != 0 || st.Refs != 1 {
 		t.Fatalf("b before its sync: %+v, %v; want 1 ahead, 1 ref", st, err)
 	}
-	if _, err := b.Sync(ctx, remote); err != nil {
+	if _, err := b.Sync(ctx, remote, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := b.CompareRemote(); err != nil || !st.InStep() {

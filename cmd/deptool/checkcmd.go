@@ -5,7 +5,6 @@ import (
 
 	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/internal/ui"
-	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 )
 
@@ -54,15 +53,7 @@ host drifted, a health check failed, or a host could not be checked.`,
 			if err != nil {
 				return err
 			}
-			// What hosts say of deploys that never heard back goes into
-			// their records, unless a deploy from this store is running:
-			// it is the one writing them then.
-			var record *store.Store
-			if lock, err := lockStore(c.store); err == nil {
-				defer lock.Unlock()
-				record = c.store
-			}
-			results := deploy.Check(cmd.Context(), record, hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			results := deploy.CheckRecording(cmd.Context(), c.store, commandLine(), hosts, connectOptions(parallel, tr))
 			if err := deploy.CompareRecords(c.store, results); err != nil {
 				return err
 			}

@@ -9,10 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/deptool/deptool/deploy/secret"
-	"github.com/deptool/deptool/deploy/transport"
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -76,28 +74,13 @@ func openCluster(cmd *cobra.Command, args []string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.Snapshot(dir)
+	t, err := deploy.LoadTree(s, dir, func(ignored []string) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "Ignoring %s: only directories <host>/<app>/ are deployed.\n", strings.Join(ignored, ", "))
+	})
 	if err != nil {
 		return nil, err
 	}
-	if snap.Ignored = withoutGroupsFile(snap.Ignored); len(snap.Ignored) > 0 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "Ignoring %s: only directories <host>/<app>/ are deployed.\n", strings.Join(snap.Ignored, ", "))
-	}
-	// Secrets are checked against the host keys known_hosts holds, as
-	// the SSH config resolves each host: offline, and only for hosts that
-	// have secrets.
-	if err := diff.ValidateSecrets(s, snap, dir, secret.KnownHosts(transport.Options{})); err != nil {
-		return nil, err
-	}
-	hosts, err := diff.HostNames(s, snap.Tree, nil)
-	if err != nil {
-		return nil, err
-	}
-	groups, err := loadGroups(dir, hosts)
-	if err != nil {
-		return nil, err
-	}
-	return &cluster{store: s, dir: dir, snap: snap, hosts: hosts, groups: groups}, nil
+	return &cluster{store: s, dir: dir, snap: t.Snap, hosts: t.Hosts, groups: t.Groups}, nil
 }
 
 func clusterDir(s *store.Store, args []string) (string, error) {
@@ -222,8 +205,8 @@ func addVerboseFlag(cmd *cobra.Command, verbose *bool) {
 	cmd.Flags().BoolVarP(verbose, "verbose", "v", false, "list every host, instead of grouping hosts that say the same thing")
 }
 
-// lockStore takes the store's deploy lock in the name of this command line.
-func lockStore(s *store.Store) (*store.DeployLock, error) {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
-	return s.Lock(strings.Join(args, " "), store.Operator(), time.Now())
+// commandLine names this command for whoever finds the store's deploy
+// lock taken.
+func commandLine() string {
+	return strings.Join(append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...), " ")
 }

@@ -49,7 +49,7 @@ func completeSelection(_ *cobra.Command, _ []string, toComplete string) ([]cobra
 		head, last = toComplete[:i+1], toComplete[i+1:]
 	}
 	names := slices.Clone(hosts)
-	if groups, err := loadGroups(dir, hosts); err == nil {
+	if groups, err := deploy.LoadGroups(dir, hosts); err == nil {
 		for g := range groups {
 			names = append(names, "@"+g)
 		}

@@ -167,31 +167,33 @@ func (f deployFlags) planOptions() diff.PlanOptions {
 // commands against simulated hosts (internal/simhost).
 var hostDialer deploy.Dialer
 
-// deployTree is the one deploy path, for deploy and rollback alike: plan
-// tree against the hosts, show the plan, confirm, then hand the deploy
-// transaction to package deploy and print its result.
+// connectOptions is how a command reaches hosts: over SSH with tr, or
+// the simulated hosts of a test.
+func connectOptions(parallel int, tr transport.Options) deploy.ConnectOptions {
+	return deploy.ConnectOptions{Parallel: parallel, Transport: tr, Dialer: hostDialer}
+}
+
+// deployTree is the one deploy path, for deploy, rollback and repair
+// alike: plan tree against the hosts in a transaction of package deploy,
+// show the plan, confirm, run the deploy and print its result.
 func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, message string) error {
 	asJSON, _ := outputFormat(f.output)
-	if !f.planOnly {
-		// Held from the plan to the last record: a plan made while
-		// another deploy from this store runs is stale before it is shown.
-		lock, err := lockStore(c.store)
+	popts := f.planOptions()
+	popts.Groups = c.groups
+	var tx *deploy.Transaction
+	var plan *diff.Plan
+	var err error
+	if f.planOnly {
+		fetchRemote(cmd, c.store)
+		plan, err = deploy.Plan(c.store, tree, popts)
+	} else {
+		tx, err = deploy.Begin(cmd.Context(), c.store, commandLine(), team(cmd))
 		if err != nil {
 			return err
 		}
-		defer lock.Unlock()
+		defer tx.End()
+		plan, err = tx.Plan(tree, popts)
 	}
-	if f.planOnly {
-		fetchRemote(cmd, c.store)
-	} else {
-		syncRemote(cmd, c.store, true)
-	}
-	popts := f.planOptions()
-	popts.Groups = c.groups
-	if err := deploy.CheckPlan(c.store, tree, popts); err != nil {
-		return err
-	}
-	plan, err := diff.MakePlan(c.store, tree, popts)
 	if err != nil {
 		return err
 	}
@@ -200,28 +202,10 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	if err := pr.Plan(plan); err != nil || f.planOnly || plan.Empty() {
 		return err
 	}
-	// Found before the prompt: a store that requires signatures and an
-	// operator without a key learn it before confirming anything.
-	sign, signKey, closeKey, err := deploy.SigningKey(c.store, transport.Options{}, plan.Hosts[0].Host)
+	sign, closeKey, err := tx.SigningKey(plan.Hosts[0].Host)
+	defer closeKey()
 	if err != nil {
 		return err
-	}
-	defer closeKey()
-	if sign != nil {
-		// The first signed deploy of a store from before signing starts
-		// its trust chain with the deploying key.
-		if keys, err := c.store.AllowedSigners(); err == nil && len(keys) == 0 && c.store.Path() != "" {
-			if err := c.store.AddAllowedSigner(store.Operator(), signKey); err != nil {
-				return err
-			}
-		}
-	}
-	if sign == nil {
-		if req, err := c.store.RequireSignatures(); err != nil {
-			return err
-		} else if req {
-			return errors.New("this store requires signed deploys and no signing key was found: add your key to ssh-agent, or name one with DEPTOOL_SIGNING_KEY (see docs/security.md); nothing was committed or deployed")
-		}
 	}
 	if !f.yes {
 		if err := confirm(cmd, c, plan); err != nil {
@@ -233,12 +217,10 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 		return err
 	}
 	opts := deploy.Options{
-		Parallel:       f.parallel,
+		ConnectOptions: connectOptions(f.parallel, tr),
 		Settle:         f.settle,
 		ConfirmTimeout: f.confirmTimeout,
 		UnitTimeout:    f.unitTimeout,
-		Transport:      tr,
-		Dialer:         hostDialer,
 		Source:         f.source,
 		Sign:           sign,
 	}
@@ -253,14 +235,14 @@ func deployTree(cmd *cobra.Command, c *cluster, tree store.ID, f deployFlags, me
 	rep, stop, done := deploying(cmd.Context(), opts.Reporter)
 	defer done()
 	opts.Reporter, opts.Stop = rep, stop
-	res, err := deploy.Deploy(cmd.Context(), c.store, plan, message, opts)
+	res, err := tx.Deploy(cmd.Context(), plan, message, opts)
 	if progress != nil {
 		progress.Close()
 	}
 	if res == nil {
 		return err // nothing was committed or contacted
 	}
-	syncRemote(cmd, c.store, true) // the records go to the team at once
+	tx.Send() // the records go to the team at once
 	code, why := res.Exit()
 	if err != nil {
 		// Hosts were contacted: the summary still says what happened to

@@ -46,10 +46,7 @@ brings them forward.`,
 			}
 			fetchRemote(cmd, c.store)
 			popts := diff.PlanOptions{Limit: limit, Groups: c.groups, Shard: sh}
-			if err := deploy.CheckPlan(c.store, c.snap.Tree, popts); err != nil {
-				return err
-			}
-			plan, err := diff.MakePlan(c.store, c.snap.Tree, popts)
+			plan, err := deploy.Plan(c.store, c.snap.Tree, popts)
 			if err != nil {
 				return err
 			}

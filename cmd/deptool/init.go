@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,7 +45,14 @@ as the default cluster of clones.`,
 			if err != nil {
 				return err
 			}
-			if err := reachRemote(cmd, s, remote); err != nil {
+			// No remote is recorded yet: the transaction begins with no
+			// exchange, and reaches the new one before recording it.
+			tx, err := deploy.Begin(cmd.Context(), s, commandLine(), team(cmd))
+			if err != nil {
+				return err
+			}
+			defer tx.End()
+			if err := reachRemote(tx, s, remote); err != nil {
 				return err
 			}
 			if err := s.SetRemote(remote); err != nil {
@@ -57,7 +63,7 @@ as the default cluster of clones.`,
 			if _, err := s.PublishDefaultCluster(); err != nil {
 				return err
 			}
-			syncRemote(cmd, s, false)
+			tx.Exchange()
 			fmt.Fprintf(cmd.OutOrStdout(), "Recorded %s as the store's remote.\n", remote)
 			return nil
 		},
@@ -70,15 +76,8 @@ as the default cluster of clones.`,
 // recorded with a warning would send every later command to it first,
 // and keep the team's records from the team. A remote that answers and
 // refuses is recorded: it was reached.
-func reachRemote(cmd *cobra.Command, s *store.Store, url string) error {
-	lock, err := lockStore(s)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
-	defer cancel()
-	if _, err := s.Fetch(ctx, url); err != nil {
+func reachRemote(tx *deploy.Transaction, s *store.Store, url string) error {
+	if err := tx.Reach(url); err != nil {
 		return fmt.Errorf("remote %s not reached, so not recorded: %w\ncheck the URL (an empty repository made with 'git init --bare' is fine) and run 'deptool init --remote URL' again; to record it anyway: git --git-dir %s config deptool.%s URL",
 			url, err, s.Path(), store.RemoteOption)
 	}

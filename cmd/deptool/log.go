@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/deptool/deptool/deploy"
+	"github.com/deptool/deptool/deploy/transport"
 	"github.com/deptool/deptool/internal/ui"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
@@ -68,7 +69,7 @@ func runRemoteLog(cmd *cobra.Command, host string, n int, asJSON bool) error {
 	if msg := store.CheckHostName(host); msg != "" {
 		return fmt.Errorf("--remote %q: %s", host, msg)
 	}
-	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, deploy.Options{})
+	entries, warnings, err := deploy.RemoteLog(cmd.Context(), host, n, connectOptions(0, transport.Options{}))
 	if err != nil {
 		return err
 	}

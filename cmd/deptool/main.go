@@ -42,7 +42,6 @@ func main() {
 	// See interrupts: what an interrupt does depends on the moment.
 	ctx, stop := withInterrupts(context.Background(), os.Stderr)
 	defer stop()
-	installRemoteSSH()
 	// A reader that closed its end (deptool diff | head -1) gets what it
 	// wanted: writes to it fail with EPIPE instead of killing deptool, so
 	// a deploy whose output goes nowhere still finishes and records its

@@ -29,12 +29,13 @@ store, so teammates see them after a pull or clone.`,
 			if len(args) == 2 {
 				rev = args[1]
 			}
-			syncRemote(cmd, s, false)
-			at, err := deploy.Pin(s, host, rev)
+			tx := deploy.BeginIfFree(cmd.Context(), s, commandLine(), team(cmd))
+			defer tx.End()
+			at, err := tx.Pin(host, rev)
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, s, false)
+			tx.Send()
 			fmt.Fprintf(cmd.OutOrStdout(), "Pinned %s at %s: deploys leave it alone until 'deptool unpin'.\n", host, at.String()[:7])
 			return nil
 		},
@@ -52,11 +53,12 @@ func newUnpinCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			syncRemote(cmd, s, false)
-			if err := s.Unpin(args[0]); err != nil {
+			tx := deploy.BeginIfFree(cmd.Context(), s, commandLine(), team(cmd))
+			defer tx.End()
+			if err := tx.Unpin(args[0]); err != nil {
 				return err
 			}
-			syncRemote(cmd, s, false)
+			tx.Send()
 			fmt.Fprintf(cmd.OutOrStdout(), "Unpinned %s: the next deploy brings it up to date.\n", args[0])
 			return nil
 		},

@@ -55,7 +55,7 @@ Exit status: 0 when every host answered; 3 when a host did not.`,
 			}
 			// One line per host at the end, not one per round trip: a
 			// fleet's worth of interleaved replies is unreadable.
-			opts := deploy.PingOptions{Options: deploy.Options{Parallel: parallel, Transport: tr}, Count: count}
+			opts := deploy.PingOptions{ConnectOptions: connectOptions(parallel, tr), Count: count}
 			results := deploy.Ping(cmd.Context(), hosts, opts)
 			if err := ui.NewPrinter(out, asJSON, false, verbose).Pings(results); err != nil {
 				return err

@@ -8,86 +8,23 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/store"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 )
 
-// remoteTimeout bounds each exchange with the store's remote: a plan must
-// not wait on an unreachable remote longer than an operator waits for it.
-const remoteTimeout = 10 * time.Second
-
-// syncRemote exchanges records with the store's remote, if it has one:
-// fetches and integrates what other clones recorded, and pushes what this
-// one recorded. Without the remote, it says so in one line and the command
-// goes on from this store alone. locked says the caller holds the store's
-// deploy lock; without it, syncRemote takes it, and skips the exchange
-// while a deploy from this store runs.
-//
-// It returns the remote's URL ("" without one) and whether the exchange
-// took place, for status to say how the store compares with the remote.
-func syncRemote(cmd *cobra.Command, s *store.Store, locked bool) (url string, reached bool) {
-	return exchangeRemote(cmd, s, locked, true)
+// team is how this command line exchanges records with the store's
+// remote: what it says goes to stderr.
+func team(cmd *cobra.Command) deploy.Team {
+	return deploy.Team{Log: cmd.ErrOrStderr()}
 }
 
-// fetchRemote is syncRemote for the commands that only read (status, log,
-// diff, a plan): they take what other clones recorded and send nothing.
-// A push is for what a command records; a read that pushed paid for every
-// large file the store held before it could answer.
+// fetchRemote takes in what other clones recorded, for the commands that
+// only read (status, log, diff, a plan): see deploy.FetchTeam.
 func fetchRemote(cmd *cobra.Command, s *store.Store) (url string, reached bool) {
-	return exchangeRemote(cmd, s, false, false)
-}
-
-func exchangeRemote(cmd *cobra.Command, s *store.Store, locked, push bool) (url string, reached bool) {
-	url, err := s.Remote()
-	if err != nil || url == "" {
-		return "", false
-	}
-	if !locked {
-		lock, err := lockStore(s)
-		if errors.Is(err, store.ErrBusy) {
-			fmt.Fprintln(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: a deploy from this store is running")
-			return url, false
-		}
-		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: not exchanging records with the remote: %v\n", err)
-			return url, false
-		}
-		defer lock.Unlock()
-	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), remoteTimeout)
-	defer cancel()
-	var res store.SyncResult
-	if push {
-		res, err = s.Sync(ctx, url)
-	} else {
-		res, err = s.Fetch(ctx, url)
-	}
-	if err != nil {
-		ahead := ""
-		if n, _ := s.Unpushed(); n > 0 {
-			ahead = fmt.Sprintf(" (%d of its refs not on the remote yet)", n)
-		}
-		if errors.Is(err, store.ErrRemoteMoved) {
-			// Reached, but other clones pushed at every round.
-			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s kept moving while this store integrated it (other clones pushing): its records%s go with the next command that reaches the remote\n", url, ahead)
-			return url, false
-		}
-		if errors.Is(err, store.ErrRemoteRejected) {
-			// Reached: what it refused stays here until what it said is
-			// fixed, on the remote or in this store.
-			fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s refused this store's records%s: %v\nworking from this store alone; fix what the remote objects to, and the next command that reaches it sends them\n", url, ahead, err)
-			return url, false
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "deptool: remote %s not reached (%v): working from this store alone, which may be behind; its records%s go with the next command that reaches the remote\n", url, err, ahead)
-		return url, false
-	}
-	if res.Merged {
-		fmt.Fprintln(cmd.ErrOrStderr(), "deptool: merged the deploys other clones of this store recorded")
-	}
-	return url, true
+	return deploy.FetchTeam(cmd.Context(), s, commandLine(), team(cmd))
 }
 
 // cloneDir is the directory clone makes when it is not named: the
@@ -169,9 +106,9 @@ reaches: a path, file://, ssh://.`,
 				os.RemoveAll(made)
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*remoteTimeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), 10*deploy.RemoteTimeout)
 			defer cancel()
-			if _, err := s.Fetch(ctx, url); err != nil {
+			if _, err := s.Fetch(ctx, url, deploy.RemoteSSH); err != nil {
 				os.RemoveAll(made)
 				return err
 			}

@@ -42,7 +42,7 @@ a reason to touch.`,
 			if err != nil {
 				return err
 			}
-			rp, err := deploy.PlanRepair(cmd.Context(), c.store, hosts, deploy.Options{Parallel: f.parallel, Transport: tr})
+			rp, err := deploy.PlanRepair(cmd.Context(), c.store, hosts, connectOptions(f.parallel, tr))
 			if err != nil {
 				return err
 			}

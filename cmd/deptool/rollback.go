@@ -61,22 +61,9 @@ configuration only; it does not undo data changes or database migrations.`,
 					return err
 				}
 			}
-			target, err := c.store.Resolve(to)
-			if err != nil {
-				// Not a store commit: perhaps the source-of-truth
-				// commit a deploy was generated from.
-				id, ok, serr := deploy.BySource(c.store, to)
-				if serr != nil || !ok {
-					return err
-				}
-				target = id
-			}
-			trust, err := deploy.NewTrust(c.store)
+			target, err := deploy.RollbackTarget(c.store, to)
 			if err != nil {
 				return err
-			}
-			if v := trust.Verify(target); v.Problem != "" {
-				return fmt.Errorf("refusing to roll back to %s: %s; it may have been pushed by someone other than your team (see docs/security.md)", target.Short(), v.Problem)
 			}
 			if f.limit, err = c.selectInTree(target, f.limit); err != nil {
 				return err

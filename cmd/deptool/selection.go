@@ -4,9 +4,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -102,29 +99,6 @@ func (c *cluster) selectShard(terms []string, shard string) ([]string, error) {
 	return sh.Of(hosts), nil
 }
 
-// loadGroups reads the cluster's groups.json, if it has one, against the
-// hosts of its tree.
-func loadGroups(dir string, hosts []string) (diff.Groups, error) {
-	data, err := os.ReadFile(filepath.Join(dir, diff.GroupsFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	g, err := diff.ParseGroups(data, hosts)
-	if err != nil {
-		return nil, fmt.Errorf("%s/%w", filepath.Clean(dir), err)
-	}
-	return g, nil
-}
-
-// withoutGroupsFile drops groups.json from the entries a snapshot ignored:
-// it is read, just not deployed.
-func withoutGroupsFile(ignored []string) []string {
-	return slices.DeleteFunc(ignored, func(p string) bool { return p == diff.GroupsFile })
-}
-
 // selectHosts resolves a selection against the cluster's hosts and groups;
 // an empty selection is every host.
 func (c *cluster) selectHosts(terms []string) ([]string, error) {
@@ -202,7 +176,7 @@ func (c *cluster) selectInTree(commit store.ID, terms []string) ([]string, error
 	}
 	var groups diff.Groups
 	if diff.UsesGroups(terms) {
-		if groups, err = loadGroups(c.dir, hosts); err != nil {
+		if groups, err = deploy.LoadGroups(c.dir, hosts); err != nil {
 			return nil, err
 		}
 	}

@@ -39,13 +39,11 @@ Exit status: 0 when every host was synced; 3 when a host could not be.`,
 			if err != nil {
 				return err
 			}
-			lock, err := lockStore(c.store)
+			tx, err := deploy.Begin(cmd.Context(), c.store, commandLine(), team(cmd))
 			if err != nil {
 				return err
 			}
-			defer lock.Unlock()
-			syncRemote(cmd, c.store, true)
-			defer syncRemote(cmd, c.store, true) // before the unlock: defers run last first
+			defer tx.End()
 			hosts, err := c.selectShard(limit, shard)
 			if err != nil {
 				return err
@@ -54,7 +52,7 @@ Exit status: 0 when every host was synced; 3 when a host could not be.`,
 			if err != nil {
 				return err
 			}
-			results := deploy.Sync(cmd.Context(), c.store, hosts, deploy.Options{Parallel: parallel, Transport: tr})
+			results := tx.Sync(cmd.Context(), hosts, connectOptions(parallel, tr))
 			if err := ui.NewPrinter(cmd.OutOrStdout(), asJSON, false, verbose).Syncs(results, changed); err != nil || asJSON {
 				return err
 			}
