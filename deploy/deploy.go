@@ -361,7 +361,7 @@ func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
 			continue // still applying, or its line is lost: nothing to say yet
 		}
 		e := entries[i]
-		found := HostResult{Host: sess.host, Outcome: fromWire(e.Outcome), Commit: u.commit, Error: e.Error,
+		found := HostResult{Host: sess.host, Outcome: e.Outcome, Commit: u.commit, Error: e.Error,
 			Detail: fmt.Sprintf("found on the host by %s: this deploy never heard back", d.finder())}
 		if found.Error != "" && e.RollbackError != "" {
 			found.Error += "; rollback: " + e.RollbackError
@@ -479,9 +479,8 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
 	}
 	sess.client.Bye(ctx)
-	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
-	r.Validation = validationFromWire(res.Validation)
-	o := fromWire(res.Outcome)
+	r.Units, r.Checks, r.Validation = res.Units, res.Checks, res.Validation
+	o := res.Outcome
 	if o == Deployed {
 		r.Freed = res.Freed
 		return o, nil

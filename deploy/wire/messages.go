@@ -151,8 +151,9 @@ type AwaitConfirm struct {
 	Deadline time.Time `json:"deadline"`
 }
 
-// Outcome is how an apply ended, as the journal records it. The spellings
-// are package deploy's, so the host journal, the store's notes and every
+// Outcome is how an apply ended, as the journal records it. Package deploy
+// uses this type and adds the outcomes only the operator sees
+// (unreachable, busy...), so the host journal, the store's notes and every
 // output say an outcome the same way.
 type Outcome string
 
