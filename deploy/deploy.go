@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,7 +133,7 @@ func Run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	errs := d.refErrs
 	// The audit trail: every host's outcome, with failed units and their
 	// reasons, as a note on the deploy commit.
-	note, err := json.Marshal(res)
+	note, err := encodeNote(res)
 	if err == nil {
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
@@ -391,8 +390,8 @@ func (d *deployer) recorded(deploy store.ID, host string) bool {
 	if err != nil || !ok {
 		return false
 	}
-	var res Result
-	if json.Unmarshal(note, &res) != nil {
+	res, err := decodeNote(note)
+	if err != nil {
 		return false
 	}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
@@ -670,11 +669,11 @@ func (d *deployer) amend(earlier store.ID, found HostResult) error {
 	host := found.Host
 	d.notes.Lock()
 	defer d.notes.Unlock()
-	res := Result{Deploy: earlier}
+	res := &Result{Deploy: earlier}
 	if note, ok, err := d.store.Outcomes(earlier); err != nil {
 		return err
 	} else if ok {
-		if err := json.Unmarshal(note, &res); err != nil {
+		if res, err = decodeNote(note); err != nil {
 			return fmt.Errorf("outcomes of deploy %s: %w", short(earlier), err)
 		}
 	}
@@ -684,7 +683,7 @@ func (d *deployer) amend(earlier store.ID, found HostResult) error {
 	} else {
 		res.Hosts[i] = found
 	}
-	note, err := json.Marshal(res)
+	note, err := encodeNote(res)
 	if err != nil {
 		return err
 	}

@@ -309,7 +309,8 @@ type JournalReply struct {
 }
 
 // JournalEntry is one apply on a host, as the host's journal records it,
-// whichever store it came from.
+// whichever store it came from. The journal on disk is the agent's own
+// type (agent.JournalEntry), with the same fields.
 type JournalEntry struct {
 	Time     time.Time `json:"time"`
 	Operator string    `json:"operator"`
