@@ -474,9 +474,6 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		// finishes without us, and how is not known here.
 		return Unknown, fmt.Errorf("%w; %s", err, unknownWhy)
 	}
-	if res.Unconfirmed && confirmErr != nil {
-		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
-	}
 	sess.client.Bye(ctx)
 	r.Units, r.Checks, r.Validation = res.Units, res.Checks, res.Validation
 	o := res.Outcome
@@ -484,7 +481,11 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		r.Freed = res.Freed
 		return o, nil
 	}
-	return o, errors.New(res.Error)
+	failed := res.Err()
+	if res.Failure != nil && res.Failure.Code == wire.FailUnconfirmed && confirmErr != nil {
+		failed = fmt.Errorf("%w (the new connection failed: %v)", failed, confirmErr)
+	}
+	return o, failed
 }
 
 // sendObjects sends the host what it lacks of commit and of the commit it

@@ -87,6 +87,8 @@ type applier struct {
 	// for unique unit names.
 	validation []wire.ValidationReport
 	runs       int
+	// step is the last step the apply said it was at (see noteStep).
+	step wire.Progress
 }
 
 // newApplier checks the request against the host's store. What it refuses
@@ -111,6 +113,8 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 		await: func(m wire.AwaitConfirm) { s.conn.Send(&m) },
 		doing: func(doing string, until time.Time, token string) { s.doing(doing, req.Deploy, until, token) },
 	}
+	send := a.say
+	a.say = func(p wire.Progress) { a.noteStep(p); send(p) }
 	if a.req.Operator == "" {
 		a.req.Operator = s.operator
 	}
@@ -186,6 +190,7 @@ func (a *applier) run() wire.Result {
 // attempted, and the attempt is marked undone: the next apply has nothing
 // to repair.
 func (a *applier) rollback(cause error) wire.Result {
+	cause = a.failure(cause) // at the step that failed, before the undo's
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
 	a.journalSince = a.now()
 	if err := a.undoAttempt(a.att); err != nil {
@@ -249,24 +254,21 @@ func (a *applier) finish(err error) wire.Result {
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	res := wire.Result{Outcome: outcome, Units: a.reports, Checks: a.checks, Validation: a.validation}
 	if cause != nil {
-		res.Error = cause.Error()
-		var nc *NotConfirmedError
-		res.Unconfirmed = errors.As(cause, &nc)
+		res.Failure = a.failure(cause)
 	}
 	if rerr != nil {
-		res.RollbackError = rerr.Error()
-		res.Error += "; rollback: " + rerr.Error()
+		res.RollbackFailure = &wire.Failure{Code: wire.FailRollback, Step: "rollback", Message: rerr.Error()}
 	}
 	if a.att != nil {
-		a.att.Outcome, a.att.Error = res.Outcome, res.Error
+		a.att.Outcome, a.att.Error = res.Outcome, res.Message()
 		if serr := a.att.save(a.l); serr != nil {
 			a.warn(serr)
 		}
 	}
 	entry := JournalEntry{
 		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: a.req.Deploy,
-		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Error,
-		RollbackError: res.RollbackError,
+		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Message(),
+		RollbackError: res.RollbackFailure.Text(),
 	}
 	for _, u := range res.Units {
 		if u.Failed {

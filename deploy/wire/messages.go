@@ -191,14 +191,11 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 // consistent and says what happened.
 type Result struct {
 	Outcome Outcome `json:"outcome"`
-	// Error is why the apply failed (for RolledBack, why it was rolled
-	// back); for RollbackFailed it also says why the rollback failed.
-	Error string `json:"error,omitempty"`
-	// RollbackError is why the rollback failed, for RollbackFailed.
-	RollbackError string `json:"rollback_error,omitempty"`
-	// Unconfirmed says the apply failed because no confirmation came in
-	// time (see ApplyRequest.ConfirmTimeout).
-	Unconfirmed bool `json:"unconfirmed,omitempty"`
+	// Failure is why the apply failed (for RolledBack, why it was rolled
+	// back); nil for Deployed.
+	Failure *Failure `json:"error,omitempty"`
+	// RollbackFailure is why the rollback failed, for RollbackFailed.
+	RollbackFailure *Failure `json:"rollback_error,omitempty"`
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
@@ -260,13 +257,40 @@ func (r Result) Err() error {
 	if r.Outcome == Deployed {
 		return nil
 	}
-	return &ApplyError{Msg: r.Error}
+	return &ApplyError{Failure: r.Failure, Rollback: r.RollbackFailure}
 }
 
-// ApplyError is an apply that failed on the host.
-type ApplyError struct{ Msg string }
+// Message is the failure as one line, as the journal and the operator say
+// it: why the apply failed, then "; rollback: " and why the rollback did;
+// empty when the apply succeeded.
+func (r Result) Message() string {
+	if err := r.Err(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
 
-func (e *ApplyError) Error() string { return e.Msg }
+// ApplyError is an apply that failed on the host. errors.As finds its
+// Failure, whose Code says what failed.
+type ApplyError struct {
+	Failure  *Failure
+	Rollback *Failure // nil unless the rollback failed too
+}
+
+func (e *ApplyError) Error() string {
+	msg := e.Failure.Text()
+	if e.Rollback != nil && (e.Failure == nil || e.Failure.Code != FailText) {
+		msg += "; rollback: " + e.Rollback.Message
+	}
+	return msg
+}
+
+func (e *ApplyError) Unwrap() error {
+	if e.Failure == nil {
+		return nil
+	}
+	return e.Failure
+}
 
 // FetchRequest asks for the host's current commit and everything
 // reachable from it.
