@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
 	"github.com/deptool/deptool/deploy/wire"
@@ -69,13 +68,15 @@ func (d *deployer) check(ctx context.Context, host string) CheckResult {
 		return r
 	}
 	defer sess.close()
+	// Errors say what failed and not on which host: the result names it,
+	// and each printer adds it once (see TestSeamNoResultNamesItsHostTwice).
 	if err := d.recordUnheard(ctx, sess); err != nil {
-		r.Error = fmt.Sprintf("host %s: %v", host, err)
+		r.Error = err.Error()
 		return r
 	}
 	reply, err := sess.client.Drift(ctx)
 	if err != nil {
-		r.Error = fmt.Sprintf("host %s: check: %v", host, err)
+		r.Error = err.Error()
 		return r
 	}
 	sess.client.Bye(ctx)
