@@ -362,9 +362,8 @@ func (d *deployer) recordUnheard(ctx context.Context, sess *session) error {
 		e := entries[i]
 		found := HostResult{Host: sess.host, Outcome: e.Outcome, Commit: u.commit, Error: e.Error,
 			Detail: fmt.Sprintf("found on the host by %s: this deploy never heard back", d.finder())}
-		if found.Error != "" && e.RollbackError != "" {
-			found.Error += "; rollback: " + e.RollbackError
-		}
+		// The journal's error already says why a rollback failed (see
+		// agent.JournalEntry): e.RollbackError is that part alone.
 		if found.Error != "" {
 			// Why shows the error alone: say there too where it came from.
 			found.Error += " (" + found.Detail + ")"
