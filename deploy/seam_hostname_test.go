@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
 )
@@ -64,5 +67,30 @@ func TestSeamNoResultNamesItsHostTwice(t *testing.T) {
 	// bravo and charlie in the deploy; bravo and delta in the check.
 	if failures != 4 {
 		t.Errorf("%d results with an error, want 4:\n%v", failures, lines)
+	}
+}
+
+// An apply no confirmation reached rolls back by itself; the operator
+// knows it by the failure's code, not its words, and adds why its own
+// new connection failed.
+func TestSeamUnconfirmedApplySaysWhyTheConfirmationFailed(t *testing.T) {
+	t.Parallel()
+	sm := newSeam(t, "h01")
+	h := sm.fleet.Host("h01")
+	giveUp := make(chan time.Time)
+	h.Agent.After = func(time.Duration) <-chan time.Time { return giveUp }
+	var dials atomic.Int32
+	h.Dial = func(context.Context) error {
+		if dials.Add(1) == 2 { // the confirming connection
+			close(giveUp) // the host's wait ends unconfirmed
+			return &wire.AgentError{Code: wire.CodeInternal, Message: "the confirming connection broke"}
+		}
+		return nil
+	}
+	sm.opts.ConfirmTimeout = time.Minute
+	res := sm.deploy(context.Background(), fleetOf(web("1", unitOK), "h01"), diff.PlanOptions{})
+	wantOutcomes(t, res, map[Outcome][]string{RolledBack: {"h01"}})
+	if got := res.Hosts[0].Error; !strings.Contains(got, "not confirmed") || !strings.HasSuffix(got, "(the new connection failed: the confirming connection broke)") {
+		t.Errorf("error %q, want the unconfirmed apply and why the confirmation failed", got)
 	}
 }
