@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/deptool/deptool/diff"
@@ -12,33 +13,9 @@ import (
 // Ids in messages are store.IDs, which travel as hex, so a captured
 // session reads like git output.
 
-// Type names a message on the wire.
+// Type names a message on the wire. Each message spells its own, once, in
+// its Type method; the registry below lists the messages.
 type Type string
-
-// Message types.
-const (
-	TypeHello     Type = "hello"
-	TypeHelloOK   Type = "hello_ok"
-	TypeLock      Type = "lock"
-	TypeLocked    Type = "locked"
-	TypeObjects   Type = "objects"
-	TypeObjectsOK Type = "objects_ok"
-	TypeApply     Type = "apply"
-	TypeProgress  Type = "progress"
-	TypeAwait     Type = "await_confirm"
-	TypeResult    Type = "result"
-	TypeFetch     Type = "fetch"
-	TypeFetchOK   Type = "fetch_ok"
-	TypePing      Type = "ping"
-	TypePong      Type = "pong"
-	TypeBye       Type = "bye"
-	TypeByeOK     Type = "bye_ok"
-	TypeJournal   Type = "journal"
-	TypeJournalOK Type = "journal_ok"
-	TypeConfirm   Type = "confirm"
-	TypeConfirmed Type = "confirmed"
-	TypeError     Type = "error"
-)
 
 // Message is anything that travels in a message frame.
 type Message interface{ Type() Type }
@@ -387,50 +364,56 @@ const (
 	AwaitingConfirmation = "awaiting confirmation"
 )
 
-func (*HelloRequest) Type() Type   { return TypeHello }
-func (*HelloReply) Type() Type     { return TypeHelloOK }
-func (*LockRequest) Type() Type    { return TypeLock }
-func (*LockReply) Type() Type      { return TypeLocked }
-func (*ObjectsRequest) Type() Type { return TypeObjects }
-func (*ObjectsReply) Type() Type   { return TypeObjectsOK }
-func (*ApplyRequest) Type() Type   { return TypeApply }
-func (*Progress) Type() Type       { return TypeProgress }
-func (*AwaitConfirm) Type() Type   { return TypeAwait }
-func (*Result) Type() Type         { return TypeResult }
-func (*FetchRequest) Type() Type   { return TypeFetch }
-func (*FetchReply) Type() Type     { return TypeFetchOK }
-func (*Ping) Type() Type           { return TypePing }
-func (*Pong) Type() Type           { return TypePong }
-func (*Bye) Type() Type            { return TypeBye }
-func (*ByeReply) Type() Type       { return TypeByeOK }
-func (*AgentError) Type() Type     { return TypeError }
-func (*JournalRequest) Type() Type { return TypeJournal }
-func (*JournalReply) Type() Type   { return TypeJournalOK }
-func (*ConfirmRequest) Type() Type { return TypeConfirm }
-func (*ConfirmReply) Type() Type   { return TypeConfirmed }
+func (*HelloRequest) Type() Type   { return "hello" }
+func (*HelloReply) Type() Type     { return "hello_ok" }
+func (*LockRequest) Type() Type    { return "lock" }
+func (*LockReply) Type() Type      { return "locked" }
+func (*ObjectsRequest) Type() Type { return "objects" }
+func (*ObjectsReply) Type() Type   { return "objects_ok" }
+func (*ApplyRequest) Type() Type   { return "apply" }
+func (*Progress) Type() Type       { return "progress" }
+func (*AwaitConfirm) Type() Type   { return "await_confirm" }
+func (*Result) Type() Type         { return "result" }
+func (*FetchRequest) Type() Type   { return "fetch" }
+func (*FetchReply) Type() Type     { return "fetch_ok" }
+func (*Ping) Type() Type           { return "ping" }
+func (*Pong) Type() Type           { return "pong" }
+func (*Bye) Type() Type            { return "bye" }
+func (*ByeReply) Type() Type       { return "bye_ok" }
+func (*AgentError) Type() Type     { return "error" }
+func (*JournalRequest) Type() Type { return "journal" }
+func (*JournalReply) Type() Type   { return "journal_ok" }
+func (*ConfirmRequest) Type() Type { return "confirm" }
+func (*ConfirmReply) Type() Type   { return "confirmed" }
 
-var registry = map[Type]func() Message{
-	TypeHello:     func() Message { return new(HelloRequest) },
-	TypeHelloOK:   func() Message { return new(HelloReply) },
-	TypeLock:      func() Message { return new(LockRequest) },
-	TypeLocked:    func() Message { return new(LockReply) },
-	TypeObjects:   func() Message { return new(ObjectsRequest) },
-	TypeObjectsOK: func() Message { return new(ObjectsReply) },
-	TypeApply:     func() Message { return new(ApplyRequest) },
-	TypeProgress:  func() Message { return new(Progress) },
-	TypeAwait:     func() Message { return new(AwaitConfirm) },
-	TypeResult:    func() Message { return new(Result) },
-	TypeFetch:     func() Message { return new(FetchRequest) },
-	TypeFetchOK:   func() Message { return new(FetchReply) },
-	TypePing:      func() Message { return new(Ping) },
-	TypePong:      func() Message { return new(Pong) },
-	TypeBye:       func() Message { return new(Bye) },
-	TypeByeOK:     func() Message { return new(ByeReply) },
-	TypeError:     func() Message { return new(AgentError) },
-	TypeJournal:   func() Message { return new(JournalRequest) },
-	TypeJournalOK: func() Message { return new(JournalReply) },
-	TypeConfirm:   func() Message { return new(ConfirmRequest) },
-	TypeConfirmed: func() Message { return new(ConfirmReply) },
+// registry makes an empty message of each type, for DecodeMessage. A new
+// message is a type with a Type method, listed here.
+var registry = index(
+	new(HelloRequest), new(HelloReply),
+	new(LockRequest), new(LockReply),
+	new(ObjectsRequest), new(ObjectsReply),
+	new(ApplyRequest), new(Progress), new(AwaitConfirm), new(Result),
+	new(FetchRequest), new(FetchReply),
+	new(Ping), new(Pong),
+	new(Bye), new(ByeReply),
+	new(JournalRequest), new(JournalReply),
+	new(ConfirmRequest), new(ConfirmReply),
+	new(DriftRequest), new(DriftReply),
+	new(AgentError),
+)
+
+// index maps each message's type to a maker of empty ones; two messages
+// of one type are a mistake found at start.
+func index(ms ...Message) map[Type]func() Message {
+	r := map[Type]func() Message{}
+	for _, m := range ms {
+		if _, dup := r[m.Type()]; dup {
+			panic("wire: two messages of type " + string(m.Type()))
+		}
+		t := reflect.TypeOf(m).Elem()
+		r[m.Type()] = func() Message { return reflect.New(t).Interface().(Message) }
+	}
+	return r
 }
 
 type envelope struct {

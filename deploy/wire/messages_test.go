@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,26 @@ func TestOldOutcomeSpellingsRead(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"outcome":"rollback_failed"}`), &e); err != nil || e.Outcome != RollbackFailed {
 		t.Fatalf("rollback_failed read as %q (%v), want %q", e.Outcome, err, RollbackFailed)
+	}
+}
+
+// Every message decodes into its own type, under the name it sends.
+func TestRegistryMakesEachMessageOfItsType(t *testing.T) {
+	if len(registry) != 23 {
+		t.Errorf("%d message types, want 23", len(registry))
+	}
+	for typ, mk := range registry {
+		m := mk()
+		if m.Type() != typ {
+			t.Errorf("type %q makes a %T, of type %q", typ, m, m.Type())
+		}
+		payload, err := EncodeMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeMessage(payload)
+		if err != nil || reflect.TypeOf(got) != reflect.TypeOf(m) {
+			t.Errorf("%s decodes to %T, %v", typ, got, err)
+		}
 	}
 }
