@@ -2,9 +2,9 @@ package deploy
 
 import (
 	"context"
-	"fmt"
 	"sort"
 
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/store"
 	"github.com/sourcegraph/conc/pool"
 )
@@ -21,20 +21,13 @@ type CheckResult struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Drift is one difference between a host and the host commit it runs.
-type Drift struct {
-	App string `json:"app"`
-	// Kind is "file" (in a checkout), "checkout" (current names another),
-	// "link" (removed or replaced), "unit" (disabled or not active) or
-	// "attempt" (an apply cut short and not undone yet; App is empty),
-	// "store" (a damaged pack in the host store; App is empty) or
-	// "record" (the store's ref for the host names another commit than
-	// the host runs; App is empty: see CompareRecords).
-	Kind string `json:"kind"`
-	// Path is the file (relative to the app), link (a host path) or unit.
-	Path string `json:"path"`
-	What string `json:"what"` // e.g. "changed on the host"
-}
+// Drift is one difference between a host and the host commit it runs,
+// as the agent found it (see wire.DriftKind), or DriftRecord.
+type Drift = wire.Drift
+
+// DriftRecord: the store's ref for the host names another commit than the
+// host runs (App is empty): see CompareRecords.
+const DriftRecord wire.DriftKind = "record"
 
 // OK reports whether the host was checked and nothing is wrong with it.
 func (r CheckResult) OK() bool {
@@ -75,19 +68,18 @@ func (d *hostReader) check(ctx context.Context, host string) CheckResult {
 		return r
 	}
 	defer sess.close()
+	// Errors say what failed and not on which host: the result names it,
+	// and each printer adds it once (see TestSeamNoResultNamesItsHostTwice).
 	if err := d.recordUnheard(ctx, sess); err != nil {
-		r.Error = fmt.Sprintf("host %s: %v", host, err)
+		r.Error = err.Error()
 		return r
 	}
 	reply, err := sess.client.Drift(ctx)
 	if err != nil {
-		r.Error = fmt.Sprintf("host %s: check: %v", host, err)
+		r.Error = err.Error()
 		return r
 	}
 	sess.client.Bye(ctx)
-	r.Current, r.Checks = reply.Current, checksFromWire(reply.Checks)
-	for _, d := range reply.Drift {
-		r.Drift = append(r.Drift, Drift{App: d.App, Kind: string(d.Kind), Path: d.Path, What: d.What})
-	}
+	r.Current, r.Checks, r.Drift = reply.Current, reply.Checks, reply.Drift
 	return r
 }

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -107,7 +106,7 @@ func run(ctx context.Context, s *store.Store, plan *diff.Plan, deployID store.ID
 	errs := d.refErrs
 	// The audit trail: every host's outcome, with failed units and their
 	// reasons, as a note on the deploy commit.
-	note, err := json.Marshal(res)
+	note, err := encodeNote(res)
 	if err == nil {
 		err = s.RecordOutcomes(deployID, note, opts.Operator, opts.Now())
 	}
@@ -346,11 +345,10 @@ func (d *recorder) recordUnheard(ctx context.Context, sess *session) error {
 			continue // still applying, or its line is lost: nothing to say yet
 		}
 		e := entries[i]
-		found := HostResult{Host: sess.host, Outcome: fromWire(e.Outcome), Commit: u.commit, Error: e.Error,
+		found := HostResult{Host: sess.host, Outcome: e.Outcome, Commit: u.commit, Error: e.Error,
 			Detail: fmt.Sprintf("found on the host by %s: this deploy never heard back", d.finder())}
-		if found.Error != "" && e.RollbackError != "" {
-			found.Error += "; rollback: " + e.RollbackError
-		}
+		// The journal's error already says why a rollback failed (see
+		// agent.JournalEntry): e.RollbackError is that part alone.
 		if found.Error != "" {
 			// Why shows the error alone: say there too where it came from.
 			found.Error += " (" + found.Detail + ")"
@@ -376,8 +374,8 @@ func (d *recorder) recorded(deploy store.ID, host string) bool {
 	if err != nil || !ok {
 		return false
 	}
-	var res Result
-	if json.Unmarshal(note, &res) != nil {
+	res, err := decodeNote(note)
+	if err != nil {
 		return false
 	}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
@@ -460,18 +458,18 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		// finishes without us, and how is not known here.
 		return Unknown, fmt.Errorf("%w; %s", err, unknownWhy)
 	}
-	if res.Unconfirmed && confirmErr != nil {
-		res.Error += " (the new connection failed: " + confirmErr.Error() + ")"
-	}
 	sess.client.Bye(ctx)
-	r.Units, r.Checks = unitsFromWire(res.Units), checksFromWire(res.Checks)
-	r.Validation = validationFromWire(res.Validation)
-	o := fromWire(res.Outcome)
+	r.Units, r.Checks, r.Validation = res.Units, res.Checks, res.Validation
+	o := res.Outcome
 	if o == Deployed {
 		r.Freed = res.Freed
 		return o, nil
 	}
-	return o, errors.New(res.Error)
+	failed := res.Err()
+	if res.Failure != nil && res.Failure.Code == wire.FailUnconfirmed && confirmErr != nil {
+		failed = fmt.Errorf("%w (the new connection failed: %v)", failed, confirmErr)
+	}
+	return o, failed
 }
 
 // sendObjects sends the host what it lacks of commit and of the commit it
@@ -656,11 +654,11 @@ func (d *recorder) amend(earlier store.ID, found HostResult) error {
 	host := found.Host
 	d.notes.Lock()
 	defer d.notes.Unlock()
-	res := Result{Deploy: earlier}
+	res := &Result{Deploy: earlier}
 	if note, ok, err := d.store.Outcomes(earlier); err != nil {
 		return err
 	} else if ok {
-		if err := json.Unmarshal(note, &res); err != nil {
+		if res, err = decodeNote(note); err != nil {
 			return fmt.Errorf("outcomes of deploy %s: %w", short(earlier), err)
 		}
 	}
@@ -670,7 +668,7 @@ func (d *recorder) amend(earlier store.ID, found HostResult) error {
 	} else {
 		res.Hosts[i] = found
 	}
-	note, err := json.Marshal(res)
+	note, err := encodeNote(res)
 	if err != nil {
 		return err
 	}

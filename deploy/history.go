@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"encoding/json"
 	"fmt"
 	"github.com/deptool/deptool/diff"
 	"slices"
@@ -57,8 +56,8 @@ func History(s *store.Store, hosts []string, n int) ([]Entry, error) {
 			return nil, err
 		}
 		if ok {
-			var res Result
-			if err := json.Unmarshal(note, &res); err != nil {
+			res, err := decodeNote(note)
+			if err != nil {
 				return nil, fmt.Errorf("commit %s: outcomes note: %w", c.ID.Short(), err)
 			}
 			e.Recorded, e.Hosts = true, res.Hosts

@@ -11,19 +11,21 @@ import (
 
 // Outcome is how a deploy ended on one host. Its spelling is the same in
 // every output (text, 'deptool log', 'log --remote', JSON) and in the
-// host's journal: two words with a space, "rolled back".
-type Outcome string
+// host's journal: two words with a space, "rolled back". It is the
+// agent's type, whose four outcomes are the ones an apply can end with;
+// the others are the operator's own.
+type Outcome = wire.Outcome
 
 // Outcomes. Only Deployed moves the host's ref in the store.
 const (
-	Deployed       Outcome = "deployed"        // the host runs the new commit
-	RolledBack     Outcome = "rolled back"     // the apply failed and the host is back on its old commit
-	RollbackFailed Outcome = "rollback failed" // the apply failed and so did the rollback
-	Failed         Outcome = "failed"          // the apply failed on the host
-	Unreachable    Outcome = "unreachable"     // no connection, login or agent
-	Busy           Outcome = "busy"            // another deploy holds the host's lock
-	Stale          Outcome = "stale"           // the host is not where the plan started
-	Skipped        Outcome = "skipped"         // never attempted
+	Deployed               = wire.Deployed       // the host runs the new commit
+	RolledBack             = wire.RolledBack     // the apply failed and the host is back on its old commit
+	RollbackFailed         = wire.RollbackFailed // the apply failed and so did the rollback
+	Failed                 = wire.Failed         // the apply failed on the host
+	Unreachable    Outcome = "unreachable"       // no connection, login or agent
+	Busy           Outcome = "busy"              // another deploy holds the host's lock
+	Stale          Outcome = "stale"             // the host is not where the plan started
+	Skipped        Outcome = "skipped"           // never attempted
 	// Abandoned: the operator stopped following the apply (a second
 	// interrupt); the host finishes it on its own, and the next deploy
 	// records how it ended.
@@ -38,30 +40,6 @@ const (
 // Outcomes lists every outcome, worst kept for last, in the order
 // summaries count them.
 var Outcomes = []Outcome{Deployed, RolledBack, RollbackFailed, Failed, Unreachable, Busy, Stale, Unknown, Abandoned, Skipped}
-
-// UnmarshalText reads an outcome, including the spellings of host
-// journals written before one spelling was chosen ("rolled_back").
-func (o *Outcome) UnmarshalText(b []byte) error {
-	var w wire.Outcome
-	if err := w.UnmarshalText(b); err != nil {
-		return err
-	}
-	*o = Outcome(w)
-	return nil
-}
-
-// fromWire is an agent's outcome as deploy's own.
-func fromWire(o wire.Outcome) Outcome {
-	switch o {
-	case wire.Deployed:
-		return Deployed
-	case wire.RolledBack:
-		return RolledBack
-	case wire.RollbackFailed:
-		return RollbackFailed
-	}
-	return Failed
-}
 
 // HostResult is one host's outcome.
 type HostResult struct {
@@ -85,64 +63,14 @@ type HostResult struct {
 	Freed int64 `json:"freed_bytes,omitempty"`
 }
 
-// UnitReport is how one unit was doing when its host judged it.
-type UnitReport struct {
-	Unit    string    `json:"unit"`
-	State   string    `json:"state,omitempty"` // e.g. "active (running)"
-	Since   time.Time `json:"since,omitzero"`
-	MainPID uint32    `json:"main_pid,omitempty"`
-	Failed  bool      `json:"failed,omitempty"`
-	Reason  string    `json:"reason,omitempty"` // why Failed
-	// Journal is the unit's last journal lines, for a failed unit.
-	Journal []string `json:"journal,omitempty"`
-	// AfterRollback marks a unit as seen after the rollback restarted it.
-	AfterRollback bool `json:"after_rollback,omitempty"`
-}
-
-// CheckReport is how one health check ended.
-type CheckReport struct {
-	App   string `json:"app"`
-	Check string `json:"check"` // as diff.Check.String shows it
-	OK    bool   `json:"ok"`
-	// Error is the last attempt's error, for a check that never passed.
-	Error    string        `json:"error,omitempty"`
-	Attempts int           `json:"attempts"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
-}
-
-// ValidationReport is how one of an app's validation commands ended.
-type ValidationReport struct {
-	App     string   `json:"app"`
-	Command []string `json:"command"`
-	OK      bool     `json:"ok"`
-	Error   string   `json:"error,omitempty"`  // why not OK, such as "exit status 1"
-	Output  string   `json:"output,omitempty"` // the end of what it wrote
-}
-
-func validationFromWire(in []wire.ValidationReport) []ValidationReport {
-	var out []ValidationReport
-	for _, v := range in {
-		out = append(out, ValidationReport{App: v.App, Command: v.Command, OK: v.OK, Error: v.Error, Output: v.Output})
-	}
-	return out
-}
-
-func unitsFromWire(in []wire.UnitReport) []UnitReport {
-	var out []UnitReport
-	for _, u := range in {
-		out = append(out, UnitReport{Unit: u.Unit, State: u.State, Since: u.Since, MainPID: u.MainPID,
-			Failed: u.Failed, Reason: u.Reason, Journal: u.Journal, AfterRollback: u.AfterRollback})
-	}
-	return out
-}
-
-func checksFromWire(in []wire.CheckReport) []CheckReport {
-	var out []CheckReport
-	for _, c := range in {
-		out = append(out, CheckReport{App: c.App, Check: c.Check, OK: c.OK, Error: c.Error, Attempts: c.Attempts, Elapsed: c.Elapsed})
-	}
-	return out
-}
+// The reports of units, health checks and validation commands are the
+// agent's, as it sends them: one definition for the wire, the outcomes
+// note and the JSON events, whose golden tests pin their fields.
+type (
+	UnitReport       = wire.UnitReport
+	CheckReport      = wire.CheckReport
+	ValidationReport = wire.ValidationReport
+)
 
 // Result is a whole deploy's outcome.
 type Result struct {

@@ -32,7 +32,7 @@ func CompareRecords(s *store.Store, results []CheckResult) error {
 		if !rec.IsZero() {
 			says = rec.Short()
 		}
-		r.Drift = append(r.Drift, Drift{Kind: "record", What: fmt.Sprintf(
+		r.Drift = append(r.Drift, Drift{Kind: DriftRecord, What: fmt.Sprintf(
 			"the record and the host disagree: the store says %s, the host runs %s; run 'deptool sync --limit %s' to take the host's", says, runs, r.Host)})
 	}
 	return nil

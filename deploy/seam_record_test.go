@@ -172,3 +172,32 @@ func TestSeamAbandonedRollbackIsAmendedFromTheJournal(t *testing.T) {
 		t.Errorf("the abandoned deploy's note, amended: %+v", got)
 	}
 }
+
+// The same with a rollback that failed too: the journal's error already
+// says why the rollback failed, and the amended note says it once.
+func TestSeamAbandonedRollbackFailureIsAmendedOnce(t *testing.T) {
+	t.Parallel() // each test has its own store and fleet
+	sm := newSeam(t, "h01")
+	sm.deploy(context.Background(), fleetOf(web("1", unitOK), "h01"), diff.PlanOptions{})
+	sd := sm.fleet.Host("h01").Systemd
+	sd.Script("web.service", simsystemd.Behaviour{FailStart: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	sm.opts.Reporter = &events{onPhase: func(host string, p Phase, detail string) {
+		if p == Applying && detail == "restart" {
+			once.Do(cancel)
+		}
+	}}
+	first := sm.deploy(ctx, fleetOf(web("2", unitOK), "h01"), diff.PlanOptions{})
+	wantOutcomes(t, first, map[Outcome][]string{Abandoned: {"h01"}})
+	sm.fleet.Wait()
+	if j := sm.journal("h01"); len(j) != 2 || j[1].Outcome != wire.RollbackFailed {
+		t.Fatalf("journal: %+v", j)
+	}
+	sm.opts.Reporter = nil
+	Check(context.Background(), sm.store, []string{"h01"}, sm.opts.ConnectOptions)
+	got := sm.note(first.Deploy)["h01"]
+	if got.Outcome != RollbackFailed || strings.Count(got.Error, "; rollback: ") != 1 {
+		t.Errorf("the abandoned deploy's note, amended: %+v", got)
+	}
+}

@@ -387,7 +387,7 @@ func fetchInto(ctx context.Context, s *store.Store, sess *session) (store.ID, er
 		if current := <-done; current.IsZero() {
 			return current, s.ForgetHost(sess.host)
 		}
-		return store.ZeroID, fmt.Errorf("host %s sent an empty pack for its current commit", sess.host)
+		return store.ZeroID, errors.New("the host sent an empty pack for its current commit")
 	}
 	if err := s.ReadPack(br); err != nil {
 		pr.CloseWithError(err)

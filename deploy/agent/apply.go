@@ -82,12 +82,13 @@ func (s *session) newApplier(req *wire.ApplyRequest) (*applier, *wire.AgentError
 	if refuse := s.verifySigned(req, req.Plan.To); refuse != nil {
 		return nil, refuse
 	}
-	say := func(p wire.Progress) { s.conn.Send(&p) } // a lost operator must not stop the apply
+	out := &results{}
+	say := func(p wire.Progress) { out.noteStep(p); s.conn.Send(&p) } // a lost operator must not stop the apply
 	timeout := req.UnitTimeout
 	if timeout <= 0 {
 		timeout = wire.DefaultUnitTimeout
 	}
-	e := &env{l: s.l, st: st, plan: &req.Plan, now: s.opts.Now, say: say, out: &results{},
+	e := &env{l: s.l, st: st, plan: &req.Plan, now: s.opts.Now, say: say, out: out,
 		sd: &sysd{open: s.opts.Units, ctx: context.Background(), timeout: timeout, say: say}}
 	sec := &secrets{l: s.l, st: st, plain: map[store.ID][]byte{}, redact: s.redact}
 	files := &fileStep{env: e, apps: apps, fromApps: fromApps, secrets: sec}
@@ -173,6 +174,7 @@ func (a *applier) run() wire.Result {
 // attempted, and the attempt is marked undone: the next apply has nothing
 // to repair.
 func (a *applier) rollback(cause error) wire.Result {
+	cause = a.failure(cause) // at the step that failed, before the undo's
 	a.say(wire.Progress{Step: "rollback", Detail: cause.Error()})
 	a.out.since = a.now()
 	rb := unitRollback{env: a.env, att: a.rec.att, window: a.req.Settle}
@@ -267,24 +269,21 @@ func (a *applier) finish(err error) wire.Result {
 func (a *applier) end(outcome wire.Outcome, cause, rerr error) wire.Result {
 	res := wire.Result{Outcome: outcome, Units: a.out.units, Checks: a.out.checks, Validation: a.out.validation}
 	if cause != nil {
-		res.Error = cause.Error()
-		var nc *NotConfirmedError
-		res.Unconfirmed = errors.As(cause, &nc)
+		res.Failure = a.failure(cause)
 	}
 	if rerr != nil {
-		res.RollbackError = rerr.Error()
-		res.Error += "; rollback: " + rerr.Error()
+		res.RollbackFailure = &wire.Failure{Code: wire.FailRollback, Step: "rollback", Message: rerr.Error()}
 	}
 	if a.rec != nil {
-		a.rec.att.Outcome, a.rec.att.Error = res.Outcome, res.Error
+		a.rec.att.Outcome, a.rec.att.Error = res.Outcome, res.Message()
 		if serr := a.rec.att.save(a.l); serr != nil {
 			a.warn(serr)
 		}
 	}
 	entry := JournalEntry{
 		Time: a.now().UTC(), Operator: a.req.Operator, Deploy: a.req.Deploy,
-		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Error,
-		RollbackError: res.RollbackError,
+		From: a.from, To: a.req.Commit, Outcome: res.Outcome, Error: res.Message(),
+		RollbackError: res.RollbackFailure.Text(),
 	}
 	for _, u := range res.Units {
 		if u.Failed {

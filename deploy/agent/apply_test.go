@@ -129,7 +129,7 @@ func TestFailedApplyIsConsistentAndNextApplyRepairs(t *testing.T) {
 		return nil
 	}
 	d2 := h.deployWith(failing, v2)
-	if want := "app b: checkout: write b.conf: no space left on device"; d2.result.Outcome != wire.Failed || d2.result.Error != want {
+	if want := "app b: checkout: write b.conf: no space left on device"; d2.result.Outcome != wire.Failed || d2.result.Message() != want {
 		t.Fatalf("result %+v, want failed with %q", d2.result, want)
 	}
 	if got := h.refs(); got.current != d1.commit || got.target != d2.commit {
@@ -283,7 +283,7 @@ func TestUndoRestoresAdoptedFileAndRemovesLinks(t *testing.T) {
 		return nil
 	}
 	d := h.deployWith(failing, apps{"nginx": files{"nginx.conf": "listen 80;\n", "index.html": "hi", "manifest.json": m}})
-	if d.result.Outcome != wire.Failed || !strings.HasPrefix(d.result.Error, "app nginx: symlink /srv/www/site/index.html: ") {
+	if d.result.Outcome != wire.Failed || !strings.HasPrefix(d.result.Message(), "app nginx: symlink /srv/www/site/index.html: ") {
 		t.Fatalf("result %+v", d.result)
 	}
 	if !h.exists("/srv/www/site") || h.readlink("/etc/nginx/nginx.conf") == "" {
@@ -332,8 +332,8 @@ func TestDifferentFileRefusedAndHostUntouched(t *testing.T) {
 		"move it away or make the config tree's file identical",
 		"app nginx: symlink /etc/motd: a symlink to /usr/share/doc/motd is already there",
 	} {
-		if !strings.Contains(d.result.Error, s) {
-			t.Errorf("error does not say %q:\n%s", s, d.result.Error)
+		if !strings.Contains(d.result.Message(), s) {
+			t.Errorf("error does not say %q:\n%s", s, d.result.Message())
 		}
 	}
 	if diff := cmp.Diff(before, h.snapshot("/", skip...)); diff != "" {

@@ -232,8 +232,8 @@ func TestFailingCheckRollsBack(t *testing.T) {
 	d2 := h.deploy(apps{"web": v2})
 	res := d2.result
 	wantErr := "app web: check tcp " + closed + ": dial tcp " + closed + ": connect: connection refused (for 100ms)"
-	if res.Outcome != wire.RolledBack || res.Error != wantErr {
-		t.Fatalf("result %s: %q, want rolled back with %q", res.Outcome, res.Error, wantErr)
+	if res.Outcome != wire.RolledBack || res.Message() != wantErr {
+		t.Fatalf("result %s: %q, want rolled back with %q", res.Outcome, res.Message(), wantErr)
 	}
 	if len(res.Checks) != 1 || res.Checks[0].OK || res.Checks[0].App != "web" || res.Checks[0].Check != "tcp "+closed {
 		t.Errorf("check reports %+v", res.Checks)

@@ -75,10 +75,10 @@ func TestUnconfirmedApplyRollsBackByItself(t *testing.T) {
 	}
 	d := h.deploy(apps{"nginx": {"nginx.conf": "v2"}})
 	if d.result.Outcome != wire.RolledBack {
-		t.Fatalf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
+		t.Fatalf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Message())
 	}
-	if !d.result.Unconfirmed || !strings.Contains(d.result.Error, "not confirmed") || !strings.Contains(d.result.Error, "30s") {
-		t.Errorf("error %q does not say the apply was not confirmed within 30s", d.result.Error)
+	if d.result.Failure.Code != wire.FailUnconfirmed || !strings.Contains(d.result.Message(), "not confirmed") || !strings.Contains(d.result.Message(), "30s") {
+		t.Errorf("error %q does not say the apply was not confirmed within 30s", d.result.Message())
 	}
 	if got := h.refs().current; got != v1.commit {
 		t.Fatalf("current = %s, want the old commit %s", got, v1.commit)
@@ -137,8 +137,8 @@ func TestConfirmationOpensBeforeUnitsSettle(t *testing.T) {
 	h.onAwait = nil
 	rec.fail("web.service", "exited", 1)
 	d := h.deploy(apps{"web": web("v2")})
-	if d.result.Outcome != wire.RolledBack || d.result.Unconfirmed || !strings.Contains(d.result.Error, "unit web.service failed") {
-		t.Fatalf("confirmed apply with a failed unit: %s, unconfirmed %v (%s)", d.result.Outcome, d.result.Unconfirmed, d.result.Error)
+	if d.result.Outcome != wire.RolledBack || d.result.Failure.Code == wire.FailUnconfirmed || !strings.Contains(d.result.Message(), "unit web.service failed") {
+		t.Fatalf("confirmed apply with a failed unit: %s, unconfirmed %v (%s)", d.result.Outcome, d.result.Failure.Code == wire.FailUnconfirmed, d.result.Message())
 	}
 }
 

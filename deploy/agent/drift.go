@@ -48,7 +48,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 	}
 	info, err := st.CommitInfo(r.current)
 	if err != nil {
-		return nil, fmt.Errorf("host %s: current %s: %w", s.host, short(r.current), err)
+		return nil, fmt.Errorf("current %s: %w", short(r.current), err) // the operator names the host
 	}
 	apps, err := appTrees(st, info.Tree)
 	if err != nil {

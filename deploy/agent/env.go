@@ -65,6 +65,9 @@ type results struct {
 	// deploy's lines only, and the one after a rollback only what came
 	// after it.
 	since time.Time
+	// step is the last step the apply said it was at: a failure names it
+	// (see noteStep).
+	step wire.Progress
 }
 
 // unitFailed reports a unit whose job failed, with its journal's end.

@@ -128,8 +128,8 @@ func TestMissingGroupFailsBeforeAnyChange(t *testing.T) {
 		t.Fatalf("outcome %s, want failed", d.result.Outcome)
 	}
 	for _, want := range []string{"nothing was changed on the host", `app web: key.pem: group "nosuch" does not exist on the host`, `app web: a.conf: user "nobody2" does not exist`} {
-		if !strings.Contains(d.result.Error, want) {
-			t.Errorf("error %q does not say %q", d.result.Error, want)
+		if !strings.Contains(d.result.Message(), want) {
+			t.Errorf("error %q does not say %q", d.result.Message(), want)
 		}
 	}
 	if h.exists(appsDir + "/web") {
@@ -174,8 +174,8 @@ func TestSecretForAnotherKeyFailsBeforeAnyChange(t *testing.T) {
 		t.Fatalf("outcome %s, want failed", d.result.Outcome)
 	}
 	want := "app web: db.password.age cannot be decrypted with this host's SSH host key"
-	if !strings.Contains(d.result.Error, want) || strings.Contains(d.result.Error, "ok.age") {
-		t.Errorf("error %q does not name only the secret that fails (%q)", d.result.Error, want)
+	if !strings.Contains(d.result.Message(), want) || strings.Contains(d.result.Message(), "ok.age") {
+		t.Errorf("error %q does not name only the secret that fails (%q)", d.result.Message(), want)
 	}
 	after := h.snapshot("/", stateDir+"/journal.jsonl", stateDir+"/attempt.json", stateDir+"/store", stateDir+"/lock")
 	for p := range before {
@@ -215,7 +215,7 @@ func TestModeOnlyChangeAndRollback(t *testing.T) {
 	rec.fail("web.service", "exit-code", 1)
 	v3 := files{"secret.age": encryptFor(t, "three", key), "systemd/web.service": unit, "manifest.json": v2["manifest.json"]}
 	if d := h.deploy(apps{"web": v3}); d.result.Outcome != wire.RolledBack {
-		t.Fatalf("outcome %s, want rolled back: %s", d.result.Outcome, d.result.Error)
+		t.Fatalf("outcome %s, want rolled back: %s", d.result.Outcome, d.result.Message())
 	}
 	if got := h.read(appsDir + "/web/current/secret"); got != "one" {
 		t.Errorf("after the rollback the secret is %q, want the previous one", got)
@@ -333,8 +333,8 @@ func TestSymlinkToSecret(t *testing.T) {
 	web := files{"key.pem.age": encryptFor(t, "KEY", key), "manifest.json": `{"symlinks": {"/etc/ssl/web.pem": "key.pem"}}`}
 	h.write("/etc/ssl/web.pem", "other", 0o600)
 	d := h.deploy(apps{"web": web})
-	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "is a secret, so neither hash is shown") || strings.Contains(d.result.Error, "sha256") {
-		t.Fatalf("result %s: %s", d.result.Outcome, d.result.Error)
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Message(), "is a secret, so neither hash is shown") || strings.Contains(d.result.Message(), "sha256") {
+		t.Fatalf("result %s: %s", d.result.Outcome, d.result.Message())
 	}
 	h.write("/etc/ssl/web.pem", "KEY", 0o600) // identical: adopted
 	h.deploy(apps{"web": web}).mustSucceed(t)

@@ -256,8 +256,8 @@ func TestValidationBeforeActivation(t *testing.T) {
 	if len(rep) != 1 || rep[0].OK || rep[0].Error != "exit status 1" || !strings.Contains(rep[0].Output, "/usr/bin/check fail") {
 		t.Errorf("validation report %+v", rep)
 	}
-	if !strings.HasPrefix(d.result.Error, "app web: validate /usr/bin/check fail: exit status 1; nothing was changed:\n    in ") {
-		t.Errorf("error %q; want the command, why and its output", d.result.Error)
+	if !strings.HasPrefix(d.result.Message(), "app web: validate /usr/bin/check fail: exit status 1; nothing was changed:\n    in ") {
+		t.Errorf("error %q; want the command, why and its output", d.result.Message())
 	}
 	if j := h.journal(); j[len(j)-1].Outcome != wire.RolledBack || !strings.Contains(j[len(j)-1].Error, "validate /usr/bin/check fail") {
 		t.Errorf("journal %+v", j[len(j)-1])

@@ -394,7 +394,7 @@ func (h *testHost) deployWith(opts Options, as apps) deployment {
 func (d deployment) mustSucceed(t *testing.T) deployment {
 	t.Helper()
 	if d.result.Outcome != wire.Deployed {
-		t.Fatalf("deploy failed: %s", d.result.Error)
+		t.Fatalf("deploy failed: %s", d.result.Message())
 	}
 	return d
 }

@@ -8,13 +8,36 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
+	"github.com/deptool/deptool/store"
 )
 
-// JournalEntry is one line of journal.jsonl: one apply on the host.
-type JournalEntry = wire.JournalEntry
+// JournalEntry is one line of journal.jsonl: one apply on the host. The
+// journal is a stored format (version 1), read back by every later agent
+// on the host, so it is its own type, apart from wire.JournalEntry, the
+// message that carries it to the operator: renaming a field of one does
+// not silently change the other. Their fields are the same, so each
+// converts to the other, and a field added to one only compiles once the
+// other has it too. TestHostJournalFormat pins the fields and reads a
+// journal as the previous release wrote it.
+type JournalEntry struct {
+	Time     time.Time    `json:"time"`
+	Operator string       `json:"operator"`
+	Deploy   store.ID     `json:"deploy"`
+	From     store.ID     `json:"from"`
+	To       store.ID     `json:"to"`
+	Outcome  wire.Outcome `json:"outcome"`
+	// Error is why the apply failed or was rolled back, and for a failed
+	// rollback, after "; rollback: ", why the rollback failed.
+	Error string `json:"error,omitempty"`
+	// RollbackError is why the rollback failed.
+	RollbackError string   `json:"rollback_error,omitempty"`
+	FailedUnits   []string `json:"failed_units,omitempty"`
+	FailedChecks  []string `json:"failed_checks,omitempty"`
+}
 
 // appendJournal adds one line and syncs it: the journal is the host's own
 // audit trail and must survive the crash that follows. A file that does not
@@ -97,8 +120,9 @@ func (s *session) journal(req *wire.JournalRequest) (*wire.JournalReply, error) 
 	if req.Limit > 0 && len(entries) > req.Limit {
 		entries = entries[:req.Limit]
 	}
-	if entries == nil {
-		entries = []JournalEntry{}
+	reply := &wire.JournalReply{Entries: make([]wire.JournalEntry, len(entries)), Warnings: warnings}
+	for i, e := range entries {
+		reply.Entries[i] = wire.JournalEntry(e)
 	}
-	return &wire.JournalReply{Entries: entries, Warnings: warnings}, nil
+	return reply, nil
 }

@@ -24,11 +24,11 @@ func TestLinkThroughASymlinkedParentIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := h.deploy(apps{"app": {"app.conf": "x\n", "manifest.json": manifest(map[string]string{"/tmp/cfg/app.conf": "app.conf"})}})
-	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "/tmp/cfg is a symlink, and deptool does not follow links it did not make") {
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Message(), "/tmp/cfg is a symlink, and deptool does not follow links it did not make") {
 		t.Fatalf("result %+v", d.result)
 	}
-	if !strings.Contains(d.result.Error, "nothing was changed on the host") {
-		t.Errorf("refused after changing something: %s", d.result.Error)
+	if !strings.Contains(d.result.Message(), "nothing was changed on the host") {
+		t.Errorf("refused after changing something: %s", d.result.Message())
 	}
 	if h.exists("/root/app.conf") {
 		t.Error("/root/app.conf was created through the symlink")
@@ -36,7 +36,7 @@ func TestLinkThroughASymlinkedParentIsRefused(t *testing.T) {
 
 	// Also where the link is further down, under directories to create.
 	d = h.deploy(apps{"app": {"app.conf": "x\n", "manifest.json": manifest(map[string]string{"/tmp/cfg/sub/app.conf": "app.conf"})}})
-	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "/tmp/cfg is a symlink") || h.exists("/root/sub") {
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Message(), "/tmp/cfg is a symlink") || h.exists("/root/sub") {
 		t.Fatalf("result %+v", d.result)
 	}
 }
@@ -143,7 +143,7 @@ func TestReplacedLinkIsNoticed(t *testing.T) {
 	}
 	h.write("/etc/other.conf", "local edit\n", 0o644)
 	d = h.deploy(apps{"app": {"app.conf": "v3\n", "other.conf": "o\n", "manifest.json": m}})
-	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Error, "symlink /etc/other.conf: a different file is already there") {
+	if d.result.Outcome != wire.Failed || !strings.Contains(d.result.Message(), "symlink /etc/other.conf: a different file is already there") {
 		t.Fatalf("result %+v", d.result)
 	}
 	if got := h.read("/etc/app.conf"); got != "v2\n" {

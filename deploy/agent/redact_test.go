@@ -23,7 +23,7 @@ func TestSecretsRedactedFromWhatLeavesTheHost(t *testing.T) {
 	app["manifest.json"] = `{"systemd": {"units_enabled": ["web.service"]}, "validate": [["/bin/cat", "echo.json"], ["/bin/cat", "db.password", "fail"]]}`
 	d := h.deploy(apps{"web": app})
 	if d.result.Outcome != wire.RolledBack {
-		t.Fatalf("outcome %s (%s), want rolled back by the failed validation", d.result.Outcome, d.result.Error)
+		t.Fatalf("outcome %s (%s), want rolled back by the failed validation", d.result.Outcome, d.result.Message())
 	}
 	sent, err := json.Marshal(struct {
 		R wire.Result
@@ -47,8 +47,8 @@ func TestSecretsRedactedFromWhatLeavesTheHost(t *testing.T) {
 	if !strings.Contains(out, "[secret web/db.password]") {
 		t.Errorf("validation output %q does not name the secret it hides", out)
 	}
-	if !strings.Contains(d.result.Error, "[secret web/db.password]") {
-		t.Errorf("error %q does not name the secret it hides", d.result.Error)
+	if !strings.Contains(d.result.Message(), "[secret web/db.password]") {
+		t.Errorf("error %q does not name the secret it hides", d.result.Message())
 	}
 	if !strings.Contains(string(journal), "[secret web/db.password]") {
 		t.Errorf("journal does not name the secret it hides:\n%s", journal)
@@ -66,7 +66,7 @@ func TestSecretsOfRunningAppsRedacted(t *testing.T) {
 	web := validatedApp("v1\n", "/bin/cat", h.path(appsDir+"/db/current/db.password"), "fail")
 	d := h.deploy(apps{"db": db, "web": web})
 	if d.result.Outcome != wire.RolledBack {
-		t.Fatalf("outcome %s (%s), want rolled back by the failed validation", d.result.Outcome, d.result.Error)
+		t.Fatalf("outcome %s (%s), want rolled back by the failed validation", d.result.Outcome, d.result.Message())
 	}
 	if out := d.result.Validation[0].Output; strings.Contains(out, "running-Secret") || !strings.Contains(out, "[secret db/db.password]") {
 		t.Errorf("validation output %q: want the running app's secret replaced by its name", out)

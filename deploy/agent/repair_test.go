@@ -141,7 +141,7 @@ func TestUnitDisabledByHandIsPutBackBeforeTheApply(t *testing.T) {
 	v3 := maps.Clone(v1)
 	v3["web.conf"] = "3\n"
 	if d := h.deploy(apps{"web": v3}); d.result.Outcome != wire.RolledBack {
-		t.Errorf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Error)
+		t.Errorf("outcome %s (%s), want rolled back", d.result.Outcome, d.result.Message())
 	}
 	if got := h.readlink("/etc/systemd/system/web.service"); got != link {
 		t.Errorf("after the rollback the unit's link is %q, want %q", got, link)
@@ -162,10 +162,10 @@ func TestAReloadThatFailsRollsBack(t *testing.T) {
 	rec.failReload = map[string]bool{"web.service": true}
 	d := h.deploy(apps{"web": sshApp("# v2\n")})
 	if d.result.Outcome != wire.RolledBack {
-		t.Fatalf("outcome %s (%s; rollback: %s), want rolled back", d.result.Outcome, d.result.Error, d.result.RollbackError)
+		t.Fatalf("outcome %s (%s; rollback: %s), want rolled back", d.result.Outcome, d.result.Message(), d.result.RollbackFailure.Text())
 	}
-	if !strings.Contains(d.result.Error, "reload") || !strings.Contains(d.result.Error, "ExecReload= exited 1") {
-		t.Errorf("the reason %q does not name the failed reload", d.result.Error)
+	if !strings.Contains(d.result.Message(), "reload") || !strings.Contains(d.result.Message(), "ExecReload= exited 1") {
+		t.Errorf("the reason %q does not name the failed reload", d.result.Message())
 	}
 	if got := h.read("/etc/ssh/sshd_config.d/deny.conf"); got != "# v1\n" {
 		t.Errorf("the config after the rollback is %q, want v1's", got)

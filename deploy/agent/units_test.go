@@ -309,7 +309,7 @@ func TestUnitsNeedSystemd(t *testing.T) {
 	h := newTestHost(t)
 	d1 := h.deploy(apps{"a": files{"a.conf": "1"}}).mustSucceed(t)
 	d := h.deploy(apps{"a": files{"a.conf": "2", "systemd/a.service": "[Service]\n", "manifest.json": unitManifest([]string{"a.service"}, nil)}})
-	if d.result.Outcome != wire.Failed || !strings.HasPrefix(d.result.Error, "nothing was changed on the host: no systemd to manage units under root") {
+	if d.result.Outcome != wire.Failed || !strings.HasPrefix(d.result.Message(), "nothing was changed on the host: no systemd to manage units under root") {
 		t.Errorf("result %+v", d.result)
 	}
 	if r := h.refs(); r.current != d1.commit || r.target != d1.commit {
@@ -361,7 +361,7 @@ func TestFailingSettleRollsBack(t *testing.T) {
 	rec.fail("web.service", "restarted 2 times during the window", 1)
 	d2 := h.deploy(apps{"web": rbV2})
 	res := d2.result
-	if res.Outcome != wire.RolledBack || res.Error != "unit web.service failed: restarted 2 times during the window" || res.RollbackError != "" {
+	if res.Outcome != wire.RolledBack || res.Message() != "unit web.service failed: restarted 2 times during the window" || res.RollbackFailure.Text() != "" {
 		t.Fatalf("result %+v", res)
 	}
 	wantUnits := []wire.UnitReport{
@@ -406,7 +406,7 @@ func TestFailingSettleRollsBack(t *testing.T) {
 	checkJournal(t, j, []JournalEntry{
 		{Operator: operator, Deploy: d1.deploy, To: d1.commit, Outcome: wire.Deployed},
 		{Operator: operator, Deploy: d2.deploy, From: d1.commit, To: d2.commit,
-			Outcome: wire.RolledBack, Error: res.Error, FailedUnits: []string{"web.service"}},
+			Outcome: wire.RolledBack, Error: res.Message(), FailedUnits: []string{"web.service"}},
 	})
 	if att := h.attempt(); att.Outcome != wire.RolledBack || !att.Undone {
 		t.Errorf("attempt %+v: want rolled back and undone", att)
@@ -432,7 +432,7 @@ func TestNoRollbackEndsFailedAndLeavesHost(t *testing.T) {
 	h.noRollback = true
 	rec.fail("web.service", "not active: failed (exit-code)", 1)
 	d2 := h.deploy(apps{"web": rbV2})
-	if d2.result.Outcome != wire.Failed || d2.result.Error != "unit web.service failed: not active: failed (exit-code)" {
+	if d2.result.Outcome != wire.Failed || d2.result.Message() != "unit web.service failed: not active: failed (exit-code)" {
 		t.Fatalf("result %+v", d2.result)
 	}
 	want := []string{"reload", "enable new.service", "restart new.service", "restart web.service", "settle new.service web.service 0s"}
@@ -476,7 +476,7 @@ func TestFailedRestartRollsBack(t *testing.T) {
 	rec.failRestart["new.service"] = "failed"
 	d := h.deploy(apps{"web": rbV2})
 	res := d.result
-	if res.Outcome != wire.RolledBack || res.Error != `app web: systemd: restart new.service: job did not complete: result "failed"` {
+	if res.Outcome != wire.RolledBack || res.Message() != `app web: systemd: restart new.service: job did not complete: result "failed"` {
 		t.Fatalf("result %+v", res)
 	}
 	if len(res.Units) == 0 || res.Units[0].Unit != "new.service" || !res.Units[0].Failed || len(res.Units[0].Journal) == 0 {
@@ -505,7 +505,7 @@ func TestUnitJobTimeoutRollsBack(t *testing.T) {
 	h.unitTimeout = 2 * time.Minute
 	rec.hang = map[string]int{"new.service": 2} // its restart, then the rollback's stop
 	d := h.deploy(apps{"web": rbV2})
-	if d.result.Outcome != wire.RolledBack || !strings.Contains(d.result.Error, "app web: systemd: restart new.service: job timed out") {
+	if d.result.Outcome != wire.RolledBack || !strings.Contains(d.result.Message(), "app web: systemd: restart new.service: job timed out") {
 		t.Fatalf("result %+v", d.result)
 	}
 	want := []string{
@@ -533,8 +533,8 @@ func TestRollbackFailed(t *testing.T) {
 	rec.fail("web.service", "not active: failed (exit-code)", 2)
 	d2 := h.deploy(apps{"web": rbV2})
 	res := d2.result
-	if res.Outcome != wire.RollbackFailed || res.RollbackError != "unit web.service failed: not active: failed (exit-code)" ||
-		!strings.HasPrefix(res.Error, "unit web.service failed: not active: failed (exit-code); rollback: ") {
+	if res.Outcome != wire.RollbackFailed || res.RollbackFailure.Text() != "unit web.service failed: not active: failed (exit-code)" ||
+		!strings.HasPrefix(res.Message(), "unit web.service failed: not active: failed (exit-code); rollback: ") {
 		t.Fatalf("result %+v", res)
 	}
 	if last := res.Units[len(res.Units)-1]; !last.AfterRollback || !last.Failed || len(last.Journal) == 0 {

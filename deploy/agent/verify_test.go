@@ -111,7 +111,7 @@ func TestSignedDeployApplies(t *testing.T) {
 	h := signedHost(t, authorizedLine("", key.PublicKey()))
 	_, res, err := h.signedDeploy(key, v("v1"), nil)
 	if err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("signed deploy: %v %s", err, res.Error)
+		t.Fatalf("signed deploy: %v %s", err, res.Message())
 	}
 	if got := h.read(stateDir + "/apps/nginx/current/nginx.conf"); got != "v1" {
 		t.Errorf("nginx.conf = %q", got)
@@ -128,7 +128,7 @@ func TestUnsignedRefusedAfterSigned(t *testing.T) {
 	key := newKey(t)
 	h := signedHost(t, authorizedLine("", key.PublicKey()))
 	if _, res, err := h.signedDeploy(key, v("v1"), nil); err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("signed deploy: %v %s", err, res.Error)
+		t.Fatalf("signed deploy: %v %s", err, res.Message())
 	}
 	before := h.refs()
 	commit, _, err := h.signedDeploy(nil, v("pwned"), nil)
@@ -149,7 +149,7 @@ func TestUnsignedRefusedAfterSigned(t *testing.T) {
 func TestUnsignedMigration(t *testing.T) {
 	h := signedHost(t)
 	if _, res, err := h.signedDeploy(nil, v("v1"), nil); err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("unsigned deploy to a host that never ran a signed one: %v %s", err, res.Error)
+		t.Fatalf("unsigned deploy to a host that never ran a signed one: %v %s", err, res.Message())
 	}
 	_, _, err := h.signedDeploy(nil, v("v2"), func(r *wire.ApplyRequest) { r.RequireSigned = true })
 	ae := wantAgentError(t, err, wire.CodeBadRequest)
@@ -216,7 +216,7 @@ func TestCertificateAuthoritySigner(t *testing.T) {
 	}
 	h := signedHost(t, authorizedLine("cert-authority", ca.PublicKey()))
 	if _, res, err := h.signedDeploy(cert("ann"), v("v1"), nil); err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("deploy signed with a certificate for ann: %v %s", err, res.Error)
+		t.Fatalf("deploy signed with a certificate for ann: %v %s", err, res.Message())
 	}
 	_, _, err := h.signedDeploy(cert("bob"), v("v2"), nil)
 	ae := wantAgentError(t, err, wire.CodeBadRequest)
@@ -235,13 +235,13 @@ func TestAllowedSignersFileRotation(t *testing.T) {
 	h := signedHost(t, authorizedLine("", old.PublicKey()))
 	h.write(AllowedSignersFile, "ann@laptop "+authorizedLine(`namespaces="git"`, old.PublicKey()), 0o644)
 	if _, res, err := h.signedDeploy(old, v("v1"), nil); err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("deploy by the allowed signer: %v %s", err, res.Error)
+		t.Fatalf("deploy by the allowed signer: %v %s", err, res.Message())
 	}
 	_, _, err := h.signedDeploy(next, v("v2"), nil)
 	wantAgentError(t, err, wire.CodeBadRequest)
 	h.write(AllowedSignersFile, "ann@laptop "+authorizedLine("", next.PublicKey()), 0o644)
 	if _, res, err := h.signedDeploy(next, v("v2"), nil); err != nil || res.Outcome != wire.Deployed {
-		t.Fatalf("deploy by the rotated-in signer: %v %s", err, res.Error)
+		t.Fatalf("deploy by the rotated-in signer: %v %s", err, res.Message())
 	}
 	_, _, err = h.signedDeploy(old, v("v3"), nil)
 	wantAgentError(t, err, wire.CodeBadRequest)

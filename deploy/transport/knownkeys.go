@@ -76,14 +76,14 @@ func (k *KnownHosts) db(h *hop) (*skh.HostKeyDB, error) {
 		if _, err := os.Stat(f); err == nil {
 			files = append(files, f)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
+			return nil, fmt.Errorf("known hosts: %w", err) // the caller names the host
 		}
 	}
 	var db *skh.HostKeyDB
 	if len(files) > 0 {
 		var err error
 		if db, err = skh.NewDB(files...); err != nil {
-			return nil, fmt.Errorf("host %s: known hosts: %w", h.Alias, err)
+			return nil, fmt.Errorf("known hosts: %w", err) // the caller names the host
 		}
 	}
 	k.dbs[key] = db

@@ -2,13 +2,6 @@ package wire
 
 import "github.com/deptool/deptool/store"
 
-// Message types of `deptool check`: how far a host has drifted from what
-// it last applied, and its health checks, without changing anything.
-const (
-	TypeDrift   Type = "drift"
-	TypeDriftOK Type = "drift_ok"
-)
-
 // DriftRequest asks the agent to compare the host with its current host
 // commit and to run every app's health checks. It needs a hello, not the
 // lock: nothing changes.
@@ -46,10 +39,5 @@ type Drift struct {
 	What string `json:"what"` // e.g. "changed on the host"
 }
 
-func (*DriftRequest) Type() Type { return TypeDrift }
-func (*DriftReply) Type() Type   { return TypeDriftOK }
-
-func init() {
-	registry[TypeDrift] = func() Message { return new(DriftRequest) }
-	registry[TypeDriftOK] = func() Message { return new(DriftReply) }
-}
+func (*DriftRequest) Type() Type { return "drift" }
+func (*DriftReply) Type() Type   { return "drift_ok" }

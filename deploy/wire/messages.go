@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/deptool/deptool/diff"
@@ -12,33 +13,9 @@ import (
 // Ids in messages are store.IDs, which travel as hex, so a captured
 // session reads like git output.
 
-// Type names a message on the wire.
+// Type names a message on the wire. Each message spells its own, once, in
+// its Type method; the registry below lists the messages.
 type Type string
-
-// Message types.
-const (
-	TypeHello     Type = "hello"
-	TypeHelloOK   Type = "hello_ok"
-	TypeLock      Type = "lock"
-	TypeLocked    Type = "locked"
-	TypeObjects   Type = "objects"
-	TypeObjectsOK Type = "objects_ok"
-	TypeApply     Type = "apply"
-	TypeProgress  Type = "progress"
-	TypeAwait     Type = "await_confirm"
-	TypeResult    Type = "result"
-	TypeFetch     Type = "fetch"
-	TypeFetchOK   Type = "fetch_ok"
-	TypePing      Type = "ping"
-	TypePong      Type = "pong"
-	TypeBye       Type = "bye"
-	TypeByeOK     Type = "bye_ok"
-	TypeJournal   Type = "journal"
-	TypeJournalOK Type = "journal_ok"
-	TypeConfirm   Type = "confirm"
-	TypeConfirmed Type = "confirmed"
-	TypeError     Type = "error"
-)
 
 // Message is anything that travels in a message frame.
 type Message interface{ Type() Type }
@@ -151,8 +128,9 @@ type AwaitConfirm struct {
 	Deadline time.Time `json:"deadline"`
 }
 
-// Outcome is how an apply ended, as the journal records it. The spellings
-// are package deploy's, so the host journal, the store's notes and every
+// Outcome is how an apply ended, as the journal records it. Package deploy
+// uses this type and adds the outcomes only the operator sees
+// (unreachable, busy...), so the host journal, the store's notes and every
 // output say an outcome the same way.
 type Outcome string
 
@@ -190,14 +168,11 @@ func (o *Outcome) UnmarshalText(b []byte) error {
 // consistent and says what happened.
 type Result struct {
 	Outcome Outcome `json:"outcome"`
-	// Error is why the apply failed (for RolledBack, why it was rolled
-	// back); for RollbackFailed it also says why the rollback failed.
-	Error string `json:"error,omitempty"`
-	// RollbackError is why the rollback failed, for RollbackFailed.
-	RollbackError string `json:"rollback_error,omitempty"`
-	// Unconfirmed says the apply failed because no confirmation came in
-	// time (see ApplyRequest.ConfirmTimeout).
-	Unconfirmed bool `json:"unconfirmed,omitempty"`
+	// Failure is why the apply failed (for RolledBack, why it was rolled
+	// back); nil for Deployed.
+	Failure *Failure `json:"error,omitempty"`
+	// RollbackFailure is why the rollback failed, for RollbackFailed.
+	RollbackFailure *Failure `json:"rollback_error,omitempty"`
 	// Current and Target are the host's refs after the apply. After a
 	// rollback, current is still the commit the host ran before and
 	// target the commit attempted.
@@ -259,13 +234,40 @@ func (r Result) Err() error {
 	if r.Outcome == Deployed {
 		return nil
 	}
-	return &ApplyError{Msg: r.Error}
+	return &ApplyError{Failure: r.Failure, Rollback: r.RollbackFailure}
 }
 
-// ApplyError is an apply that failed on the host.
-type ApplyError struct{ Msg string }
+// Message is the failure as one line, as the journal and the operator say
+// it: why the apply failed, then "; rollback: " and why the rollback did;
+// empty when the apply succeeded.
+func (r Result) Message() string {
+	if err := r.Err(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
 
-func (e *ApplyError) Error() string { return e.Msg }
+// ApplyError is an apply that failed on the host. errors.As finds its
+// Failure, whose Code says what failed.
+type ApplyError struct {
+	Failure  *Failure
+	Rollback *Failure // nil unless the rollback failed too
+}
+
+func (e *ApplyError) Error() string {
+	msg := e.Failure.Text()
+	if e.Rollback != nil && (e.Failure == nil || e.Failure.Code != FailText) {
+		msg += "; rollback: " + e.Rollback.Message
+	}
+	return msg
+}
+
+func (e *ApplyError) Unwrap() error {
+	if e.Failure == nil {
+		return nil
+	}
+	return e.Failure
+}
 
 // FetchRequest asks for the host's current commit and everything
 // reachable from it.
@@ -308,7 +310,8 @@ type JournalReply struct {
 }
 
 // JournalEntry is one apply on a host, as the host's journal records it,
-// whichever store it came from.
+// whichever store it came from. The journal on disk is the agent's own
+// type (agent.JournalEntry), with the same fields.
 type JournalEntry struct {
 	Time     time.Time `json:"time"`
 	Operator string    `json:"operator"`
@@ -361,50 +364,56 @@ const (
 	AwaitingConfirmation = "awaiting confirmation"
 )
 
-func (*HelloRequest) Type() Type   { return TypeHello }
-func (*HelloReply) Type() Type     { return TypeHelloOK }
-func (*LockRequest) Type() Type    { return TypeLock }
-func (*LockReply) Type() Type      { return TypeLocked }
-func (*ObjectsRequest) Type() Type { return TypeObjects }
-func (*ObjectsReply) Type() Type   { return TypeObjectsOK }
-func (*ApplyRequest) Type() Type   { return TypeApply }
-func (*Progress) Type() Type       { return TypeProgress }
-func (*AwaitConfirm) Type() Type   { return TypeAwait }
-func (*Result) Type() Type         { return TypeResult }
-func (*FetchRequest) Type() Type   { return TypeFetch }
-func (*FetchReply) Type() Type     { return TypeFetchOK }
-func (*Ping) Type() Type           { return TypePing }
-func (*Pong) Type() Type           { return TypePong }
-func (*Bye) Type() Type            { return TypeBye }
-func (*ByeReply) Type() Type       { return TypeByeOK }
-func (*AgentError) Type() Type     { return TypeError }
-func (*JournalRequest) Type() Type { return TypeJournal }
-func (*JournalReply) Type() Type   { return TypeJournalOK }
-func (*ConfirmRequest) Type() Type { return TypeConfirm }
-func (*ConfirmReply) Type() Type   { return TypeConfirmed }
+func (*HelloRequest) Type() Type   { return "hello" }
+func (*HelloReply) Type() Type     { return "hello_ok" }
+func (*LockRequest) Type() Type    { return "lock" }
+func (*LockReply) Type() Type      { return "locked" }
+func (*ObjectsRequest) Type() Type { return "objects" }
+func (*ObjectsReply) Type() Type   { return "objects_ok" }
+func (*ApplyRequest) Type() Type   { return "apply" }
+func (*Progress) Type() Type       { return "progress" }
+func (*AwaitConfirm) Type() Type   { return "await_confirm" }
+func (*Result) Type() Type         { return "result" }
+func (*FetchRequest) Type() Type   { return "fetch" }
+func (*FetchReply) Type() Type     { return "fetch_ok" }
+func (*Ping) Type() Type           { return "ping" }
+func (*Pong) Type() Type           { return "pong" }
+func (*Bye) Type() Type            { return "bye" }
+func (*ByeReply) Type() Type       { return "bye_ok" }
+func (*AgentError) Type() Type     { return "error" }
+func (*JournalRequest) Type() Type { return "journal" }
+func (*JournalReply) Type() Type   { return "journal_ok" }
+func (*ConfirmRequest) Type() Type { return "confirm" }
+func (*ConfirmReply) Type() Type   { return "confirmed" }
 
-var registry = map[Type]func() Message{
-	TypeHello:     func() Message { return new(HelloRequest) },
-	TypeHelloOK:   func() Message { return new(HelloReply) },
-	TypeLock:      func() Message { return new(LockRequest) },
-	TypeLocked:    func() Message { return new(LockReply) },
-	TypeObjects:   func() Message { return new(ObjectsRequest) },
-	TypeObjectsOK: func() Message { return new(ObjectsReply) },
-	TypeApply:     func() Message { return new(ApplyRequest) },
-	TypeProgress:  func() Message { return new(Progress) },
-	TypeAwait:     func() Message { return new(AwaitConfirm) },
-	TypeResult:    func() Message { return new(Result) },
-	TypeFetch:     func() Message { return new(FetchRequest) },
-	TypeFetchOK:   func() Message { return new(FetchReply) },
-	TypePing:      func() Message { return new(Ping) },
-	TypePong:      func() Message { return new(Pong) },
-	TypeBye:       func() Message { return new(Bye) },
-	TypeByeOK:     func() Message { return new(ByeReply) },
-	TypeError:     func() Message { return new(AgentError) },
-	TypeJournal:   func() Message { return new(JournalRequest) },
-	TypeJournalOK: func() Message { return new(JournalReply) },
-	TypeConfirm:   func() Message { return new(ConfirmRequest) },
-	TypeConfirmed: func() Message { return new(ConfirmReply) },
+// registry makes an empty message of each type, for DecodeMessage. A new
+// message is a type with a Type method, listed here.
+var registry = index(
+	new(HelloRequest), new(HelloReply),
+	new(LockRequest), new(LockReply),
+	new(ObjectsRequest), new(ObjectsReply),
+	new(ApplyRequest), new(Progress), new(AwaitConfirm), new(Result),
+	new(FetchRequest), new(FetchReply),
+	new(Ping), new(Pong),
+	new(Bye), new(ByeReply),
+	new(JournalRequest), new(JournalReply),
+	new(ConfirmRequest), new(ConfirmReply),
+	new(DriftRequest), new(DriftReply),
+	new(AgentError),
+)
+
+// index maps each message's type to a maker of empty ones; two messages
+// of one type are a mistake found at start.
+func index(ms ...Message) map[Type]func() Message {
+	r := map[Type]func() Message{}
+	for _, m := range ms {
+		if _, dup := r[m.Type()]; dup {
+			panic("wire: two messages of type " + string(m.Type()))
+		}
+		t := reflect.TypeOf(m).Elem()
+		r[m.Type()] = func() Message { return reflect.New(t).Interface().(Message) }
+	}
+	return r
 }
 
 type envelope struct {

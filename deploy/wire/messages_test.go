@@ -1,7 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +36,9 @@ func TestMessagesRoundTrip(t *testing.T) {
 				Symlinks: []diff.SymlinkStep{{Op: diff.Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
 		}},
 		&Progress{Step: "checkout", App: "nginx", Detail: "aaaaaaaaaaaa"},
-		&Result{Outcome: Failed, Error: "app nginx: checkout: boom", Current: idA, Target: idB},
+		&Result{Outcome: Failed, Failure: &Failure{Code: FailStep, Step: "checkout", App: "nginx", Message: "app nginx: checkout: boom"}, Current: idA, Target: idB},
+		&Result{Outcome: RollbackFailed, Failure: &Failure{Code: FailUnit, Step: "settle", App: "nginx", Unit: "nginx.service", Message: "unit nginx.service failed"},
+			RollbackFailure: &Failure{Code: FailRollback, Step: "rollback", Message: "stop nginx.service: timeout"}},
 		&FetchRequest{},
 		&FetchReply{Current: idA},
 		&Ping{Seq: 7},
@@ -101,8 +107,42 @@ func TestResultErr(t *testing.T) {
 	if err := (Result{Outcome: Deployed}).Err(); err != nil {
 		t.Errorf("deployed: %v", err)
 	}
-	if err := (Result{Outcome: Failed, Error: "app x: boom"}).Err(); err == nil || err.Error() != "app x: boom" {
+	if err := (Result{Outcome: Failed, Failure: &Failure{Code: FailStep, Message: "app x: boom"}}).Err(); err == nil || err.Error() != "app x: boom" {
 		t.Errorf("failed: %v", err)
+	}
+	err := Result{Outcome: RollbackFailed, Failure: &Failure{Code: FailUnit, Unit: "a.service", Message: "unit a.service failed"},
+		RollbackFailure: &Failure{Code: FailRollback, Message: "stop a.service: timeout"}}.Err()
+	if want := "unit a.service failed; rollback: stop a.service: timeout"; err == nil || err.Error() != want {
+		t.Errorf("rollback failed: %v, want %q", err, want)
+	}
+	var f *Failure
+	if !errors.As(err, &f) || f.Code != FailUnit || f.Unit != "a.service" {
+		t.Errorf("errors.As finds %+v, want the unit's failure", f)
+	}
+}
+
+// An agent from before typed failures sent its failure as strings, the
+// rollback's glued to the apply's: the operator still shows them, once.
+func TestResultFromAnAgentBeforeTypedFailures(t *testing.T) {
+	for file, want := range map[string]string{
+		"testdata/result-strings.v0.json":             "unit web.service failed: exit-code; rollback: stop web.service: timeout",
+		"testdata/result-unconfirmed-strings.v0.json": "not confirmed within 30s",
+	} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := DecodeMessage(bytes.TrimSpace(data))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		res := m.(*Result)
+		if got := res.Message(); got != want {
+			t.Errorf("%s: message %q, want %q", file, got, want)
+		}
+		if res.Failure.Code != FailText {
+			t.Errorf("%s: code %q, want %q", file, res.Failure.Code, FailText)
+		}
 	}
 }
 
@@ -131,5 +171,26 @@ func TestOldOutcomeSpellingsRead(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"outcome":"rollback_failed"}`), &e); err != nil || e.Outcome != RollbackFailed {
 		t.Fatalf("rollback_failed read as %q (%v), want %q", e.Outcome, err, RollbackFailed)
+	}
+}
+
+// Every message decodes into its own type, under the name it sends.
+func TestRegistryMakesEachMessageOfItsType(t *testing.T) {
+	if len(registry) != 23 {
+		t.Errorf("%d message types, want 23", len(registry))
+	}
+	for typ, mk := range registry {
+		m := mk()
+		if m.Type() != typ {
+			t.Errorf("type %q makes a %T, of type %q", typ, m, m.Type())
+		}
+		payload, err := EncodeMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := DecodeMessage(payload)
+		if err != nil || reflect.TypeOf(got) != reflect.TypeOf(m) {
+			t.Errorf("%s decodes to %T, %v", typ, got, err)
+		}
 	}
 }
