@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func signer(t *testing.T, name string, s ssh.Signer) AllowedSigner {
+	t.Helper()
+	a, err := NewAllowedSigner(name, s.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func changeSigners(t *testing.T, s *Store, by ssh.Signer, list ...AllowedSigner) ID {
+	t.Helper()
+	id, err := s.ChangeSigners(list, "signers\n", SignerFunc(by), by.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func fingerprints(t *testing.T, s *Store) []string {
+	t.Helper()
+	list, _, _, err := s.TeamSigners()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range list {
+		out = append(out, a.Fingerprint())
+	}
+	return out
+}
+
+// gitInput runs git on the Git directory dir with input on its stdin, as
+// someone with write access to the remote and no deptool would.
+func gitInput(t *testing.T, dir, input string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"--git-dir", dir, "-c", "user.name=mallory", "-c", "user.email=mallory@evil"}, args...)...)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// forgeSigners moves the remote's signers to a commit on top of what it
+// holds, listing keys, made with plain git, signed with keyFile unless
+// it is "".
+func forgeSigners(t *testing.T, remote string, list []AllowedSigner, keyFile string) string {
+	t.Helper()
+	tip := gitIn(t, remote, "rev-parse", SignersRef.String())
+	blob := gitInput(t, remote, string(FormatAllowedSigners(list)), "hash-object", "-w", "--stdin")
+	tree := gitInput(t, remote, "100644 blob "+blob+"\t"+AllowedSignersName+"\n", "mktree")
+	args := []string{"commit-tree", tree, "-p", tip, "-m", "add a signer"}
+	if keyFile != "" {
+		args = append([]string{"-c", "gpg.format=ssh", "-c", "user.signingKey=" + keyFile}, append(args, "-S")...)
+	}
+	commit := gitInput(t, remote, "", args...)
+	gitIn(t, remote, "update-ref", SignersRef.String(), commit)
+	return commit
+}
+
+// The team's signers travel through the remote: a clone takes the list
+// the first time it sees one, and then only changes signed by a key the
+// list before allows. A change pushed with plain git, unsigned or signed
+// by a key the list does not hold, is refused once, and the store keeps
+// trusting its own; a rotation made by a signer is taken.
+func TestSignersChangesVerifyAlongTheChain(t *testing.T) {
+	ctx := context.Background()
+	remote := bareRemote(t)
+	ann, bob, mallory := testSigner(t, "ed25519"), testSigner(t, "ed25519"), testSigner(t, "ecdsa")
+	a, b := initStore(t), initStore(t)
+	start := changeSigners(t, a, ann, signer(t, "ann@laptop", ann))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Fetch(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Signers.Taken != start || !res.Signers.First || res.Signers.Refused != nil {
+		t.Fatalf("the first fetch of the signers: %+v, want %s taken as the chain's start", res.Signers, start.Short())
+	}
+	want := []string{ssh.FingerprintSHA256(ann.PublicKey())}
+	if got := fingerprints(t, b); strings.Join(got, ",") != want[0] {
+		t.Fatalf("b trusts %v, want %v", got, want)
+	}
+
+	// Forged with plain git: an unsigned commit adding mallory.
+	forged := forgeSigners(t, remote, []AllowedSigner{signer(t, "ann@laptop", ann), signer(t, "mallory@evil", mallory)}, "")
+	res, err = b.Fetch(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Signers.Refused; r == nil || r.Commit.String() != forged || !strings.Contains(r.Error(), "is unsigned") {
+		t.Fatalf("a forged unsigned change: %+v, want it refused as unsigned", res.Signers)
+	}
+	if got := fingerprints(t, b); strings.Join(got, ",") != want[0] {
+		t.Fatalf("after the forgery b trusts %v, want %v", got, want)
+	}
+	keys, err := b.AllowedSigners()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("b's allowed signers: %v, %v", keys, err)
+	}
+	// Reported once: the next fetch of the same commit says nothing, and
+	// a push does not overwrite the remote's, which the team settles.
+	if res, err = b.Sync(ctx, remote); err != nil || res.Signers != (SignersNews{}) {
+		t.Fatalf("the second exchange: %+v, %v; want nothing new", res.Signers, err)
+	}
+	if got := gitIn(t, remote, "rev-parse", SignersRef.String()); got != forged {
+		t.Fatalf("b's push moved the remote's signers to %s", got)
+	}
+
+	// Signed, by mallory's own key (stock git, ssh-keygen): refused,
+	// naming the key.
+	if _, err := exec.LookPath("ssh-keygen"); err == nil {
+		gitIn(t, remote, "update-ref", SignersRef.String(), start.String())
+		var keyFile string
+		mallory, keyFile = keyFileSigner(t)
+		forged = forgeSigners(t, remote, []AllowedSigner{signer(t, "ann@laptop", ann), signer(t, "mallory@evil", mallory)}, keyFile)
+		if out := gitIn(t, remote, "cat-file", "commit", forged); !strings.Contains(out, "BEGIN SSH SIGNATURE") {
+			t.Fatalf("git did not sign the forgery:\n%s", out)
+		}
+		res, err = b.Fetch(ctx, remote)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res.Signers.Refused; r == nil || !strings.Contains(r.Error(), "signed by "+ssh.FingerprintSHA256(mallory.PublicKey())) {
+			t.Fatalf("a change signed by mallory: %+v, want it refused naming mallory's key", res.Signers)
+		}
+	}
+
+	// The team puts its list back; ann rotates herself out for bob.
+	gitIn(t, remote, "update-ref", SignersRef.String(), start.String())
+	if _, err := a.Fetch(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	changeSigners(t, a, ann, signer(t, "ann@laptop", ann), signer(t, "bob@laptop", bob))
+	rotated := changeSigners(t, a, bob, signer(t, "bob@laptop", bob))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = b.Fetch(ctx, remote); err != nil || res.Signers.Taken != rotated || res.Signers.First {
+		t.Fatalf("the rotation: %+v, %v; want %s taken", res.Signers, err, rotated.Short())
+	}
+	if got := fingerprints(t, b); strings.Join(got, ",") != ssh.FingerprintSHA256(bob.PublicKey()) {
+		t.Fatalf("after the rotation b trusts %v, want bob's key alone", got)
+	}
+	// ann, no longer a signer, cannot sign a change any more.
+	if _, err := a.ChangeSigners([]AllowedSigner{signer(t, "ann@laptop", ann)}, "back\n", SignerFunc(ann), ann.PublicKey()); err == nil ||
+		!strings.Contains(err.Error(), "not one of the team's signers") {
+		t.Fatalf("a change signed by a removed key: %v", err)
+	}
+	// Nor through the remote.
+	c, err := b.writeSignedCommit(mustTreeOf(t, b, rotated), []ID{rotated}, "back\n", "ann@laptop", b.now(), SignerFunc(ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushed past the checks a deptool push makes, as from elsewhere.
+	if err := b.push(ctx, remote, []refUpdate{{name: "deptool/signers", from: rotated, to: c}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = a.Fetch(ctx, remote); err != nil || res.Signers.Refused == nil ||
+		!strings.Contains(res.Signers.Refused.Why, "signed by "+ssh.FingerprintSHA256(ann.PublicKey())+", which the list this store trusts does not allow") {
+		t.Fatalf("a change by a removed signer: %+v, %v", res.Signers, err)
+	}
+	// Stock git verifies the chain with the file the store writes.
+	if _, err := exec.LookPath("ssh-keygen"); err == nil {
+		out, err := exec.Command("git", "--git-dir", b.Path(), "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+filepath.Join(b.Path(), AllowedSignersName),
+			"verify-commit", rotated.String()).CombinedOutput()
+		if err != nil {
+			t.Errorf("git verify-commit %s: %v\n%s", rotated.Short(), err, out)
+		}
+	}
+	gitIn(t, remote, "fsck", "--strict")
+}
+
+func mustTreeOf(t *testing.T, s *Store, id ID) ID {
+	t.Helper()
+	info, err := s.CommitInfo(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Tree
+}
+
+// keyFileSigner makes a key with ssh-keygen: its signer, and its file
+// for stock git to sign with.
+func keyFileSigner(t *testing.T) (ssh.Signer, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "id")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path
+}
