@@ -320,24 +320,29 @@ func (s *Store) SigningKeyConfig() (string, error) { return s.Config("signingkey
 const AllowedSignersName = "allowed_signers"
 
 // AllowedSigners reads the keys the operator trusts to have signed
-// deploys: the team's (SignersRef) when the store keeps them, else the
-// store's own allowed_signers file (stores from before the list
-// travelled); none in a store with neither.
+// deploys (see Signers).
 func (s *Store) AllowedSigners() ([]ssh.PublicKey, error) {
-	list, _, ok, err := s.TeamSigners()
+	list, err := s.Signers()
 	if err != nil {
 		return nil, err
-	}
-	if !ok {
-		if list, err = s.localSigners(); err != nil {
-			return nil, err
-		}
 	}
 	keys := make([]ssh.PublicKey, len(list))
 	for i, a := range list {
 		keys[i] = a.Key
 	}
 	return keys, nil
+}
+
+// Signers is whom the operator trusts to have signed deploys: the team's
+// list (SignersRef) when the store keeps one, else the store's own
+// allowed_signers file (stores from before the list travelled); none in
+// a store with neither.
+func (s *Store) Signers() ([]AllowedSigner, error) {
+	list, _, ok, err := s.TeamSigners()
+	if err != nil || ok {
+		return list, err
+	}
+	return s.localSigners()
 }
 
 // AddAllowedSigner adds key, as principal, to the store's trusted signers.

@@ -87,6 +87,7 @@ func exchangeRemote(cmd *cobra.Command, s *store.Store, locked, push bool) (url 
 	if res.Merged {
 		fmt.Fprintln(cmd.ErrOrStderr(), "deptool: merged the deploys other clones of this store recorded")
 	}
+	reportSigners(cmd, s, url, res.Signers)
 	return url, true
 }
 
@@ -143,7 +144,7 @@ func cloneDir(url string) string {
 // trustedLine names the fingerprints a store trusts to sign deploys.
 func trustedLine(keys []ssh.PublicKey, file string) string {
 	if len(keys) == 0 {
-		return fmt.Sprintf("Trusted signers: none yet, so fetched deploys are not verified: add the team's keys to %s (see docs/security.md).", file)
+		return fmt.Sprintf("Trusted signers: none yet, so fetched deploys are not verified: start the team's list with 'deptool signers add KEY', or add keys to %s (see docs/security.md).", file)
 	}
 	fps := make([]string, len(keys))
 	for i, k := range keys {
@@ -202,9 +203,17 @@ reaches: a path, file://, ssh://.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*remoteTimeout)
 			defer cancel()
-			if _, err := s.Fetch(ctx, url); err != nil {
+			res, err := s.Fetch(ctx, url)
+			if err != nil {
 				os.RemoveAll(made)
 				return err
+			}
+			// The chain of trust starts here, with the team's list as
+			// the remote holds it: taken only if each change in it is
+			// signed by a signer of the list before.
+			if r := res.Signers.Refused; r != nil {
+				os.RemoveAll(made)
+				return fmt.Errorf("the remote's signers do not verify, so nothing was cloned: %v\nwhoever can push to %s changed them without a signer's key: ask the team which list to trust", r, url)
 			}
 			// The team's default cluster, unless --cluster names another.
 			if !cmd.Flags().Changed("cluster") {
@@ -231,14 +240,21 @@ reaches: a path, file://, ssh://.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Cloned %s into '%s': %d deploys, %d hosts. Cluster directory '%s'.\n", url, path, len(hist), len(hosts), filepath.Join(dir, cluster))
-			// The allowed signers do not travel with the store yet
-			// (issue 27): say what this clone trusts, so that no one
-			// takes its history for verified.
-			keys, err := s.AllowedSigners()
+			// Say whom this clone trusts, so that no one takes its
+			// history for verified unawares.
+			list, tip, ok, err := s.TeamSigners()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), trustedLine(keys, filepath.Join(path, store.AllowedSignersName)))
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), trustedLine(nil, filepath.Join(path, store.AllowedSignersName)))
+				return nil
+			}
+			// The team signs: so does this clone.
+			if err := s.SetRequireSignatures(true); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Took the team's signers (%s at %s) on first sight: check these fingerprints with the team.\n%s\n", store.SignersRef, tip.Short(), signersLine(list))
 			return nil
 		},
 	}
