@@ -317,6 +317,7 @@ func (s *Store) verifySignersChain(from, to ID, anchor []AllowedSigner) error {
 		}
 		c = info.Parents[0]
 	}
+	var prev []AllowedSigner // the list before c, read once
 	for i := len(chain) - 1; i >= 0; i-- {
 		c := chain[i]
 		list, err := s.signersAt(c)
@@ -329,10 +330,7 @@ func (s *Store) verifySignersChain(from, to ID, anchor []AllowedSigner) error {
 		allowed, by := anchor, "this store's "+AllowedSignersName
 		switch {
 		case i+1 < len(chain):
-			allowed, by = nil, "the list before it"
-			if allowed, err = s.signersAt(chain[i+1]); err != nil {
-				return err
-			}
+			allowed, by = prev, "the list before it"
 		case !from.IsZero():
 			allowed, by = nil, "the list this store trusts"
 			if allowed, err = s.signersAt(from); err != nil {
@@ -341,6 +339,7 @@ func (s *Store) verifySignersChain(from, to ID, anchor []AllowedSigner) error {
 		case len(anchor) == 0:
 			allowed, by = list, "its own list"
 		}
+		prev = list
 		pub, err := s.CommitSignature(c)
 		if err != nil {
 			return refuse("commit %s: %v", c.Short(), err)

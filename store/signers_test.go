@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -213,4 +214,32 @@ func keyFileSigner(t *testing.T) (ssh.Signer, string) {
 		t.Fatal(err)
 	}
 	return s, path
+}
+
+// BenchmarkSignersChain is what a first clone pays to take a list that
+// changed 100 times: each change's signature checked against the list
+// before it. Later fetches pay only for the changes they bring.
+func BenchmarkSignersChain(b *testing.B) {
+	s := initStore(b)
+	key := testSigner(b, "ed25519")
+	me, err := NewAllowedSigner("ann@laptop", key.PublicKey())
+	if err != nil {
+		b.Fatal(err)
+	}
+	list := []AllowedSigner{me}
+	for i := range 100 {
+		k := testSigner(b, "ed25519")
+		a, _ := NewAllowedSigner(fmt.Sprintf("op%d@ci", i), k.PublicKey())
+		list = append(list, a)
+		if _, err := s.ChangeSigners(list, "signers\n", SignerFunc(key), key.PublicKey()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	tip, _, _ := s.ref(SignersRef)
+	b.ResetTimer()
+	for range b.N {
+		if err := s.verifySignersChain(ZeroID, tip, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
