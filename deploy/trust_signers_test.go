@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"crypto/rand"
+	"golang.org/x/crypto/ssh"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -76,5 +78,36 @@ func TestAFreshCloneJudgesByTheTeamsSigners(t *testing.T) {
 	}
 	if len(entries) != 1 || entries[0].Commit != good {
 		t.Errorf("the clone offers %v; want only %s", entries, good.Short())
+	}
+}
+
+// The first signed deploy of a store starts its trust with the signing
+// key; when the operator signs with a certificate (as it logs in), the
+// store trusts the certificate's key, so the deploys after it verify
+// (the certificate itself, listed, matched no signature).
+func TestTrustStartedByACertificateTrustsItsKey(t *testing.T) {
+	s, err := store.Init(filepath.Join(t.TempDir(), ".deptool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, user := trustKey(t), trustKey(t)
+	cert := &ssh.Certificate{Key: user.PublicKey(), CertType: ssh.UserCert, ValidPrincipals: []string{"root"}, ValidBefore: ssh.CertTimeInfinity}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewCertSigner(cert, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddAllowedSigner("ann@laptop", signer.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	d := deployed(t, s, "v1", signer, time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
+	tr, err := NewTrust(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := tr.Verify(d); v.Problem != "" {
+		t.Errorf("a deploy signed with the certificate that started the trust: %+v", v)
 	}
 }

@@ -350,6 +350,7 @@ func (s *Store) AddAllowedSigner(principal string, key ssh.PublicKey) error {
 	if s.path == "" {
 		return errors.New("store: an in-memory store keeps no allowed signers")
 	}
+	key = CertifiedKey(key)
 	keys, err := s.AllowedSigners()
 	if err != nil {
 		return err

@@ -55,7 +55,17 @@ func NewAllowedSigner(principal string, key ssh.PublicKey) (AllowedSigner, error
 	if principal == "" || strings.ContainsAny(principal, " \t\r\n\"") || strings.HasPrefix(principal, "#") {
 		return AllowedSigner{}, fmt.Errorf("signer name %q: want one word, such as ann@laptop", principal)
 	}
-	return AllowedSigner{Principal: principal, Options: `namespaces="git"`, Key: key}, nil
+	return AllowedSigner{Principal: principal, Options: `namespaces="git"`, Key: CertifiedKey(key)}, nil
+}
+
+// CertifiedKey is the key a certificate certifies (key itself when it is
+// no certificate): what to trust for an operator who signs with one. A
+// certificate listed as such matches no signature, and expires.
+func CertifiedKey(key ssh.PublicKey) ssh.PublicKey {
+	if c, ok := key.(*ssh.Certificate); ok {
+		return c.Key
+	}
+	return key
 }
 
 // ParseAllowedSigners reads Git's allowed-signers format; where names the
