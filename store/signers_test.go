@@ -243,3 +243,75 @@ func BenchmarkSignersChain(b *testing.B) {
 		}
 	}
 }
+
+// A store from before the list travelled trusts its own allowed_signers
+// file: a team's list fetched into it is taken only if its first commit
+// is signed by a key the file lists.
+func TestSignersFetchedIntoAnOlderStoreStartFromItsOwnFile(t *testing.T) {
+	ctx := context.Background()
+	remote := bareRemote(t)
+	ann, mallory := testSigner(t, "ed25519"), testSigner(t, "ed25519")
+	older := initStore(t)
+	if err := older.AddAllowedSigner("ann@laptop", ann.PublicKey()); err != nil {
+		t.Fatal(err)
+	}
+	other := initStore(t)
+	changeSigners(t, other, mallory, signer(t, "mallory@evil", mallory))
+	if _, err := other.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	res, err := older.Fetch(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Signers.Refused; r == nil || !strings.Contains(r.Why, "which this store's allowed_signers does not allow") {
+		t.Fatalf("a list started by a key the store's file does not hold: %+v", res.Signers)
+	}
+	if _, _, ok, _ := older.TeamSigners(); ok {
+		t.Fatal("the older store took the list")
+	}
+	// Started by ann: taken.
+	gitIn(t, remote, "update-ref", "-d", SignersRef.String())
+	annStore := initStore(t)
+	start := changeSigners(t, annStore, ann, signer(t, "ann@laptop", ann))
+	if _, err := annStore.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = older.Fetch(ctx, remote); err != nil || res.Signers.Taken != start || !res.Signers.First {
+		t.Fatalf("a list started by ann: %+v, %v", res.Signers, err)
+	}
+}
+
+// A change made here that did not reach the remote before the team's
+// list changed there is dropped, and said so; the team's is taken.
+func TestASignersChangeThatLostTheRaceIsDropped(t *testing.T) {
+	ctx := context.Background()
+	remote := bareRemote(t)
+	ann, bob, carol := testSigner(t, "ed25519"), testSigner(t, "ed25519"), testSigner(t, "ed25519")
+	a, b := initStore(t), initStore(t)
+	changeSigners(t, a, ann, signer(t, "ann@laptop", ann))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Fetch(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	theirs := changeSigners(t, a, ann, signer(t, "ann@laptop", ann), signer(t, "bob@laptop", bob))
+	if _, err := a.Sync(ctx, remote); err != nil {
+		t.Fatal(err)
+	}
+	mine := changeSigners(t, b, ann, signer(t, "ann@laptop", ann), signer(t, "carol@laptop", carol))
+	res, err := b.Sync(ctx, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Signers.Taken != theirs || res.Signers.Dropped != mine {
+		t.Fatalf("the race: %+v; want %s taken and %s dropped", res.Signers, theirs.Short(), mine.Short())
+	}
+	if got := strings.Join(fingerprints(t, b), ","); got != ssh.FingerprintSHA256(ann.PublicKey())+","+ssh.FingerprintSHA256(bob.PublicKey()) {
+		t.Fatalf("b trusts %s", got)
+	}
+	if n, err := b.Unpushed(); err != nil || n != 0 {
+		t.Fatalf("b has %d refs to push (%v)", n, err)
+	}
+}

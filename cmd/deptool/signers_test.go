@@ -133,6 +133,14 @@ func TestSignersTravelFromInitToClone(t *testing.T) {
 	if _, _, err = run(t, "signers", "add", mallory+".pub"); err == nil || !strings.Contains(err.Error(), "not one of the team's signers") {
 		t.Fatalf("a removed signer adds a key: %v", err)
 	}
+	// init --remote on a remote that keeps a list takes it, as a clone
+	// does, rather than starting one of its own.
+	in("d")
+	t.Setenv("DEPTOOL_SIGNING_KEY", mallory)
+	out, errOut, err = run(t, "init", "--remote", remote, filepath.Join(root, "d", "prod"))
+	if err != nil || !strings.Contains(errOut, "took the team's signers") || !strings.Contains(errOut, bobFP) || strings.Contains(out+errOut, malloryFP+" (") {
+		t.Fatalf("init --remote on a team's remote: %v\n%s\n%s", err, out, errOut)
+	}
 	// Stock git verifies the chain with the file the store writes.
 	if _, err := exec.LookPath("ssh-keygen"); err == nil {
 		store := filepath.Join(root, "a", ".deptool")
