@@ -371,3 +371,28 @@ func (s *Store) verifySignersChain(from, to ID, anchor []AllowedSigner) error {
 func (s *Store) pushableSigners(u refUpdate) bool {
 	return u.name != strings.TrimPrefix(SignersRef.String(), "refs/") || u.from.IsZero() || s.descends(u.to, u.from)
 }
+
+// SignersVouchedBy reports whether a commit of the team's signers chain,
+// as this store trusts it, is signed by the key with fingerprint fp (or
+// a certificate of that key): a clone told a teammate's fingerprint
+// out of band then knows the list is that teammate's, or grew from it by
+// signed changes, and not one a forger started with keys of their own.
+func (s *Store) SignersVouchedBy(fp string) (bool, error) {
+	c, ok, err := s.ref(SignersRef)
+	for err == nil && ok {
+		var pub ssh.PublicKey
+		if pub, err = s.CommitSignature(c); err != nil {
+			return false, err
+		}
+		if pub != nil && ssh.FingerprintSHA256(CertifiedKey(pub)) == fp {
+			return true, nil
+		}
+		var info CommitInfo
+		if info, err = s.CommitInfo(c); err == nil && len(info.Parents) == 1 {
+			c = info.Parents[0]
+		} else {
+			ok = false
+		}
+	}
+	return false, err
+}

@@ -155,6 +155,7 @@ func trustedLine(keys []ssh.PublicKey, file string) string {
 
 func newCloneCmd() *cobra.Command {
 	var cluster string
+	var signerFPs []string
 	cmd := &cobra.Command{
 		Use:   "clone URL [DIR]",
 		Short: "Make a working store from a team's remote",
@@ -168,8 +169,15 @@ config tree there.
 With a remote, commands that plan (diff, status, deploy, rollback, log, pin,
 sync) first fetch what other clones recorded, and the ones that record
 (deploy, rollback, pin, unpin, sync) push it at once. URL is anything Git
-reaches: a path, file://, ssh://.`,
+reaches: a path, file://, ssh://.
+
+The team's signers (see 'deptool signers') come with the clone: it takes
+them only if every change in them is signed by a signer of the list
+before, and prints the fingerprints it trusts from then on. Check them with
+the team, or name a teammate's key with --signer: the clone then refuses
+a list that key never signed.`,
 		Example: `  deptool clone /srv/git/deptool-prod.git ops
+  deptool clone --signer SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 /srv/git/deptool-prod.git ops
   cd ops && deptool status`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -215,6 +223,10 @@ reaches: a path, file://, ssh://.`,
 				os.RemoveAll(made)
 				return fmt.Errorf("the remote's signers do not verify, so nothing was cloned: %v\nwhoever can push to %s changed them without a signer's key: ask the team which list to trust", r, url)
 			}
+			if err := checkVouched(s, signerFPs, url); err != nil {
+				os.RemoveAll(made)
+				return err
+			}
 			// The team's default cluster, unless --cluster names another.
 			if !cmd.Flags().Changed("cluster") {
 				shared, ok, err := s.SharedCluster()
@@ -254,10 +266,15 @@ reaches: a path, file://, ssh://.`,
 			if err := s.SetRequireSignatures(true); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Took the team's signers (%s at %s) on first sight: check these fingerprints with the team.\n%s\n", store.SignersRef, tip.Short(), signersLine(list))
+			how := "on first sight: check these fingerprints with the team"
+			if len(signerFPs) > 0 {
+				how = "as signed by the key --signer names"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Took the team's signers (%s at %s) %s.\n%s\n", store.SignersRef, tip.Short(), how, signersLine(list))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "prod", "the cluster directory to create in DIR; unset: the one the remote names, else prod")
+	cmd.Flags().StringArrayVar(&signerFPs, "signer", nil, "clone only if the team's signers were signed, at some change, by this key (a fingerprint, SHA256:..., a teammate gave you)")
 	return cmd
 }

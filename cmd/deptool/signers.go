@@ -255,3 +255,18 @@ func startSigners(cmd *cobra.Command, s *store.Store) error {
 	fmt.Fprintln(cmd.OutOrStdout(), signersLine(list))
 	return nil
 }
+
+// checkVouched refuses a clone's signers unless one of fps signed a
+// change of them; nothing to check without fps.
+func checkVouched(s *store.Store, fps []string, url string) error {
+	if len(fps) == 0 {
+		return nil
+	}
+	for _, fp := range fps {
+		ok, err := s.SignersVouchedBy(fp)
+		if err != nil || ok {
+			return err
+		}
+	}
+	return fmt.Errorf("none of %s signed the signers of %s, so nothing was cloned: check the fingerprints with the team ('deptool signers' in their store lists them)", strings.Join(fps, ", "), url)
+}

@@ -71,6 +71,17 @@ func TestSignersTravelFromInitToClone(t *testing.T) {
 		t.Fatalf("the first clone does not print whom it trusts: %v\n%s", err, out)
 	}
 	storetest.Fsck(t, filepath.Join(root, "b", ".deptool"))
+	// Told ann's fingerprint out of band, a clone checks that ann signed
+	// the list; mallory's it refuses, leaving nothing.
+	if out, _, err = run(t, "clone", "--signer", malloryFP, remote, "x"); err == nil || !strings.Contains(err.Error(), "none of "+malloryFP+" signed") {
+		t.Fatalf("a clone vouched for by a key that never signed: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "x")); err == nil {
+		t.Error("the refused clone left its directory")
+	}
+	if out, _, err = run(t, "clone", "--signer", annFP, remote, "y"); err != nil {
+		t.Fatalf("a clone vouched for by ann: %v\n%s", err, out)
+	}
 
 	// ann adds bob; b takes it and says so.
 	in("a")
