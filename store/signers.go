@@ -313,7 +313,9 @@ func (s *Store) verifySignersChain(from, to ID, anchor []AllowedSigner) error {
 	for c := to; c != from; {
 		info, err := s.CommitInfo(c)
 		if err != nil {
-			return err
+			// Not a commit, or one the remote did not send: refused,
+			// not an error that would stop every fetch.
+			return refuse("%v", err)
 		}
 		if len(info.Parents) > 1 {
 			return refuse("commit %s is a merge: the signers change one signed commit at a time", c.Short())

@@ -124,6 +124,12 @@ func TestSignersChangesVerifyAlongTheChain(t *testing.T) {
 		t.Fatalf("b's push moved the remote's signers to %s", got)
 	}
 
+	// Not even a commit: refused, and the fetch goes on.
+	gitIn(t, remote, "update-ref", SignersRef.String(), gitInput(t, remote, "x\n", "hash-object", "-w", "--stdin"))
+	if res, err = b.Fetch(ctx, remote); err != nil || res.Signers.Refused == nil {
+		t.Fatalf("a blob for the signers: %+v, %v; want it refused", res.Signers, err)
+	}
+
 	// Signed, by mallory's own key (stock git, ssh-keygen): refused,
 	// naming the key.
 	if _, err := exec.LookPath("ssh-keygen"); err == nil {
