@@ -42,6 +42,9 @@ type Team struct {
 	Log io.Writer
 	// Timeout bounds each exchange; zero: RemoteTimeout.
 	Timeout time.Duration
+	// Signers is told what an exchange did to the team's signers (taken,
+	// refused, a local change dropped); nil: nothing is said.
+	Signers func(s *store.Store, url string, news store.SignersNews)
 }
 
 func (t Team) auth() store.RemoteAuth {
@@ -127,14 +130,13 @@ func (t *Transaction) Exchange() (url string, reached bool) {
 
 // Reach fetches from url, a remote not yet recorded, under the
 // transaction's lock: whether it answers at all.
-func (t *Transaction) Reach(url string) error {
+func (t *Transaction) Reach(url string) (store.SyncResult, error) {
 	if t.lock == nil {
-		return t.lockErr
+		return store.SyncResult{}, t.lockErr
 	}
 	ctx, cancel := context.WithTimeout(t.ctx, t.team.timeout())
 	defer cancel()
-	_, err := t.store.Fetch(ctx, url, t.team.auth())
-	return err
+	return t.store.Fetch(ctx, url, t.team.auth())
 }
 
 // Plan checks the store's records the plan relies on and plans tree with
@@ -302,6 +304,9 @@ func (t *Transaction) exchange(ctx context.Context, push bool) (url string, reac
 	}
 	if res.Merged {
 		t.team.logf("deptool: merged the deploys other clones of this store recorded\n")
+	}
+	if t.team.Signers != nil && res.Signers != (store.SignersNews{}) {
+		t.team.Signers(s, url, res.Signers)
 	}
 	return url, true
 }

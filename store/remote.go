@@ -41,7 +41,7 @@ const trackingPrefix = "refs/deptool/remote/"
 const RemoteOption = "remote"
 
 // shared are the refs a team shares, as remote refspec patterns.
-var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*", ConfigRef.String()}
+var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*", "refs/pins/*", ConfigRef.String(), SignersRef.String()}
 
 // Remote returns the URL of the store's remote; "" when it has none.
 func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
@@ -143,6 +143,8 @@ type SyncResult struct {
 	Ahead bool
 	// Moved names the local refs the fetch moved.
 	Moved []string
+	// Signers says what became of the remote's signers.
+	Signers SignersNews
 }
 
 // Fetch brings the remote's refs and objects into the store and integrates
@@ -264,6 +266,13 @@ func (s *Store) integrate(base, theirs map[string]ID) (SyncResult, error) {
 			return res, err
 		}
 		res.Moved = append(res.Moved, ConfigRef.String())
+	}
+	// The signers move only along a chain that verifies.
+	if res.Signers, err = s.integrateSigners(base, theirs); err != nil {
+		return res, err
+	}
+	if !res.Signers.Taken.IsZero() {
+		res.Moved = append(res.Moved, SignersRef.String())
 	}
 	ahead, err := s.ahead()
 	res.Ahead = ahead
@@ -407,8 +416,8 @@ func (s *Store) pushUpdates() ([]refUpdate, error) {
 	}
 	var out []refUpdate
 	for name, id := range local {
-		if tracking[name] != id {
-			out = append(out, refUpdate{name: name, from: tracking[name], to: id})
+		if u := (refUpdate{name: name, from: tracking[name], to: id}); u.from != id && s.pushableSigners(u) {
+			out = append(out, u)
 		}
 	}
 	for name, id := range tracking {
@@ -484,6 +493,9 @@ func (s *Store) Sync(ctx context.Context, url string, auth RemoteAuth) (SyncResu
 		}
 		res.Merged = res.Merged || r.Merged
 		res.Moved = append(res.Moved, r.Moved...)
+		if r.Signers != (SignersNews{}) {
+			res.Signers = r.Signers
+		}
 		_, err = s.Push(ctx, url, auth)
 		if errors.Is(err, ErrRemoteMoved) && try < 3 {
 			continue

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -219,26 +218,31 @@ func (s *Store) CommitSigned(tree ID, message, operator string, when time.Time, 
 		if ok {
 			parents = []ID{parent}
 		}
-		c := newCommit(tree, parents, message, operator, when)
-		payload := &plumbing.MemoryObject{}
-		if err := c.EncodeWithoutSignature(payload); err != nil {
-			return ZeroID, fmt.Errorf("store: encode commit: %w", err)
-		}
-		data, err := readAll(payload)
-		if err != nil {
-			return ZeroID, err
-		}
-		sig, err := sign(data)
-		if err != nil {
-			return ZeroID, fmt.Errorf("%w: nothing was committed or deployed (check that the key is in ssh-agent and usable, or choose another with DEPTOOL_SIGNING_KEY)", err)
-		}
-		c.PGPSignature = string(sig)
-		obj := &plumbing.MemoryObject{}
-		if err := c.Encode(obj); err != nil {
-			return ZeroID, fmt.Errorf("store: encode commit: %w", err)
-		}
-		return s.put(obj)
+		return s.writeSignedCommit(tree, parents, message, operator, when, sign)
 	})
+}
+
+// writeSignedCommit writes a commit signed by sign, as Git signs one.
+func (s *Store) writeSignedCommit(tree ID, parents []ID, message, operator string, when time.Time, sign SignCommit) (ID, error) {
+	c := newCommit(tree, parents, message, operator, when)
+	payload := &plumbing.MemoryObject{}
+	if err := c.EncodeWithoutSignature(payload); err != nil {
+		return ZeroID, fmt.Errorf("store: encode commit: %w", err)
+	}
+	data, err := readAll(payload)
+	if err != nil {
+		return ZeroID, err
+	}
+	sig, err := sign(data)
+	if err != nil {
+		return ZeroID, fmt.Errorf("%w: nothing was committed or deployed (check that the key is in ssh-agent and usable, or choose another with DEPTOOL_SIGNING_KEY)", err)
+	}
+	c.PGPSignature = string(sig)
+	obj := &plumbing.MemoryObject{}
+	if err := c.Encode(obj); err != nil {
+		return ZeroID, fmt.Errorf("store: encode commit: %w", err)
+	}
+	return s.put(obj)
 }
 
 func newCommit(tree ID, parents []ID, message, operator string, when time.Time) *object.Commit {
@@ -316,32 +320,29 @@ func (s *Store) SigningKeyConfig() (string, error) { return s.Config("signingkey
 const AllowedSignersName = "allowed_signers"
 
 // AllowedSigners reads the keys the operator trusts to have signed
-// deploys; none in a store without the file (or in memory).
+// deploys (see Signers).
 func (s *Store) AllowedSigners() ([]ssh.PublicKey, error) {
-	if s.path == "" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(filepath.Join(s.path, AllowedSignersName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	list, err := s.Signers()
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	var keys []ssh.PublicKey
-	for n, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		_, rest, _ := strings.Cut(line, " ")
-		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(rest))
-		if err != nil {
-			return nil, fmt.Errorf("store: %s line %d: %w", filepath.Join(s.path, AllowedSignersName), n+1, err)
-		}
-		keys = append(keys, pub)
+	keys := make([]ssh.PublicKey, len(list))
+	for i, a := range list {
+		keys[i] = a.Key
 	}
 	return keys, nil
+}
+
+// Signers is whom the operator trusts to have signed deploys: the team's
+// list (SignersRef) when the store keeps one, else the store's own
+// allowed_signers file (stores from before the list travelled); none in
+// a store with neither.
+func (s *Store) Signers() ([]AllowedSigner, error) {
+	list, _, ok, err := s.TeamSigners()
+	if err != nil || ok {
+		return list, err
+	}
+	return s.localSigners()
 }
 
 // AddAllowedSigner adds key, as principal, to the store's trusted signers.
@@ -349,6 +350,7 @@ func (s *Store) AddAllowedSigner(principal string, key ssh.PublicKey) error {
 	if s.path == "" {
 		return errors.New("store: an in-memory store keeps no allowed signers")
 	}
+	key = CertifiedKey(key)
 	keys, err := s.AllowedSigners()
 	if err != nil {
 		return err

@@ -38,7 +38,8 @@ as the default cluster of clones.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			if err := runInit(cmd, initPath(), dir); err != nil || remote == "" {
+			created, err := runInit(cmd, initPath(), dir, remote == "")
+			if err != nil || remote == "" {
 				return err
 			}
 			s, err := store.Open(initPath())
@@ -52,8 +53,17 @@ as the default cluster of clones.`,
 				return err
 			}
 			defer tx.End()
-			if err := reachRemote(tx, s, remote); err != nil {
+			res, err := reachRemote(tx, s, remote)
+			if err != nil {
 				return err
+			}
+			// A team's remote that keeps signers gives this store its
+			// list, as a clone takes it; else the chain starts here.
+			reportSigners(cmd, s, remote, res.Signers)
+			if created {
+				if err := startSigners(cmd, s); err != nil {
+					return err
+				}
 			}
 			if err := s.SetRemote(remote); err != nil {
 				return err
@@ -76,31 +86,36 @@ as the default cluster of clones.`,
 // recorded with a warning would send every later command to it first,
 // and keep the team's records from the team. A remote that answers and
 // refuses is recorded: it was reached.
-func reachRemote(tx *deploy.Transaction, s *store.Store, url string) error {
-	if err := tx.Reach(url); err != nil {
-		return fmt.Errorf("remote %s not reached, so not recorded: %w\ncheck the URL (an empty repository made with 'git init --bare' is fine) and run 'deptool init --remote URL' again; to record it anyway: git --git-dir %s config deptool.%s URL",
+func reachRemote(tx *deploy.Transaction, s *store.Store, url string) (store.SyncResult, error) {
+	res, err := tx.Reach(url)
+	if err != nil {
+		return res, fmt.Errorf("remote %s not reached, so not recorded: %w\ncheck the URL (an empty repository made with 'git init --bare' is fine) and run 'deptool init --remote URL' again; to record it anyway: git --git-dir %s config deptool.%s URL",
 			url, err, s.Path(), store.RemoteOption)
 	}
-	return nil
+	return res, nil
 }
 
-func runInit(cmd *cobra.Command, path, dir string) error {
+// runInit makes the store and the cluster directory; created says the
+// store is new. With startChain, a new store's signers start with the
+// operator's key; without, the caller starts them once it has fetched
+// the team's remote.
+func runInit(cmd *cobra.Command, path, dir string, startChain bool) (created bool, err error) {
 	if err := checkInitDirs(path, dir); err != nil {
-		return err
+		return false, err
 	}
-	_, err := os.Stat(filepath.Join(path, "HEAD"))
+	_, err = os.Stat(filepath.Join(path, "HEAD"))
 	storeExisted := err == nil
 	s, err := store.Init(path)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = os.Stat(dir)
 	dirExisted := err == nil
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create cluster directory: %w", err)
+		return false, fmt.Errorf("create cluster directory: %w", err)
 	}
 	if err := s.SetDefaultCluster(dir); err != nil {
-		return err
+		return false, err
 	}
 	out := cmd.OutOrStdout()
 	var signNote string
@@ -113,13 +128,9 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 		closeKey()
 		if err == nil && sign != nil {
 			if err := s.SetRequireSignatures(true); err != nil {
-				return err
+				return false, err
 			}
-			// The trust chain starts here: this operator's key.
-			if err := s.AddAllowedSigner(store.Operator(), pub); err != nil {
-				return err
-			}
-			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\nTrusted signers (for rollback): %s\n", pub.Type(), ssh.FingerprintSHA256(pub), ssh.FingerprintSHA256(pub))
+			signNote = fmt.Sprintf("Deploys are signed with %s %s; hosts will refuse unsigned ones.\n", pub.Type(), ssh.FingerprintSHA256(pub))
 		}
 	}
 	if storeExisted {
@@ -133,7 +144,10 @@ func runInit(cmd *cobra.Command, path, dir string) error {
 		fmt.Fprintf(out, "Created cluster directory '%s' and recorded it as the default.\n", dir)
 	}
 	fmt.Fprint(out, signNote)
-	return nil
+	if !storeExisted && startChain {
+		return true, startSigners(cmd, s)
+	}
+	return !storeExisted, nil
 }
 
 // checkInitDirs refuses a cluster directory that is, holds or lies in the

@@ -18,7 +18,9 @@ import (
 // team is how this command line exchanges records with the store's
 // remote: what it says goes to stderr.
 func team(cmd *cobra.Command) deploy.Team {
-	return deploy.Team{Log: cmd.ErrOrStderr()}
+	return deploy.Team{Log: cmd.ErrOrStderr(), Signers: func(s *store.Store, url string, news store.SignersNews) {
+		reportSigners(cmd, s, url, news)
+	}}
 }
 
 // fetchRemote takes in what other clones recorded, for the commands that
@@ -49,7 +51,7 @@ func cloneDir(url string) string {
 // trustedLine names the fingerprints a store trusts to sign deploys.
 func trustedLine(keys []ssh.PublicKey, file string) string {
 	if len(keys) == 0 {
-		return fmt.Sprintf("Trusted signers: none yet, so fetched deploys are not verified: add the team's keys to %s (see docs/security.md).", file)
+		return fmt.Sprintf("Trusted signers: none yet, so fetched deploys are not verified: start the team's list with 'deptool signers add KEY', or add keys to %s (see docs/security.md).", file)
 	}
 	fps := make([]string, len(keys))
 	for i, k := range keys {
@@ -60,6 +62,7 @@ func trustedLine(keys []ssh.PublicKey, file string) string {
 
 func newCloneCmd() *cobra.Command {
 	var cluster string
+	var signerFPs []string
 	cmd := &cobra.Command{
 		Use:   "clone URL [DIR]",
 		Short: "Make a working store from a team's remote",
@@ -73,8 +76,15 @@ config tree there.
 With a remote, commands that plan (diff, status, deploy, rollback, log, pin,
 sync) first fetch what other clones recorded, and the ones that record
 (deploy, rollback, pin, unpin, sync) push it at once. URL is anything Git
-reaches: a path, file://, ssh://.`,
+reaches: a path, file://, ssh://.
+
+The team's signers (see 'deptool signers') come with the clone: it takes
+them only if every change in them is signed by a signer of the list
+before, and prints the fingerprints it trusts from then on. Check them with
+the team, or name a teammate's key with --signer: the clone then refuses
+a list that key never signed.`,
 		Example: `  deptool clone /srv/git/deptool-prod.git ops
+  deptool clone --signer SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8 /srv/git/deptool-prod.git ops
   cd ops && deptool status`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -108,7 +118,19 @@ reaches: a path, file://, ssh://.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*deploy.RemoteTimeout)
 			defer cancel()
-			if _, err := s.Fetch(ctx, url, deploy.RemoteSSH); err != nil {
+			res, err := s.Fetch(ctx, url, deploy.RemoteSSH)
+			if err != nil {
+				os.RemoveAll(made)
+				return err
+			}
+			// The chain of trust starts here, with the team's list as
+			// the remote holds it: taken only if each change in it is
+			// signed by a signer of the list before.
+			if r := res.Signers.Refused; r != nil {
+				os.RemoveAll(made)
+				return fmt.Errorf("the remote's signers do not verify, so nothing was cloned: %v\nwhoever can push to %s changed them without a signer's key: ask the team which list to trust", r, url)
+			}
+			if err := checkVouched(s, signerFPs, url); err != nil {
 				os.RemoveAll(made)
 				return err
 			}
@@ -137,17 +159,29 @@ reaches: a path, file://, ssh://.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Cloned %s into '%s': %d deploys, %d hosts. Cluster directory '%s'.\n", url, path, len(hist), len(hosts), filepath.Join(dir, cluster))
-			// The allowed signers do not travel with the store yet
-			// (issue 27): say what this clone trusts, so that no one
-			// takes its history for verified.
-			keys, err := s.AllowedSigners()
+			// Say whom this clone trusts, so that no one takes its
+			// history for verified unawares.
+			list, tip, ok, err := s.TeamSigners()
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), trustedLine(keys, filepath.Join(path, store.AllowedSignersName)))
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), trustedLine(nil, filepath.Join(path, store.AllowedSignersName)))
+				return nil
+			}
+			// The team signs: so does this clone.
+			if err := s.SetRequireSignatures(true); err != nil {
+				return err
+			}
+			how := "on first sight: check these fingerprints with the team"
+			if len(signerFPs) > 0 {
+				how = "as signed by the key --signer names"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Took the team's signers (%s at %s) %s.\n%s\n", store.SignersRef, tip.Short(), how, signersLine(list))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "prod", "the cluster directory to create in DIR; unset: the one the remote names, else prod")
+	cmd.Flags().StringArrayVar(&signerFPs, "signer", nil, "clone only if the team's signers were signed, at some change, by this key (a fingerprint, SHA256:..., a teammate gave you)")
 	return cmd
 }

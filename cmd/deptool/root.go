@@ -42,6 +42,7 @@ plan in parallel, rolling back only the hosts where a unit fails.
 		newRepairCmd(),
 		newPinCmd(),
 		newUnpinCmd(),
+		newSignersCmd(),
 		newSecretCmd(),
 		newAgentCmd(),
 		newGenDocsCmd(),
