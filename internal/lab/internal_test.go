@@ -283,11 +283,27 @@ func assertNoTraceOf(t *testing.T, id string) {
 			t.Errorf("cgroups left: %v", m)
 		}
 	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
-	for _, p := range procs {
-		if b, _ := os.ReadFile(p); strings.Contains(string(b), tag) {
-			t.Errorf("process left: %s: %s", p, grepLines(string(b), tag))
+	// A process killed with its cgroup can still be exiting, its cgroup
+	// already "(deleted)", until its parent reaps it: on a loaded machine
+	// that takes a moment, so the check waits for it, within a deadline.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var left []string
+		procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
+		for _, p := range procs {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), tag) {
+				left = append(left, p+": "+grepLines(string(b), tag))
+			}
 		}
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, l := range left {
+				t.Errorf("process left: %s", l)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition, with a deadline
 	}
 	if _, err := os.Stat(filepath.Join("/dev/shm", "deptool-"+tag)); !os.IsNotExist(err) {
 		t.Errorf("work directory /dev/shm/deptool-%s left", tag)
