@@ -29,7 +29,10 @@ build:
 # Every test, lab included: a lab that cannot start fails the run.
 test: lab-deps lab-roots lint
     DEPTOOL_REQUIRE_LAB=1 go test -count=1 -timeout 30m ./...
-    go test -count=1 -race ./store ./diff
+    # -short: the race build skips the tests that only write hundreds of
+    # MiB (minutes under -race, and no concurrency of their own); the
+    # suite above ran them, and fsck'd every store they made.
+    go test -count=1 -race -short ./store ./diff
     just fuzz 5s
     # The whole suite above ran on Debian 12 (this machine's own root);
     # the release list adds 11 and 13, and the mixed fleet has all three.
