@@ -283,33 +283,6 @@ func TestHostFaultsFailOnlyThatHost(t *testing.T) {
 	})
 }
 
-func TestStalePlanIsRefusedAndFetched(t *testing.T) {
-	l := lab.StartFresh(t, "web1")
-	alice, bob := newOperator(t, l), newOperator(t, l)
-	alice.write(map[string]string{"web1/site/a": "alice\n", "web1/site/b": "same\n"})
-	if out, code := alice.run("deploy", "--yes"); code != 0 {
-		t.Fatalf("alice's deploy exited %d:\n%s", code, out)
-	}
-	bob.write(map[string]string{"web1/site/a": "bob\n", "web1/site/b": "same\n"})
-	out, code := bob.run("deploy", "--yes")
-	if code != exitHostFailed || !strings.Contains(out, "stale") || !strings.Contains(out, "run 'deptool deploy' again") {
-		t.Fatalf("bob's stale deploy exited %d:\n%s", code, out)
-	}
-	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/site/current/a"); got != "alice" {
-		t.Errorf("a stale plan changed the host: a = %q", got)
-	}
-	plan, _ := bob.run("deploy", "--plan-only")
-	if !strings.Contains(plan, "update site") || !strings.Contains(plan, "~ a") || strings.Contains(plan, "b\n") {
-		t.Errorf("bob's plan after the fetch should update only a:\n%s", plan)
-	}
-	if out, code := bob.run("deploy", "--yes"); code != 0 {
-		t.Fatalf("bob's second deploy exited %d:\n%s", code, out)
-	}
-	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/site/current/a"); got != "bob" {
-		t.Errorf("after bob's re-run a = %q", got)
-	}
-}
-
 // namesHostsOnce fails when a line of out names one of hosts twice: the
 // host column says which host a line is about, the error does not repeat
 // it.

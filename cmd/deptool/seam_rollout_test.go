@@ -332,3 +332,52 @@ func TestSeamFleetSelectionPlansAndFailureBudget(t *testing.T) {
 		t.Errorf("diff --stat of the skipped hosts:\n%s", st)
 	}
 }
+
+// Two stores deploy one host: the second's plan is stale, refused without
+// touching the host, and the host's commit fetched, so that its next plan
+// changes only what differs and deploys. Was the lab test
+// TestStalePlanIsRefusedAndFetched.
+func TestSeamStalePlanIsRefusedAndFetched(t *testing.T) {
+	f := simHosts(t, "web1")
+	operator := func(files map[string]string) (deploy func(args ...string) (string, error)) {
+		root := t.TempDir()
+		dir := filepath.Join(root, "prod")
+		return func(args ...string) (string, error) {
+			t.Setenv("DEPTOOL_STORE", filepath.Join(root, ".deptool"))
+			if _, err := os.Stat(dir); err != nil {
+				if _, stderr, err := run(t, "init", dir); err != nil {
+					t.Fatalf("init: %v: %s", err, stderr)
+				}
+				writeFiles(t, dir, files)
+			}
+			out, stderr, err := run(t, append(args, dir)...)
+			return out + stderr, err
+		}
+	}
+	alice := operator(map[string]string{"web1/site/a": "alice\n", "web1/site/b": "same\n"})
+	bob := operator(map[string]string{"web1/site/a": "bob\n", "web1/site/b": "same\n"})
+	current := func() string {
+		b, _ := os.ReadFile(filepath.Join(f.Host("web1").Root, layout.StateDir, "apps/site/current/a"))
+		return strings.TrimSpace(string(b))
+	}
+	if out, err := alice("deploy", "--yes"); err != nil {
+		t.Fatalf("alice's deploy: %v:\n%s", err, out)
+	}
+	out, err := bob("deploy", "--yes")
+	if code := exitCode(err); code != exitHostFailed || !strings.Contains(out, "stale") || !strings.Contains(out, "run 'deptool deploy' again") {
+		t.Fatalf("bob's stale deploy exited %d:\n%s", code, out)
+	}
+	if got := current(); got != "alice" {
+		t.Errorf("a stale plan changed the host: a = %q", got)
+	}
+	plan, _ := bob("deploy", "--plan-only")
+	if !strings.Contains(plan, "update site") || !strings.Contains(plan, "~ a") || strings.Contains(plan, "b\n") {
+		t.Errorf("bob's plan after the fetch should update only a:\n%s", plan)
+	}
+	if out, err := bob("deploy", "--yes"); err != nil {
+		t.Fatalf("bob's second deploy: %v:\n%s", err, out)
+	}
+	if got := current(); got != "bob" {
+		t.Errorf("after bob's re-run a = %q", got)
+	}
+}
