@@ -83,7 +83,7 @@ func TestSSHLockoutUndoneWithSSHReloaded(t *testing.T) {
 		t.Fatalf("v1 exited %d:\n%s", code, out)
 	}
 	op.write(app("DenyUsers root\n"))
-	out, code := op.run("deploy", "--yes", "--confirm-timeout", "8s")
+	out, code := op.run("deploy", "--yes", "--confirm-timeout", "3s")
 	if code != deploy.ExitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
 		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, deploy.ExitRolledBack, out)
 	}
