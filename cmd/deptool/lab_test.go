@@ -203,6 +203,17 @@ func TestDeployToThreeHosts(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "3 of 3 hosts answered") || !strings.Contains(out, "p95") {
 		t.Errorf("ping exited %d:\n%s", code, out)
 	}
+	// A selection reaches the hosts it names and no other.
+	out, code = op.stdout("ping", "--count", "1", "--verbose", "--limit", "web*")
+	var reached []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "web1" || f[0] == "web2" || f[0] == "db1") {
+			reached = append(reached, f[0])
+		}
+	}
+	if code != 0 || strings.Join(reached, " ") != "web1 web2" {
+		t.Errorf("ping --limit web* exited %d, reached %v, want web1 web2:\n%s", code, reached, out)
+	}
 	out, code = op.run("status", "--verbose")
 	if code != 0 || strings.Count(out, "up to date") != 3 {
 		t.Errorf("status exited %d:\n%s", code, out)
