@@ -4,11 +4,17 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
 
-# The lab tests `test-releases` runs once per Debian release: systemd over
-# D-Bus (deploy/systemd), deploys, unit lifecycles and rollbacks
-# (cmd/deptool), and the lab's faults (internal/lab). Add a test here to
-# run it on every release.
-release_tests := "^(TestLab|TestDeployToThreeHosts|TestHostFaultsFailOnlyThatHost|TestBrokenConfigRollsBackOnlyThatHost|TestLateCrashIsCaughtAndRolledBack|TestUnitLifecycleAndExactRollback|TestOperatorKilledMidApplyHostFinishes|TestDaemonReloadOnlyForUnitsSystemdHasRead|TestRolloutStopsAtTheFirstFailure|TestBrokenSSHRevertsByItself|TestNoUnitChangedOnDiskAfterDeploys|TestOutsideUnitFollowsEveryRollback|TestReloadKeepsMainPIDAndSeesNewConfig|TestSSHLockoutUndoneWithSSHReloaded|TestFailingValidationChangesNothing|TestADamagedHostStoreIsRepairedByTheNextDeploy|TestAFullDiskAtFirstContactIsNotUnreachable|TestCutIsUnreachableNotRoutedOut|TestFreezeHangsThawResumes|TestStopStartKeepsTheHost|TestLimitDisk)$"
+# The lab tests `test-releases` runs once per Debian release: what a
+# release can change under deptool. systemd over D-Bus (deploy/systemd:
+# jobs, links, daemon-reload, NeedDaemonReload, transient units for
+# validation), unit lifecycles and rollbacks, sshd reloading a lockout
+# away, the login session of a killed operator, the agent's upload into a
+# full disk (cmd/deptool), and the lab's own hosts and faults
+# (internal/lab). The rest (rollouts, busy and stale hosts, host store
+# repair, the journal) is deptool's own code on any release: the suite
+# runs it once, on this machine's release, and on simulated hosts. Add a
+# test here to run it on every release.
+release_tests := "^(TestLab|TestDeployToThreeHosts|TestBrokenConfigRollsBackOnlyThatHost|TestLateCrashIsCaughtAndRolledBack|TestUnitLifecycleAndExactRollback|TestOperatorKilledMidApplyHostFinishes|TestDaemonReloadOnlyForUnitsSystemdHasRead|TestNoUnitChangedOnDiskAfterDeploys|TestOutsideUnitFollowsEveryRollback|TestReloadKeepsMainPIDAndSeesNewConfig|TestSSHLockoutUndoneWithSSHReloaded|TestFailingValidationChangesNothing|TestAFullDiskAtFirstContactIsNotUnreachable|TestCutIsUnreachableNotRoutedOut|TestFreezeHangsThawResumes|TestStopStartKeepsTheHost|TestLimitDisk)$"
 release_pkgs := "./deploy/systemd ./cmd/deptool ./internal/lab"
 
 default:
@@ -29,7 +35,10 @@ build:
 # Every test, lab included: a lab that cannot start fails the run.
 test: lab-deps lab-roots lint
     DEPTOOL_REQUIRE_LAB=1 go test -count=1 -timeout 30m ./...
-    go test -count=1 -race ./store ./diff
+    # -short: the race build skips the tests that only write hundreds of
+    # MiB (minutes under -race, and no concurrency of their own); the
+    # suite above ran them, and fsck'd every store they made.
+    go test -count=1 -race -short ./store ./diff
     just fuzz 5s
     # The whole suite above ran on Debian 12 (this machine's own root);
     # the release list adds 11 and 13, and the mixed fleet has all three.

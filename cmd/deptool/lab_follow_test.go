@@ -43,12 +43,13 @@ func TestNoUnitChangedOnDiskAfterDeploys(t *testing.T) {
 		args  []string
 		code  int
 	}{
-		{"first deploy", nil, []string{"deploy", "--yes"}, 0},
-		{"config-only deploy", map[string]string{"web1/svc/svc.conf": "v2\n"}, []string{"deploy", "--yes"}, 0},
-		{"unit update", map[string]string{"web1/svc/systemd/dtnr.service.d/env.conf": "[Service]\nEnvironment=A=2\n", "web1/svc/svc.conf": "v3\n"}, []string{"deploy", "--yes"}, 0},
+		// --settle 0s where the unit stays up: no window to watch.
+		{"first deploy", nil, []string{"deploy", "--yes", "--settle", "0s"}, 0},
+		{"config-only deploy", map[string]string{"web1/svc/svc.conf": "v2\n"}, []string{"deploy", "--yes", "--settle", "0s"}, 0},
+		{"unit update", map[string]string{"web1/svc/systemd/dtnr.service.d/env.conf": "[Service]\nEnvironment=A=2\n", "web1/svc/svc.conf": "v3\n"}, []string{"deploy", "--yes", "--settle", "0s"}, 0},
 		// The unit fails to start: an automatic rollback.
 		{"automatic rollback", map[string]string{"web1/svc/systemd/dtnr.service": strings.Replace(unit, "/bin/sleep infinity", "/bin/false", 1)}, []string{"deploy", "--yes"}, deploy.ExitRolledBack},
-		{"rollback --to", nil, []string{"rollback", "--to", "main~3", "--yes"}, 0},
+		{"rollback --to", nil, []string{"rollback", "--to", "main~3", "--yes", "--settle", "0s"}, 0},
 	}
 	for _, s := range steps {
 		op.write(s.files)
@@ -82,7 +83,7 @@ func TestSSHLockoutUndoneWithSSHReloaded(t *testing.T) {
 		t.Fatalf("v1 exited %d:\n%s", code, out)
 	}
 	op.write(app("DenyUsers root\n"))
-	out, code := op.run("deploy", "--yes", "--confirm-timeout", "8s")
+	out, code := op.run("deploy", "--yes", "--confirm-timeout", "3s")
 	if code != deploy.ExitRolledBack || !strings.Contains(out, "web1  rolled back: not confirmed") {
 		t.Fatalf("deploy locking root out exited %d, want %d and 'rolled back: not confirmed':\n%s", code, deploy.ExitRolledBack, out)
 	}

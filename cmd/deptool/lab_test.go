@@ -203,6 +203,17 @@ func TestDeployToThreeHosts(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "3 of 3 hosts answered") || !strings.Contains(out, "p95") {
 		t.Errorf("ping exited %d:\n%s", code, out)
 	}
+	// A selection reaches the hosts it names and no other.
+	out, code = op.stdout("ping", "--count", "1", "--verbose", "--limit", "web*")
+	var reached []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "web1" || f[0] == "web2" || f[0] == "db1") {
+			reached = append(reached, f[0])
+		}
+	}
+	if code != 0 || strings.Join(reached, " ") != "web1 web2" {
+		t.Errorf("ping --limit web* exited %d, reached %v, want web1 web2:\n%s", code, reached, out)
+	}
 	out, code = op.run("status", "--verbose")
 	if code != 0 || strings.Count(out, "up to date") != 3 {
 		t.Errorf("status exited %d:\n%s", code, out)
@@ -281,33 +292,6 @@ func TestHostFaultsFailOnlyThatHost(t *testing.T) {
 			t.Errorf("refs after web1 was down:\n%s", st)
 		}
 	})
-}
-
-func TestStalePlanIsRefusedAndFetched(t *testing.T) {
-	l := lab.StartFresh(t, "web1")
-	alice, bob := newOperator(t, l), newOperator(t, l)
-	alice.write(map[string]string{"web1/site/a": "alice\n", "web1/site/b": "same\n"})
-	if out, code := alice.run("deploy", "--yes"); code != 0 {
-		t.Fatalf("alice's deploy exited %d:\n%s", code, out)
-	}
-	bob.write(map[string]string{"web1/site/a": "bob\n", "web1/site/b": "same\n"})
-	out, code := bob.run("deploy", "--yes")
-	if code != exitHostFailed || !strings.Contains(out, "stale") || !strings.Contains(out, "run 'deptool deploy' again") {
-		t.Fatalf("bob's stale deploy exited %d:\n%s", code, out)
-	}
-	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/site/current/a"); got != "alice" {
-		t.Errorf("a stale plan changed the host: a = %q", got)
-	}
-	plan, _ := bob.run("deploy", "--plan-only")
-	if !strings.Contains(plan, "update site") || !strings.Contains(plan, "~ a") || strings.Contains(plan, "b\n") {
-		t.Errorf("bob's plan after the fetch should update only a:\n%s", plan)
-	}
-	if out, code := bob.run("deploy", "--yes"); code != 0 {
-		t.Fatalf("bob's second deploy exited %d:\n%s", code, out)
-	}
-	if got := onHost(t, l, "web1", "cat /var/lib/deptool/apps/site/current/a"); got != "bob" {
-		t.Errorf("after bob's re-run a = %q", got)
-	}
 }
 
 // namesHostsOnce fails when a line of out names one of hosts twice: the
