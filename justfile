@@ -3,6 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 staticcheck := "honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+deadcode := "golang.org/x/tools/cmd/deadcode@v0.52.0"
 
 # The lab tests `test-releases` runs once per Debian release: what a
 # release can change under deptool. systemd over D-Bus (deploy/systemd:
@@ -75,6 +76,7 @@ lint:
     @test -z "$(gofmt -l $(git ls-files '*.go'))" || { gofmt -l $(git ls-files '*.go'); echo "run gofmt -w on these files"; exit 1; }
     go vet ./...
     go run {{staticcheck}} ./...
+    @out="$(go run {{deadcode}} -test ./...)"; test -z "$out" || { echo "$out"; echo "unreachable functions: use them or delete them"; exit 1; }
 
 # Regenerate the command reference in docs/cmd.
 docs:

@@ -191,20 +191,15 @@ func Message(h deploy.HostResult) string {
 	return h.Detail
 }
 
-// PrintUnits shows one line per unit the host judged, and for a failed one
-// its last journal lines, so the operator sees why without logging in. A
-// unit seen again after the rollback shows only journal lines not shown
-// above it: the excerpt after a rollback mostly repeats the one before.
-func PrintUnits(w io.Writer, indent int, units []deploy.UnitReport) {
-	printUnits(w, indent, units, 0)
-}
-
 // journalBrief is how many journal lines of a unit a grouped entry shows:
 // the last ones, where the error usually is; --verbose shows all.
 const journalBrief = 6
 
-// printUnits is PrintUnits showing at most the last most journal lines
-// of a unit (0: all).
+// printUnits shows one line per unit the host judged, and for a failed one
+// at most its last most journal lines (0: all), so the operator sees why
+// without logging in. A unit seen again after the rollback shows only
+// journal lines not shown above it: the excerpt after a rollback mostly
+// repeats the one before.
 func printUnits(w io.Writer, indent int, units []deploy.UnitReport, most int) {
 	pad := strings.Repeat(" ", indent+2)
 	shown := map[string]bool{}
