@@ -1,29 +1,18 @@
 package diff
 
 import (
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/deptool/deptool/store"
 
-	"github.com/deptool/deptool/internal/storetest"
+	"github.com/deptool/deptool/internal/treetest"
 )
 
 // newStore is a store on disk that git fsck --strict checks when the
 // test ends: what the planner's callers commit must stay valid for Git.
-func newStore(t testing.TB) *store.Store {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), ".deptool")
-	storetest.Fsck(t, path)
-	s, err := store.Init(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func newStore(t testing.TB) *store.Store { return treetest.NewStore(t) }
 
 // file is a file in a test tree.
 type file struct {
@@ -31,114 +20,35 @@ type file struct {
 	exec bool
 }
 
-// node is a directory being built.
-type node struct {
-	files map[string]file
-	dirs  map[string]*node
-}
-
-func newNode() *node { return &node{files: map[string]file{}, dirs: map[string]*node{}} }
-
-func (n *node) dir(name string) *node {
-	if d, ok := n.dirs[name]; ok {
-		return d
-	}
-	d := newNode()
-	n.dirs[name] = d
-	return d
-}
-
-func (n *node) write(s *store.Store) (store.ID, error) {
-	var entries []store.Entry
-	for name, f := range n.files {
-		id, err := s.WriteBlob([]byte(f.data))
-		if err != nil {
-			return store.ZeroID, err
-		}
-		mode := store.ModeFile
-		if f.exec {
-			mode = store.ModeExecutable
-		}
-		entries = append(entries, store.Entry{Name: name, Mode: mode, ID: id})
-	}
-	for name, d := range n.dirs {
-		id, err := d.write(s)
-		if err != nil {
-			return store.ZeroID, err
-		}
-		entries = append(entries, store.Entry{Name: name, Mode: store.ModeDir, ID: id})
-	}
-	return s.WriteTree(entries)
-}
-
 // buildFiles writes a tree from slash-separated paths. A path ending in "/"
 // is an empty directory.
 func buildFiles(t testing.TB, s *store.Store, files map[string]file) store.ID {
 	t.Helper()
-	root := newNode()
+	fs := make(map[string]treetest.File, len(files))
 	for p, f := range files {
-		parts := strings.Split(p, "/")
-		n := root
-		for _, d := range parts[:len(parts)-1] {
-			n = n.dir(d)
-		}
-		if last := parts[len(parts)-1]; last != "" {
-			n.files[last] = f
-		}
+		fs[p] = treetest.File{Data: f.data, Exec: f.exec}
 	}
-	id, err := root.write(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return treetest.Build(t, s, fs)
 }
 
 // buildTree writes a cluster tree from "host/app/path" -> contents. A key
 // like "db1/" is a host with no apps.
 func buildTree(t testing.TB, s *store.Store, files map[string]string) store.ID {
 	t.Helper()
-	fs := make(map[string]file, len(files))
+	fs := make(map[string]treetest.File, len(files))
 	for p, data := range files {
-		fs[p] = file{data: data}
+		fs[p] = treetest.File{Data: data}
 	}
-	return buildFiles(t, s, fs)
+	return treetest.Build(t, s, fs)
 }
 
-var testTime = time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
+var testTime = treetest.Time
 
 // deploy records tree as deployed on hosts, the way a successful deploy
 // does: a deploy commit on main, a host commit per host, refs moved.
 func deploy(t testing.TB, s *store.Store, tree store.ID, hosts ...string) store.ID {
 	t.Helper()
-	commit, err := s.Commit(tree, "deploy", "alice@laptop", testTime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := s.ReadTree(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range hosts {
-		hostTree := store.EmptyTree
-		for _, e := range entries {
-			if e.Name == h {
-				hostTree = e.ID
-			}
-		}
-		if hostTree == store.EmptyTree {
-			if _, err := s.WriteTree(nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		hc, err := s.CommitHost(h, hostTree, commit, "alice@laptop", testTime)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SetHostRef(h, hc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return commit
+	return treetest.RecordDeploy(t, s, tree, hosts...)
 }
 
 func mustPlan(t testing.TB, s *store.Store, tree store.ID, opts PlanOptions) *Plan {
@@ -206,39 +116,6 @@ func problemPaths(err error) []string {
 	return out
 }
 
-// scenario is a store where v1 is deployed to web1, db1 and gone1, and a
+// scenario is treetest's: v1 deployed to web1, db1 and gone1, and a
 // desired tree that changes web1, keeps db1, adds web2 and drops gone1.
-func scenario(t testing.TB) (*store.Store, store.ID) {
-	t.Helper()
-	s := newStore(t)
-	v1 := map[string]file{
-		"web1/nginx/nginx.conf":            {data: "user nginx;\nworker_processes 1;\nevents {}\n"},
-		"web1/nginx/manifest.json":         {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}` + "\n"},
-		"web1/nginx/systemd/nginx.service": {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
-		"web1/nginx/run.sh":                {data: "#!/bin/sh\nexec nginx\n"},
-		"web1/nginx/logo.png":              {data: "\x89PNG\x00\x01\x02"},
-		"web1/old/cleanup.sh":              {data: "#!/bin/sh\n", exec: true},
-		"web1/old/manifest.json":           {data: `{"systemd": {"units_enabled": ["cleanup.timer"]}, "checks": [{"tcp": "127.0.0.1:9"}]}`},
-		"web1/old/systemd/cleanup.timer":   {data: "[Timer]\nOnCalendar=daily\n"},
-		"web1/old/systemd/cleanup.service": {data: "[Service]\nExecStart=/bin/true\n"},
-		"db1/postgres/postgresql.conf":     {data: "max_connections = 100\n"},
-		"gone1/app/f":                      {data: "x\n"},
-	}
-	deploy(t, s, buildFiles(t, s, v1), "web1", "db1", "gone1")
-	v2 := map[string]file{
-		"web1/nginx/nginx.conf":                          {data: "user nginx;\nworker_processes 4;\nevents {}\n"},
-		"web1/nginx/mime.types":                          {data: "types {\n  text/html html;\n}\n"},
-		"web1/nginx/manifest.json":                       {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf", "/etc/nginx/mime.types": "mime.types"}}` + "\n"},
-		"web1/nginx/systemd/nginx.service":               {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
-		"web1/nginx/systemd/nginx.service.d/limits.conf": {data: "[Service]\nLimitNOFILE=65536\n"},
-		"web1/nginx/run.sh":                              {data: "#!/bin/sh\nexec nginx\n", exec: true},
-		"web1/nginx/logo.png":                            {data: "\x89PNG\x00\x01\x02\x03"},
-		"web1/caddy/Caddyfile":                           {data: "example.com {\n  root * /srv\n}\n"},
-		"web1/caddy/manifest.json":                       {data: `{"systemd": {"units_enabled": ["caddy.service"]}, "checks": [{"http": "http://127.0.0.1:80/", "timeout": "5s"}, {"tcp": "127.0.0.1:443"}]}`},
-		"web1/caddy/systemd/caddy.service":               {data: "[Service]\nUser=caddy\n"},
-		"web1/caddy/sysusers/caddy.conf":                 {data: "u caddy - \"Caddy\"\n"},
-		"db1/postgres/postgresql.conf":                   {data: "max_connections = 100\n"},
-		"web2/cache/quadlets/cache.container":            {data: "[Container]\nImage=redis\n"},
-	}
-	return s, buildFiles(t, s, v2)
-}
+func scenario(t testing.TB) (*store.Store, store.ID) { return treetest.Scenario(t) }

@@ -4,12 +4,10 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/deptool/deptool/diff"
-	"github.com/deptool/deptool/internal/storetest"
+	"github.com/deptool/deptool/internal/treetest"
 	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
 )
@@ -19,18 +17,14 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
-// newStore is a store on disk that git fsck --strict checks when the
-// test ends.
-func newStore(t testing.TB) *store.Store {
+func newStore(t testing.TB) *store.Store { return treetest.NewStore(t) }
+
+func recordDeploy(t testing.TB, s *store.Store, tree store.ID, hosts ...string) store.ID {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), ".deptool")
-	storetest.Fsck(t, path)
-	s, err := store.Init(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return treetest.RecordDeploy(t, s, tree, hosts...)
 }
+
+func scenario(t testing.TB) (*store.Store, store.ID) { return treetest.Scenario(t) }
 
 // file is a file in a test tree.
 type file struct {
@@ -41,95 +35,20 @@ type file struct {
 // buildFiles writes a cluster tree from "host/app/path" -> file.
 func buildFiles(t testing.TB, s *store.Store, files map[string]file) store.ID {
 	t.Helper()
-	type node struct {
-		files map[string]file
-		dirs  map[string]*node
-	}
-	newNode := func() *node { return &node{files: map[string]file{}, dirs: map[string]*node{}} }
-	root := newNode()
+	fs := make(map[string]treetest.File, len(files))
 	for p, f := range files {
-		parts := strings.Split(p, "/")
-		n := root
-		for _, d := range parts[:len(parts)-1] {
-			if n.dirs[d] == nil {
-				n.dirs[d] = newNode()
-			}
-			n = n.dirs[d]
-		}
-		if last := parts[len(parts)-1]; last != "" { // "db1/": a host with no apps
-			n.files[last] = f
-		}
+		fs[p] = treetest.File{Data: f.data, Exec: f.exec}
 	}
-	var write func(n *node) store.ID
-	write = func(n *node) store.ID {
-		var entries []store.Entry
-		for name, f := range n.files {
-			id, err := s.WriteBlob([]byte(f.data))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mode := store.ModeFile
-			if f.exec {
-				mode = store.ModeExecutable
-			}
-			entries = append(entries, store.Entry{Name: name, Mode: mode, ID: id})
-		}
-		for name, d := range n.dirs {
-			entries = append(entries, store.Entry{Name: name, Mode: store.ModeDir, ID: write(d)})
-		}
-		id, err := s.WriteTree(entries)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	return write(root)
+	return treetest.Build(t, s, fs)
 }
 
 func buildTree(t testing.TB, s *store.Store, files map[string]string) store.ID {
 	t.Helper()
-	fs := make(map[string]file, len(files))
+	fs := make(map[string]treetest.File, len(files))
 	for p, data := range files {
-		fs[p] = file{data: data}
+		fs[p] = treetest.File{Data: data}
 	}
-	return buildFiles(t, s, fs)
-}
-
-var testTime = time.Date(2025, 1, 2, 15, 4, 5, 0, time.UTC)
-
-// recordDeploy records tree as deployed on hosts, the way a successful deploy
-// does: a deploy commit on main, a host commit per host, refs moved.
-func recordDeploy(t testing.TB, s *store.Store, tree store.ID, hosts ...string) store.ID {
-	t.Helper()
-	commit, err := s.Commit(tree, "deploy", "alice@laptop", testTime)
-	if err != nil {
-		t.Fatal(err)
-	}
-	entries, err := s.ReadTree(tree)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range hosts {
-		hostTree := store.EmptyTree
-		for _, e := range entries {
-			if e.Name == h {
-				hostTree = e.ID
-			}
-		}
-		if hostTree == store.EmptyTree {
-			if _, err := s.WriteTree(nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		hc, err := s.CommitHost(h, hostTree, commit, "alice@laptop", testTime)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.SetHostRef(h, hc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return commit
+	return treetest.Build(t, s, fs)
 }
 
 func mustPlan(t testing.TB, s *store.Store, tree store.ID, opts diff.PlanOptions) *diff.Plan {

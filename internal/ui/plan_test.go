@@ -7,45 +7,7 @@ import (
 	"testing"
 
 	"github.com/deptool/deptool/diff"
-	"github.com/deptool/deptool/store"
 )
-
-// scenario is a store where v1 is deployed to web1, db1 and gone1, and a
-// desired tree that changes web1, keeps db1, adds web2 and drops gone1.
-func scenario(t testing.TB) (*store.Store, store.ID) {
-	t.Helper()
-	s := newStore(t)
-	v1 := map[string]file{
-		"web1/nginx/nginx.conf":            {data: "user nginx;\nworker_processes 1;\nevents {}\n"},
-		"web1/nginx/manifest.json":         {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf"}}` + "\n"},
-		"web1/nginx/systemd/nginx.service": {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
-		"web1/nginx/run.sh":                {data: "#!/bin/sh\nexec nginx\n"},
-		"web1/nginx/logo.png":              {data: "\x89PNG\x00\x01\x02"},
-		"web1/old/cleanup.sh":              {data: "#!/bin/sh\n", exec: true},
-		"web1/old/manifest.json":           {data: `{"systemd": {"units_enabled": ["cleanup.timer"]}, "checks": [{"tcp": "127.0.0.1:9"}]}`},
-		"web1/old/systemd/cleanup.timer":   {data: "[Timer]\nOnCalendar=daily\n"},
-		"web1/old/systemd/cleanup.service": {data: "[Service]\nExecStart=/bin/true\n"},
-		"db1/postgres/postgresql.conf":     {data: "max_connections = 100\n"},
-		"gone1/app/f":                      {data: "x\n"},
-	}
-	recordDeploy(t, s, buildFiles(t, s, v1), "web1", "db1", "gone1")
-	v2 := map[string]file{
-		"web1/nginx/nginx.conf":                          {data: "user nginx;\nworker_processes 4;\nevents {}\n"},
-		"web1/nginx/mime.types":                          {data: "types {\n  text/html html;\n}\n"},
-		"web1/nginx/manifest.json":                       {data: `{"systemd": {"units_enabled": ["nginx.service"]}, "symlinks": {"/etc/nginx/nginx.conf": "nginx.conf", "/etc/nginx/mime.types": "mime.types"}}` + "\n"},
-		"web1/nginx/systemd/nginx.service":               {data: "[Service]\nExecStart=/usr/sbin/nginx\n"},
-		"web1/nginx/systemd/nginx.service.d/limits.conf": {data: "[Service]\nLimitNOFILE=65536\n"},
-		"web1/nginx/run.sh":                              {data: "#!/bin/sh\nexec nginx\n", exec: true},
-		"web1/nginx/logo.png":                            {data: "\x89PNG\x00\x01\x02\x03"},
-		"web1/caddy/Caddyfile":                           {data: "example.com {\n  root * /srv\n}\n"},
-		"web1/caddy/manifest.json":                       {data: `{"systemd": {"units_enabled": ["caddy.service"]}, "checks": [{"http": "http://127.0.0.1:80/", "timeout": "5s"}, {"tcp": "127.0.0.1:443"}]}`},
-		"web1/caddy/systemd/caddy.service":               {data: "[Service]\nUser=caddy\n"},
-		"web1/caddy/sysusers/caddy.conf":                 {data: "u caddy - \"Caddy\"\n"},
-		"db1/postgres/postgresql.conf":                   {data: "max_connections = 100\n"},
-		"web2/cache/quadlets/cache.container":            {data: "[Container]\nImage=redis\n"},
-	}
-	return s, buildFiles(t, s, v2)
-}
 
 func renderPlan(t *testing.T, p *diff.Plan, color bool) string {
 	t.Helper()

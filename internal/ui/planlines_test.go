@@ -10,6 +10,7 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/internal/treetest"
 	"github.com/deptool/deptool/store"
 )
 
@@ -102,13 +103,13 @@ func TestStatusLines(t *testing.T) {
 		want string
 	}{
 		{diff.HostStatus{Host: "web2", New: true}, "new host; no apps yet"},
-		{diff.HostStatus{Host: "web1", Deployed: testTime, Operator: "alice@laptop", Commit: commit, Source: "3f9c2e1d4b5a69788c7d6e5f4a3b2c1d0e9f8a7b-dirty"},
+		{diff.HostStatus{Host: "web1", Deployed: treetest.Time, Operator: "alice@laptop", Commit: commit, Source: "3f9c2e1d4b5a69788c7d6e5f4a3b2c1d0e9f8a7b-dirty"},
 			"deployed 2025-01-02 15:04 +0000 by alice@laptop, commit 123456789abc, source 3f9c2e1d4b5a-dirty; up to date"},
 		{diff.HostStatus{Host: "web1", Unknown: store.ID{0xde, 0xad, 0xbe, 0xef}, Commit: store.ID{0xde, 0xad, 0xbe, 0xef}},
 			"deployed from another store: commit deadbeef0000 unknown here; run sync; up to date"},
 		{diff.HostStatus{Host: "a1", Unverified: "refs/remotes/a1 is signed by no allowed key"},
 			"record not verified: refs/remotes/a1 is signed by no allowed key; run 'deptool sync --limit a1'"},
-		{diff.HostStatus{Host: "web1", Deployed: testTime, Operator: "bob", Commit: commit, Undeployed: []string{"nginx", "php"}, PinnedAt: commit},
+		{diff.HostStatus{Host: "web1", Deployed: treetest.Time, Operator: "bob", Commit: commit, Undeployed: []string{"nginx", "php"}, PinnedAt: commit},
 			"deployed 2025-01-02 15:04 +0000 by bob, commit 123456789abc; undeployed changes: nginx, php; pinned at 1234567: deploys leave it alone"},
 	} {
 		state, attempt := statusText(c.h, false)
@@ -116,7 +117,7 @@ func TestStatusLines(t *testing.T) {
 			t.Errorf("%+v:\n got %q, %q\nwant %q", c.h, state, attempt, c.want)
 		}
 	}
-	h := diff.HostStatus{Host: "web1", New: true, Attempt: &diff.Attempt{Commit: commit, Time: testTime, Outcome: "rolled back", Why: "unit failed"}}
+	h := diff.HostStatus{Host: "web1", New: true, Attempt: &diff.Attempt{Commit: commit, Time: treetest.Time, Outcome: "rolled back", Why: "unit failed"}}
 	if _, attempt := statusText(h, false); attempt != "last attempt 123456789abc at 2025-01-02 15:04 +0000: rolled back: unit failed" {
 		t.Errorf("attempt line %q", attempt)
 	}
