@@ -182,7 +182,7 @@ func PrintVersions(w io.Writer, entries []deploy.Entry, changed [][]string) {
 		if i == 0 {
 			mark = "  (current)"
 		}
-		fmt.Fprintf(w, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), e.Operator, e.Subject(), mark)
+		fmt.Fprintf(w, "  %d) %s  %s  %s  %s%s\n", i+1, e.Commit.Short(), e.Time.Format("2006-01-02 15:04"), SafeLine(e.Operator), SafeLine(e.Subject()), mark)
 		// How it went and what it changed: entries that read alike
 		// otherwise, and the one that broke hosts, stand apart.
 		line := e.Counts()

@@ -107,4 +107,12 @@ func TestPrintVersions(t *testing.T) {
 		!strings.HasSuffix(lines[2], "; changed nginx, php") || lines[3] != "  2) bb0000000000  2026-01-02 03:04  bob  first" || strings.Contains(lines[4], "changed") {
 		t.Errorf("versions:\n%s", b.String())
 	}
+
+	// A deploy fetched from the team's remote names its own operator and
+	// subject: whatever they hold, the list stays the operator's.
+	b.Reset()
+	PrintVersions(&b, []deploy.Entry{{Commit: store.ID{0xcc}, Time: when, Operator: "eve\x1b]0;owned\a", Message: "fix\x1b[2J\r  1) aa0000000000 looks current"}}, [][]string{nil})
+	if got := b.String(); strings.ContainsAny(got, "\x1b\a\r") || !strings.Contains(got, `eve\x1b]0;owned\x07  fix\x1b[2J\x0d`) {
+		t.Errorf("versions with control characters:\n%q", got)
+	}
 }

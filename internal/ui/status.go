@@ -81,16 +81,16 @@ func attemptLine(a *diff.Attempt, color bool) string {
 
 func statusState(h diff.HostStatus, color bool) string {
 	if h.Unverified != "" {
-		return paint("record not verified: "+h.Unverified, red, color) + "; run 'deptool sync --limit " + h.Host + "'"
+		return paint("record not verified: "+SafeLine(h.Unverified), red, color) + "; run 'deptool sync --limit " + h.Host + "'"
 	}
 	what := "new host"
 	switch {
 	case !h.Unknown.IsZero():
 		what = fmt.Sprintf("deployed from another store: commit %s unknown here; run sync", h.Unknown.String()[:12])
 	case !h.New:
-		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), h.Operator, h.Commit.String()[:12])
+		what = fmt.Sprintf("deployed %s by %s, commit %s", h.Deployed.Format("2006-01-02 15:04 -0700"), SafeLine(h.Operator), h.Commit.String()[:12])
 		if h.Source != "" {
-			what += ", source " + shortSource(h.Source)
+			what += ", source " + SafeLine(shortSource(h.Source))
 		}
 	}
 	switch {
