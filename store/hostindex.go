@@ -49,7 +49,11 @@ func (x *HostIndex) Bucket(host string) []byte { return x.Buckets[BucketOf(host)
 
 // BuildHostIndex computes the host index of a root tree of entries.
 func BuildHostIndex(entries []Entry) (*HostIndex, error) {
-	raw, _, err := rawTree(entries)
+	obj, err := encodeTree(entries)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := readAll(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -90,15 +94,6 @@ func hostIndexOf(raw []byte) (*HostIndex, error) {
 	x.Root = top.Bytes()
 	x.ID = ID(plumbing.ComputeHash(plumbing.TreeObject, x.Root))
 	return x, nil
-}
-
-func rawTree(entries []Entry) ([]byte, ID, error) {
-	obj, err := encodeTree(entries)
-	if err != nil {
-		return nil, ZeroID, err
-	}
-	raw, err := readAll(obj)
-	return raw, ID(obj.Hash()), err
 }
 
 // indexMemo keeps the last host index computed: a deploy computes it to
