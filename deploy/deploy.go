@@ -254,6 +254,7 @@ type deployer struct {
 	// itself (nil for an unsigned deploy); require tells hosts that have
 	// not yet seen a signed deploy to refuse unsigned ones.
 	proof   *wire.Signed
+	index   *store.HostIndex // the deploy's host index, nil for a proof by root tree
 	require bool
 }
 
@@ -423,7 +424,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	confirmed := false
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
 		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
-		Signed: d.proof, RequireSigned: d.require,
+		Signed: d.proofFor(hp.Host), RequireSigned: d.require,
 		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, wire.ApplyEvents{
 		Progress: func(p wire.Progress) {

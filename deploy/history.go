@@ -50,7 +50,7 @@ func History(s *store.Store, hosts []string, n int) ([]Entry, error) {
 		if n > 0 && len(out) == n {
 			break
 		}
-		e := Entry{Commit: c.ID, Time: c.Time, Operator: c.Operator, Message: strings.TrimSpace(c.Message), Source: sourceIn(c.Message)}
+		e := Entry{Commit: c.ID, Time: c.Time, Operator: c.Operator, Message: strings.TrimSpace(store.WithoutHosts(c.Message)), Source: sourceIn(c.Message)}
 		note, ok, err := s.Outcomes(c.ID)
 		if err != nil {
 			return nil, err

@@ -146,9 +146,10 @@ func namedSigner(spec string, agentKeys []ssh.Signer) (ssh.Signer, error) {
 	return signer, nil
 }
 
-// loadProof reads what hosts are sent to check the deploy's signature:
-// the signed deploy commit and its root tree, the same for every host,
-// read once per deploy.
+// loadProof reads what hosts are sent to check the deploy's signature,
+// once per deploy: the signed deploy commit and, when its message names
+// a host index, that index (recomputed from the tree: it is not stored),
+// else its root tree. proofFor picks each host's part.
 func (d *deployer) loadProof() error {
 	req, err := d.store.RequireSignatures()
 	if err != nil {
@@ -162,10 +163,37 @@ func (d *deployer) loadProof() error {
 	if _, sig := store.SplitSigned(raw); sig == nil {
 		return nil
 	}
+	info, err := d.store.CommitInfo(d.deploy)
+	if err != nil {
+		return err
+	}
+	if id, ok, err := store.HostsIn(info.Message); err != nil {
+		return fmt.Errorf("deploy %s: %w", d.deploy.Short(), err)
+	} else if ok {
+		x, err := d.store.HostIndex(d.tree)
+		if err != nil {
+			return err
+		}
+		if x.ID != id {
+			return fmt.Errorf("deploy %s names host index %s, and its tree's is %s: deploy again", d.deploy.Short(), id.Short(), x.ID.Short())
+		}
+		d.proof, d.index = &wire.Signed{Commit: raw, Index: x.Root}, x
+		return nil
+	}
 	root, err := d.store.RawObject(d.tree)
 	if err != nil {
 		return err
 	}
 	d.proof = &wire.Signed{Commit: raw, Root: root}
 	return nil
+}
+
+// proofFor is host's proof: the deploy's, with host's index bucket.
+func (d *deployer) proofFor(host string) *wire.Signed {
+	if d.proof == nil || d.index == nil {
+		return d.proof
+	}
+	p := *d.proof
+	p.Bucket = d.index.Bucket(host)
+	return &p
 }

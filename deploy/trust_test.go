@@ -150,23 +150,36 @@ func TestTrustInAStoreFromBeforeSigning(t *testing.T) {
 func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }
 
 // BenchmarkSigningPerDeploy is what signing adds to a deploy on the
-// operator's side: one signature and the proof read once, whatever the
-// host count, plus the proof in each host's apply request (hosts=N:
-// the request's encoding for one host, with the root tree of N hosts).
+// operator's side: one signature and the proof built once (the host
+// index of the root tree), whatever the host count, plus one host's
+// proof in its apply request. B/request is that request's encoding for
+// one host, with its proof for a deploy to N hosts.
 func BenchmarkSigningPerDeploy(b *testing.B) {
 	for _, hosts := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
 			s := store.OpenMemory()
 			_, k, _ := ed25519.GenerateKey(rand.Reader)
 			signer, _ := ssh.NewSignerFromKey(k)
-			empty, _ := s.WriteTree(nil)
 			entries := make([]store.Entry, hosts)
 			for i := range entries {
-				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: empty}
+				// Each host its own tree, as in a fleet: the index
+				// carries their ids.
+				blob, _ := s.WriteBlob([]byte(fmt.Sprint(i)))
+				tree, _ := s.WriteTree([]store.Entry{{Name: "app", Mode: store.ModeFile, ID: blob}})
+				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: tree}
 			}
 			root, _ := s.WriteTree(entries)
+			var size int
 			b.ResetTimer()
 			for i := range b.N {
+				// A new tree each time, as each deploy has: no index
+				// is left from the last one.
+				if i > 0 {
+					b.StopTimer()
+					entries[0].ID, _ = s.WriteTree([]store.Entry{{Name: "n", Mode: store.ModeFile, ID: store.ID(plumbingHash(fmt.Sprintf("%040x", i)))}})
+					root, _ = s.WriteTree(entries)
+					b.StartTimer()
+				}
 				id, err := s.CommitSigned(root, "deploy\n", "ann@laptop", time.Unix(int64(i), 0), store.SignerFunc(signer))
 				if err != nil {
 					b.Fatal(err)
@@ -175,10 +188,51 @@ func BenchmarkSigningPerDeploy(b *testing.B) {
 				if err := d.loadProof(); err != nil || d.proof == nil {
 					b.Fatal(err)
 				}
-				if _, err := json.Marshal(wire.ApplyRequest{Commit: id, Deploy: id, Signed: d.proof}); err != nil {
+				req, err := json.Marshal(wire.ApplyRequest{Commit: id, Deploy: id, Signed: d.proofFor("host0")})
+				if err != nil {
 					b.Fatal(err)
 				}
+				size = len(req)
 			}
+			b.ReportMetric(float64(size), "B/request")
+		})
+	}
+}
+
+// BenchmarkProofPerHost is what each host's proof adds to a deploy to N
+// hosts on the operator's side: its apply request's encoding, made once
+// per host (B/request its size).
+func BenchmarkProofPerHost(b *testing.B) {
+	for _, hosts := range []int{1, 10000} {
+		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
+			s := store.OpenMemory()
+			_, k, _ := ed25519.GenerateKey(rand.Reader)
+			signer, _ := ssh.NewSignerFromKey(k)
+			entries := make([]store.Entry, hosts)
+			for i := range entries {
+				blob, _ := s.WriteBlob([]byte(fmt.Sprint(i)))
+				tree, _ := s.WriteTree([]store.Entry{{Name: "app", Mode: store.ModeFile, ID: blob}})
+				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: tree}
+			}
+			root, _ := s.WriteTree(entries)
+			id, err := s.CommitSigned(root, "deploy\n", "ann@laptop", time.Unix(1, 0), store.SignerFunc(signer))
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := &deployer{recorder: &recorder{store: s, deploy: id}, tree: root}
+			if err := d.loadProof(); err != nil || d.proof == nil {
+				b.Fatal(err)
+			}
+			var size int
+			b.ResetTimer()
+			for i := range b.N {
+				req, err := json.Marshal(wire.ApplyRequest{Commit: id, Deploy: id, Signed: d.proofFor(entries[i%hosts].Name)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(req)
+			}
+			b.ReportMetric(float64(size), "B/request")
 		})
 	}
 }

@@ -207,11 +207,20 @@ func SignerFunc(signer ssh.Signer) SignCommit {
 	return func(payload []byte) ([]byte, error) { return SignSSH(signer, GitNamespace, payload) }
 }
 
-// CommitSigned is Commit with the deploy commit signed by sign. A sign
-// that fails fails the commit: nothing is written and main does not move.
+// CommitSigned is Commit with the deploy commit signed by sign, its
+// message ending with the trailer that names tree's host index (see
+// HostIndex). A sign that fails fails the commit: nothing is written and
+// main does not move.
 func (s *Store) CommitSigned(tree ID, message, operator string, when time.Time, sign SignCommit) (ID, error) {
 	if sign == nil {
 		return s.Commit(tree, message, operator, when)
+	}
+	index, err := s.HostIndex(tree)
+	if err != nil {
+		return ZeroID, err
+	}
+	if message, err = withHostsTrailer(message, index.ID); err != nil {
+		return ZeroID, err
 	}
 	return s.update(MainRef, true, func(parent ID, ok bool) (ID, error) {
 		var parents []ID

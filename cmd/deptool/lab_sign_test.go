@@ -42,6 +42,15 @@ func TestSignedDeploysAreCheckedByHosts(t *testing.T) {
 	if out, err := exec.Command("git", "--git-dir", store, "fsck", "--strict").CombinedOutput(); err != nil {
 		t.Errorf("git fsck --strict: %v\n%s", err, out)
 	}
+	// a1 checked its entry through the host index the message names, a
+	// trailer that git shows after the subject and deptool log not at all.
+	msg, _ := exec.Command("git", "--git-dir", store, "log", "-1", "--format=%s%n--%n%b", "main").Output()
+	if subject, body, _ := strings.Cut(string(msg), "\n--\n"); !strings.HasPrefix(subject, "deploy to a1") || !strings.Contains(body, "Deptool-Hosts: ") {
+		t.Errorf("git log: subject and body:\n%s", msg)
+	}
+	if log, _ := op.run("log"); !strings.Contains(log, "deploy to a1") || strings.Contains(log, "Deptool-Hosts") {
+		t.Errorf("deptool log:\n%s", log)
+	}
 
 	// Another key, not in a1's authorized_keys.
 	_, k, _ := ed25519.GenerateKey(rand.Reader)

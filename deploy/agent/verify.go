@@ -100,20 +100,58 @@ func (s *session) checkProof(req *wire.ApplyRequest, tree store.ID) (ssh.PublicK
 	if err := c.Decode(commit); err != nil {
 		return nil, fmt.Errorf("the deploy commit: %w", err)
 	}
-	root := &plumbing.MemoryObject{}
-	root.SetType(plumbing.TreeObject)
-	root.Write(req.Signed.Root)
-	if root.Hash() != c.TreeHash {
-		return nil, errors.New("the tree sent is not the deploy commit's")
-	}
-	want, err := treeEntry(req.Signed.Root, s.host)
+	want, err := s.signedEntry(req.Signed, &c)
 	if err != nil {
-		return nil, fmt.Errorf("the deploy's tree: %w", err)
+		return nil, err
 	}
 	if want != tree {
 		return nil, fmt.Errorf("its tree %s is not what deploy %s signed for %s (%s)", short(tree), short(req.Deploy), s.host, short(want))
 	}
 	return pub, nil
+}
+
+// signedEntry is this host's entry in the signed deploy commit c's root
+// tree, as the proof shows it: through the host index the commit names
+// (its root and this host's bucket), or for a commit signed before the
+// index existed, through the whole root tree.
+func (s *session) signedEntry(p *wire.Signed, c *object.Commit) (store.ID, error) {
+	index, ok, err := store.HostsIn(c.Message)
+	if err != nil {
+		return store.ZeroID, err
+	}
+	if !ok {
+		if treeID(p.Root) != store.ID(c.TreeHash) {
+			return store.ZeroID, errors.New("the tree sent is not the deploy commit's")
+		}
+		want, err := treeEntry(p.Root, s.host)
+		if err != nil {
+			return store.ZeroID, fmt.Errorf("the deploy's tree: %w", err)
+		}
+		return want, nil
+	}
+	if treeID(p.Index) != index {
+		return store.ZeroID, fmt.Errorf("the host index sent is not the one the deploy commit names (%s)", short(index))
+	}
+	bucket, err := treeEntry(p.Index, store.BucketOf(s.host))
+	if err != nil {
+		return store.ZeroID, fmt.Errorf("the deploy's host index: %w", err)
+	}
+	if treeID(p.Bucket) != bucket {
+		return store.ZeroID, fmt.Errorf("the index bucket sent is not the one the deploy's host index names for %s (bucket %s)", s.host, store.BucketOf(s.host))
+	}
+	want, err := treeEntry(p.Bucket, s.host)
+	if err != nil {
+		return store.ZeroID, fmt.Errorf("the deploy's index bucket %s: %w", store.BucketOf(s.host), err)
+	}
+	return want, nil
+}
+
+// treeID is the id of the tree whose raw content is raw.
+func treeID(raw []byte) store.ID {
+	obj := &plumbing.MemoryObject{}
+	obj.SetType(plumbing.TreeObject)
+	obj.Write(raw)
+	return store.ID(obj.Hash())
 }
 
 // treeEntry finds name's entry in a raw tree object without decoding

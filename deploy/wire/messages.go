@@ -101,12 +101,18 @@ type ApplyRequest struct {
 
 // Signed is what a host needs to check a deploy's signature without
 // learning other hosts' configuration: the signed deploy commit's raw
-// object, and its root tree's raw object, whose entry for the host must
-// be the host commit's tree. The root tree names the deploy's hosts and
-// their tree ids, never their content.
+// object, and the raw trees (Git's tree content, without its header) that
+// lead from it to the host's entry, which must be the host commit's tree.
+// A commit whose message names a host index (store.HostsIn) is proved by
+// the index's root and the host's bucket: a few kB, naming the hosts that
+// share the bucket. One signed before the index existed is proved by its
+// root tree, which names every host. Trees name hosts and tree ids, never
+// their content.
 type Signed struct {
 	Commit []byte `json:"commit"`
-	Root   []byte `json:"root"`
+	Root   []byte `json:"root,omitempty"`
+	Index  []byte `json:"index,omitempty"`
+	Bucket []byte `json:"bucket,omitempty"`
 }
 
 // DefaultUnitTimeout is the bound on one systemd job when the apply
