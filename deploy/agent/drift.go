@@ -68,7 +68,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 			return nil, fmt.Errorf("app %s: %w", app, err)
 		}
 		for _, c := range m.Checks {
-			checks = append(checks, appCheck{app, c})
+			checks = append(checks, appCheck{app, wire.Check(c)}) // the manifest's check, run as a planned one
 		}
 	}
 	if att, err := loadAttempt(s.l); err == nil && att.needsUndo() {
