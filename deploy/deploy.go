@@ -404,6 +404,10 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 		sess.client.Bye(ctx)
 		return Skipped, errInterrupted
 	}
+	plan, err := ApplyPlan(hp)
+	if err != nil {
+		return Failed, err
+	}
 	commit, err := d.store.CommitHost(hp.Host, hp.To, d.deploy, d.opts.Operator, d.opts.Now())
 	if err != nil {
 		return Failed, err
@@ -423,7 +427,7 @@ func (d *deployer) apply(ctx context.Context, sess *session, hp diff.HostPlan, r
 	var awaiting time.Time // the host's own deadline for a confirmation
 	confirmed := false
 	res, err := sess.client.Apply(ctx, wire.ApplyRequest{
-		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: hp, Settle: d.opts.Settle, Keep: d.opts.Keep,
+		Commit: commit, Deploy: d.deploy, Operator: d.opts.Operator, Plan: plan, Settle: d.opts.Settle, Keep: d.opts.Keep,
 		Signed: d.proofFor(hp.Host), RequireSigned: d.require,
 		ConfirmTimeout: d.opts.ConfirmTimeout, ValidateTimeout: d.opts.ValidateTimeout, UnitTimeout: d.opts.UnitTimeout,
 	}, wire.ApplyEvents{

@@ -14,7 +14,6 @@ import (
 
 	"github.com/deptool/deptool/deploy/secret"
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -434,7 +433,7 @@ func appTrees(st *store.Store, tree store.ID) (map[string]store.ID, error) {
 // checkPlan makes sure the plan agrees with the commit and names only
 // paths the agent may touch: it comes over the network, and the agent runs
 // as root.
-func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
+func checkPlan(p *wire.Plan, apps map[string]store.ID) error {
 	var errs []error
 	for _, ap := range p.Apps {
 		if !validName(ap.App) || strings.HasPrefix(ap.App, ".") {
@@ -443,9 +442,9 @@ func checkPlan(p *diff.HostPlan, apps map[string]store.ID) error {
 		}
 		tree, inCommit := apps[ap.App]
 		switch {
-		case ap.Action == diff.Remove && inCommit:
+		case ap.Action == wire.Remove && inCommit:
 			errs = append(errs, fmt.Errorf("app %s is removed by the plan but in the commit", ap.App))
-		case ap.Action != diff.Remove && tree != ap.To:
+		case ap.Action != wire.Remove && tree != ap.To:
 			errs = append(errs, fmt.Errorf("app %s: the plan wants tree %s, the commit has %s", ap.App, short(ap.To), short(tree)))
 		}
 		for _, step := range ap.Symlinks {

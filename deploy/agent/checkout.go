@@ -10,14 +10,13 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
 // checkouts checks out every app the plan adds or updates.
 func (c *fileStep) checkouts() error {
 	for _, ap := range c.plan.Apps {
-		if ap.Action != diff.Remove {
+		if ap.Action != wire.Remove {
 			if err := c.checkout(ap.App, ap.To); err != nil {
 				return fmt.Errorf("app %s: checkout: %w", ap.App, err)
 			}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // Health checks: after the units of a deploy settled, the agent probes what
@@ -63,7 +62,7 @@ func newProber() *prober {
 // appCheck is one check of one app in the plan.
 type appCheck struct {
 	app   string
-	check diff.Check
+	check wire.Check
 }
 
 // runAll runs checks in parallel and reports them in the order given.
@@ -82,7 +81,7 @@ func (p *prober) runAll(ctx context.Context, checks []appCheck) []wire.CheckRepo
 }
 
 // run retries one check until it passes or its timeout runs out.
-func (p *prober) run(ctx context.Context, app string, c diff.Check) wire.CheckReport {
+func (p *prober) run(ctx context.Context, app string, c wire.Check) wire.CheckReport {
 	start := time.Now()
 	r := wire.CheckReport{App: app, Check: c.String()}
 	deadline := start.Add(c.Duration())
@@ -114,7 +113,7 @@ func (p *prober) run(ctx context.Context, app string, c diff.Check) wire.CheckRe
 	return r
 }
 
-func (p *prober) attempt(ctx context.Context, c diff.Check) error {
+func (p *prober) attempt(ctx context.Context, c wire.Check) error {
 	ctx, cancel := context.WithTimeout(ctx, attemptLimit)
 	defer cancel()
 	if c.TCP != "" {
@@ -127,7 +126,7 @@ func (p *prober) attempt(ctx context.Context, c diff.Check) error {
 	return p.get(ctx, c)
 }
 
-func (p *prober) get(ctx context.Context, c diff.Check) error {
+func (p *prober) get(ctx context.Context, c wire.Check) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.HTTP, nil)
 	if err != nil {
 		return err
@@ -168,10 +167,10 @@ func redirectNote(resp *http.Response) string {
 
 // changedChecks lists the checks of the apps the plan adds or updates:
 // an app the deploy did not touch was not restarted and is not judged.
-func changedChecks(p *diff.HostPlan) []appCheck {
+func changedChecks(p *wire.Plan) []appCheck {
 	var out []appCheck
 	for _, ap := range p.Apps {
-		if ap.Action == diff.Remove {
+		if ap.Action == wire.Remove {
 			continue
 		}
 		for _, c := range ap.Checks {

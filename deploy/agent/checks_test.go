@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // testProber retries without pausing: the tests' servers decide when a
@@ -51,7 +50,7 @@ func TestCheckPasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	for name, c := range map[string]diff.Check{
+	for name, c := range map[string]wire.Check{
 		"200":               {HTTP: serve(t, status(200)) + "/healthz"},
 		"204":               {HTTP: serve(t, status(204))},
 		"expected 503":      {HTTP: serve(t, status(503)), ExpectStatus: 503},
@@ -71,15 +70,15 @@ func TestCheckFailsWithLastError(t *testing.T) {
 	var followed atomic.Int32
 	elsewhere := serve(t, func(w http.ResponseWriter, _ *http.Request) { followed.Add(1) })
 	for name, tt := range map[string]struct {
-		c    diff.Check
+		c    wire.Check
 		want string
 	}{
-		"closed port": {diff.Check{TCP: closedPort(t), Timeout: "100ms"}, "connect: connection refused"},
-		"http closed": {diff.Check{HTTP: "http://" + closedPort(t) + "/", Timeout: "100ms"}, "connect: connection refused"},
-		"500":         {diff.Check{HTTP: serve(t, status(500)), Timeout: "100ms"}, "status 500, want 2xx"},
-		"not the one": {diff.Check{HTTP: serve(t, status(200)), ExpectStatus: 204, Timeout: "100ms"}, "status 200, want 204"},
-		"redirect":    {diff.Check{HTTP: serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, elsewhere+"/x", http.StatusFound) }), Timeout: "100ms"}, "status 302, want 2xx (a redirect to " + elsewhere + "/x, which checks do not follow"},
-		"hangs":       {diff.Check{HTTP: serve(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }), Timeout: "100ms"}, "context deadline exceeded"},
+		"closed port": {wire.Check{TCP: closedPort(t), Timeout: "100ms"}, "connect: connection refused"},
+		"http closed": {wire.Check{HTTP: "http://" + closedPort(t) + "/", Timeout: "100ms"}, "connect: connection refused"},
+		"500":         {wire.Check{HTTP: serve(t, status(500)), Timeout: "100ms"}, "status 500, want 2xx"},
+		"not the one": {wire.Check{HTTP: serve(t, status(200)), ExpectStatus: 204, Timeout: "100ms"}, "status 200, want 204"},
+		"redirect":    {wire.Check{HTTP: serve(t, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, elsewhere+"/x", http.StatusFound) }), Timeout: "100ms"}, "status 302, want 2xx (a redirect to " + elsewhere + "/x, which checks do not follow"},
+		"hangs":       {wire.Check{HTTP: serve(t, func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }), Timeout: "100ms"}, "context deadline exceeded"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
@@ -104,7 +103,7 @@ func TestCheckRetriesUntilItPasses(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	r := testProber().run(context.Background(), "web", diff.Check{HTTP: url, Timeout: "1m"})
+	r := testProber().run(context.Background(), "web", wire.Check{HTTP: url, Timeout: "1m"})
 	if !r.OK || r.Attempts != 4 || r.Error != "" {
 		t.Errorf("report %+v, want a pass on the 4th attempt", r)
 	}
@@ -121,7 +120,7 @@ func TestCheckReadsLittleOfTheBody(t *testing.T) {
 			}
 		}
 	})
-	r := testProber().run(context.Background(), "web", diff.Check{HTTP: url, Timeout: "5s"})
+	r := testProber().run(context.Background(), "web", wire.Check{HTTP: url, Timeout: "5s"})
 	if !r.OK || r.Attempts != 1 {
 		t.Errorf("an endless body: report %+v, want a pass at once", r)
 	}
@@ -132,7 +131,7 @@ func TestCheckSendsNoBodyAndOnlyGET(t *testing.T) {
 	url := serve(t, func(_ http.ResponseWriter, r *http.Request) {
 		got <- r.Method + " " + r.URL.Path + " " + r.Header.Get("User-Agent") + " " + strings.Repeat("x", int(r.ContentLength))
 	})
-	if r := testProber().run(context.Background(), "web", diff.Check{HTTP: url + "/healthz"}); !r.OK {
+	if r := testProber().run(context.Background(), "web", wire.Check{HTTP: url + "/healthz"}); !r.OK {
 		t.Fatalf("report %+v", r)
 	}
 	if req := <-got; req != "GET /healthz deptool-check " {
@@ -157,9 +156,9 @@ func TestRunAllKeepsOrderAndRunsInParallel(t *testing.T) {
 	a, b := serve(t, h), serve(t, h)
 	closed := closedPort(t)
 	reports := testProber().runAll(context.Background(), []appCheck{
-		{"one", diff.Check{HTTP: a, Timeout: "10s"}},
-		{"two", diff.Check{TCP: closed, Timeout: "50ms"}},
-		{"three", diff.Check{HTTP: b, Timeout: "10s"}},
+		{"one", wire.Check{HTTP: a, Timeout: "10s"}},
+		{"two", wire.Check{TCP: closed, Timeout: "50ms"}},
+		{"three", wire.Check{HTTP: b, Timeout: "10s"}},
 	})
 	var got []string
 	for _, r := range reports {
@@ -177,11 +176,11 @@ func TestRunAllKeepsOrderAndRunsInParallel(t *testing.T) {
 }
 
 func TestChangedChecksSkipsRemovedApps(t *testing.T) {
-	c := diff.Check{TCP: "127.0.0.1:1"}
-	p := &diff.HostPlan{Apps: []diff.AppPlan{
-		{App: "a", Action: diff.Add, Checks: []diff.Check{c}},
-		{App: "b", Action: diff.Remove, Checks: []diff.Check{c}},
-		{App: "c", Action: diff.Update, Checks: []diff.Check{c, c}},
+	c := wire.Check{TCP: "127.0.0.1:1"}
+	p := &wire.Plan{Apps: []wire.AppPlan{
+		{App: "a", Action: wire.Add, Checks: []wire.Check{c}},
+		{App: "b", Action: wire.Remove, Checks: []wire.Check{c}},
+		{App: "c", Action: wire.Update, Checks: []wire.Check{c, c}},
 	}}
 	var got []string
 	for _, ac := range changedChecks(p) {
@@ -193,7 +192,7 @@ func TestChangedChecksSkipsRemovedApps(t *testing.T) {
 }
 
 func TestCheckPlanRefusesBadChecks(t *testing.T) {
-	p := &diff.HostPlan{Apps: []diff.AppPlan{{App: "web", Action: diff.Remove, Checks: []diff.Check{
+	p := &wire.Plan{Apps: []wire.AppPlan{{App: "web", Action: wire.Remove, Checks: []wire.Check{
 		{TCP: "127.0.0.1:5432"}, {HTTP: "file:///etc/shadow"}, {TCP: "a:1", Timeout: "100h"},
 	}}}}
 	err := checkPlan(p, nil)

@@ -46,13 +46,13 @@
 //
 // # Apply
 //
-// An apply runs the HostPlan's phases across all apps: checkouts; manifest
-// symlinks; sysusers links and systemd-sysusers; stop, then disable units;
-// unlink, then link units, drop-ins and quadlets; removed apps moved
-// aside; daemon-reload; enable, then restart units; then the restarted
-// units settle for the request's window (0: checked once); then the health
-// checks of the added and updated apps run, in parallel, each retried until
-// it passes or its timeout runs out. Every change is recorded in
+// An apply runs the plan's phases (wire.Plan) across all apps: checkouts;
+// manifest symlinks; sysusers links and systemd-sysusers; stop, then
+// disable units; unlink, then link units, drop-ins and quadlets; removed
+// apps moved aside; daemon-reload; enable, then restart units; then the
+// restarted units settle for the request's window (0: checked once); then
+// the health checks of the added and updated apps run, in parallel, each
+// retried until it passes or its timeout runs out. Every change is recorded in
 // attempt.json before it is made; checks change nothing.
 //
 // In the code each phase is a step type that owns its state and is given

@@ -68,7 +68,7 @@ func (s *session) drift(ctx context.Context) (*wire.DriftReply, error) {
 			return nil, fmt.Errorf("app %s: %w", app, err)
 		}
 		for _, c := range m.Checks {
-			checks = append(checks, appCheck{app, c})
+			checks = append(checks, appCheck{app, wire.Check(c)}) // the stored manifest's check means what a planned one does
 		}
 	}
 	if att, err := loadAttempt(s.l); err == nil && att.needsUndo() {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -18,7 +17,7 @@ import (
 type env struct {
 	l    layout
 	st   *store.Store
-	plan *diff.HostPlan
+	plan *wire.Plan
 	now  func() time.Time
 	say  func(wire.Progress)
 	sd   *sysd

@@ -17,6 +17,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/deptool/deptool/deploy/secret"
+	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
@@ -240,7 +241,7 @@ func (c *fileStep) prepareFiles() error {
 	var decl *declared
 	var errs []error
 	for _, ap := range c.plan.Apps {
-		if ap.Action == diff.Remove {
+		if ap.Action == wire.Remove {
 			continue
 		}
 		m, missing, err := c.appMeta(ap.App, store.ID(ap.To))
@@ -501,7 +502,7 @@ func parentDir(p string) string {
 func (c *fileStep) fixOwners() error {
 	for _, ap := range c.plan.Apps {
 		m := c.meta[ap.App]
-		if ap.Action == diff.Remove || m == nil {
+		if ap.Action == wire.Remove || m == nil {
 			continue
 		}
 		if m.pending {

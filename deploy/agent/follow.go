@@ -11,7 +11,6 @@ import (
 
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
 	"github.com/deptool/deptool/store"
 )
@@ -65,7 +64,7 @@ type validateStep struct {
 func (v *validateStep) validateApps() error {
 	var written []string // checkout directories written here
 	for _, ap := range v.plan.Apps {
-		if ap.Action == diff.Remove || len(ap.Validate) == 0 {
+		if ap.Action == wire.Remove || len(ap.Validate) == 0 {
 			continue
 		}
 		name, wrote, err := v.files.prepareCheckout(ap.App, store.ID(ap.To))

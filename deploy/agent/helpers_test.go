@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	hostlayout "github.com/deptool/deptool/diff/layout"
@@ -309,7 +310,7 @@ func (r *running) hello(t *testing.T) wire.HelloReply {
 
 // deployment is one deploy's plan, commit, result and progress.
 type deployment struct {
-	plan     diff.HostPlan
+	plan     wire.Plan
 	deploy   store.ID // the deploy commit
 	commit   store.ID // the host commit
 	result   wire.Result
@@ -328,7 +329,11 @@ func (h *testHost) plan(as apps) deployment {
 	if len(plan.Hosts) != 1 {
 		h.t.Fatalf("plan has %d hosts", len(plan.Hosts))
 	}
-	d := deployment{plan: plan.Hosts[0]}
+	hp, err := deploy.ApplyPlan(plan.Hosts[0])
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	d := deployment{plan: hp}
 	if d.deploy, err = h.src.Commit(desired, "deploy", operator, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}

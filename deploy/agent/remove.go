@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // trashPrefix marks an app directory moved aside by a removal: deleted
@@ -18,7 +17,7 @@ const trashPrefix = ".removed-"
 // removeApps takes the plan's removed apps away.
 func (c *fileStep) removeApps() error {
 	for _, ap := range c.plan.Apps {
-		if ap.Action == diff.Remove {
+		if ap.Action == wire.Remove {
 			if err := c.removeApp(ap.App); err != nil {
 				return fmt.Errorf("app %s: remove: %w", ap.App, err)
 			}

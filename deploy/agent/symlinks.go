@@ -23,7 +23,7 @@ import (
 
 // checkSymlinkStep refuses paths the agent must not touch, whatever the
 // planner let through.
-func checkSymlinkStep(step diff.SymlinkStep) error {
+func checkSymlinkStep(step wire.SymlinkStep) error {
 	p := step.Path
 	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
 		return fmt.Errorf("symlink path %q: want an absolute, clean path", p)
@@ -31,7 +31,7 @@ func checkSymlinkStep(step diff.SymlinkStep) error {
 	if why := hostlayout.Clash(p); why != "" {
 		return fmt.Errorf("symlink path %s: %s", p, why)
 	}
-	if step.Op == diff.Link {
+	if step.Op == wire.Link {
 		t := step.Target
 		if t == "" || path.IsAbs(t) || path.Clean(t) != t || t == ".." || strings.HasPrefix(t, "../") {
 			return fmt.Errorf("symlink %s: target %q: want a clean path inside the app", p, t)
@@ -53,7 +53,7 @@ type linkStep struct {
 // linkPlan is one manifest symlink to create and what is in its way.
 type linkPlan struct {
 	app    string
-	step   diff.SymlinkStep
+	step   wire.SymlinkStep
 	want   string // the link's target
 	sha256 string // of the config tree's file
 	secret bool   // the file is a secret: its hash is not shown
@@ -71,7 +71,7 @@ func (k *linkStep) preflight() error {
 			errs = append(errs, fmt.Errorf("app %s: %w", ap.App, err))
 		}
 		for _, step := range slices.Concat(ap.Symlinks, specialLinks(ap), kept) {
-			if step.Op != diff.Link {
+			if step.Op != wire.Link {
 				continue
 			}
 			lp, err := k.linkPlan(ap.App, step)
@@ -89,7 +89,7 @@ func (k *linkStep) preflight() error {
 	return nil
 }
 
-func (k *linkStep) linkPlan(app string, step diff.SymlinkStep) (linkPlan, error) {
+func (k *linkStep) linkPlan(app string, step wire.SymlinkStep) (linkPlan, error) {
 	lp := linkPlan{app: app, step: step, want: k.l.linkTarget(app, step.Target)}
 	e, err := lookupFile(k.st, k.apps[app], step.Target)
 	read := k.st.ReadBlob
@@ -221,7 +221,7 @@ func hostErr(l layout, err error) error {
 func (k *linkStep) symlinks() error {
 	for _, ap := range k.plan.Apps {
 		for _, step := range ap.Symlinks {
-			if step.Op == diff.Unlink {
+			if step.Op == wire.Unlink {
 				if err := k.unlink(ap.App, step.Path); err != nil {
 					return fmt.Errorf("app %s: unlink %s: %w", ap.App, step.Path, err)
 				}
@@ -230,7 +230,7 @@ func (k *linkStep) symlinks() error {
 	}
 	for _, ap := range k.plan.Apps {
 		for _, step := range ap.Symlinks {
-			if step.Op == diff.Link {
+			if step.Op == wire.Link {
 				if err := k.link(ap.App, step); err != nil {
 					return fmt.Errorf("app %s: symlink %s: %w", ap.App, step.Path, err)
 				}
@@ -258,8 +258,8 @@ func (k *linkStep) symlinks() error {
 // planner cannot see the host, where someone may have removed or replaced
 // one since; an apply of the app checks them and makes them again (or
 // refuses, as for a new link, when something foreign is in the way).
-func (k *linkStep) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
-	if ap.Action == diff.Remove {
+func (k *linkStep) keptLinks(ap wire.AppPlan) ([]wire.SymlinkStep, error) {
+	if ap.Action == wire.Remove {
 		return nil, nil
 	}
 	e, err := lookupFile(k.st, k.apps[ap.App], diff.ManifestName)
@@ -278,12 +278,12 @@ func (k *linkStep) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
 	for _, st := range ap.Symlinks {
 		planned[st.Path] = true
 	}
-	var out []diff.SymlinkStep
+	var out []wire.SymlinkStep
 	for _, p := range slices.Sorted(maps.Keys(m.Symlinks)) {
 		if planned[p] {
 			continue
 		}
-		st := diff.SymlinkStep{Op: diff.Link, Path: p, Target: m.Symlinks[p]}
+		st := wire.SymlinkStep{Op: wire.Link, Path: p, Target: m.Symlinks[p]}
 		if err := checkSymlinkStep(st); err != nil {
 			return nil, err
 		}
@@ -293,7 +293,7 @@ func (k *linkStep) keptLinks(ap diff.AppPlan) ([]diff.SymlinkStep, error) {
 }
 
 // link makes one manifest symlink, adopting an identical file in its way.
-func (k *linkStep) link(app string, step diff.SymlinkStep) error {
+func (k *linkStep) link(app string, step wire.SymlinkStep) error {
 	lp, err := k.linkPlan(app, step)
 	if err != nil {
 		return err

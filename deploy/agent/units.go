@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/deptool/deptool/deploy/systemd"
-	"github.com/deptool/deptool/diff"
+	"github.com/deptool/deptool/deploy/wire"
 	hostlayout "github.com/deptool/deptool/diff/layout"
 )
 
@@ -123,10 +123,10 @@ func isTemplate(unit string) bool {
 
 // checkUnitStep refuses unit names that are not plain files under an
 // app's systemd/ directory (link, unlink) or plain unit names (the rest).
-func checkUnitStep(step diff.UnitStep) error {
+func checkUnitStep(step wire.UnitStep) error {
 	parts := strings.Split(step.Unit, "/")
 	ok := len(parts) == 1 || (len(parts) == 2 && strings.HasSuffix(parts[0], ".d") &&
-		(step.Op == diff.LinkUnit || step.Op == diff.UnlinkUnit))
+		(step.Op == wire.LinkUnit || step.Op == wire.UnlinkUnit))
 	for _, p := range parts {
 		ok = ok && validName(p) && !strings.HasPrefix(p, ".")
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/deptool/deptool/deploy/systemd"
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/google/go-cmp/cmp"
 )
@@ -600,20 +599,20 @@ func TestRollbackFinishesWhenOperatorVanishes(t *testing.T) {
 }
 
 func TestNewUnitFiles(t *testing.T) {
-	plan := func(files ...diff.FileChange) diff.HostPlan {
-		return diff.HostPlan{Apps: []diff.AppPlan{{App: "web", Files: files}}}
+	plan := func(files ...wire.FileChange) wire.Plan {
+		return wire.Plan{Apps: []wire.AppPlan{{App: "web", Files: files}}}
 	}
-	add := func(p string) diff.FileChange { return diff.FileChange{Op: diff.Add, Path: p} }
+	add := func(p string) wire.FileChange { return wire.FileChange{Op: wire.Add, Path: p} }
 	for _, c := range []struct {
 		name  string
-		plan  diff.HostPlan
+		plan  wire.Plan
 		units []string
 		ok    bool
 	}{
 		{"new unit and drop-in", plan(add("systemd/web.service"), add("systemd/web.service.d/env.conf"), add("index.html")), []string{"web.service", "web.service"}, true},
 		{"drop-in for another unit", plan(add("systemd/nginx.service.d/x.conf")), []string{"nginx.service"}, true},
-		{"changed unit", plan(diff.FileChange{Op: diff.Update, Path: "systemd/web.service"}), nil, false},
-		{"removed unit", plan(diff.FileChange{Op: diff.Remove, Path: "systemd/web.service"}), nil, false},
+		{"changed unit", plan(wire.FileChange{Op: wire.Update, Path: "systemd/web.service"}), nil, false},
+		{"removed unit", plan(wire.FileChange{Op: wire.Remove, Path: "systemd/web.service"}), nil, false},
 		{"template", plan(add("systemd/web@.service")), nil, false},
 		{"instance drop-in", plan(add("systemd/web@1.service.d/x.conf")), nil, false},
 		{"drop-in for a whole type", plan(add("systemd/service.d/x.conf")), nil, false},

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/deptool/deptool/deploy/wire"
-	"github.com/deptool/deptool/diff"
 )
 
 // unitStep is the apply's forward steps on units: stop and disable
@@ -19,7 +18,7 @@ type unitStep struct{ *env }
 // stop stops, then disables the units the plan says to, across apps
 // (phase 4).
 func (u unitStep) stop() error {
-	apps, names := planned(u.plan, diff.Stop)
+	apps, names := planned(u.plan, wire.Stop)
 	for i, unit := range names {
 		sd, err := u.sd.get()
 		if err != nil {
@@ -33,7 +32,7 @@ func (u unitStep) stop() error {
 			return fmt.Errorf("app %s: stop %s: %w", apps[i], unit, err)
 		}
 	}
-	apps, names = planned(u.plan, diff.Disable)
+	apps, names = planned(u.plan, wire.Disable)
 	if len(names) == 0 {
 		return nil
 	}
@@ -87,7 +86,7 @@ func (u unitStep) start() (names []string, reloaded bool, err error) {
 			}
 		}
 	}
-	apps, enable := planned(u.plan, diff.Enable)
+	apps, enable := planned(u.plan, wire.Enable)
 	if len(enable) > 0 {
 		sd, err := u.sd.get()
 		if err != nil {
@@ -103,7 +102,7 @@ func (u unitStep) start() (names []string, reloaded bool, err error) {
 			return nil, false, fmt.Errorf("enable %s: %w", strings.Join(enable, ", "), err)
 		}
 	}
-	_, disabled := planned(u.plan, diff.Disable)
+	_, disabled := planned(u.plan, wire.Disable)
 	if err := u.sd.reloadIfOutdated(len(enable) > 0 || len(disabled) > 0); err != nil {
 		return nil, false, err
 	}
@@ -118,11 +117,11 @@ func (u unitStep) start() (names []string, reloaded bool, err error) {
 func (u unitStep) act() ([]string, error) {
 	type step struct {
 		app string
-		st  diff.UnitStep
+		st  wire.UnitStep
 	}
 	var steps []step
 	seen := map[string]bool{}
-	for _, op := range []diff.UnitOp{diff.Restart, diff.Reload} {
+	for _, op := range []wire.UnitOp{wire.Restart, wire.Reload} {
 		for _, ap := range u.plan.Apps {
 			for _, st := range ap.Units {
 				if st.Op == op && !seen[st.Unit] {
@@ -142,7 +141,7 @@ func (u unitStep) act() ([]string, error) {
 	var names []string
 	for _, s := range steps {
 		kind, act := EffectRestart, sd.Restart
-		if s.st.Op == diff.Reload {
+		if s.st.Op == wire.Reload {
 			kind, act = EffectReload, sd.ReloadUnit
 		}
 		u.say(wire.Progress{Step: string(s.st.Op), App: s.app, Detail: s.st.Unit})
@@ -183,7 +182,7 @@ func (u unitStep) reloadNeeded(sd units) (bool, error) {
 // quadlets/, or touches a unit whose files systemd may read for others:
 // templates and instances, and drop-ins for a whole type or prefix
 // (service.d/, foo-.service.d/).
-func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
+func newUnitFiles(hp wire.Plan) ([]string, bool) {
 	var names []string
 	for _, ap := range hp.Apps {
 		for _, f := range ap.Files {
@@ -193,7 +192,7 @@ func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
 				return nil, false
 			case dir != "systemd":
 				continue
-			case f.Op != diff.Add:
+			case f.Op != wire.Add:
 				return nil, false
 			}
 			unit, _, _ := strings.Cut(rest, "/")
@@ -209,7 +208,7 @@ func newUnitFiles(hp diff.HostPlan) ([]string, bool) {
 }
 
 // changesUnits reports whether the plan needs systemd.
-func changesUnits(p *diff.HostPlan) bool {
+func changesUnits(p *wire.Plan) bool {
 	if p.DaemonReload || p.Sysusers {
 		return true
 	}
@@ -222,7 +221,7 @@ func changesUnits(p *diff.HostPlan) bool {
 }
 
 // planned lists the plan's unit steps with op, across apps, in order.
-func planned(p *diff.HostPlan, op diff.UnitOp) (apps, names []string) {
+func planned(p *wire.Plan, op wire.UnitOp) (apps, names []string) {
 	for _, ap := range p.Apps {
 		for _, st := range ap.Units {
 			if st.Op == op {
@@ -234,10 +233,10 @@ func planned(p *diff.HostPlan, op diff.UnitOp) (apps, names []string) {
 }
 
 // plansReload reports whether the apply reloads any unit.
-func plansReload(p *diff.HostPlan) bool {
+func plansReload(p *wire.Plan) bool {
 	for _, ap := range p.Apps {
 		for _, st := range ap.Units {
-			if st.Op == diff.Reload {
+			if st.Op == wire.Reload {
 				return true
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deptool/deptool/deploy"
 	"github.com/deptool/deptool/deploy/wire"
 	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
@@ -57,7 +58,10 @@ func (h *testHost) signedDeploy(signer ssh.Signer, as apps, edit func(*wire.Appl
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	hp := plan.Hosts[0]
+	hp, err := deploy.ApplyPlan(plan.Hosts[0])
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	var sign store.SignCommit
 	if signer != nil {
 		sign = store.SignerFunc(signer)

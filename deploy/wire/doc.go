@@ -18,6 +18,10 @@
 //	ping    -> pong
 //	bye     -> bye_ok, then the agent exits
 //
+// The apply request carries Plan, the plan as the agent carries it out:
+// package deploy makes it from the planner's, whose JSON (--output json)
+// is a format of its own.
+//
 // Messages name no host: the operator knows which host a session is with,
 // and says so once, where it reports on each host. Outcomes are spelled as
 // package deploy spells them; deploy converts these types to its own.

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 )
 
@@ -67,10 +66,10 @@ type ObjectsReply struct {
 
 // ApplyRequest applies a host commit that is already in the host's store.
 type ApplyRequest struct {
-	Commit   store.ID      `json:"commit"`
-	Deploy   store.ID      `json:"deploy,omitzero"`
-	Operator string        `json:"operator"`
-	Plan     diff.HostPlan `json:"plan"`
+	Commit   store.ID `json:"commit"`
+	Deploy   store.ID `json:"deploy,omitzero"`
+	Operator string   `json:"operator"`
+	Plan     Plan     `json:"plan"`
 	// Settle is how long the agent watches restarted units before judging
 	// them. The operator picks the default (2 s); 0 checks once, at once.
 	Settle time.Duration `json:"settle,omitempty"`
@@ -227,7 +226,7 @@ type UnitReport struct {
 // CheckReport is how one health check ended.
 type CheckReport struct {
 	App   string `json:"app"`
-	Check string `json:"check"` // as diff.Check.String shows it
+	Check string `json:"check"` // as Check.String shows it
 	OK    bool   `json:"ok"`
 	// Error is the last attempt's error, for a check that never passed.
 	Error    string        `json:"error,omitempty"`

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/deptool/deptool/diff"
 	"github.com/deptool/deptool/store"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
@@ -30,10 +29,10 @@ func TestMessagesRoundTrip(t *testing.T) {
 		&LockReply{},
 		&ObjectsRequest{},
 		&ObjectsReply{},
-		&ApplyRequest{Commit: idA, Deploy: idB, Operator: "ann@laptop", Plan: diff.HostPlan{
+		&ApplyRequest{Commit: idA, Deploy: idB, Operator: "ann@laptop", Plan: Plan{
 			Host: "web1", To: idB,
-			Apps: []diff.AppPlan{{App: "nginx", Action: diff.Add, To: idA,
-				Symlinks: []diff.SymlinkStep{{Op: diff.Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
+			Apps: []AppPlan{{App: "nginx", Action: Add, To: idA,
+				Symlinks: []SymlinkStep{{Op: Link, Path: "/etc/nginx/nginx.conf", Target: "nginx.conf"}}}},
 		}},
 		&Progress{Step: "checkout", App: "nginx", Detail: "aaaaaaaaaaaa"},
 		&Result{Outcome: Failed, Failure: &Failure{Code: FailStep, Step: "checkout", App: "nginx", Message: "app nginx: checkout: boom"}, Current: idA, Target: idB},
@@ -50,7 +49,7 @@ func TestMessagesRoundTrip(t *testing.T) {
 			Time: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), Operator: "ann@laptop", Deploy: idA,
 			From: idA, To: idB, Outcome: RolledBack, Error: "unit failed", FailedUnits: []string{"nginx.service"},
 		}}},
-		&ApplyRequest{Commit: idA, Operator: "ann@laptop", Keep: 3, Plan: diff.HostPlan{Host: "web1"}},
+		&ApplyRequest{Commit: idA, Operator: "ann@laptop", Keep: 3, Plan: Plan{Host: "web1"}},
 		&Result{Outcome: Deployed, Current: idA, Target: idA, Freed: 12345},
 		&AgentError{Code: CodeBusy, Message: "busy", Holder: &Holder{Operator: "bob@desk", PID: 42, Since: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}},
 		&AgentError{Code: CodeStale, Message: "stale", Current: idB},
