@@ -34,7 +34,7 @@ func fullApplyRequest() *ApplyRequest {
 			}},
 		},
 		Settle: 2 * time.Second, Keep: 3, ConfirmTimeout: 30 * time.Second, UnitTimeout: time.Minute, ValidateTimeout: 10 * time.Second,
-		Signed: &Signed{Commit: []byte("commit"), Root: []byte("tree")}, RequireSigned: true,
+		Signed: &Signed{Commit: []byte("commit"), Root: []byte("tree"), Index: []byte("index"), Bucket: []byte("bucket")}, RequireSigned: true,
 	}
 }
 
