@@ -26,22 +26,6 @@ func recordDeploy(t testing.TB, s *store.Store, tree store.ID, hosts ...string) 
 
 func scenario(t testing.TB) (*store.Store, store.ID) { return treetest.Scenario(t) }
 
-// file is a file in a test tree.
-type file struct {
-	data string
-	exec bool
-}
-
-// buildFiles writes a cluster tree from "host/app/path" -> file.
-func buildFiles(t testing.TB, s *store.Store, files map[string]file) store.ID {
-	t.Helper()
-	fs := make(map[string]treetest.File, len(files))
-	for p, f := range files {
-		fs[p] = treetest.File{Data: f.data, Exec: f.exec}
-	}
-	return treetest.Build(t, s, fs)
-}
-
 func buildTree(t testing.TB, s *store.Store, files map[string]string) store.ID {
 	t.Helper()
 	fs := make(map[string]treetest.File, len(files))
