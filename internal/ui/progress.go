@@ -392,17 +392,32 @@ func Brief(s string) string {
 	return SafeLine(strings.Join(parts, " "))
 }
 
-// plain prints one line per host when it is done: for logs and CI.
+// plain prints one line per host when it is done: for logs and CI. Past
+// plainHosts hosts a log would hold the fleet once more before the
+// summary, so it prints what a reader of the log needs as it happens:
+// the hosts that did not deploy (the first few of each reason, as the
+// terminal's display does) and a line of counts at each tenth of the
+// fleet.
 type plain struct {
 	mu      sync.Mutex
 	w       io.Writer
 	width   int
 	waiting map[string]bool
+
+	total  int
+	brief  bool // past plainHosts hosts
+	done   int
+	counts map[deploy.Outcome]int
+	shown  map[string]int // hosts shown per outcome and reason
 }
+
+// plainHosts is the most hosts a log lists one by one as they finish.
+const plainHosts = 50
 
 // NewPlain returns the display for output that is not a terminal.
 func NewPlain(w io.Writer, hosts []string) Progress {
-	return &plain{w: w, width: widthOf(hosts)}
+	return &plain{w: w, width: widthOf(hosts), total: len(hosts), brief: len(hosts) > plainHosts,
+		counts: map[deploy.Outcome]int{}, shown: map[string]int{}}
 }
 
 func (p *plain) Close() {}
@@ -432,12 +447,44 @@ func (p *plain) Done(r deploy.HostResult) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	text := string(r.Outcome)
+	why := ""
 	if r.Outcome != deploy.Deployed {
-		if why := Brief(Message(r)); why != "" {
+		if why = Brief(Message(r)); why != "" {
 			text += ": " + why
 		}
 	}
-	fmt.Fprintf(p.w, "%-*s  %s (%s)\n", p.width, r.Host, text, r.Elapsed.Round(10*time.Millisecond))
+	line := fmt.Sprintf("%-*s  %s (%s)", p.width, r.Host, text, r.Elapsed.Round(10*time.Millisecond))
+	if !p.brief {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	p.done++
+	p.counts[r.Outcome]++
+	if r.Outcome != deploy.Deployed && r.Outcome != deploy.Skipped {
+		key := string(r.Outcome) + "\x00" + Normalize(why, r.Host)
+		p.shown[key]++
+		switch n := p.shown[key]; {
+		case n <= sameFailures:
+			fmt.Fprintln(p.w, line)
+		case n == sameFailures+1:
+			fmt.Fprintf(p.w, "(more hosts %s for this reason are counted below, and grouped in the summary)\n", r.Outcome)
+		}
+	}
+	if tenth := p.total / 10; tenth > 0 && (p.done%tenth == 0 || p.done == p.total) {
+		fmt.Fprintln(p.w, p.countsLine())
+	}
+}
+
+// countsLine is how far the deploy is: hosts done of all, then each
+// outcome so far in the summary's order.
+func (p *plain) countsLine() string {
+	parts := []string{fmt.Sprintf("%d/%d done:", p.done, p.total)}
+	for _, o := range outcomeOrder {
+		if n := p.counts[o]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", o, n))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 func widthOf(names []string) int {
