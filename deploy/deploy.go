@@ -270,7 +270,11 @@ type recorder struct {
 	store  *store.Store // nil: record nothing
 	deploy store.ID     // the deploy running, if any: never an earlier one
 	by     string       // the command, when not a deploy: "'deptool sync'"
-	notes  sync.Mutex   // amendments of earlier deploys' notes
+	notes  sync.Mutex   // amendments of earlier deploys' notes, and read
+	// read holds the notes of earlier deploys as this command read or
+	// amended them: every host asks of the same few deploys, and a note
+	// of 10,000 hosts decoded again for each host was hours of CPU.
+	read map[store.ID]*Result
 	// operator and now sign and date the amended notes.
 	operator string
 	now      func() time.Time
@@ -371,16 +375,35 @@ func (d *recorder) finder() string {
 
 // recorded reports whether deploy's note has host's real outcome.
 func (d *recorder) recorded(deploy store.ID, host string) bool {
-	note, ok, err := d.store.Outcomes(deploy)
-	if err != nil || !ok {
-		return false
-	}
-	res, err := decodeNote(note)
-	if err != nil {
+	d.notes.Lock()
+	defer d.notes.Unlock()
+	res, err := d.outcomes(deploy)
+	if err != nil || res == nil {
 		return false
 	}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
 	return i >= 0 && res.Hosts[i].Outcome != Abandoned && res.Hosts[i].Outcome != Unknown
+}
+
+// outcomes is deploy's note as this command last read or wrote it; nil
+// when it has none. The caller holds d.notes.
+func (d *recorder) outcomes(deploy store.ID) (*Result, error) {
+	if res, ok := d.read[deploy]; ok {
+		return res, nil
+	}
+	var res *Result
+	if note, ok, err := d.store.Outcomes(deploy); err != nil {
+		return nil, err
+	} else if ok {
+		if res, err = decodeNote(note); err != nil {
+			return nil, fmt.Errorf("outcomes of deploy %s: %w", short(deploy), err)
+		}
+	}
+	if d.read == nil {
+		d.read = map[store.ID]*Result{}
+	}
+	d.read[deploy] = res
+	return res, nil
 }
 
 // apply locks the host, sends what it lacks and applies the plan, filling
@@ -659,13 +682,12 @@ func (d *recorder) amend(earlier store.ID, found HostResult) error {
 	host := found.Host
 	d.notes.Lock()
 	defer d.notes.Unlock()
-	res := &Result{Deploy: earlier}
-	if note, ok, err := d.store.Outcomes(earlier); err != nil {
+	res, err := d.outcomes(earlier)
+	if err != nil {
 		return err
-	} else if ok {
-		if res, err = decodeNote(note); err != nil {
-			return fmt.Errorf("outcomes of deploy %s: %w", short(earlier), err)
-		}
+	}
+	if res == nil {
+		res = &Result{Deploy: earlier}
 	}
 	i := slices.IndexFunc(res.Hosts, func(h HostResult) bool { return h.Host == host })
 	if i < 0 {
@@ -678,8 +700,10 @@ func (d *recorder) amend(earlier store.ID, found HostResult) error {
 		return err
 	}
 	if err := d.store.RecordOutcomes(earlier, note, d.operator, d.now()); err != nil {
+		delete(d.read, earlier) // as the store has it, not as amended here
 		return fmt.Errorf("record the outcome of deploy %s found on the host: %w", short(earlier), err)
 	}
+	d.read[earlier] = res
 	return nil
 }
 

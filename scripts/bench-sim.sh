@@ -75,7 +75,7 @@ for n in "${counts[@]}"; do
     sed -i "\$s/\$/${summary//\//\\/} (hosts' time $hosts_s)/" "$detail"
     for ((i = 0; i < n; i++)); do printf 'x=%d changed\n' "$i" > "prod/$(printf 'h%05d' "$i")/app/conf"; done
     measure status "" status prod
-    measure log "" log -n 1 prod
+    measure log "" log -n 1
     measure check "" check prod
     measure diff "" diff --stat prod
     kill $sim; wait $sim 2>/dev/null || true
