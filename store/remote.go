@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	neturl "net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,19 @@ var shared = []string{"refs/heads/main", "refs/notes/deptool", "refs/remotes/*",
 func (s *Store) Remote() (string, error) { return s.Config(RemoteOption) }
 
 // SetRemote records url as the store's remote.
-func (s *Store) SetRemote(url string) error { return s.setConfig(RemoteOption, url) }
+//
+// A relative path is recorded as an absolute one: every command after
+// this one runs from wherever the operator is, below the cluster or not.
+func (s *Store) SetRemote(url string) error {
+	if ep, err := transport.NewEndpoint(url); err == nil && ep.Protocol == "file" && !strings.HasPrefix(url, "file://") && !filepath.IsAbs(url) {
+		abs, err := filepath.Abs(url)
+		if err != nil {
+			return err
+		}
+		url = abs
+	}
+	return s.setConfig(RemoteOption, url)
+}
 
 // RemoteAuth says how to reach url: the go-git auth and the address to
 // dial (see RemoteLogin). The store, below deptool's SSH layer, cannot

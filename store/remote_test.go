@@ -305,3 +305,25 @@ func mustTree(t *testing.T, s *Store, entries []Entry) ID {
 	}
 	return id
 }
+
+// A remote given as a relative path is found again from any directory.
+func TestRelativeRemoteIsRecordedAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	s := initStore(t)
+	for url, want := range map[string]string{
+		"../team.git":                  filepath.Join(filepath.Dir(dir), "team.git"),
+		"team.git":                     filepath.Join(dir, "team.git"),
+		"/srv/team.git":                "/srv/team.git",
+		"file:///srv/team.git":         "file:///srv/team.git",
+		"git@git.example.com:team.git": "git@git.example.com:team.git",
+		"ssh://git.example.com/team":   "ssh://git.example.com/team",
+	} {
+		if err := s.SetRemote(url); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Remote(); err != nil || got != want {
+			t.Errorf("SetRemote(%q): recorded %q, %v; want %q", url, got, err, want)
+		}
+	}
+}
