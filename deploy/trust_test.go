@@ -149,6 +149,22 @@ func TestTrustInAStoreFromBeforeSigning(t *testing.T) {
 
 func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }
 
+// benchFleet is a store holding a tree of hosts, each its own tree as in
+// a fleet (the host index carries their ids), and a key to sign with.
+func benchFleet(hosts int) (*store.Store, ssh.Signer, []store.Entry, store.ID) {
+	s := store.OpenMemory()
+	_, k, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(k)
+	entries := make([]store.Entry, hosts)
+	for i := range entries {
+		blob, _ := s.WriteBlob([]byte(fmt.Sprint(i)))
+		tree, _ := s.WriteTree([]store.Entry{{Name: "app", Mode: store.ModeFile, ID: blob}})
+		entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: tree}
+	}
+	root, _ := s.WriteTree(entries)
+	return s, signer, entries, root
+}
+
 // BenchmarkSigningPerDeploy is what signing adds to a deploy on the
 // operator's side: one signature and the proof built once (the host
 // index of the root tree), whatever the host count, plus one host's
@@ -157,18 +173,7 @@ func plumbingHash(s string) plumbing.Hash { return plumbing.NewHash(s) }
 func BenchmarkSigningPerDeploy(b *testing.B) {
 	for _, hosts := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
-			s := store.OpenMemory()
-			_, k, _ := ed25519.GenerateKey(rand.Reader)
-			signer, _ := ssh.NewSignerFromKey(k)
-			entries := make([]store.Entry, hosts)
-			for i := range entries {
-				// Each host its own tree, as in a fleet: the index
-				// carries their ids.
-				blob, _ := s.WriteBlob([]byte(fmt.Sprint(i)))
-				tree, _ := s.WriteTree([]store.Entry{{Name: "app", Mode: store.ModeFile, ID: blob}})
-				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: tree}
-			}
-			root, _ := s.WriteTree(entries)
+			s, signer, entries, root := benchFleet(hosts)
 			var size int
 			b.ResetTimer()
 			for i := range b.N {
@@ -205,16 +210,7 @@ func BenchmarkSigningPerDeploy(b *testing.B) {
 func BenchmarkProofPerHost(b *testing.B) {
 	for _, hosts := range []int{1, 10000} {
 		b.Run(fmt.Sprintf("hosts=%d", hosts), func(b *testing.B) {
-			s := store.OpenMemory()
-			_, k, _ := ed25519.GenerateKey(rand.Reader)
-			signer, _ := ssh.NewSignerFromKey(k)
-			entries := make([]store.Entry, hosts)
-			for i := range entries {
-				blob, _ := s.WriteBlob([]byte(fmt.Sprint(i)))
-				tree, _ := s.WriteTree([]store.Entry{{Name: "app", Mode: store.ModeFile, ID: blob}})
-				entries[i] = store.Entry{Name: fmt.Sprintf("host%d", i), Mode: store.ModeDir, ID: tree}
-			}
-			root, _ := s.WriteTree(entries)
+			s, signer, entries, root := benchFleet(hosts)
 			id, err := s.CommitSigned(root, "deploy\n", "ann@laptop", time.Unix(1, 0), store.SignerFunc(signer))
 			if err != nil {
 				b.Fatal(err)
